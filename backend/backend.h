@@ -1,0 +1,224 @@
+/*
+ * backend.h - the one interface between the FUSE layer and the engines.
+ *
+ * A backend is a table of operations plus an opaque pointer.  The local
+ * engine (backend/local/) and the AWS backend (backend/aws/) both implement
+ * it; fs/ uses nothing else of them.  The operations mirror the Kinesis Data
+ * Streams API closely so that the AWS backend is a thin translation.
+ *
+ * Conventions:
+ *  - every operation returns 0 or -errno (SPEC section 5 says which errno);
+ *  - strings handed in are borrowed for the call only;
+ *  - memory handed out is owned by the caller and freed with the matching
+ *    kfs_*_free() / kfs_*_clear() function below;
+ *  - every operation may be called from many threads at once.
+ */
+#ifndef KFS_BACKEND_H
+#define KFS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KFS_STREAM_NAME_MAX 128          /* [a-zA-Z0-9_.-]{1,128} */
+#define KFS_SHARD_ID_LEN 20              /* "shardId-" + 12 digits */
+#define KFS_KEY_MAX 256                  /* partition key, in bytes */
+#define KFS_SEQ_MAX 80                   /* room for a sequence number */
+#define KFS_HASH_KEY_MAX 40              /* 2^128-1 in decimal + NUL */
+#define KFS_RECORD_LIMIT_DEFAULT (1024 * 1024) /* data + key */
+#define KFS_RECORD_LIMIT_MAX (10 * 1024 * 1024)
+#define KFS_GET_LIMIT_MAX 10000          /* records per get_records */
+#define KFS_GET_BYTES_MAX (10 * 1024 * 1024) /* bytes per get_records */
+#define KFS_PUT_BATCH_MAX 500            /* entries per put_records */
+#define KFS_RETENTION_MIN_HOURS 24
+#define KFS_RETENTION_MAX_HOURS 8760
+
+enum kfs_stream_status {
+	KFS_STREAM_CREATING,
+	KFS_STREAM_ACTIVE,
+	KFS_STREAM_UPDATING,
+	KFS_STREAM_DELETING,
+};
+
+/* How a shard's records are rendered as the bytes of a file (SPEC 4). */
+enum kfs_framing {
+	KFS_FRAMING_LINE,  /* records concatenated, '\n' added where missing */
+	KFS_FRAMING_WRITE, /* raw record bytes */
+	KFS_FRAMING_COUNT,
+};
+
+/* What describe_stream reports (describe-stream-summary). */
+struct kfs_stream_desc {
+	char name[KFS_STREAM_NAME_MAX + 1];
+	char arn[320];
+	enum kfs_stream_status status;
+	int retention_hours;
+	int open_shard_count;
+	char mode[16];           /* "PROVISIONED" or "ON_DEMAND" */
+	int64_t creation_ms;     /* creation time, ms since the epoch */
+};
+
+/* One shard, as ListShards reports it plus what the engine knows. */
+struct kfs_shard_desc {
+	char id[KFS_SHARD_ID_LEN + 1];
+	char parent[KFS_SHARD_ID_LEN + 1];          /* "" when none */
+	char adjacent_parent[KFS_SHARD_ID_LEN + 1]; /* "" when none */
+	char hash_start[KFS_HASH_KEY_MAX];          /* decimal */
+	char hash_end[KFS_HASH_KEY_MAX];            /* decimal, inclusive */
+	char seq_start[KFS_SEQ_MAX];                /* starting sequence number */
+	char seq_end[KFS_SEQ_MAX];                  /* "" while the shard is open */
+	int closed;                                 /* 1 once seq_end is set */
+	/*
+	 * Known to engines that hold the data, -1 where unknown (AWS):
+	 * arrival time of the newest retained record (-1 too when empty is
+	 * not known), and the bytes the shard holds in each framing.
+	 */
+	int64_t newest_arrival_ms;
+	int64_t bytes[KFS_FRAMING_COUNT];
+};
+
+struct kfs_shard_list {
+	size_t n;
+	struct kfs_shard_desc *v;   /* owned */
+};
+
+struct kfs_name_list {
+	size_t n;
+	char **v;                   /* owned, each string owned */
+};
+
+/* One record of a put_records batch: inputs, then the result. */
+struct kfs_put_entry {
+	const char *key;                /* partition key, NUL-terminated */
+	const char *explicit_hash_key;  /* decimal, or NULL */
+	const void *data;
+	size_t len;
+	/* results, filled by put_records */
+	int err;                        /* 0, or -errno for this record */
+	char seq[KFS_SEQ_MAX];          /* sequence number when err == 0 */
+	char shard_id[KFS_SHARD_ID_LEN + 1];
+	char reason[160];               /* why, when err != 0 (never a secret) */
+};
+
+enum kfs_iter_type {
+	KFS_ITER_TRIM_HORIZON,
+	KFS_ITER_LATEST,
+	KFS_ITER_AT_SEQUENCE_NUMBER,
+	KFS_ITER_AFTER_SEQUENCE_NUMBER,
+	KFS_ITER_AT_TIMESTAMP,
+};
+
+struct kfs_iter_spec {
+	enum kfs_iter_type type;
+	const char *seq;         /* for the two sequence-number types */
+	int64_t timestamp_ms;    /* for AT_TIMESTAMP */
+};
+
+struct kfs_record {
+	char seq[KFS_SEQ_MAX];
+	int64_t arrival_ms;      /* ApproximateArrivalTimestamp */
+	char *key;               /* owned, NUL-terminated */
+	unsigned char *data;     /* owned */
+	size_t len;
+};
+
+struct kfs_get_result {
+	size_t n;
+	struct kfs_record *records;     /* owned */
+	char *next_iterator;            /* owned; NULL once a closed shard is read to its end */
+	int64_t millis_behind;          /* MillisBehindLatest */
+	struct kfs_name_list children;  /* child shards, when read to the end of a closed shard */
+};
+
+/* Backend capabilities. */
+#define KFS_CAP_CHEAP_PUT 0x1   /* a put costs little: no point lingering to batch */
+
+struct kfs_backend_ops {
+	const char *name;
+	unsigned caps;
+
+	/* Frees the backend and everything it holds.  Safe on NULL impl. */
+	void (*destroy)(void *impl);
+
+	/* Streams: ListStreams, CreateStream (returns once ACTIVE),
+	 * DeleteStream, DescribeStreamSummary. */
+	int (*list_streams)(void *impl, struct kfs_name_list *out);
+	int (*create_stream)(void *impl, const char *stream, int shard_count);
+	int (*delete_stream)(void *impl, const char *stream);
+	int (*describe_stream)(void *impl, const char *stream,
+			       struct kfs_stream_desc *out);
+
+	/* Shards: ListShards (closed shards too while retained). */
+	int (*list_shards)(void *impl, const char *stream,
+			   struct kfs_shard_list *out);
+	int (*describe_shard)(void *impl, const char *stream,
+			      const char *shard_id, struct kfs_shard_desc *out);
+
+	/*
+	 * PutRecords: stores what it can and reports each entry's result in
+	 * the entry, so that only failed entries are retried.  Returns 0
+	 * when the entries carry the results, or -errno when the whole call
+	 * failed (then every entry's err is set to it too).
+	 */
+	int (*put_records)(void *impl, const char *stream,
+			   struct kfs_put_entry *entries, size_t n);
+
+	/* GetShardIterator: *iter_out is malloc'd, the caller frees it. */
+	int (*get_iterator)(void *impl, const char *stream, const char *shard_id,
+			    const struct kfs_iter_spec *spec, char **iter_out);
+
+	/* GetRecords: at most `limit` records (<= KFS_GET_LIMIT_MAX) and
+	 * KFS_GET_BYTES_MAX bytes.  `out` is cleared with
+	 * kfs_get_result_clear(). */
+	int (*get_records)(void *impl, const char *iterator, int limit,
+			   struct kfs_get_result *out);
+
+	/* UpdateShardCount (uniform scaling) and retention changes. */
+	int (*update_shard_count)(void *impl, const char *stream, int target);
+	int (*set_retention)(void *impl, const char *stream, int hours);
+
+	/*
+	 * Optional, NULL where the backend cannot:
+	 *
+	 * seek_bytes: an iterator at the record that holds byte `offset` of
+	 * the shard rendered with `framing` (offset 0 is the first retained
+	 * record), and how many bytes of that record precede the offset.
+	 * An offset at or past the end gives a LATEST-like iterator and
+	 * *skip_out = offset - size.
+	 *
+	 * sync: make every record stored so far in the stream durable
+	 * (fdatasync), for a writer's fsync.
+	 */
+	int (*seek_bytes)(void *impl, const char *stream, const char *shard_id,
+			  enum kfs_framing framing, uint64_t offset,
+			  char **iter_out, uint64_t *skip_out);
+	int (*sync)(void *impl, const char *stream);
+};
+
+struct kfs_backend {
+	const struct kfs_backend_ops *ops;
+	void *impl;
+};
+
+/* Bytes a record of `len` bytes takes in a file rendered with `f`. */
+static inline uint64_t kfs_framed_len(enum kfs_framing f, const void *data,
+				      size_t len)
+{
+	if (f == KFS_FRAMING_LINE &&
+	    (len == 0 || ((const unsigned char *)data)[len - 1] != '\n'))
+		return (uint64_t)len + 1;
+	return len;
+}
+
+/* Frees what the lists and results own; the structs themselves are the
+ * caller's and are left zeroed.  All are no-ops on empty values. */
+void kfs_name_list_clear(struct kfs_name_list *l);
+int kfs_name_list_add(struct kfs_name_list *l, const char *s);
+void kfs_shard_list_clear(struct kfs_shard_list *l);
+void kfs_get_result_clear(struct kfs_get_result *r);
+
+const char *kfs_stream_status_name(enum kfs_stream_status s);
+
+/* Destroys a backend made by one of the constructors; NULL is a no-op. */
+void kfs_backend_free(struct kfs_backend *be);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * local.h - the embedded local engine: a durable on-disk stream store.
+ */
+#ifndef KFS_LOCAL_H
+#define KFS_LOCAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../backend.h"
+
+struct kfs_local_config {
+	const char *data_dir;       /* created if missing, then locked */
+	size_t max_record_bytes;    /* data + key; 0 means the default 1 MiB */
+	/* Clock in ms since the epoch; NULL means the real clock.  Tests
+	 * pass their own to exercise retention. */
+	int64_t (*now_ms)(void *ctx);
+	void *clock_ctx;
+	/* Size at which a shard's log starts a new segment file; 0 means
+	 * the default 64 MiB.  Tests use a tiny one. */
+	uint64_t segment_bytes;
+};
+
+/*
+ * Opens the engine on cfg->data_dir, creating it (mode 0700) if missing,
+ * takes its lock and recovers every shard's log.  A directory locked by
+ * another process gives -EBUSY and a log line naming the holder.
+ * On success *out is the caller's, freed with kfs_backend_free().
+ */
+int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out);
+
+/*
+ * Rewrites the pid recorded in data_dir's LOCK file with the calling
+ * process's.  The daemon calls it in the child after daemonizing: the
+ * lock itself (an flock on an open file) is inherited across fork().
+ * Returns 0 or -errno.
+ */
+int kfs_local_note_pid(struct kfs_backend *be);
+
+#endif

@@ -1,0 +1,498 @@
+/* producer.c - see producer.h. */
+#include "producer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* One queued record; key, explicit hash key and data live in the same
+ * allocation, right after the struct. */
+struct precord {
+	struct precord *next;     /* queue link */
+	struct kfs_ack *ack;      /* whose record it is (borrowed) */
+	const char *key;          /* partition key, inside this allocation */
+	const char *ehk;          /* explicit hash key or NULL, inside it too */
+	const unsigned char *data;/* data, inside it too */
+	size_t len;               /* data length */
+	size_t cost;              /* bytes counted against the queue bound */
+	int64_t enq_ms;           /* monotonic time it was queued */
+};
+
+/* The queue and sender thread of one stream. */
+struct pstream {
+	struct pstream *next;         /* list link; protected by producer lock */
+	char name[KFS_STREAM_NAME_MAX + 1];
+	struct kfs_producer *p;       /* owner */
+	pthread_t thread;             /* the sender */
+	pthread_mutex_t lock;         /* protects every field below */
+	pthread_cond_t wake;          /* new records, a kick, or stop */
+	struct precord *head, *tail;  /* records not yet taken by the sender */
+	size_t count;                 /* records in the queue */
+	size_t bytes;                 /* their cost */
+	int kicked;                   /* send without lingering until drained */
+	int stop;                     /* the producer is shutting down */
+};
+
+struct kfs_producer {
+	struct kfs_backend *be;            /* borrowed */
+	struct kfs_producer_config cfg;    /* read-only after new */
+	pthread_mutex_t lock;              /* "producer lock": protects below */
+	pthread_cond_t space;              /* queue has room again */
+	struct pstream *streams;           /* one per stream written to */
+	size_t queued;                     /* cost of every queued record */
+	int stopping;                      /* no new records accepted */
+	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
+	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
+};
+
+void kfs_ack_init(struct kfs_ack *a)
+{
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->done, NULL);
+	a->pending = 0;
+	a->err = 0;
+}
+
+void kfs_ack_destroy(struct kfs_ack *a)
+{
+	pthread_cond_destroy(&a->done);
+	pthread_mutex_destroy(&a->lock);
+}
+
+int kfs_ack_wait(struct kfs_ack *a)
+{
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	while (a->pending > 0)
+		pthread_cond_wait(&a->done, &a->lock);
+	err = a->err;
+	a->err = 0;
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
+static void ack_resolve(struct kfs_ack *a, int err)
+{
+	pthread_mutex_lock(&a->lock);
+	if (err && !a->err)
+		a->err = err;
+	if (--a->pending == 0)
+		pthread_cond_broadcast(&a->done);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void kfs_producer_config_default(struct kfs_producer_config *cfg)
+{
+	cfg->linger_ms = 20;
+	cfg->queue_bytes = 64u << 20;
+	cfg->batch_records = KFS_PUT_BATCH_MAX;
+	cfg->batch_bytes = 5u << 20;
+	cfg->max_attempts = 1;
+	cfg->backoff_ms = 100;
+}
+
+int kfs_producer_new(struct kfs_backend *be,
+		     const struct kfs_producer_config *cfg,
+		     struct kfs_producer **out)
+{
+	struct kfs_producer *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->be = be;
+	p->cfg = *cfg;
+	if (p->cfg.batch_records == 0 || p->cfg.batch_records > KFS_PUT_BATCH_MAX)
+		p->cfg.batch_records = KFS_PUT_BATCH_MAX;
+	if (p->cfg.batch_bytes == 0)
+		p->cfg.batch_bytes = 5u << 20;
+	if (p->cfg.max_attempts < 1)
+		p->cfg.max_attempts = 1;
+	if (p->cfg.linger_ms < 0)
+		p->cfg.linger_ms = 0;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->space, NULL);
+	*out = p;
+	return 0;
+}
+
+/* Errors worth sending the record again for. */
+static int retryable(int err)
+{
+	return err == -EAGAIN || err == -EIO || err == -ETIMEDOUT ||
+	       err == -ECONNRESET || err == -EBUSY;
+}
+
+/* Sleeps for the n-th retry's backoff: base * 2^n, with full jitter. */
+static void backoff(const struct kfs_producer_config *cfg, int n,
+		    unsigned *seed)
+{
+	int64_t cap = (int64_t)cfg->backoff_ms << (n < 10 ? n : 10);
+	int64_t ms = cap / 2 + (cap > 1 ? rand_r(seed) % (cap / 2 + 1) : 0);
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Logs one line per distinct error of a batch, with the stream, the first
+ * key that got it and the reason. */
+static void log_failures(const char *stream, struct kfs_put_entry *e,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t count = 0;
+		int seen = 0;
+
+		if (!e[i].err)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = e[j].err == e[i].err;
+		if (seen)
+			continue;
+		for (size_t j = i; j < n; j++)
+			count += e[j].err == e[i].err;
+		kfs_err("stream %s, key %s: %zu record(s) not stored: %s (%s)",
+			stream, e[i].key, count,
+			e[i].reason[0] ? e[i].reason : strerror(-e[i].err),
+			strerror(-e[i].err));
+	}
+}
+
+/*
+ * Sends one batch, resending failed retryable entries (only those, in their
+ * order) until they succeed or run out of attempts, then resolves every
+ * record with its writer.
+ */
+static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
+		       unsigned *seed)
+{
+	struct kfs_producer *p = ps->p;
+	struct kfs_put_entry *e = calloc(n, sizeof(*e));
+	size_t *todo = malloc(n * sizeof(*todo));
+	struct kfs_put_entry *sub = calloc(n, sizeof(*sub));
+	size_t ntodo = n, cost = 0, stored = 0, failed = 0, retries = 0;
+
+	if (!e || !todo || !sub) {
+		for (size_t i = 0; i < n; i++)
+			ack_resolve(recs[i]->ack, -ENOMEM);
+		kfs_err("stream %s: %zu record(s) not stored: out of memory",
+			ps->name, n);
+		failed = n;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		e[i].key = recs[i]->key;
+		e[i].explicit_hash_key = recs[i]->ehk;
+		e[i].data = recs[i]->data;
+		e[i].len = recs[i]->len;
+		todo[i] = i;
+	}
+	for (int attempt = 0; ntodo > 0; attempt++) {
+		size_t again = 0;
+
+		if (attempt > 0) {
+			backoff(&p->cfg, attempt - 1, seed);
+			retries += ntodo;
+		}
+		for (size_t k = 0; k < ntodo; k++) {
+			sub[k] = e[todo[k]];
+			sub[k].err = 0;
+			sub[k].reason[0] = '\0';
+		}
+		p->be->ops->put_records(p->be->impl, ps->name, sub, ntodo);
+		for (size_t k = 0; k < ntodo; k++) {
+			e[todo[k]] = sub[k];
+			if (sub[k].err && retryable(sub[k].err) &&
+			    attempt + 1 < p->cfg.max_attempts)
+				todo[again++] = todo[k];
+		}
+		if (again && again < ntodo)
+			kfs_debug("stream %s: resending %zu of %zu record(s)",
+				  ps->name, again, ntodo);
+		ntodo = again;
+	}
+	log_failures(ps->name, e, n);
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].err)
+			failed++;
+		else
+			stored++;
+		ack_resolve(recs[i]->ack, e[i].err);
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		cost += recs[i]->cost;
+		free(recs[i]);
+	}
+	free(e);
+	free(todo);
+	free(sub);
+	pthread_mutex_lock(&p->lock);
+	p->queued -= cost;
+	p->stats.records_put += stored;
+	p->stats.records_failed += failed;
+	p->stats.retries += retries;
+	p->stats.batches++;
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Fails every record still queued on ps; called with ps->lock held, once
+ * the drain deadline has passed. */
+static void fail_queued(struct pstream *ps)
+{
+	struct kfs_producer *p = ps->p;
+	size_t n = 0, cost = 0;
+	const char *first = NULL;
+
+	for (struct precord *r = ps->head, *next; r; r = next) {
+		next = r->next;
+		if (!first)
+			first = r->key;
+		n++;
+		cost += r->cost;
+		ack_resolve(r->ack, -EIO);
+		if (r != ps->head)
+			free(r);
+	}
+	if (n) {
+		kfs_err("stream %s, key %s: %zu record(s) not delivered before "
+			"unmount", ps->name, first, n);
+		free(ps->head);
+	}
+	ps->head = ps->tail = NULL;
+	ps->count = ps->bytes = 0;
+	pthread_mutex_lock(&p->lock);
+	p->queued -= cost;
+	p->stats.records_failed += n;
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *sender_main(void *arg)
+{
+	struct pstream *ps = arg;
+	struct kfs_producer *p = ps->p;
+	const struct kfs_producer_config *cfg = &p->cfg;
+	int cheap = (p->be->ops->caps & KFS_CAP_CHEAP_PUT) != 0;
+	unsigned seed = (unsigned)kfs_mono_ms() ^ (unsigned)(uintptr_t)ps;
+	struct precord **batch = malloc(cfg->batch_records * sizeof(*batch));
+
+	pthread_mutex_lock(&ps->lock);
+	for (;;) {
+		size_t n = 0, bytes = 0;
+
+		while (!ps->head && !ps->stop)
+			pthread_cond_wait(&ps->wake, &ps->lock);
+		if (!ps->head)
+			break;
+		if (ps->stop) {
+			int64_t deadline;
+
+			pthread_mutex_lock(&p->lock);
+			deadline = p->drain_deadline;
+			pthread_mutex_unlock(&p->lock);
+			if (kfs_mono_ms() >= deadline) {
+				fail_queued(ps);
+				break;
+			}
+		} else if (!cheap && !ps->kicked &&
+			   ps->count < cfg->batch_records &&
+			   ps->bytes < cfg->batch_bytes) {
+			int64_t age = kfs_mono_ms() - ps->head->enq_ms;
+
+			if (age < cfg->linger_ms) {
+				struct timespec ts;
+
+				kfs_deadline(&ts, cfg->linger_ms - age);
+				pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+				continue;
+			}
+		}
+		if (!batch) {
+			batch = malloc(cfg->batch_records * sizeof(*batch));
+			if (!batch) {
+				/* Try again shortly rather than lose records. */
+				struct timespec ts;
+				kfs_deadline(&ts, 10);
+				pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+				continue;
+			}
+		}
+		while (ps->head && n < cfg->batch_records &&
+		       (n == 0 || bytes + ps->head->cost <= cfg->batch_bytes)) {
+			struct precord *r = ps->head;
+
+			ps->head = r->next;
+			bytes += r->cost;
+			batch[n++] = r;
+		}
+		if (!ps->head)
+			ps->tail = NULL;
+		ps->count -= n;
+		ps->bytes -= bytes;
+		if (!ps->head)
+			ps->kicked = 0;
+		pthread_mutex_unlock(&ps->lock);
+		send_batch(ps, batch, n, &seed);
+		pthread_mutex_lock(&ps->lock);
+	}
+	pthread_mutex_unlock(&ps->lock);
+	free(batch);
+	return NULL;
+}
+
+/* Finds or makes the queue of `stream`; called with p->lock held. */
+static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
+{
+	struct pstream *ps;
+
+	for (ps = p->streams; ps; ps = ps->next)
+		if (strcmp(ps->name, stream) == 0)
+			return ps;
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	snprintf(ps->name, sizeof(ps->name), "%s", stream);
+	ps->p = p;
+	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->wake, NULL);
+	if (pthread_create(&ps->thread, NULL, sender_main, ps) != 0) {
+		pthread_cond_destroy(&ps->wake);
+		pthread_mutex_destroy(&ps->lock);
+		free(ps);
+		return NULL;
+	}
+	ps->next = p->streams;
+	p->streams = ps;
+	return ps;
+}
+
+int kfs_producer_put(struct kfs_producer *p, const char *stream,
+		     const char *key, const char *explicit_hash_key,
+		     const void *data, size_t len, struct kfs_ack *ack)
+{
+	size_t klen = strlen(key) + 1;
+	size_t elen = explicit_hash_key ? strlen(explicit_hash_key) + 1 : 0;
+	struct precord *r = malloc(sizeof(*r) + klen + elen + len);
+	struct pstream *ps;
+	int wake;
+
+	if (!r)
+		return -ENOMEM;
+	memcpy((char *)(r + 1), key, klen);
+	r->key = (char *)(r + 1);
+	r->ehk = NULL;
+	if (elen) {
+		memcpy((char *)(r + 1) + klen, explicit_hash_key, elen);
+		r->ehk = (char *)(r + 1) + klen;
+	}
+	r->data = (unsigned char *)(r + 1) + klen + elen;
+	if (len)
+		memcpy((unsigned char *)r->data, data, len);
+	r->len = len;
+	r->cost = len + klen;
+	r->ack = ack;
+	r->next = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping && p->queued > 0 &&
+	       p->queued + r->cost > p->cfg.queue_bytes)
+		pthread_cond_wait(&p->space, &p->lock);
+	ps = p->stopping ? NULL : stream_get(p, stream);
+	if (!ps) {
+		int err = p->stopping ? -ESHUTDOWN : -ENOMEM;
+		pthread_mutex_unlock(&p->lock);
+		free(r);
+		return err;
+	}
+	p->queued += r->cost;
+	pthread_mutex_unlock(&p->lock);
+
+	pthread_mutex_lock(&ack->lock);
+	ack->pending++;
+	pthread_mutex_unlock(&ack->lock);
+
+	pthread_mutex_lock(&ps->lock);
+	r->enq_ms = kfs_mono_ms();
+	wake = ps->head == NULL;
+	if (ps->tail)
+		ps->tail->next = r;
+	else
+		ps->head = r;
+	ps->tail = r;
+	ps->count++;
+	ps->bytes += r->cost;
+	if (wake || ps->count >= p->cfg.batch_records ||
+	    ps->bytes >= p->cfg.batch_bytes)
+		pthread_cond_signal(&ps->wake);
+	pthread_mutex_unlock(&ps->lock);
+	return 0;
+}
+
+void kfs_producer_kick(struct kfs_producer *p, const char *stream)
+{
+	struct pstream *ps;
+
+	pthread_mutex_lock(&p->lock);
+	for (ps = p->streams; ps; ps = ps->next)
+		if (strcmp(ps->name, stream) == 0)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	if (!ps)
+		return;
+	/* Streams are only freed by kfs_producer_free, after every writer
+	 * is gone, so ps stays valid here. */
+	pthread_mutex_lock(&ps->lock);
+	if (ps->head) {
+		ps->kicked = 1;
+		pthread_cond_signal(&ps->wake);
+	}
+	pthread_mutex_unlock(&ps->lock);
+}
+
+void kfs_producer_stats(struct kfs_producer *p, struct kfs_producer_stats *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = p->stats;
+	out->queued_bytes = p->queued;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void kfs_producer_free(struct kfs_producer *p, int drain_ms)
+{
+	struct pstream *ps, *next;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	p->drain_deadline = kfs_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+	pthread_cond_broadcast(&p->space);
+	ps = p->streams;
+	pthread_mutex_unlock(&p->lock);
+
+	for (struct pstream *s = ps; s; s = s->next) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = 1;
+		s->kicked = 1;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (; ps; ps = next) {
+		next = ps->next;
+		pthread_join(ps->thread, NULL);
+		pthread_cond_destroy(&ps->wake);
+		pthread_mutex_destroy(&ps->lock);
+		free(ps);
+	}
+	pthread_cond_destroy(&p->space);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

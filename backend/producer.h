@@ -1,0 +1,91 @@
+/*
+ * producer.h - batches the records of every writer of a stream into
+ * put_records calls of the backend, and routes each record's result back to
+ * the writer that handed it over.
+ *
+ * A writer owns a struct kfs_ack.  kfs_producer_put() queues a copy of one
+ * record and counts it as pending in that ack; the stream's sender thread
+ * hands batches to the backend and resolves each record: stored, or failed
+ * with an errno that the ack keeps until the writer collects it with
+ * kfs_ack_wait().  Nothing is dropped silently: a record is either stored,
+ * or its error reaches its writer and the log.
+ *
+ * Only the backend interface (backend.h) is used, so the same producer
+ * serves every backend.
+ */
+#ifndef KFS_PRODUCER_H
+#define KFS_PRODUCER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/* What one writer has handed over and not yet heard back about. */
+struct kfs_ack {
+	pthread_mutex_t lock;   /* protects the two fields below */
+	pthread_cond_t done;    /* signalled when pending drops to 0 */
+	uint64_t pending;       /* records queued, result not yet known; protected by lock */
+	int err;                /* first error not yet collected, or 0; protected by lock */
+};
+
+void kfs_ack_init(struct kfs_ack *a);
+void kfs_ack_destroy(struct kfs_ack *a);
+/* Waits until every record handed over through `a` has its result, then
+ * returns and clears the first error seen since the last call (0 if none). */
+int kfs_ack_wait(struct kfs_ack *a);
+
+struct kfs_producer_config {
+	int linger_ms;          /* longest a record waits to be batched */
+	size_t queue_bytes;     /* bound on queued bytes, all streams together */
+	size_t batch_records;   /* records per put_records, <= KFS_PUT_BATCH_MAX */
+	size_t batch_bytes;     /* bytes per put_records (data + keys) */
+	int max_attempts;       /* tries per record for retryable errors, >= 1 */
+	int backoff_ms;         /* first retry delay; doubles, with jitter */
+};
+
+/* Fills cfg with the defaults (linger 20 ms, 64 MiB queue, 500 records,
+ * 5 MiB, 1 attempt, 100 ms). */
+void kfs_producer_config_default(struct kfs_producer_config *cfg);
+
+struct kfs_producer;
+
+/* Makes a producer over `be` (borrowed: it must outlive the producer).
+ * Sender threads start on first use.  *out is freed with kfs_producer_free. */
+int kfs_producer_new(struct kfs_backend *be,
+		     const struct kfs_producer_config *cfg,
+		     struct kfs_producer **out);
+
+/*
+ * Delivers what is queued (waiting at most `drain_ms`), stops the senders
+ * and frees the producer.  Records that could not be delivered in time are
+ * failed with -EIO to their writers and logged.  NULL is a no-op.
+ */
+void kfs_producer_free(struct kfs_producer *p, int drain_ms);
+
+/*
+ * Queues a copy of one record for `stream`.  Blocks while the queue is full
+ * (backpressure).  `explicit_hash_key` may be NULL.  The record's result
+ * reaches `ack`, which must stay alive until kfs_ack_wait() says so.
+ * Returns 0, or -errno without queuing (-ESHUTDOWN once the producer stops).
+ */
+int kfs_producer_put(struct kfs_producer *p, const char *stream,
+		     const char *key, const char *explicit_hash_key,
+		     const void *data, size_t len, struct kfs_ack *ack);
+
+/* Asks the stream's sender to send what is queued now, without lingering.
+ * Does not wait. */
+void kfs_producer_kick(struct kfs_producer *p, const char *stream);
+
+/* Counters, for tests and metrics. */
+struct kfs_producer_stats {
+	uint64_t records_put;     /* records stored */
+	uint64_t records_failed;  /* records whose failure reached a writer */
+	uint64_t retries;         /* records resent after a retryable error */
+	uint64_t batches;         /* put_records calls */
+	size_t queued_bytes;      /* bytes waiting now */
+};
+void kfs_producer_stats(struct kfs_producer *p, struct kfs_producer_stats *out);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * main.c - kinesisfs: parse options, open the backend, mount, then
+ * daemonize last so that start-up errors reach the terminal.
+ */
+#define FUSE_USE_VERSION 31
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/local/local.h"
+#include "backend/producer.h"
+#include "backend/versions.h"
+#include "fs/ops.h"
+#include "fs/options.h"
+#include "lib/log.h"
+
+#define KFS_DRAIN_MS 30000   /* longest unmount waits to deliver the queue */
+
+/*
+ * Forks; the parent waits for the child to report that the mount is up
+ * (one byte on a pipe) and exits with its status.  Returns the write end
+ * of the pipe in the child.  stderr stays the terminal's until the child
+ * reports success, so start-up errors are seen.
+ */
+static int fork_daemon(void)
+{
+	int fds[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe(fds) == -1) {
+		perror("kinesisfs: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid == -1) {
+		perror("kinesisfs: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(fds[0]);
+	setsid();
+	return fds[1];
+}
+
+/* Detaches the child from the terminal and tells the parent all is well. */
+static void finish_daemon(int fd)
+{
+	int null = open("/dev/null", O_RDWR);
+	char ok = 0;
+
+	if (chdir("/") == -1)
+		kfs_warn("chdir /: %s", strerror(errno));
+	kfs_log_to_syslog();
+	if (null != -1) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	if (write(fd, &ok, 1) != 1)
+		kfs_warn("cannot tell the starting process we are up");
+	close(fd);
+}
+
+static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
+{
+	if (strcmp(o->backend, "local") == 0) {
+		struct kfs_local_config cfg = {
+			.data_dir = o->data_dir,
+			.max_record_bytes = o->max_record_size,
+		};
+		return kfs_local_open(&cfg, be);
+	}
+	kfs_err("-o backend=%s is not available in this version", o->backend);
+	return -ENOTSUP;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct kfs_options opt;
+	struct kfs_producer_config pcfg;
+	struct kfs_backend *be = NULL;
+	struct kfs_producer *prod = NULL;
+	struct fuse *fuse = NULL;
+	struct kfs_fs fs;
+	int ret = 1, daemon_fd = -1, fs_ready = 0, err;
+	char *fsname = NULL;
+
+	if (kfs_options_parse(&args, &opt) == -1)
+		goto out_args;
+	if (opt.show_help) {
+		kfs_options_usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (opt.show_version) {
+		printf("kinesisfs %s\n", PACKAGE_VERSION);
+		printf("libfuse %s\n", fuse_pkgversion());
+		kfs_print_backend_versions(stdout);
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) == -1)
+		goto out_args;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "kinesisfs: no mountpoint given (see --help)\n");
+		goto out_args;
+	}
+	if (kfs_options_check(&opt) == -1)
+		goto out_args;
+	if (asprintf(&fsname, "-ofsname=kinesisfs:%s,subtype=kinesisfs",
+		     strcmp(opt.backend, "local") == 0 ? opt.data_dir
+						       : opt.backend) < 0 ||
+	    fuse_opt_add_arg(&args, fsname) == -1)
+		goto out_args;
+
+	kfs_log_init(1, opt.debug ? KFS_LOG_DEBUG : KFS_LOG_INFO);
+	if (!cmd.foreground)
+		daemon_fd = fork_daemon();
+
+	err = open_backend(&opt, &be);
+	if (err) {
+		fprintf(stderr, "kinesisfs: cannot open the %s backend: %s\n",
+			opt.backend, strerror(-err));
+		goto out;
+	}
+	kfs_producer_config_default(&pcfg);
+	pcfg.linger_ms = opt.linger_ms;
+	if (kfs_producer_new(be, &pcfg, &prod) != 0) {
+		fprintf(stderr, "kinesisfs: out of memory\n");
+		goto out;
+	}
+	kfs_fs_init(&fs, be, prod, &opt);
+	fs_ready = 1;
+	fuse = fuse_new(&args, &kfs_fuse_ops, sizeof(kfs_fuse_ops), &fs);
+	if (!fuse)
+		goto out;
+	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+		goto out_destroy;
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out_unmount;
+	kfs_info("mounted %s (backend %s, data_dir %s)", cmd.mountpoint,
+		 opt.backend, opt.data_dir);
+	if (daemon_fd != -1) {
+		finish_daemon(daemon_fd);
+		daemon_fd = -1;
+	}
+	if (cmd.singlethread)
+		ret = fuse_loop(fuse);
+	else
+		ret = fuse_loop_mt(fuse, cmd.clone_fd);
+	ret = ret < 0 ? 1 : 0;
+	kfs_info("unmounting %s", cmd.mountpoint);
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+out_unmount:
+	fuse_unmount(fuse);
+out_destroy:
+	fuse_destroy(fuse);
+out:
+	if (fs_ready)
+		kfs_fs_shutdown(&fs);
+	kfs_producer_free(prod, KFS_DRAIN_MS);
+	kfs_backend_free(be);
+	if (daemon_fd != -1)
+		close(daemon_fd); /* the parent reads EOF and exits 1 */
+out_args:
+	free(fsname);
+	free(cmd.mountpoint);
+	kfs_options_free(&opt);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,1173 @@
+/*
+ * ops.c - the FUSE operations: path -> (stream, shard | key) resolution,
+ * writers (line framing, acknowledgements) and readers (cursors over shard
+ * iterators).  Only backend.h and producer.h are used to reach the engine.
+ */
+#define FUSE_USE_VERSION 31
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/path.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define KFS_XATTR_PREFIX "user.kinesis."
+#define KFS_READ_BATCH 10000   /* records asked of get_records per fetch */
+
+/* One open file. */
+struct kfs_handle {
+	struct kfs_fs *fs;                    /* owner */
+	enum kfs_node kind;                   /* SHARD or KEY */
+	char stream[KFS_STREAM_NAME_MAX + 1]; /* its stream */
+	char name[NAME_MAX + 1];              /* shard id or partition key */
+	char ehk[KFS_HASH_KEY_MAX];           /* shard files: the shard's starting hash key */
+	int readable;                         /* opened for reading */
+	int writable;                         /* opened for writing */
+
+	/* Linger-thread bookkeeping. */
+	int refs;                             /* protected by tails lock */
+	int on_tails;                         /* protected by tails lock */
+	struct kfs_handle *tnext, *tprev;     /* protected by tails lock */
+
+	pthread_mutex_t lock;                 /* "handle lock": protects below */
+	/* writing */
+	struct kfs_ack ack;                   /* results of records handed over */
+	char *line;                           /* partial line not yet sent */
+	size_t line_len, line_cap;
+	int discarding;                       /* dropping an oversized line up to its newline */
+	int64_t tail_ms;                      /* monotonic ms the partial line began */
+	/* reading */
+	uint64_t pos;                         /* file offset of buf[buf_off] */
+	uint64_t skip;                        /* bytes still to drop before pos counts */
+	char *iter;                           /* iterator of the next fetch; NULL: start anew */
+	int at_end;                           /* a closed shard was read to its end */
+	unsigned char *buf;                   /* rendered records not yet returned */
+	size_t buf_len, buf_off;
+	struct kfs_name_list kshards;         /* key files: shards to read, in order */
+	size_t kshard;                        /* key files: the one being read */
+};
+
+static struct kfs_fs *get_fs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+/* Logs one line for a failed operation and returns err. */
+static int fail(int err, const char *op, const struct kfs_path *p,
+		const char *reason)
+{
+	const char *key = p->kind >= KFS_NODE_SHARD ? p->name : "";
+
+	if (err == -ENOENT)
+		kfs_info("%s %s%s%s: %s", op, p->stream, *key ? "/" : "", key,
+			 reason ? reason : strerror(-err));
+	else
+		kfs_err("%s %s%s%s: %s", op, p->stream, *key ? "/" : "", key,
+			reason ? reason : strerror(-err));
+	return err;
+}
+
+/* Resolves a path that must exist; fills the stream and shard as asked. */
+static int resolve(struct kfs_fs *fs, const char *op, const char *path,
+		   struct kfs_path *p, struct kfs_stream_desc *sd,
+		   struct kfs_shard_desc *shd)
+{
+	struct kfs_stream_desc tmp;
+	int err = kfs_path_parse(path, p);
+
+	if (err)
+		return fail(err, op, p, "no such file");
+	if (p->kind == KFS_NODE_ROOT)
+		return 0;
+	if (!p->valid_stream)
+		return fail(-ENOENT, op, p, "no such stream");
+	err = fs->be->ops->describe_stream(fs->be->impl, p->stream, sd ? sd : &tmp);
+	if (err)
+		return fail(err, op, p, err == -ENOENT ? "no such stream" : NULL);
+	if (p->kind == KFS_NODE_VIEW)
+		return fail(-ENOENT, op, p, "positions of a shard file are not "
+			    "supported yet");
+	if (p->kind == KFS_NODE_SHARD && shd) {
+		err = fs->be->ops->describe_shard(fs->be->impl, p->stream,
+						  p->name, shd);
+		if (err)
+			return fail(err, op, p, err == -ENOENT ? "no such shard"
+				    : NULL);
+	}
+	return 0;
+}
+
+static void fill_times(struct stat *st, int64_t ms)
+{
+	st->st_mtim.tv_sec = ms / 1000;
+	st->st_mtim.tv_nsec = (ms % 1000) * 1000000;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static int kfs_getattr(const char *path, struct stat *st,
+		       struct fuse_file_info *fi)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	struct kfs_stream_desc sd;
+	struct kfs_shard_desc shd;
+	int err = resolve(fs, "stat", path, &p, &sd, &shd);
+
+	if (err)
+		return err;
+	memset(st, 0, sizeof(*st));
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	switch (p.kind) {
+	case KFS_NODE_ROOT:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		fill_times(st, fs->start_ms);
+		break;
+	case KFS_NODE_STREAM:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		fill_times(st, sd.creation_ms);
+		break;
+	case KFS_NODE_SHARD:
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		st->st_size = shd.bytes[fs->opt->framing] > 0
+				      ? shd.bytes[fs->opt->framing] : 0;
+		st->st_blocks = (st->st_size + 511) / 512;
+		fill_times(st, sd.creation_ms);
+		if (shd.newest_arrival_ms >= 0) {
+			st->st_mtim.tv_sec = shd.newest_arrival_ms / 1000;
+			st->st_mtim.tv_nsec =
+				(shd.newest_arrival_ms % 1000) * 1000000;
+		}
+		break;
+	default:
+		/* A key file: any name; its size is not known without
+		 * reading every record of the key. */
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		fill_times(st, sd.creation_ms);
+		break;
+	}
+	return 0;
+}
+
+static int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		       off_t off, struct fuse_file_info *fi,
+		       enum fuse_readdir_flags flags)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "readdir", path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (p.kind == KFS_NODE_ROOT) {
+		struct kfs_name_list l = { 0 };
+		err = fs->be->ops->list_streams(fs->be->impl, &l);
+		if (err)
+			return fail(err, "list streams", &p, NULL);
+		for (size_t i = 0; i < l.n; i++)
+			filler(buf, l.v[i], NULL, 0, 0);
+		kfs_name_list_clear(&l);
+	} else if (p.kind == KFS_NODE_STREAM) {
+		struct kfs_shard_list l = { 0 };
+		err = fs->be->ops->list_shards(fs->be->impl, p.stream, &l);
+		if (err)
+			return fail(err, "list shards", &p, NULL);
+		for (size_t i = 0; i < l.n; i++)
+			filler(buf, l.v[i].id, NULL, 0, 0);
+		kfs_shard_list_clear(&l);
+	} else {
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int kfs_mkdir(const char *path, mode_t mode)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = kfs_path_parse(path, &p);
+
+	if (err || p.kind != KFS_NODE_STREAM)
+		return fail(-EPERM, "mkdir", &p, "streams hold no directories");
+	if (!p.valid_stream)
+		return fail(-EINVAL, "mkdir", &p, "a stream name is 1 to 128 of "
+			    "[a-zA-Z0-9_.-]");
+	err = fs->be->ops->create_stream(fs->be->impl, p.stream, fs->opt->shards);
+	if (err)
+		return fail(err, "create stream", &p,
+			    err == -EEXIST ? "stream exists" : NULL);
+	return 0;
+}
+
+static int kfs_rmdir(const char *path)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "rmdir", path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	if (p.kind != KFS_NODE_STREAM)
+		return fail(p.kind == KFS_NODE_ROOT ? -EBUSY : -ENOTDIR, "rmdir",
+			    &p, NULL);
+	if (!fs->opt->allow_delete)
+		return fail(-EPERM, "delete stream", &p,
+			    "deleting streams needs -o allow_delete");
+	err = fs->be->ops->delete_stream(fs->be->impl, p.stream);
+	if (err)
+		return fail(err, "delete stream", &p, NULL);
+	kfs_info("deleted stream %s", p.stream);
+	return 0;
+}
+
+static int kfs_unlink(const char *path)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "unlink", path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	return fail(-EPERM, "unlink", &p, p.kind == KFS_NODE_SHARD
+		    ? "shards are removed by retention or resharding, not unlink"
+		    : "records cannot be removed");
+}
+
+static int kfs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct kfs_path p;
+
+	kfs_path_parse(from, &p);
+	return fail(-EXDEV, "rename", &p, "streams and records cannot be "
+		    "renamed");
+}
+
+static int deny(const char *op, const char *path)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, op, path, &p, NULL, NULL);
+
+	return err ? err : fail(-EPERM, op, &p, "not supported by kinesisfs");
+}
+
+static int kfs_link(const char *from, const char *to)
+{
+	return deny("link", to);
+}
+
+static int kfs_symlink(const char *target, const char *path)
+{
+	return deny("symlink", path);
+}
+
+static int kfs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return deny("mknod", path);
+}
+
+static int kfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return deny("chmod", path);
+}
+
+static int kfs_chown(const char *path, uid_t uid, gid_t gid,
+		     struct fuse_file_info *fi)
+{
+	return deny("chown", path);
+}
+
+/* Truncation is accepted and ignored (SPEC 3), so that `>` works. */
+static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "truncate", path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	if (p.kind != KFS_NODE_SHARD && p.kind != KFS_NODE_KEY)
+		return fail(-EISDIR, "truncate", &p, NULL);
+	return 0;
+}
+
+static int kfs_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+
+	/* Times come from the records; touch succeeds and changes nothing. */
+	return resolve(fs, "utimens", path, &p, NULL, NULL);
+}
+
+static int kfs_statfs(const char *path, struct statvfs *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_namemax = NAME_MAX;
+	return 0;
+}
+
+/* ---- handles ------------------------------------------------------- */
+
+static void handle_unref(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+	int last;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&fs->tails_lock);
+	if (!last)
+		return;
+	kfs_ack_destroy(&h->ack);
+	pthread_mutex_destroy(&h->lock);
+	free(h->line);
+	free(h->iter);
+	free(h->buf);
+	kfs_name_list_clear(&h->kshards);
+	free(h);
+}
+
+static void tails_add(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	if (!h->on_tails) {
+		h->on_tails = 1;
+		h->tprev = NULL;
+		h->tnext = fs->tails;
+		if (fs->tails)
+			fs->tails->tprev = h;
+		fs->tails = h;
+		h->refs++;
+		pthread_cond_signal(&fs->tails_cond);
+	}
+	pthread_mutex_unlock(&fs->tails_lock);
+}
+
+/* Unlinks h from the tails list; called with the tails lock held.
+ * Returns 1 when it was there (the caller owes an unref). */
+static int tails_del_locked(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	if (!h->on_tails)
+		return 0;
+	if (h->tprev)
+		h->tprev->tnext = h->tnext;
+	else
+		fs->tails = h->tnext;
+	if (h->tnext)
+		h->tnext->tprev = h->tprev;
+	h->on_tails = 0;
+	h->tnext = h->tprev = NULL;
+	return 1;
+}
+
+static void tails_del(struct kfs_handle *h)
+{
+	int was;
+
+	pthread_mutex_lock(&h->fs->tails_lock);
+	was = tails_del_locked(h);
+	pthread_mutex_unlock(&h->fs->tails_lock);
+	if (was)
+		handle_unref(h);
+}
+
+/* Hands one record to the producer; called with the handle lock held. */
+static int put_record(struct kfs_handle *h, const void *data, size_t len)
+{
+	struct kfs_fs *fs = h->fs;
+	int err = kfs_producer_put(fs->prod, h->stream, h->name,
+				   h->kind == KFS_NODE_SHARD ? h->ehk : NULL,
+				   data, len, &h->ack);
+
+	if (err == -ESHUTDOWN)
+		err = -EIO;
+	if (err)
+		kfs_err("write %s/%s: record not queued: %s", h->stream, h->name,
+			strerror(-err));
+	return err;
+}
+
+/* tail_ms is also read by the linger thread without the handle lock. */
+static void set_tail_ms(struct kfs_handle *h, int64_t ms)
+{
+	__atomic_store_n(&h->tail_ms, ms, __ATOMIC_RELAXED);
+}
+
+/* Sends the partial line, if any, as its own record; handle lock held. */
+static int send_tail(struct kfs_handle *h)
+{
+	int err = 0;
+
+	if (h->line_len > 0)
+		err = put_record(h, h->line, h->line_len);
+	h->line_len = 0;
+	set_tail_ms(h, 0);
+	return err;
+}
+
+static int record_fits(struct kfs_handle *h, size_t len)
+{
+	return len + strlen(h->name) <= h->fs->opt->max_record_size;
+}
+
+static int efbig(struct kfs_handle *h, size_t len)
+{
+	kfs_err("write %s/%s: record of %zu bytes or more is over the limit of "
+		"%zu bytes (data plus key); nothing of it was sent",
+		h->stream, h->name, len, h->fs->opt->max_record_size);
+	return -EFBIG;
+}
+
+/*
+ * record=line: every complete line is a record.  Returns the bytes taken
+ * (short when an oversized line starts after accepted lines), or -errno.
+ * See docs/semantics.md for what happens around an oversized line.
+ * Called with the handle lock held.
+ */
+static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
+{
+	size_t off = 0;
+	int err;
+
+	if (h->discarding) {
+		const char *nl = memchr(buf, '\n', size);
+		if (!nl)
+			return -EFBIG;
+		h->discarding = 0;
+		off = (size_t)(nl - buf) + 1;
+	}
+	while (off < size) {
+		const char *s = buf + off;
+		const char *nl = memchr(s, '\n', size - off);
+		size_t n = nl ? (size_t)(nl - s) + 1 : size - off;
+		size_t total = h->line_len + n;
+
+		if (!record_fits(h, total)) {
+			int started_here = h->line_len == 0;
+
+			if (started_here && off > 0)
+				return (int)off; /* the caller retries the rest */
+			efbig(h, total);
+			h->line_len = 0;
+			set_tail_ms(h, 0);
+			if (!nl)
+				h->discarding = 1;
+			return -EFBIG;
+		}
+		if (!nl) {
+			/* A partial line: keep it for the next write. */
+			if (total > h->line_cap) {
+				size_t cap = h->line_cap ? h->line_cap : 256;
+				char *l;
+				while (cap < total)
+					cap *= 2;
+				l = realloc(h->line, cap);
+				if (!l)
+					return off ? (int)off : -ENOMEM;
+				h->line = l;
+				h->line_cap = cap;
+			}
+			memcpy(h->line + h->line_len, s, n);
+			if (h->line_len == 0)
+				set_tail_ms(h, kfs_mono_ms());
+			h->line_len = total;
+			tails_add(h);
+			break;
+		}
+		if (h->line_len == 0) {
+			err = put_record(h, s, n);
+		} else {
+			if (total > h->line_cap) {
+				char *l = realloc(h->line, total);
+				if (!l)
+					return off ? (int)off : -ENOMEM;
+				h->line = l;
+				h->line_cap = total;
+			}
+			memcpy(h->line + h->line_len, s, n);
+			h->line_len = total;
+			err = put_record(h, h->line, h->line_len);
+			h->line_len = 0;
+			set_tail_ms(h, 0);
+		}
+		if (err)
+			return off ? (int)off : err;
+		off += n;
+	}
+	return (int)size;
+}
+
+static int kfs_write(const char *path, const char *buf, size_t size,
+		     off_t offset, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	int ret;
+
+	if (!h->writable)
+		return -EBADF;
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->fs->opt->framing == KFS_FRAMING_WRITE) {
+		if (!record_fits(h, size))
+			ret = efbig(h, size);
+		else
+			ret = put_record(h, buf, size);
+		if (ret == 0)
+			ret = (int)size;
+	} else {
+		ret = write_lines(h, buf, size);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+/* Sends the tail and waits for every record of the handle. */
+static int settle(struct kfs_handle *h)
+{
+	int err;
+
+	pthread_mutex_lock(&h->lock);
+	err = send_tail(h);
+	pthread_mutex_unlock(&h->lock);
+	tails_del(h);
+	kfs_producer_kick(h->fs->prod, h->stream);
+	{
+		int e2 = kfs_ack_wait(&h->ack);
+		if (!err)
+			err = e2;
+	}
+	return err;
+}
+
+static int kfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+
+	if (!h->writable)
+		return 0;
+	return settle(h);
+}
+
+static int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	struct kfs_fs *fs = h->fs;
+	int err;
+
+	if (!h->writable)
+		return 0;
+	err = settle(h);
+	if (!err && fs->be->ops->sync) {
+		err = fs->be->ops->sync(fs->be->impl, h->stream);
+		if (err)
+			kfs_err("fsync %s/%s: %s", h->stream, h->name,
+				strerror(-err));
+	}
+	return err;
+}
+
+static int open_handle(const char *op, const char *path,
+		       struct fuse_file_info *fi)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	struct kfs_shard_desc shd;
+	struct kfs_handle *h;
+	int acc = fi->flags & O_ACCMODE;
+	int err = resolve(fs, op, path, &p, NULL, &shd);
+
+	if (err)
+		return err;
+	if (p.kind == KFS_NODE_ROOT || p.kind == KFS_NODE_STREAM)
+		return fail(-EISDIR, op, &p, NULL);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return fail(-ENOMEM, op, &p, NULL);
+	h->fs = fs;
+	h->kind = p.kind;
+	strcpy(h->stream, p.stream);
+	strcpy(h->name, p.name);
+	if (p.kind == KFS_NODE_SHARD)
+		strcpy(h->ehk, shd.hash_start);
+	h->readable = acc == O_RDONLY || acc == O_RDWR;
+	h->writable = acc == O_WRONLY || acc == O_RDWR;
+	h->refs = 1;
+	pthread_mutex_init(&h->lock, NULL);
+	kfs_ack_init(&h->ack);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->nonseekable = 0;
+	return 0;
+}
+
+static int kfs_open(const char *path, struct fuse_file_info *fi)
+{
+	return open_handle("open", path, fi);
+}
+
+static int kfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct kfs_path p;
+
+	if (kfs_path_parse(path, &p) == 0 && p.kind == KFS_NODE_STREAM)
+		return fail(-EPERM, "create", &p,
+			    "the root holds only streams (mkdir makes one)");
+	return open_handle("create", path, fi);
+}
+
+static int kfs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+
+	if (h->writable) {
+		/* flush() already reported errors to close(); anything
+		 * left now has no one to report to but the log. */
+		int err = settle(h);
+		if (err)
+			kfs_err("close %s/%s: %s", h->stream, h->name,
+				strerror(-err));
+	}
+	handle_unref(h);
+	return 0;
+}
+
+/* ---- reading ------------------------------------------------------- */
+
+/* Appends the records of res (those of the key, for key files) to the
+ * handle's buffer, rendered with the mount's framing. */
+static int render(struct kfs_handle *h, struct kfs_get_result *res)
+{
+	enum kfs_framing f = h->fs->opt->framing;
+	size_t total = h->buf_len - h->buf_off;
+	unsigned char *nb, *w;
+
+	for (size_t i = 0; i < res->n; i++) {
+		if (h->kind == KFS_NODE_KEY && strcmp(res->records[i].key, h->name))
+			continue;
+		total += kfs_framed_len(f, res->records[i].data,
+					res->records[i].len);
+	}
+	nb = malloc(total ? total : 1);
+	if (!nb)
+		return -ENOMEM;
+	w = nb;
+	if (h->buf_len > h->buf_off) {
+		memcpy(w, h->buf + h->buf_off, h->buf_len - h->buf_off);
+		w += h->buf_len - h->buf_off;
+	}
+	for (size_t i = 0; i < res->n; i++) {
+		struct kfs_record *r = &res->records[i];
+		if (h->kind == KFS_NODE_KEY && strcmp(r->key, h->name))
+			continue;
+		memcpy(w, r->data, r->len);
+		w += r->len;
+		if (kfs_framed_len(f, r->data, r->len) > r->len)
+			*w++ = '\n';
+	}
+	free(h->buf);
+	h->buf = nb;
+	h->buf_off = 0;
+	h->buf_len = total;
+	return 0;
+}
+
+/* Key files read every shard of the stream, parents first, keeping the
+ * records of the key. */
+static int key_shards(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+	struct kfs_shard_list l = { 0 };
+	int err = fs->be->ops->list_shards(fs->be->impl, h->stream, &l);
+
+	for (size_t i = 0; !err && i < l.n; i++)
+		err = kfs_name_list_add(&h->kshards, l.v[i].id);
+	kfs_shard_list_clear(&l);
+	h->kshard = 0;
+	return err;
+}
+
+/* Fetches the next records into the buffer.  Returns 1 when bytes were
+ * added, 0 at the tip (or the end), -errno on failure. */
+static int fetch(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+	int err;
+
+	for (;;) {
+		struct kfs_get_result res = { 0 };
+		const char *shard = h->name;
+		size_t before = h->buf_len - h->buf_off, got;
+
+		if (h->kind == KFS_NODE_KEY) {
+			if (!h->kshards.v && (err = key_shards(h)) != 0)
+				return err;
+			if (h->kshard >= h->kshards.n)
+				return 0;
+			shard = h->kshards.v[h->kshard];
+		} else if (h->at_end) {
+			return 0;
+		}
+		if (!h->iter) {
+			struct kfs_iter_spec spec = { .type = KFS_ITER_TRIM_HORIZON };
+			err = fs->be->ops->get_iterator(fs->be->impl, h->stream,
+							shard, &spec, &h->iter);
+			if (err)
+				return err;
+		}
+		err = fs->be->ops->get_records(fs->be->impl, h->iter,
+					       KFS_READ_BATCH, &res);
+		if (err)
+			return err;
+		free(h->iter);
+		h->iter = res.next_iterator;
+		res.next_iterator = NULL;
+		if (res.n == 0 || !h->iter) {
+			/* At the tip of this shard, or at the end of a
+			 * closed one. */
+			if (h->kind == KFS_NODE_KEY) {
+				free(h->iter);
+				h->iter = NULL;
+				h->kshard++;
+			} else if (!h->iter) {
+				h->at_end = 1;
+			}
+		}
+		got = res.n;
+		if (got > 0)
+			err = render(h, &res);
+		kfs_get_result_clear(&res);
+		if (err)
+			return err;
+		if (h->buf_len - h->buf_off > before)
+			return 1;
+		if (h->kind != KFS_NODE_KEY && (h->at_end || got == 0))
+			return 0;
+		/* Nothing rendered (empty records, or none of the key's):
+		 * go on. */
+	}
+}
+
+/* Moves the cursor so that the next byte returned is file offset off. */
+static int reposition(struct kfs_handle *h, uint64_t off)
+{
+	struct kfs_fs *fs = h->fs;
+	uint64_t skip = 0;
+
+	if (off > h->pos && off - h->pos <= h->buf_len - h->buf_off) {
+		h->buf_off += off - h->pos;
+		h->pos = off;
+		return 0;
+	}
+	free(h->buf);
+	h->buf = NULL;
+	h->buf_len = h->buf_off = 0;
+	h->at_end = 0;
+	if (h->kind == KFS_NODE_SHARD && fs->be->ops->seek_bytes) {
+		char *iter = NULL;
+		int err = fs->be->ops->seek_bytes(fs->be->impl, h->stream,
+						  h->name, fs->opt->framing, off,
+						  &iter, &skip);
+		if (err)
+			return err;
+		free(h->iter);
+		h->iter = iter;
+	} else if (off > h->pos) {
+		/* Read forward from where the cursor is. */
+		skip = off - h->pos;
+	} else {
+		free(h->iter);
+		h->iter = NULL;
+		kfs_name_list_clear(&h->kshards);
+		skip = off;
+	}
+	h->pos = off;
+	h->skip = skip;
+	return 0;
+}
+
+static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
+		    struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	size_t copied = 0;
+	int err = 0;
+
+	if (!h->readable)
+		return -EBADF;
+	if (offset < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&h->lock);
+	if ((uint64_t)offset != h->pos)
+		err = reposition(h, (uint64_t)offset);
+	while (!err && copied < size) {
+		size_t avail = h->buf_len - h->buf_off;
+
+		if (avail > 0 && h->skip > 0) {
+			size_t n = avail < h->skip ? avail : (size_t)h->skip;
+			h->buf_off += n;
+			h->skip -= n;
+			continue;
+		}
+		if (avail > 0) {
+			size_t n = avail < size - copied ? avail : size - copied;
+			memcpy(buf + copied, h->buf + h->buf_off, n);
+			h->buf_off += n;
+			h->pos += n;
+			copied += n;
+			continue;
+		}
+		err = fetch(h);
+		if (err == 0)
+			break;
+		if (err > 0)
+			err = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (err && copied == 0) {
+		kfs_err("read %s/%s: %s", h->stream, h->name, strerror(-err));
+		return err;
+	}
+	return (int)copied;
+}
+
+/* ---- extended attributes ------------------------------------------ */
+
+#define KFS_XATTR_MAX 12
+
+struct xattrs {
+	size_t n;
+	const char *name[KFS_XATTR_MAX];
+	char value[KFS_XATTR_MAX][KFS_SEQ_MAX + KFS_STREAM_NAME_MAX + 200];
+};
+
+static void xadd(struct xattrs *x, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void xadd(struct xattrs *x, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->n >= KFS_XATTR_MAX)
+		return;
+	x->name[x->n] = name;
+	va_start(ap, fmt);
+	vsnprintf(x->value[x->n], sizeof(x->value[0]), fmt, ap);
+	va_end(ap);
+	x->n++;
+}
+
+/* The extended attributes of a node, by value. */
+static int xattrs_of(struct kfs_fs *fs, const char *op, const char *path,
+		     struct kfs_path *p, struct xattrs *x)
+{
+	struct kfs_stream_desc sd;
+	struct kfs_shard_desc shd;
+	int err = resolve(fs, op, path, p, &sd, &shd);
+	char t[40];
+
+	x->n = 0;
+	if (err)
+		return err;
+	if (p->kind == KFS_NODE_STREAM) {
+		kfs_format_iso8601(sd.creation_ms, t, sizeof(t));
+		xadd(x, "stream_name", "%s", sd.name);
+		xadd(x, "arn", "%s", sd.arn);
+		xadd(x, "status", "%s", kfs_stream_status_name(sd.status));
+		xadd(x, "retention_hours", "%d", sd.retention_hours);
+		xadd(x, "open_shard_count", "%d", sd.open_shard_count);
+		xadd(x, "shard_count", "%d", sd.open_shard_count);
+		xadd(x, "stream_mode", "%s", sd.mode);
+		xadd(x, "creation_time", "%s", t);
+	} else if (p->kind == KFS_NODE_SHARD) {
+		xadd(x, "shard_id", "%s", shd.id);
+		xadd(x, "state", "%s", shd.closed ? "CLOSED" : "OPEN");
+		xadd(x, "hash_key_start", "%s", shd.hash_start);
+		xadd(x, "hash_key_end", "%s", shd.hash_end);
+		xadd(x, "sequence_number_start", "%s", shd.seq_start);
+		if (shd.seq_end[0])
+			xadd(x, "sequence_number_end", "%s", shd.seq_end);
+		if (shd.parent[0])
+			xadd(x, "parent_shard_id", "%s", shd.parent);
+		if (shd.adjacent_parent[0])
+			xadd(x, "adjacent_parent_shard_id", "%s",
+			     shd.adjacent_parent);
+	}
+	return 0;
+}
+
+static int kfs_getxattr(const char *path, const char *name, char *value,
+			size_t size)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	struct xattrs x;
+	int err = xattrs_of(fs, "getxattr", path, &p, &x);
+	size_t plen = strlen(KFS_XATTR_PREFIX);
+
+	if (err)
+		return err;
+	if (strncmp(name, KFS_XATTR_PREFIX, plen) != 0)
+		return -ENODATA;
+	for (size_t i = 0; i < x.n; i++) {
+		size_t len = strlen(x.value[i]);
+		if (strcmp(name + plen, x.name[i]) != 0)
+			continue;
+		if (size == 0)
+			return (int)len;
+		if (size < len)
+			return -ERANGE;
+		memcpy(value, x.value[i], len);
+		return (int)len;
+	}
+	return -ENODATA;
+}
+
+static int kfs_listxattr(const char *path, char *list, size_t size)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	struct xattrs x;
+	size_t need = 0, plen = strlen(KFS_XATTR_PREFIX);
+	int err = xattrs_of(fs, "listxattr", path, &p, &x);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < x.n; i++)
+		need += plen + strlen(x.name[i]) + 1;
+	if (size == 0)
+		return (int)need;
+	if (size < need)
+		return -ERANGE;
+	for (size_t i = 0; i < x.n; i++) {
+		list += sprintf(list, "%s%s", KFS_XATTR_PREFIX, x.name[i]) + 1;
+	}
+	return (int)need;
+}
+
+/* Parses an xattr value as a whole decimal number. */
+static int xattr_int(const char *value, size_t size, long *out)
+{
+	char buf[32], *end;
+
+	if (size == 0 || size >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, size);
+	buf[size] = '\0';
+	if (buf[size - 1] == '\n')
+		buf[size - 1] = '\0';
+	errno = 0;
+	*out = strtol(buf, &end, 10);
+	if (errno || end == buf || *end)
+		return -EINVAL;
+	return 0;
+}
+
+static int kfs_setxattr(const char *path, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	long v;
+	int err = resolve(fs, "setxattr", path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	if (p.kind == KFS_NODE_STREAM &&
+	    strcmp(name, KFS_XATTR_PREFIX "retention_hours") == 0) {
+		if (xattr_int(value, size, &v) || v < KFS_RETENTION_MIN_HOURS ||
+		    v > KFS_RETENTION_MAX_HOURS)
+			return fail(-EINVAL, "set retention", &p,
+				    "retention_hours takes 24 to 8760");
+		err = fs->be->ops->set_retention(fs->be->impl, p.stream, (int)v);
+		if (err)
+			return fail(err, "set retention", &p, NULL);
+		kfs_info("stream %s: retention set to %ld hours", p.stream, v);
+		return 0;
+	}
+	if (p.kind == KFS_NODE_STREAM &&
+	    strcmp(name, KFS_XATTR_PREFIX "shard_count") == 0) {
+		if (xattr_int(value, size, &v) || v < 1 || v > 100000)
+			return fail(-EINVAL, "update shard count", &p,
+				    "shard_count takes a positive number");
+		err = fs->be->ops->update_shard_count(fs->be->impl, p.stream,
+						       (int)v);
+		if (err)
+			return fail(err, "update shard count", &p, NULL);
+		kfs_info("stream %s: shard count set to %ld", p.stream, v);
+		return 0;
+	}
+	if (strncmp(name, KFS_XATTR_PREFIX, strlen(KFS_XATTR_PREFIX)) == 0)
+		return fail(-EPERM, "setxattr", &p, "this attribute is read-only");
+	return fail(-ENOTSUP, "setxattr", &p, "only user.kinesis.* attributes "
+		    "exist");
+}
+
+static int kfs_removexattr(const char *path, const char *name)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "removexattr", path, &p, NULL, NULL);
+
+	return err ? err : fail(-EPERM, "removexattr", &p,
+				"attributes cannot be removed");
+}
+
+/* ---- linger thread, init, destroy ---------------------------------- */
+
+/* Sends partial lines that have waited linger_ms. */
+static void *tails_main(void *arg)
+{
+	struct kfs_fs *fs = arg;
+	int linger = fs->opt->linger_ms;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	while (!fs->tails_stop) {
+		struct kfs_handle *due = NULL;
+		int64_t now = kfs_mono_ms(), wait = -1;
+
+		for (struct kfs_handle *h = fs->tails; h; h = h->tnext) {
+			/* tail_ms is read without the handle lock: a stale
+			 * value only makes us look again sooner or later. */
+			int64_t t = __atomic_load_n(&h->tail_ms, __ATOMIC_RELAXED);
+			int64_t left = t + linger - now;
+			if (left <= 0) {
+				due = h;
+				break;
+			}
+			if (wait < 0 || left < wait)
+				wait = left;
+		}
+		if (due) {
+			tails_del_locked(due);
+			pthread_mutex_unlock(&fs->tails_lock);
+			pthread_mutex_lock(&due->lock);
+			if (due->line_len > 0 &&
+			    kfs_mono_ms() - due->tail_ms >= linger)
+				send_tail(due);
+			else if (due->line_len > 0)
+				tails_add(due); /* refreshed meanwhile: it keeps its ref */
+			pthread_mutex_unlock(&due->lock);
+			handle_unref(due); /* the ref the list held */
+			pthread_mutex_lock(&fs->tails_lock);
+			continue;
+		}
+		if (wait < 0) {
+			pthread_cond_wait(&fs->tails_cond, &fs->tails_lock);
+		} else {
+			struct timespec ts;
+			kfs_deadline(&ts, wait);
+			pthread_cond_timedwait(&fs->tails_cond, &fs->tails_lock,
+					       &ts);
+		}
+	}
+	pthread_mutex_unlock(&fs->tails_lock);
+	return NULL;
+}
+
+static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct kfs_fs *fs = get_fs();
+
+	/* Sizes and times change with every record: no attribute cache. */
+	cfg->attr_timeout = 0;
+	cfg->entry_timeout = 1;
+	cfg->negative_timeout = 0;
+	cfg->use_ino = 0;
+	cfg->direct_io = 1;
+	/* One FUSE write per write(2) up to 1 MiB, so that record=write
+	 * keeps a record whole. */
+	conn->max_write = 1u << 20;
+	pthread_mutex_lock(&fs->tails_lock);
+	if (!fs->tails_started &&
+	    pthread_create(&fs->tails_thread, NULL, tails_main, fs) == 0)
+		fs->tails_started = 1;
+	pthread_mutex_unlock(&fs->tails_lock);
+	if (!fs->tails_started)
+		kfs_err("cannot start the linger thread: partial lines wait "
+			"for fsync or close");
+	return fs;
+}
+
+void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
+		 struct kfs_producer *prod, const struct kfs_options *opt)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->be = be;
+	fs->prod = prod;
+	fs->opt = opt;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->start_ms = kfs_now_ms();
+	pthread_mutex_init(&fs->tails_lock, NULL);
+	pthread_cond_init(&fs->tails_cond, NULL);
+}
+
+void kfs_fs_shutdown(struct kfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->tails_lock);
+	fs->tails_stop = 1;
+	pthread_cond_broadcast(&fs->tails_cond);
+	pthread_mutex_unlock(&fs->tails_lock);
+	if (fs->tails_started)
+		pthread_join(fs->tails_thread, NULL);
+	fs->tails_started = 0;
+	pthread_cond_destroy(&fs->tails_cond);
+	pthread_mutex_destroy(&fs->tails_lock);
+}
+
+const struct fuse_operations kfs_fuse_ops = {
+	.init = kfs_init,
+	.getattr = kfs_getattr,
+	.readdir = kfs_readdir,
+	.mkdir = kfs_mkdir,
+	.rmdir = kfs_rmdir,
+	.unlink = kfs_unlink,
+	.rename = kfs_rename,
+	.link = kfs_link,
+	.symlink = kfs_symlink,
+	.mknod = kfs_mknod,
+	.chmod = kfs_chmod,
+	.chown = kfs_chown,
+	.truncate = kfs_truncate,
+	.utimens = kfs_utimens,
+	.statfs = kfs_statfs,
+	.open = kfs_open,
+	.create = kfs_create,
+	.read = kfs_read,
+	.write = kfs_write,
+	.flush = kfs_flush,
+	.fsync = kfs_fsync,
+	.release = kfs_release,
+	.getxattr = kfs_getxattr,
+	.listxattr = kfs_listxattr,
+	.setxattr = kfs_setxattr,
+	.removexattr = kfs_removexattr,
+};

@@ -1,0 +1,41 @@
+/* ops.h - the FUSE operations table of kinesisfs. */
+#ifndef KFS_OPS_H
+#define KFS_OPS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "backend/producer.h"
+#include "fs/options.h"
+
+struct kfs_handle;
+
+/* The state every operation reaches through fuse_get_context(). */
+struct kfs_fs {
+	struct kfs_backend *be;           /* the engine (owned by main) */
+	struct kfs_producer *prod;        /* batches writes (owned by main) */
+	const struct kfs_options *opt;    /* read-only */
+	uid_t uid;                        /* owner shown on every node */
+	gid_t gid;
+	int64_t start_ms;                 /* mount time: the root's times */
+
+	pthread_mutex_t tails_lock;       /* "tails lock": protects below */
+	pthread_cond_t tails_cond;        /* a tail was added, or stop */
+	struct kfs_handle *tails;         /* handles holding a partial line */
+	int tails_stop;                   /* the linger thread must end */
+	int tails_started;                /* the linger thread runs */
+	pthread_t tails_thread;           /* sends partial lines after linger_ms */
+};
+
+/* Sets up fs (the locks; the linger thread starts in init). */
+void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
+		 struct kfs_producer *prod, const struct kfs_options *opt);
+/* Stops the linger thread; call after the FUSE loop ended. */
+void kfs_fs_shutdown(struct kfs_fs *fs);
+
+struct fuse_operations;
+extern const struct fuse_operations kfs_fuse_ops;
+
+#endif

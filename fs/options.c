@@ -1,0 +1,195 @@
+/* options.c - see options.h. */
+#define FUSE_USE_VERSION 31
+#include "options.h"
+
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_opt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KFS_OPT(t, p) { t, offsetof(struct kfs_options, p), 1 }
+
+static const struct fuse_opt kfs_opt_spec[] = {
+	KFS_OPT("backend=%s", backend),
+	KFS_OPT("data_dir=%s", data_dir),
+	KFS_OPT("region=%s", region),
+	KFS_OPT("endpoint=%s", endpoint),
+	KFS_OPT("profile=%s", profile),
+	KFS_OPT("shards=%s", shards_s),
+	KFS_OPT("record=%s", record_s),
+	KFS_OPT("linger_ms=%s", linger_s),
+	KFS_OPT("max_record_size=%s", max_record_s),
+	KFS_OPT("allow_delete", allow_delete),
+	KFS_OPT("debug", debug),
+	KFS_OPT("--help", show_help),
+	KFS_OPT("-h", show_help),
+	KFS_OPT("--version", show_version),
+	KFS_OPT("-V", show_version),
+	FUSE_OPT_END
+};
+
+int kfs_options_parse(struct fuse_args *args, struct kfs_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (fuse_opt_parse(args, o, kfs_opt_spec, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+/* Parses a whole decimal number in [min, max]; 0 or -1. */
+static int parse_long(const char *name, const char *s, long min, long max,
+		      long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "kinesisfs: -o %s=%s: expected a number from "
+			"%ld to %ld\n", name, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+char *kfs_options_default_data_dir(void)
+{
+	const char *env = getenv("KINESISFS_DATA_DIR");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	char *out = NULL;
+
+	if (env && *env)
+		return strdup(env);
+	if (geteuid() == 0)
+		return strdup("/var/lib/kinesisfs");
+	if (xdg && *xdg) {
+		if (asprintf(&out, "%s/kinesisfs", xdg) < 0)
+			return NULL;
+		return out;
+	}
+	if (asprintf(&out, "%s/.local/share/kinesisfs", home ? home : ".") < 0)
+		return NULL;
+	return out;
+}
+
+int kfs_options_check(struct kfs_options *o)
+{
+	int bad = 0;
+	long v;
+
+	if (!o->backend)
+		o->backend = strdup("local");
+	if (strcmp(o->backend, "local") != 0 && strcmp(o->backend, "aws") != 0) {
+		fprintf(stderr, "kinesisfs: -o backend=%s: expected local or aws\n",
+			o->backend);
+		bad = 1;
+	}
+	o->shards = 1;
+	if (o->shards_s) {
+		if (parse_long("shards", o->shards_s, 1, 1024, &v) == 0)
+			o->shards = (int)v;
+		else
+			bad = 1;
+	}
+	o->framing = KFS_FRAMING_LINE;
+	if (o->record_s) {
+		if (strcmp(o->record_s, "line") == 0) {
+			o->framing = KFS_FRAMING_LINE;
+		} else if (strcmp(o->record_s, "write") == 0) {
+			o->framing = KFS_FRAMING_WRITE;
+		} else {
+			fprintf(stderr, "kinesisfs: -o record=%s: expected line "
+				"or write\n", o->record_s);
+			bad = 1;
+		}
+	}
+	o->linger_ms = 20;
+	if (o->linger_s) {
+		if (parse_long("linger_ms", o->linger_s, 0, 60000, &v) == 0)
+			o->linger_ms = (int)v;
+		else
+			bad = 1;
+	}
+	o->max_record_size = KFS_RECORD_LIMIT_DEFAULT;
+	if (o->max_record_s) {
+		if (parse_long("max_record_size", o->max_record_s, 2,
+			       KFS_RECORD_LIMIT_MAX, &v) == 0)
+			o->max_record_size = (size_t)v;
+		else
+			bad = 1;
+	}
+	if (!o->data_dir) {
+		o->data_dir = kfs_options_default_data_dir();
+		if (!o->data_dir) {
+			fprintf(stderr, "kinesisfs: out of memory\n");
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+void kfs_options_usage(const char *prog)
+{
+	printf(
+"usage: %s [options] MOUNTPOINT\n"
+"\n"
+"Mounts Kinesis data streams as a filesystem: a directory per stream, a file\n"
+"per shard; appending a line to a file puts a record, reading a shard file\n"
+"reads its records.\n"
+"\n"
+"kinesisfs options:\n"
+"    -o backend=local|aws   engine serving the streams (default: local)\n"
+"    -o data_dir=DIR        local engine's directory (default:\n"
+"                           $KINESISFS_DATA_DIR, else /var/lib/kinesisfs as\n"
+"                           root, else $XDG_DATA_HOME/kinesisfs)\n"
+"    -o region=R            AWS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
+"                           the profile's region)\n"
+"    -o endpoint=URL        Kinesis endpoint (default: AWS_ENDPOINT_URL_KINESIS,\n"
+"                           AWS_ENDPOINT_URL, else the region's endpoint)\n"
+"    -o profile=NAME        AWS profile (default: AWS_PROFILE, else default)\n"
+"    -o shards=N            shard count of a stream made with mkdir (default: 1)\n"
+"    -o record=line|write   one record per line, or per write(2) (default: line)\n"
+"    -o linger_ms=N         longest a record waits to be batched (default: 20)\n"
+"    -o max_record_size=N   largest record, data plus key, in bytes\n"
+"                           (default: 1048576, at most 10485760)\n"
+"    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
+"    -o debug               log debug messages\n"
+"    -h, --help             print this help\n"
+"    -V, --version          print the version\n"
+"\n"
+"Positions of a shard file (SHARD is e.g. shardId-000000000000):\n"
+"    SHARD                  TRIM_HORIZON to the current tip, then EOF\n"
+"\n"
+"FUSE options:\n"
+"    -f                     stay in the foreground, log to stderr\n"
+"    -d                     FUSE debug output (implies -f)\n"
+"    -s                     single-threaded\n"
+"    -o allow_other         let other users use the mount\n"
+"    -o allow_root          let root use the mount\n"
+"    -o auto_unmount        unmount when the daemon exits\n"
+"\n"
+"See kinesisfs(1) and docs/ for the layout, semantics and errors.\n",
+	       prog);
+}
+
+void kfs_options_free(struct kfs_options *o)
+{
+	free(o->backend);
+	free(o->data_dir);
+	free(o->region);
+	free(o->endpoint);
+	free(o->profile);
+	free(o->shards_s);
+	free(o->record_s);
+	free(o->linger_s);
+	free(o->max_record_s);
+	memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,46 @@
+/* options.h - the command line (SPEC section 1). */
+#ifndef KFS_OPTIONS_H
+#define KFS_OPTIONS_H
+
+#include <stddef.h>
+
+#include "backend/backend.h"
+
+struct fuse_args;
+
+/* Every -o option of kinesisfs; strings are owned (freed by
+ * kfs_options_free).  Unknown options are left in the args for FUSE. */
+struct kfs_options {
+	char *backend;           /* "local" or "aws" */
+	char *data_dir;          /* local engine's directory */
+	char *region;            /* AWS region */
+	char *endpoint;          /* Kinesis endpoint URL */
+	char *profile;           /* AWS profile */
+	char *shards_s;          /* shard count for mkdir, as given */
+	char *record_s;          /* "line" or "write", as given */
+	char *linger_s;          /* linger_ms, as given */
+	char *max_record_s;      /* max_record_size, as given */
+	int allow_delete;        /* rmdir deletes streams */
+	int debug;               /* our debug log (-o debug) */
+	int show_help;           /* --help / -h */
+	int show_version;        /* --version / -V */
+
+	/* Parsed and checked by kfs_options_check(): */
+	int shards;              /* >= 1 */
+	enum kfs_framing framing;
+	int linger_ms;           /* >= 0 */
+	size_t max_record_size;  /* data + key, up to 10 MiB */
+};
+
+/* Takes kinesisfs's options out of args (the rest stays for FUSE).
+ * Returns 0, or -1 after printing why to stderr. */
+int kfs_options_parse(struct fuse_args *args, struct kfs_options *o);
+/* Fills defaults and checks values; prints one line per problem and
+ * returns -1 when one is bad. */
+int kfs_options_check(struct kfs_options *o);
+/* The default data_dir for this user (SPEC section 1); caller frees. */
+char *kfs_options_default_data_dir(void);
+void kfs_options_usage(const char *prog);
+void kfs_options_free(struct kfs_options *o);
+
+#endif

@@ -1,0 +1,28 @@
+/* util.h - small helpers shared by the FUSE layer and the backends. */
+#ifndef KFS_UTIL_H
+#define KFS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t kfs_now_ms(void);
+/* Milliseconds of CLOCK_MONOTONIC, for waits and ages. */
+int64_t kfs_mono_ms(void);
+/* Fills ts with the CLOCK_REALTIME instant `ms` from now, for timed waits
+ * on condition variables made with the default clock. */
+struct timespec;
+void kfs_deadline(struct timespec *ts, int64_t ms_from_now);
+
+/* 1 when name matches [a-zA-Z0-9_.-]{1,128}; such a name is also never
+ * "." or ".." and so never leaves its directory. */
+int kfs_valid_stream_name(const char *name);
+/* 1 when the partition key is 1 to 256 bytes. */
+int kfs_valid_partition_key(const char *key);
+/* 1 when name is "shardId-" followed by exactly 12 digits. */
+int kfs_is_shard_id(const char *name);
+
+/* Formats ms since the epoch as ISO 8601 UTC with milliseconds. */
+void kfs_format_iso8601(int64_t ms, char *buf, size_t size);
+
+#endif

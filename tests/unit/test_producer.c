@@ -1,0 +1,337 @@
+/*
+ * test_producer.c - the producer: batching, acknowledgements, retries of
+ * failed entries only, backpressure and draining.
+ *
+ * A scripted backend answers put_records the way a test asks (a record
+ * whose data starts with "fail:N:" fails N times with -EAGAIN, one starting
+ * with "bad" fails for good with -EINVAL), and keeps every stored record so
+ * that the test can check what arrived, in which order and how often.  The
+ * last test runs the producer over the real local engine.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/local/local.h"
+#include "backend/producer.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "tap.h"
+
+struct scripted {
+	pthread_mutex_t lock;      /* protects everything below */
+	char **stored;             /* data of every stored record, in order */
+	size_t nstored;
+	size_t calls;              /* put_records calls */
+	size_t max_batch;          /* largest batch seen */
+	size_t entries_sent;       /* entries over all calls */
+	int delay_ms;              /* each call takes this long */
+	struct { char data[64]; int left; } fails[64]; /* retries left per record */
+	size_t nfails;
+};
+
+static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
+		  size_t n)
+{
+	struct scripted *s = impl;
+
+	if (s->delay_ms)
+		usleep((useconds_t)s->delay_ms * 1000);
+	pthread_mutex_lock(&s->lock);
+	s->calls++;
+	s->entries_sent += n;
+	if (n > s->max_batch)
+		s->max_batch = n;
+	for (size_t i = 0; i < n; i++) {
+		char data[64] = "";
+		int times;
+
+		memcpy(data, e[i].data, e[i].len < 63 ? e[i].len : 63);
+		if (strncmp(data, "bad", 3) == 0) {
+			e[i].err = -EINVAL;
+			snprintf(e[i].reason, sizeof(e[i].reason), "scripted refusal");
+			continue;
+		}
+		if (sscanf(data, "fail:%d:", &times) == 1) {
+			size_t k;
+			for (k = 0; k < s->nfails; k++)
+				if (strcmp(s->fails[k].data, data) == 0)
+					break;
+			if (k == s->nfails && k < 64) {
+				snprintf(s->fails[k].data, 64, "%s", data);
+				s->fails[k].left = times;
+				s->nfails++;
+			}
+			if (s->fails[k].left > 0) {
+				s->fails[k].left--;
+				e[i].err = -EAGAIN;
+				snprintf(e[i].reason, sizeof(e[i].reason), "throttled");
+				continue;
+			}
+		}
+		s->stored = realloc(s->stored, (s->nstored + 1) * sizeof(char *));
+		s->stored[s->nstored++] = strdup(data);
+		snprintf(e[i].seq, sizeof(e[i].seq), "%zu", s->nstored);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static const struct kfs_backend_ops sc_ops = {
+	.name = "scripted",
+	.put_records = sc_put,
+};
+
+static void sc_init(struct scripted *s, struct kfs_backend *be)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	be->ops = &sc_ops;
+	be->impl = s;
+}
+
+static void sc_free(struct scripted *s)
+{
+	for (size_t i = 0; i < s->nstored; i++)
+		free(s->stored[i]);
+	free(s->stored);
+	pthread_mutex_destroy(&s->lock);
+}
+
+static struct kfs_producer *mk(struct kfs_backend *be, int linger, int attempts,
+			       size_t queue)
+{
+	struct kfs_producer_config cfg;
+	struct kfs_producer *p = NULL;
+
+	kfs_producer_config_default(&cfg);
+	cfg.linger_ms = linger;
+	cfg.max_attempts = attempts;
+	cfg.backoff_ms = 1;
+	if (queue)
+		cfg.queue_bytes = queue;
+	REQUIRE(kfs_producer_new(be, &cfg, &p) == 0);
+	return p;
+}
+
+static void put(struct kfs_producer *p, const char *data, struct kfs_ack *a)
+{
+	REQUIRE(kfs_producer_put(p, "s", "k", NULL, data, strlen(data), a) == 0);
+}
+
+TEST(batches_and_acks)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	char buf[32];
+
+	sc_init(&s, &be);
+	p = mk(&be, 50, 1, 0);
+	kfs_ack_init(&a);
+	for (int i = 0; i < 1200; i++) {
+		snprintf(buf, sizeof(buf), "r%d", i);
+		put(p, buf, &a);
+	}
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 1200);
+	CHECK(s.max_batch <= KFS_PUT_BATCH_MAX);
+	CHECK(s.max_batch > 1); /* records were batched */
+	CHECK(s.calls >= 3);
+	for (size_t i = 0; i < s.nstored; i++) {
+		snprintf(buf, sizeof(buf), "r%zu", i);
+		CHECK_EQ_STR(s.stored[i], buf);
+	}
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(linger_sends_without_kick)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	int64_t t0;
+
+	sc_init(&s, &be);
+	p = mk(&be, 30, 1, 0);
+	kfs_ack_init(&a);
+	t0 = kfs_mono_ms();
+	put(p, "one", &a);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0); /* no kick: linger sends it */
+	CHECK(kfs_mono_ms() - t0 >= 25);
+	CHECK_EQ_INT(s.nstored, 1);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(only_failed_entries_are_resent)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+
+	sc_init(&s, &be);
+	p = mk(&be, 1000, 5, 0);
+	kfs_ack_init(&a);
+	put(p, "a", &a);
+	put(p, "fail:2:b", &a);
+	put(p, "c", &a);
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 3);
+	/* 3 entries, then b alone twice more. */
+	CHECK_EQ_INT(s.entries_sent, 5);
+	CHECK_EQ_INT(s.calls, 3);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(failures_reach_the_writer)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a, other;
+
+	sc_init(&s, &be);
+	p = mk(&be, 1000, 3, 0);
+	kfs_ack_init(&a);
+	kfs_ack_init(&other);
+	put(p, "good", &a);
+	put(p, "bad", &a);
+	put(p, "fail:9:slow", &other); /* more failures than attempts */
+	put(p, "fine", &other);
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EINVAL);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0); /* collected once */
+	CHECK_EQ_INT(kfs_ack_wait(&other), -EAGAIN);
+	CHECK_EQ_INT(s.nstored, 2);
+	kfs_ack_destroy(&a);
+	kfs_ack_destroy(&other);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+struct bp_arg {
+	struct kfs_producer *p;
+	struct kfs_ack *a;
+	int done;          /* set when every put returned */
+};
+
+static void *bp_writer(void *arg)
+{
+	struct bp_arg *b = arg;
+	char data[1000];
+
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	for (int i = 0; i < 50; i++)
+		put(b->p, data, b->a);
+	__atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+TEST(full_queue_blocks_writers)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	struct kfs_producer_stats st;
+	struct bp_arg b;
+	pthread_t t;
+
+	sc_init(&s, &be);
+	s.delay_ms = 20;
+	p = mk(&be, 0, 1, 4000); /* room for about 4 records */
+	kfs_ack_init(&a);
+	b.p = p;
+	b.a = &a;
+	b.done = 0;
+	pthread_create(&t, NULL, bp_writer, &b);
+	usleep(60 * 1000);
+	kfs_producer_stats(p, &st);
+	CHECK(!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST)); /* still blocked */
+	CHECK(st.queued_bytes <= 4000 + 1000);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 50);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(free_delivers_queued_records)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+
+	sc_init(&s, &be);
+	p = mk(&be, 60000, 1, 0); /* would linger a minute */
+	kfs_ack_init(&a);
+	put(p, "x", &a);
+	put(p, "y", &a);
+	kfs_producer_free(p, 5000);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 2);
+	kfs_ack_destroy(&a);
+	sc_free(&s);
+}
+
+TEST(over_the_local_engine)
+{
+	char dir[] = "/tmp/kfs-producer-XXXXXX";
+	struct kfs_local_config cfg = { 0 };
+	struct kfs_backend *be = NULL;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	struct kfs_shard_desc shd;
+	char cmd[128];
+
+	REQUIRE(mkdtemp(dir));
+	cfg.data_dir = dir;
+	REQUIRE(kfs_local_open(&cfg, &be) == 0);
+	REQUIRE(be->ops->create_stream(be->impl, "s", 1) == 0);
+	p = mk(be, 20, 1, 0);
+	kfs_ack_init(&a);
+	put(p, "line 1\n", &a);
+	put(p, "line 2\n", &a);
+	CHECK_EQ_INT(kfs_producer_put(p, "s", "", NULL, "x", 1, &a), 0);
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EINVAL); /* the empty key */
+	CHECK_EQ_INT(be->ops->describe_shard(be->impl, "s",
+					     "shardId-000000000000", &shd), 0);
+	CHECK_EQ_INT(shd.bytes[KFS_FRAMING_WRITE], 14);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	kfs_backend_free(be);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+	kfs_log_init(1, KFS_LOG_WARN);
+	RUN(batches_and_acks);
+	RUN(linger_sends_without_kick);
+	RUN(only_failed_entries_are_resent);
+	RUN(failures_reach_the_writer);
+	RUN(full_queue_blocks_writers);
+	RUN(free_delivers_queued_records);
+	RUN(over_the_local_engine);
+	return tap_done();
+}
