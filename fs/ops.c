@@ -46,6 +46,8 @@ struct kfs_handle {
 	char *line;                           /* partial line not yet sent */
 	size_t line_len, line_cap;
 	int discarding;                       /* dropping an oversized line up to its newline */
+	size_t retry_len;                     /* a write failed with EFBIG that may come again: its length */
+	uint64_t retry_hash;                  /* and the hash of its bytes */
 	int64_t tail_ms;                      /* monotonic ms the partial line began */
 	/* reading */
 	uint64_t pos;                         /* file offset of buf[buf_off] */
@@ -445,23 +447,76 @@ static int efbig(struct kfs_handle *h, size_t len)
 	return -EFBIG;
 }
 
+/* FNV-1a, to recognize a failed write when it is sent again. */
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Buffers a partial line; handle lock held. */
+static int keep_partial(struct kfs_handle *h, const char *s, size_t n)
+{
+	size_t total = h->line_len + n;
+
+	if (total > h->line_cap) {
+		size_t cap = h->line_cap ? h->line_cap : 256;
+		char *l;
+
+		while (cap < total)
+			cap *= 2;
+		l = realloc(h->line, cap);
+		if (!l)
+			return -ENOMEM;
+		h->line = l;
+		h->line_cap = cap;
+	}
+	memcpy(h->line + h->line_len, s, n);
+	if (h->line_len == 0)
+		set_tail_ms(h, kfs_mono_ms());
+	h->line_len = total;
+	return 0;
+}
+
 /*
- * record=line: every complete line is a record.  Returns the bytes taken
- * (short when an oversized line starts after accepted lines), or -errno.
- * See docs/semantics.md for what happens around an oversized line.
- * Called with the handle lock held.
+ * record=line: every complete line is a record.  Returns the bytes taken,
+ * or -errno.  Called with the handle lock held.
+ *
+ * A line over the limit is never sent, not even in part, and its writer
+ * always sees EFBIG (docs/semantics.md).  The kernel may split one
+ * write(2) into several FUSE writes; when a later piece fails, write(2)
+ * returns a short count and the program sends the rest again, so:
+ *  - complete lines before the oversized one are taken, and the write
+ *    returns a short count ending where the oversized line starts;
+ *  - the write that takes a line over the limit fails with EFBIG; if the
+ *    line goes on past it, following writes fail with EFBIG up to and
+ *    including the one holding the line's newline;
+ *  - if the line began in an earlier write and ends in the failing one,
+ *    that failing write is remembered: when it comes again (the rest of a
+ *    split write(2)), it fails with EFBIG again instead of being taken as
+ *    new lines.
  */
 static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 {
 	size_t off = 0;
 	int err;
 
-	if (h->discarding) {
-		const char *nl = memchr(buf, '\n', size);
-		if (!nl)
+	if (h->retry_len) {
+		size_t n = h->retry_len;
+
+		h->retry_len = 0;
+		if (size >= n && hash_bytes(buf, n) == h->retry_hash)
 			return -EFBIG;
-		h->discarding = 0;
-		off = (size_t)(nl - buf) + 1;
+	}
+	if (h->discarding) {
+		if (memchr(buf, '\n', size))
+			h->discarding = 0;
+		return -EFBIG;
 	}
 	while (off < size) {
 		const char *s = buf + off;
@@ -470,50 +525,33 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 		size_t total = h->line_len + n;
 
 		if (!record_fits(h, total)) {
-			int started_here = h->line_len == 0;
-
-			if (started_here && off > 0)
-				return (int)off; /* the caller retries the rest */
+			if (h->line_len == 0 && off > 0)
+				return (int)off; /* the rest comes again */
 			efbig(h, total);
+			if (!nl) {
+				h->discarding = 1;
+			} else if (h->line_len > 0) {
+				h->retry_len = (size_t)(nl - buf) + 1;
+				h->retry_hash = hash_bytes(buf, h->retry_len);
+			}
 			h->line_len = 0;
 			set_tail_ms(h, 0);
-			if (!nl)
-				h->discarding = 1;
 			return -EFBIG;
 		}
 		if (!nl) {
 			/* A partial line: keep it for the next write. */
-			if (total > h->line_cap) {
-				size_t cap = h->line_cap ? h->line_cap : 256;
-				char *l;
-				while (cap < total)
-					cap *= 2;
-				l = realloc(h->line, cap);
-				if (!l)
-					return off ? (int)off : -ENOMEM;
-				h->line = l;
-				h->line_cap = cap;
-			}
-			memcpy(h->line + h->line_len, s, n);
-			if (h->line_len == 0)
-				set_tail_ms(h, kfs_mono_ms());
-			h->line_len = total;
+			err = keep_partial(h, s, n);
+			if (err)
+				return off ? (int)off : err;
 			tails_add(h);
 			break;
 		}
 		if (h->line_len == 0) {
 			err = put_record(h, s, n);
 		} else {
-			if (total > h->line_cap) {
-				char *l = realloc(h->line, total);
-				if (!l)
-					return off ? (int)off : -ENOMEM;
-				h->line = l;
-				h->line_cap = total;
-			}
-			memcpy(h->line + h->line_len, s, n);
-			h->line_len = total;
-			err = put_record(h, h->line, h->line_len);
+			err = keep_partial(h, s, n);
+			if (!err)
+				err = put_record(h, h->line, h->line_len);
 			h->line_len = 0;
 			set_tail_ms(h, 0);
 		}

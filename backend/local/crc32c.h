@@ -1,0 +1,20 @@
+/*
+ * crc32c.h - CRC-32C (Castagnoli, polynomial 0x1EDC6F41 reflected as
+ * 0x82F63B78), computed in software with slicing-by-8 tables.
+ *
+ * Used to frame records in the local engine's on-disk logs (seglog.c).
+ */
+#ifndef KFS_CRC32C_H
+#define KFS_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Extends `crc` (0 to start) over `len` bytes of `buf` and returns the new
+ * value: kfs_crc32c(kfs_crc32c(0, a, n), b, m) == CRC of a followed by b.
+ * Thread-safe; the tables are built once on first use.
+ */
+uint32_t kfs_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif

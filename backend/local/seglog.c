@@ -1,0 +1,1765 @@
+/* seglog.c - one shard's segmented on-disk log; see seglog.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* IOV_MAX, pwritev */
+#endif
+#include "seglog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "lib/log.h"
+
+/*
+ * On-disk layout of a shard directory
+ * ===================================
+ *
+ * The log is cut in segments.  A segment is two files named after the
+ * counter of its first record, in 16 lower-case hex digits:
+ *
+ *   0000000000000000.log   the records, append-only
+ *   0000000000000000.idx   one fixed-size entry per record (derived data)
+ *   00000000000a3f1c.log   the next segment starts at counter 0xa3f1c
+ *   00000000000a3f1c.idx
+ *
+ * A new segment starts when the current one would grow past segment_bytes
+ * (64 MiB by default).  Only the last segment is ever written; retention
+ * deletes whole segments from the front.  All integers are little-endian.
+ *
+ * .log file:
+ *
+ *   +----------+----------+
+ *   | "KFSLOG1\n" | first |  16-byte header: magic, first counter (u64)
+ *   +----------+----------+
+ *   | record 0            |  records, back to back
+ *   | record 1            |
+ *   | ...                 |
+ *
+ *   record:
+ *   +---------+---------+-----------+---------------+---------+-----+------+
+ *   | len u32 | crc u32 | counter   | arrival_ms    | key_len | key | data |
+ *   |         |         | u64       | i64           | u16     |     |      |
+ *   +---------+---------+-----------+---------------+---------+-----+------+
+ *   |<- frame header ->|<---------------- body: len bytes ---------------->|
+ *
+ *   len  = 18 + key_len + data bytes
+ *   crc  = CRC-32C of the 4 bytes of len followed by the body, so a torn
+ *          or flipped length fails too.
+ *
+ * .idx file:
+ *
+ *   +------------------------------------------------------------------+
+ *   | 0  "KFSIDX1\0"                                                   |
+ *   | 8  first counter u64                                             |
+ *   | 16 base_line u64    bytes (LINE framing) of all earlier records  |
+ *   | 24 base_write u64   bytes (WRITE framing) of all earlier records |
+ *   | 32 crc u32 of bytes 0..31, 4 zero bytes                          |
+ *   | 40 synced u64       entries known durable (fdatasync'd)          |
+ *   | 48 crc u32 of bytes 40..47, 12 zero bytes                        |
+ *   +------------------------------------------------------------------+
+ *   | 64 entry 0 (40 bytes), entry 1, ...                              |
+ *   +------------------------------------------------------------------+
+ *
+ *   entry i describes the record with counter first + i:
+ *   +--------+-----------+------------+------------+---------+---------+
+ *   | off    | cum_line  | cum_write  | arrival_ms | len u32 | crc u32 |
+ *   | u64    | u64       | u64        | i64        |         | of 0..35|
+ *   +--------+-----------+------------+------------+---------+---------+
+ *   off: where the record starts in the .log; cum_*: bytes of the shard
+ *   rendered in each framing (backend.h, kfs_framed_len) up to the END of
+ *   this record; len: the record's body length.
+ *
+ * Writing order and recovery: an append writes its records to the .log
+ * with one pwritev, then their entries to the .idx.  A sync fdatasyncs the
+ * .log, then the .idx, then records in the header how many entries that
+ * made durable ("synced").  Opening trusts the entries below "synced",
+ * except those of the last 64 KiB of the log, and checks every other one
+ * against the record it points to; the first bad one ends the index, and
+ * the .log is then scanned forward from the last good record, re-creating
+ * missing entries, up to the first invalid record, where the .log is cut.
+ * After a clean close little is left to check, so opening costs a few
+ * reads per segment whatever the log's size.
+ *
+ * Creating a segment writes both headers, fdatasyncs them and fsyncs the
+ * directory before any record goes in; a last segment left without a
+ * valid header by a crash is removed on open.
+ */
+
+#define LOG_MAGIC "KFSLOG1\n"
+#define IDX_MAGIC "KFSIDX1\0"
+#define LOG_HDR 16
+#define IDX_HDR 64
+#define IDX_ENTRY 40
+#define FRAME_HDR 8
+#define BODY_HDR 18
+/* Largest body a valid record can have. */
+#define BODY_MAX (BODY_HDR + KFS_KEY_MAX + KFS_RECORD_LIMIT_MAX)
+/* Index entries read per pread when walking or reading. */
+#define ENTRY_CHUNK 256
+/* Bytes at the end of a log whose records are checked on open even when
+ * the index says they were synced. */
+#define TAIL_CHECK_BYTES (64 * 1024)
+/* Window of the recovery scanner. */
+#define SCAN_WINDOW (1024 * 1024)
+
+/* One decoded index entry. */
+struct ientry {
+	uint64_t off;                     /* record start in the .log */
+	uint64_t cum[KFS_FRAMING_COUNT];  /* raw (stored) bytes at record end */
+	int64_t arrival_ms;               /* record arrival */
+	uint32_t len;                     /* record body length */
+};
+
+/*
+ * One segment.  Fields marked "fixed" are set before the segment is
+ * published and never change.  A segment is freed (and its files closed)
+ * when its last reference goes: the list holds one, and readers take one
+ * for the time of their preads so that retention can drop it meanwhile.
+ */
+struct seg {
+	uint64_t first;                   /* fixed: counter of entry 0 */
+	int log_fd;                       /* fixed: the .log, read-write */
+	int idx_fd;                       /* fixed: the .idx, read-write */
+	uint64_t adj[KFS_FRAMING_COUNT];  /* fixed: added (mod 2^64) to stored
+					   * cums to make them continue the
+					   * previous segment's */
+	uint64_t base[KFS_FRAMING_COUNT]; /* fixed: bytes before entry 0 (adjusted) */
+	int refs;                         /* atomic */
+	uint64_t count;                   /* records in it; written under
+					   * append_lock and state_lock, read
+					   * under either */
+	uint64_t end[KFS_FRAMING_COUNT];  /* bytes to the end of the last
+					   * record (adjusted); as count */
+	int64_t first_arrival;            /* of entry 0, -1 when empty; as count */
+	int64_t last_arrival;             /* of the last entry, -1 when empty; as count */
+	uint64_t log_size;                /* bytes of .log in use; protected
+					   * by append_lock */
+	uint64_t synced;                  /* entries recorded durable in the
+					   * header; protected by sync_lock */
+	uint64_t cut_bytes;               /* fixed: bytes of torn tail cut
+					   * off at open (0 when none) */
+};
+
+struct kfs_seglog {
+	char *dir;                  /* fixed: directory path, for messages */
+	int dir_fd;                 /* fixed: the directory, for *at() and fsync */
+	uint64_t segment_bytes;     /* fixed: rotation size */
+	pthread_mutex_t append_lock; /* serializes appends, rotation, sealing */
+	pthread_mutex_t state_lock; /* short: guards the fields so marked */
+	pthread_mutex_t sync_lock;  /* serializes header "synced" updates */
+	struct seg **segs;          /* by first counter; protected by state_lock
+				     * (changed by rotation under append_lock
+				     * too, and by purge) */
+	size_t n_segs;              /* protected by state_lock */
+	struct seg *tail;           /* the last segment, appended to; written
+				     * under append_lock and state_lock, read
+				     * under either (purge never removes it) */
+	size_t cap_segs;            /* protected by state_lock */
+	uint64_t next;              /* next counter; written under append_lock
+				     * and state_lock, read under either */
+	int64_t last_arrival;       /* newest arrival ever; protected by append_lock */
+	int sealed;                 /* no more appends; protected by append_lock */
+	int broken;                 /* -errno when a failed append could not be
+				     * cut back; protected by append_lock */
+	uint64_t trim_floor;        /* trim horizon never goes below; state_lock */
+	uint64_t synced_next;       /* next as of the last sync; state_lock */
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Reads exactly n bytes at off; -EIO on a short read (file cut). */
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	unsigned char *p = buf;
+
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (n) {
+		ssize_t r = pwrite(fd, p, n, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* pwritev of every byte of iov[0..n), however many calls it takes; iov
+ * is consumed. */
+static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n > 0) {
+		int k = n < IOV_MAX ? n : IOV_MAX;
+		ssize_t r = pwritev(fd, iov, k, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		off += (uint64_t)r;
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+static void seg_name(char *buf, size_t size, uint64_t first, const char *ext)
+{
+	snprintf(buf, size, "%016" PRIx64 ".%s", first, ext);
+}
+
+static void seg_ref(struct seg *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void seg_unref(struct seg *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (s->log_fd >= 0)
+		close(s->log_fd);
+	if (s->idx_fd >= 0)
+		close(s->idx_fd);
+	free(s);
+}
+
+static uint64_t line_len(const unsigned char *data, size_t len)
+{
+	return kfs_framed_len(KFS_FRAMING_LINE, data, len);
+}
+
+/* ---- records and entries ---------------------------------------------- */
+
+/* A record parsed in place. */
+struct rview {
+	uint32_t len;                 /* body length */
+	uint64_t counter;             /* its counter */
+	int64_t arrival_ms;           /* its arrival */
+	const unsigned char *key;     /* key bytes, in the buffer */
+	size_t key_len;               /* key bytes */
+	const unsigned char *data;    /* data bytes, in the buffer */
+	size_t data_len;              /* data bytes */
+};
+
+/* Checks the frame header at p (FRAME_HDR bytes) and returns the body
+ * length, or 0 when it cannot be a record. */
+static uint32_t frame_len(const unsigned char *p)
+{
+	uint32_t len = get32(p);
+	return len >= BODY_HDR && len <= BODY_MAX ? len : 0;
+}
+
+/* Parses the record at p, FRAME_HDR + len bytes long; 0 or -EINVAL. */
+static int rec_parse(const unsigned char *p, uint32_t len, struct rview *r)
+{
+	const unsigned char *b = p + FRAME_HDR;
+	uint32_t crc;
+
+	if (len < BODY_HDR || len > BODY_MAX || get32(p) != len)
+		return -EINVAL;
+	crc = kfs_crc32c(0, p, 4);
+	crc = kfs_crc32c(crc, b, len);
+	if (crc != get32(p + 4))
+		return -EINVAL;
+	r->len = len;
+	r->counter = get64(b);
+	r->arrival_ms = (int64_t)get64(b + 8);
+	r->key_len = get16(b + 16);
+	if (r->key_len > KFS_KEY_MAX || BODY_HDR + r->key_len > len)
+		return -EINVAL;
+	r->key = b + BODY_HDR;
+	r->data = r->key + r->key_len;
+	r->data_len = len - BODY_HDR - r->key_len;
+	return 0;
+}
+
+static void entry_encode(unsigned char *p, const struct ientry *e)
+{
+	put64(p, e->off);
+	put64(p + 8, e->cum[KFS_FRAMING_LINE]);
+	put64(p + 16, e->cum[KFS_FRAMING_WRITE]);
+	put64(p + 24, (uint64_t)e->arrival_ms);
+	put32(p + 32, e->len);
+	put32(p + 36, kfs_crc32c(0, p, 36));
+}
+
+static int entry_decode(const unsigned char *p, struct ientry *e)
+{
+	if (kfs_crc32c(0, p, 36) != get32(p + 36))
+		return -EINVAL;
+	e->off = get64(p);
+	e->cum[KFS_FRAMING_LINE] = get64(p + 8);
+	e->cum[KFS_FRAMING_WRITE] = get64(p + 16);
+	e->arrival_ms = (int64_t)get64(p + 24);
+	e->len = get32(p + 32);
+	return 0;
+}
+
+/* Reads entries i .. i+k-1 of s (k <= ENTRY_CHUNK).  Returns how many
+ * leading entries are valid (a corrupt one is logged and ends them), or
+ * -EIO when not even the first is. */
+static int entries_read_some(struct kfs_seglog *log, struct seg *s, uint64_t i,
+			     size_t k, struct ientry *out)
+{
+	unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
+	size_t j;
+	int rc;
+
+	rc = pread_full(s->idx_fd, buf, k * IDX_ENTRY, IDX_HDR + i * IDX_ENTRY);
+	if (rc < 0) {
+		kfs_err("%s: reading index of segment %016" PRIx64 ": %s",
+			log->dir, s->first, strerror(-rc));
+		return -EIO;
+	}
+	for (j = 0; j < k; j++) {
+		if (entry_decode(buf + j * IDX_ENTRY, &out[j]) < 0 ||
+		    out[j].len < BODY_HDR || out[j].len > BODY_MAX) {
+			kfs_err("%s: index entry %" PRIu64 " of segment %016" PRIx64
+				" is corrupt", log->dir, i + j, s->first);
+			break;
+		}
+	}
+	return j > 0 ? (int)j : -EIO;
+}
+
+static int entry_read(struct kfs_seglog *log, struct seg *s, uint64_t i,
+		      struct ientry *e)
+{
+	int rc = entries_read_some(log, s, i, 1, e);
+	return rc < 0 ? rc : 0;
+}
+
+/* Bytes with framing f before entry i of s (i <= count), adjusted. */
+static int seg_cum_before(struct kfs_seglog *log, struct seg *s, uint64_t i,
+			  enum kfs_framing f, uint64_t *out)
+{
+	struct ientry e;
+	int rc;
+
+	if (i == 0) {
+		*out = s->base[f];
+		return 0;
+	}
+	rc = entry_read(log, s, i - 1, &e);
+	if (rc < 0)
+		return rc;
+	*out = e.cum[f] + s->adj[f];
+	return 0;
+}
+
+/* ---- headers ---------------------------------------------------------- */
+
+static void idx_header_encode(unsigned char *h, uint64_t first,
+			      const uint64_t base[KFS_FRAMING_COUNT])
+{
+	memset(h, 0, IDX_HDR);
+	memcpy(h, IDX_MAGIC, 8);
+	put64(h + 8, first);
+	put64(h + 16, base[KFS_FRAMING_LINE]);
+	put64(h + 24, base[KFS_FRAMING_WRITE]);
+	put32(h + 32, kfs_crc32c(0, h, 32));
+	put64(h + 40, 0);
+	put32(h + 48, kfs_crc32c(0, h + 40, 8));
+}
+
+/* Records in the .idx header that `synced` entries are durable. */
+static int idx_write_synced(struct seg *s, uint64_t synced)
+{
+	unsigned char b[12];
+
+	put64(b, synced);
+	put32(b + 8, kfs_crc32c(0, b, 8));
+	return pwrite_full(s->idx_fd, b, sizeof(b), 40);
+}
+
+/* Makes `count` entries of s durable-recorded, if more than before.
+ * The caller has fdatasync'd the .log and then the .idx. */
+static int seg_note_synced(struct kfs_seglog *log, struct seg *s, uint64_t count)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&log->sync_lock);
+	if (count > s->synced) {
+		rc = idx_write_synced(s, count);
+		if (rc == 0)
+			s->synced = count;
+	}
+	pthread_mutex_unlock(&log->sync_lock);
+	return rc;
+}
+
+/* ---- segment creation ------------------------------------------------- */
+
+/* Creates segment files for `first` with the given (adjusted) base and
+ * returns the segment with one reference, durably on disk. */
+static int seg_create(int dir_fd, const char *dir, uint64_t first,
+		      const uint64_t base[KFS_FRAMING_COUNT], struct seg **out)
+{
+	char lname[32], iname[32];
+	unsigned char lh[LOG_HDR], ih[IDX_HDR];
+	struct seg *s;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->log_fd = s->idx_fd = -1;
+	s->first = first;
+	s->refs = 1;
+	s->first_arrival = s->last_arrival = -1;
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+		s->base[f] = s->end[f] = base[f];
+	s->log_size = LOG_HDR;
+	seg_name(lname, sizeof(lname), first, "log");
+	seg_name(iname, sizeof(iname), first, "idx");
+
+	/* A file by that name can only be a leftover of a rotation cut by a
+	 * crash: the counter it starts at was never handed out. */
+	s->log_fd = openat(dir_fd, lname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (s->log_fd < 0)
+		goto fail_errno;
+	s->idx_fd = openat(dir_fd, iname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (s->idx_fd < 0)
+		goto fail_errno;
+	memcpy(lh, LOG_MAGIC, 8);
+	put64(lh + 8, first);
+	idx_header_encode(ih, first, base);
+	if ((rc = pwrite_full(s->log_fd, lh, sizeof(lh), 0)) < 0 ||
+	    (rc = pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
+		goto fail;
+	if (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0 ||
+	    fsync(dir_fd) < 0)
+		goto fail_errno;
+	*out = s;
+	return 0;
+
+fail_errno:
+	rc = -errno;
+fail:
+	kfs_err("%s: creating segment %s: %s", dir, lname, strerror(-rc));
+	if (s->log_fd >= 0)
+		unlinkat(dir_fd, lname, 0);
+	if (s->idx_fd >= 0)
+		unlinkat(dir_fd, iname, 0);
+	seg_unref(s);
+	return rc;
+}
+
+int kfs_seglog_create(int dir_fd, uint64_t first_counter)
+{
+	static const uint64_t zero[KFS_FRAMING_COUNT];
+	struct seg *s;
+	int rc = seg_create(dir_fd, "(new shard)", first_counter, zero, &s);
+
+	if (rc == 0)
+		seg_unref(s);
+	return rc;
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+/* A window over a file for sequential scanning. */
+struct scanner {
+	int fd;                   /* the file */
+	uint64_t size;            /* its size */
+	unsigned char *buf;       /* owned */
+	size_t cap;               /* bytes allocated */
+	uint64_t off;             /* file offset of buf[0] */
+	size_t len;               /* valid bytes in buf */
+};
+
+/* Returns [off, off+n) of the file, or NULL: *err = 0 past the end, or
+ * -errno. */
+static const unsigned char *scan_get(struct scanner *sc, uint64_t off,
+				     size_t n, int *err)
+{
+	size_t want;
+
+	*err = 0;
+	if (off + n > sc->size || off + n < off)
+		return NULL;
+	if (off >= sc->off && off + n <= sc->off + sc->len)
+		return sc->buf + (off - sc->off);
+	want = n > SCAN_WINDOW ? n : SCAN_WINDOW;
+	if (want > sc->size - off)
+		want = (size_t)(sc->size - off);
+	if (want > sc->cap) {
+		unsigned char *b = realloc(sc->buf, want);
+		if (!b) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		sc->buf = b;
+		sc->cap = want;
+	}
+	*err = pread_full(sc->fd, sc->buf, want, off);
+	if (*err < 0) {
+		sc->len = 0;
+		return NULL;
+	}
+	sc->off = off;
+	sc->len = want;
+	return sc->buf;
+}
+
+/* Parses the record at off if it is whole and valid. 0, 1 when not a
+ * valid record, or -errno. */
+static int scan_record(struct scanner *sc, uint64_t off, struct rview *r)
+{
+	const unsigned char *p;
+	uint32_t len;
+	int err;
+
+	p = scan_get(sc, off, FRAME_HDR, &err);
+	if (!p)
+		return err < 0 ? err : 1;
+	len = frame_len(p);
+	if (!len)
+		return 1;
+	p = scan_get(sc, off, FRAME_HDR + (size_t)len, &err);
+	if (!p)
+		return err < 0 ? err : 1;
+	return rec_parse(p, len, r) == 0 ? 0 : 1;
+}
+
+/*
+ * Opens and recovers the segment starting at `first`.  prev_end: the
+ * adjusted end bytes of the previous segment, or NULL for the first one.
+ * Returns 0 with *out, 1 when the segment was unusable and has been
+ * removed or set aside, or -errno.
+ */
+static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
+		    const uint64_t *prev_end, struct seg **out)
+{
+	char lname[32], iname[32];
+	unsigned char lh[LOG_HDR], ih[IDX_HDR];
+	struct scanner sc = {.fd = -1};
+	struct stat st;
+	struct seg *s;
+	uint64_t raw_base[KFS_FRAMING_COUNT], exp_cum[KFS_FRAMING_COUNT];
+	uint64_t n_idx, synced = 0, trusted, valid = 0, exp_off = LOG_HDR, idx_size;
+	int64_t last_arrival = -1, first_arrival = -1;
+	int rc = 0, rebuild = 0, changed = 0;
+	unsigned char *ebuf = NULL;
+	size_t ebuf_n = 0, ebuf_cap = 0;
+
+	seg_name(lname, sizeof(lname), first, "log");
+	seg_name(iname, sizeof(iname), first, "idx");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->first = first;
+	s->refs = 1;
+	s->idx_fd = -1;
+	s->log_fd = openat(log->dir_fd, lname, O_RDWR | O_CLOEXEC);
+	if (s->log_fd < 0) {
+		rc = -errno;
+		kfs_err("%s/%s: %s", log->dir, lname, strerror(-rc));
+		goto out;
+	}
+	if (fstat(s->log_fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size < LOG_HDR ||
+	    pread_full(s->log_fd, lh, LOG_HDR, 0) < 0 ||
+	    memcmp(lh, LOG_MAGIC, 8) != 0 || get64(lh + 8) != first) {
+		char bad[48];
+		if (is_last && (uint64_t)st.st_size <= LOG_HDR) {
+			kfs_warn("%s/%s: segment without a valid header (interrupted "
+				 "rotation), removed", log->dir, lname);
+			unlinkat(log->dir_fd, lname, 0);
+			unlinkat(log->dir_fd, iname, 0);
+		} else {
+			snprintf(bad, sizeof(bad), "%s.bad", lname);
+			kfs_err("%s/%s: segment header is corrupt; set aside as %s, "
+				"its records are lost", log->dir, lname, bad);
+			renameat(log->dir_fd, lname, log->dir_fd, bad);
+			unlinkat(log->dir_fd, iname, 0);
+		}
+		rc = 1;
+		goto out;
+	}
+	sc.fd = s->log_fd;
+	sc.size = (uint64_t)st.st_size;
+
+	s->idx_fd = openat(log->dir_fd, iname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->idx_fd < 0 || fstat(s->idx_fd, &st) < 0) {
+		rc = -errno;
+		kfs_err("%s/%s: %s", log->dir, iname, strerror(-rc));
+		goto out;
+	}
+	idx_size = (uint64_t)st.st_size;
+	if (idx_size < IDX_HDR || pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
+	    memcmp(ih, IDX_MAGIC, 8) != 0 || get32(ih + 32) != kfs_crc32c(0, ih, 32) ||
+	    get64(ih + 8) != first) {
+		rebuild = 1;
+	}
+
+	if (rebuild) {
+		/* The index is derived: make it again from the log. */
+		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+			raw_base[f] = prev_end ? prev_end[f] : 0;
+		idx_header_encode(ih, first, raw_base);
+		if (ftruncate(s->idx_fd, 0) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if ((rc = pwrite_full(s->idx_fd, ih, IDX_HDR, 0)) < 0)
+			goto out;
+		if (sc.size > LOG_HDR || idx_size > 0)
+			kfs_warn("%s/%s: index missing or corrupt, rebuilding it "
+				 "from the log", log->dir, iname);
+		n_idx = 0;
+		changed = 1;
+	} else {
+		raw_base[KFS_FRAMING_LINE] = get64(ih + 16);
+		raw_base[KFS_FRAMING_WRITE] = get64(ih + 24);
+		n_idx = (idx_size - IDX_HDR) / IDX_ENTRY;
+		if (get32(ih + 48) == kfs_crc32c(0, ih + 40, 8))
+			synced = get64(ih + 40);
+		if (synced > n_idx)
+			synced = 0;
+	}
+	memcpy(exp_cum, raw_base, sizeof(exp_cum));
+
+	/*
+	 * Entries below `synced` are trusted, except those whose records lie
+	 * in the last TAIL_CHECK_BYTES of the log (at most ENTRY_CHUNK of
+	 * them), which are checked again: a cheap guard against a device
+	 * that lied about a flush.  The last trusted entry is checked too
+	 * (a single read), and if even it fails, everything is.
+	 */
+	trusted = synced;
+	if (trusted > 0) {
+		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
+		uint64_t from = trusted > ENTRY_CHUNK ? trusted - ENTRY_CHUNK : 0;
+		uint64_t edge = sc.size > TAIL_CHECK_BYTES ? sc.size - TAIL_CHECK_BYTES : 0;
+
+		if (pread_full(s->idx_fd, buf, (size_t)(trusted - from) * IDX_ENTRY,
+			       IDX_HDR + from * IDX_ENTRY) == 0) {
+			/* Back from the end while the records are near the tail. */
+			while (trusted > from) {
+				struct ientry e;
+				if (entry_decode(buf + (trusted - 1 - from) * IDX_ENTRY, &e) < 0 ||
+				    e.off < edge)
+					break;
+				trusted--;
+			}
+		}
+	}
+	if (trusted > 0) {
+		struct ientry e;
+		struct rview r;
+		unsigned char ebytes[IDX_ENTRY];
+
+		if (pread_full(s->idx_fd, ebytes, IDX_ENTRY,
+			       IDX_HDR + (trusted - 1) * IDX_ENTRY) == 0 &&
+		    entry_decode(ebytes, &e) == 0 &&
+		    (rc = scan_record(&sc, e.off, &r)) == 0 &&
+		    r.len == e.len && r.counter == first + trusted - 1 &&
+		    r.arrival_ms == e.arrival_ms) {
+			valid = trusted;
+			exp_off = e.off + FRAME_HDR + e.len;
+			memcpy(exp_cum, e.cum, sizeof(exp_cum));
+			last_arrival = e.arrival_ms;
+		} else {
+			if (rc < 0)
+				goto out;
+			kfs_warn("%s/%s: last synced entry does not match the log; "
+				 "checking the whole segment", log->dir, iname);
+		}
+	}
+	/* Entries after it are checked one by one against their records. */
+	while (valid < n_idx) {
+		struct ientry ev[ENTRY_CHUNK];
+		size_t k = n_idx - valid < ENTRY_CHUNK ? (size_t)(n_idx - valid) : ENTRY_CHUNK;
+		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
+		size_t j;
+
+		if ((rc = pread_full(s->idx_fd, buf, k * IDX_ENTRY,
+				     IDX_HDR + valid * IDX_ENTRY)) < 0)
+			goto out;
+		for (j = 0; j < k; j++) {
+			struct ientry *e = &ev[j];
+			struct rview r;
+
+			if (entry_decode(buf + j * IDX_ENTRY, e) < 0 || e->off != exp_off)
+				break;
+			rc = scan_record(&sc, e->off, &r);
+			if (rc < 0)
+				goto out;
+			if (rc > 0 || r.len != e->len || r.counter != first + valid ||
+			    r.arrival_ms != e->arrival_ms || r.arrival_ms < last_arrival ||
+			    e->cum[KFS_FRAMING_LINE] != exp_cum[KFS_FRAMING_LINE] +
+							 line_len(r.data, r.data_len) ||
+			    e->cum[KFS_FRAMING_WRITE] != exp_cum[KFS_FRAMING_WRITE] + r.data_len)
+				break;
+			exp_off += FRAME_HDR + e->len;
+			memcpy(exp_cum, e->cum, sizeof(exp_cum));
+			last_arrival = e->arrival_ms;
+			valid++;
+		}
+		if (j < k)
+			break;
+	}
+	if (valid < n_idx) {
+		kfs_warn("%s/%s: %" PRIu64 " index entries beyond the last valid "
+			 "record dropped", log->dir, iname, n_idx - valid);
+		changed = 1;
+	}
+	if (IDX_HDR + valid * IDX_ENTRY != idx_size || rebuild) {
+		if (ftruncate(s->idx_fd, (off_t)(IDX_HDR + valid * IDX_ENTRY)) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		changed = 1;
+	}
+
+	/* Records in the log past the index: re-create their entries. */
+	for (;;) {
+		struct rview r;
+		struct ientry e;
+
+		rc = scan_record(&sc, exp_off, &r);
+		if (rc < 0)
+			goto out;
+		if (rc > 0 || r.counter != first + valid || r.arrival_ms < last_arrival)
+			break;
+		e.off = exp_off;
+		e.len = r.len;
+		e.arrival_ms = r.arrival_ms;
+		e.cum[KFS_FRAMING_LINE] = exp_cum[KFS_FRAMING_LINE] +
+					  line_len(r.data, r.data_len);
+		e.cum[KFS_FRAMING_WRITE] = exp_cum[KFS_FRAMING_WRITE] + r.data_len;
+		if (ebuf_n == ebuf_cap) {
+			size_t nc = ebuf_cap ? ebuf_cap * 2 : ENTRY_CHUNK;
+			unsigned char *nb = realloc(ebuf, nc * IDX_ENTRY);
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			ebuf = nb;
+			ebuf_cap = nc;
+		}
+		entry_encode(ebuf + ebuf_n * IDX_ENTRY, &e);
+		ebuf_n++;
+		if (ebuf_n == ENTRY_CHUNK * 16) {
+			rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * IDX_ENTRY,
+					 IDX_HDR + (valid + 1 - ebuf_n) * IDX_ENTRY);
+			if (rc < 0)
+				goto out;
+			ebuf_n = 0;
+		}
+		exp_off += FRAME_HDR + r.len;
+		memcpy(exp_cum, e.cum, sizeof(exp_cum));
+		last_arrival = r.arrival_ms;
+		valid++;
+		changed = 1;
+	}
+	if (ebuf_n) {
+		rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * IDX_ENTRY,
+				 IDX_HDR + (valid - ebuf_n) * IDX_ENTRY);
+		if (rc < 0)
+			goto out;
+	}
+	if (sc.size > exp_off) {
+		kfs_warn("%s/%s: torn or corrupt tail cut at offset %" PRIu64
+			 " (%" PRIu64 " bytes removed)", log->dir, lname, exp_off,
+			 sc.size - exp_off);
+		if (ftruncate(s->log_fd, (off_t)exp_off) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		s->cut_bytes = sc.size - exp_off;
+		changed = 1;
+	}
+	if (changed && (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0)) {
+		rc = -errno;
+		goto out;
+	}
+	if (valid != synced) {
+		if ((rc = idx_write_synced(s, valid)) < 0)
+			goto out;
+		if (fdatasync(s->idx_fd) < 0) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	s->synced = valid;
+	s->count = valid;
+	s->log_size = exp_off;
+	s->last_arrival = last_arrival;
+	if (valid > 0) {
+		struct ientry e0;
+		if ((rc = entry_read(log, s, 0, &e0)) < 0)
+			goto out;
+		first_arrival = e0.arrival_ms;
+	}
+	s->first_arrival = first_arrival;
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++) {
+		uint64_t eff_base = prev_end ? prev_end[f] : raw_base[f];
+		s->adj[f] = eff_base - raw_base[f];
+		s->base[f] = eff_base;
+		s->end[f] = exp_cum[f] + s->adj[f];
+	}
+	rc = 0;
+	*out = s;
+	s = NULL;
+out:
+	free(sc.buf);
+	free(ebuf);
+	if (s) {
+		if (rc < 0)
+			kfs_err("%s/%s: cannot open segment: %s", log->dir, lname,
+				strerror(-rc));
+		seg_unref(s);
+	}
+	return rc;
+}
+
+/* Cuts segment s to its first `keep` records (on open, when a later
+ * segment overlaps it). */
+static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
+{
+	struct ientry e;
+	int rc;
+
+	if (keep >= s->count)
+		return 0;
+	if ((rc = entry_read(log, s, keep, &e)) < 0)
+		return rc;
+	if (ftruncate(s->log_fd, (off_t)e.off) < 0 ||
+	    ftruncate(s->idx_fd, (off_t)(IDX_HDR + keep * IDX_ENTRY)) < 0)
+		return -errno;
+	s->log_size = e.off;
+	s->count = keep;
+	if (keep < s->synced) {
+		s->synced = keep;
+		if ((rc = idx_write_synced(s, keep)) < 0)
+			return rc;
+	}
+	if ((rc = seg_cum_before(log, s, keep, KFS_FRAMING_LINE,
+				 &s->end[KFS_FRAMING_LINE])) < 0 ||
+	    (rc = seg_cum_before(log, s, keep, KFS_FRAMING_WRITE,
+				 &s->end[KFS_FRAMING_WRITE])) < 0)
+		return rc;
+	if (keep == 0) {
+		s->first_arrival = s->last_arrival = -1;
+	} else {
+		if ((rc = entry_read(log, s, keep - 1, &e)) < 0)
+			return rc;
+		s->last_arrival = e.arrival_ms;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Parses "<16 hex>.log"; 1 and *first when it is one. */
+static int parse_seg_name(const char *name, const char *ext, uint64_t *first)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != 20 || name[16] != '.' || strcmp(name + 17, ext) != 0)
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		char c = name[i];
+		int d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			return 0;
+		v = (v << 4) | (uint64_t)d;
+	}
+	*first = v;
+	return 1;
+}
+
+static int segs_push(struct kfs_seglog *log, struct seg *s)
+{
+	if (log->n_segs == log->cap_segs) {
+		size_t nc = log->cap_segs ? log->cap_segs * 2 : 8;
+		struct seg **v = realloc(log->segs, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		log->segs = v;
+		log->cap_segs = nc;
+	}
+	log->segs[log->n_segs++] = s;
+	return 0;
+}
+
+int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
+		    struct kfs_seglog **out)
+{
+	struct kfs_seglog *log;
+	uint64_t *firsts = NULL, dropped_next = 0;
+	size_t n_firsts = 0, cap_firsts = 0;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc, dfd;
+
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	log->dir_fd = -1;
+	pthread_mutex_init(&log->append_lock, NULL);
+	pthread_mutex_init(&log->state_lock, NULL);
+	pthread_mutex_init(&log->sync_lock, NULL);
+	log->segment_bytes = segment_bytes ? segment_bytes : KFS_SEGLOG_SEGMENT_BYTES_DEFAULT;
+	log->dir = strdup(dir);
+	if (!log->dir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (log->dir_fd < 0) {
+		rc = -errno;
+		kfs_err("%s: %s", dir, strerror(-rc));
+		goto fail;
+	}
+	dfd = dup(log->dir_fd);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		goto fail;
+	}
+	while ((de = readdir(d))) {
+		uint64_t first;
+		if (parse_seg_name(de->d_name, "log", &first)) {
+			if (n_firsts == cap_firsts) {
+				size_t nc = cap_firsts ? cap_firsts * 2 : 16;
+				uint64_t *v = realloc(firsts, nc * sizeof(*v));
+				if (!v) {
+					rc = -ENOMEM;
+					goto fail;
+				}
+				firsts = v;
+				cap_firsts = nc;
+			}
+			firsts[n_firsts++] = first;
+		}
+	}
+	/* An .idx without its .log is what a purge cut short leaves. */
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		uint64_t first;
+		struct stat st;
+		char lname[32];
+		if (!parse_seg_name(de->d_name, "idx", &first))
+			continue;
+		seg_name(lname, sizeof(lname), first, "log");
+		if (fstatat(log->dir_fd, lname, &st, 0) < 0 && errno == ENOENT)
+			unlinkat(log->dir_fd, de->d_name, 0);
+	}
+	closedir(d);
+	d = NULL;
+	qsort(firsts, n_firsts, sizeof(*firsts), cmp_u64);
+
+	for (size_t i = 0; i < n_firsts; i++) {
+		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
+
+		rc = seg_open(log, firsts[i], i == n_firsts - 1,
+			      prev ? prev->end : NULL, &s);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0) {
+			/* Counters from a removed segment are never reused. */
+			if (firsts[i] > dropped_next)
+				dropped_next = firsts[i];
+			continue;
+		}
+		if (prev && prev->first + prev->count > s->first) {
+			kfs_err("%s: segment %016" PRIx64 " overlaps segment %016" PRIx64
+				"; cutting the earlier one", dir, s->first, prev->first);
+			if ((rc = seg_cut(log, prev, s->first - prev->first)) < 0) {
+				seg_unref(s);
+				goto fail;
+			}
+		}
+		if (s->cut_bytes) {
+			/* The cut records' counters may have been handed out
+			 * (a sequence number returned, then power lost before
+			 * the sync): never reuse them.  Skip as many counters
+			 * as the cut bytes could have held records. */
+			uint64_t most = s->cut_bytes / (FRAME_HDR + BODY_HDR + 1) + 1;
+			if (s->first + s->count + most > dropped_next)
+				dropped_next = s->first + s->count + most;
+		}
+		if ((rc = segs_push(log, s)) < 0) {
+			seg_unref(s);
+			goto fail;
+		}
+	}
+	if (log->n_segs == 0 || log->segs[log->n_segs - 1]->first +
+				log->segs[log->n_segs - 1]->count < dropped_next) {
+		/* Nothing usable to append to: start a segment after every
+		 * counter that may have been handed out. */
+		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
+		static const uint64_t zero[KFS_FRAMING_COUNT];
+		rc = seg_create(log->dir_fd, dir, dropped_next,
+				prev ? prev->end : zero, &s);
+		if (rc < 0)
+			goto fail;
+		if ((rc = segs_push(log, s)) < 0) {
+			seg_unref(s);
+			goto fail;
+		}
+	}
+	{
+		struct seg *t = log->segs[log->n_segs - 1];
+		log->tail = t;
+		log->next = t->first + t->count;
+		log->synced_next = log->next;
+		log->last_arrival = -1;
+		for (size_t i = log->n_segs; i-- > 0;) {
+			if (log->segs[i]->count) {
+				log->last_arrival = log->segs[i]->last_arrival;
+				break;
+			}
+		}
+		log->trim_floor = log->segs[0]->first;
+	}
+	free(firsts);
+	*out = log;
+	return 0;
+
+fail:
+	if (d)
+		closedir(d);
+	free(firsts);
+	kfs_seglog_close(log);
+	return rc;
+}
+
+void kfs_seglog_close(struct kfs_seglog *log)
+{
+	if (!log)
+		return;
+	for (size_t i = 0; i < log->n_segs; i++)
+		seg_unref(log->segs[i]);
+	free(log->segs);
+	if (log->dir_fd >= 0)
+		close(log->dir_fd);
+	pthread_mutex_destroy(&log->append_lock);
+	pthread_mutex_destroy(&log->state_lock);
+	pthread_mutex_destroy(&log->sync_lock);
+	free(log->dir);
+	free(log);
+}
+
+/* ---- appending -------------------------------------------------------- */
+
+/* Syncs the tail fully and starts a new segment at log->next.  Called
+ * with append_lock held. */
+static int rotate(struct kfs_seglog *log)
+{
+	struct seg *t = log->tail, *s;
+	int rc;
+
+	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0)
+		return -errno;
+	if ((rc = seg_note_synced(log, t, t->count)) < 0)
+		return rc;
+	if (fdatasync(t->idx_fd) < 0)
+		return -errno;
+	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end, &s)) < 0)
+		return rc;
+	pthread_mutex_lock(&log->state_lock);
+	rc = segs_push(log, s);
+	if (rc == 0)
+		log->tail = s;
+	pthread_mutex_unlock(&log->state_lock);
+	if (rc < 0) {
+		char name[32];
+		seg_name(name, sizeof(name), s->first, "log");
+		unlinkat(log->dir_fd, name, 0);
+		seg_name(name, sizeof(name), s->first, "idx");
+		unlinkat(log->dir_fd, name, 0);
+		seg_unref(s);
+	}
+	return rc;
+}
+
+int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
+		      size_t n, int64_t now_ms, uint64_t *first_out,
+		      int64_t *arrival_out)
+{
+	unsigned char *hdrs = NULL, *ents = NULL;
+	struct iovec *iov = NULL;
+	struct seg *t;
+	uint64_t total = 0, counter, off, cum[KFS_FRAMING_COUNT];
+	int64_t arrival;
+	int rc = 0, niov = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].key_len > KFS_KEY_MAX || v[i].len > KFS_RECORD_LIMIT_MAX)
+			return -EFBIG;
+		total += FRAME_HDR + BODY_HDR + v[i].key_len + v[i].len;
+	}
+	hdrs = malloc(n * (FRAME_HDR + BODY_HDR));
+	ents = malloc(n * IDX_ENTRY);
+	iov = malloc(3 * n * sizeof(*iov));
+	if (!hdrs || !ents || !iov) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	pthread_mutex_lock(&log->append_lock);
+	if (log->sealed) {
+		rc = -ESHUTDOWN;
+		goto unlock;
+	}
+	if (log->broken) {
+		rc = log->broken;
+		goto unlock;
+	}
+	t = log->tail;
+	if (t->count > 0 && t->log_size + total > log->segment_bytes) {
+		if ((rc = rotate(log)) < 0) {
+			kfs_err("%s: cannot start a new segment: %s", log->dir,
+				strerror(-rc));
+			goto unlock;
+		}
+		t = log->tail;
+	}
+	arrival = now_ms > log->last_arrival ? now_ms : log->last_arrival;
+	counter = log->next;
+	off = t->log_size;
+	/* end[] is only written under append_lock, which we hold. */
+	memcpy(cum, t->end, sizeof(cum));
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *h = hdrs + i * (FRAME_HDR + BODY_HDR);
+		uint32_t len = (uint32_t)(BODY_HDR + v[i].key_len + v[i].len);
+		uint32_t crc;
+		struct ientry e;
+
+		put32(h, len);
+		put64(h + 8, counter + i);
+		put64(h + 16, (uint64_t)arrival);
+		put16(h + 24, (uint16_t)v[i].key_len);
+		crc = kfs_crc32c(0, h, 4);
+		crc = kfs_crc32c(crc, h + 8, BODY_HDR);
+		crc = kfs_crc32c(crc, v[i].key, v[i].key_len);
+		crc = kfs_crc32c(crc, v[i].data, v[i].len);
+		put32(h + 4, crc);
+		iov[niov].iov_base = h;
+		iov[niov++].iov_len = FRAME_HDR + BODY_HDR;
+		if (v[i].key_len) {
+			iov[niov].iov_base = (void *)v[i].key;
+			iov[niov++].iov_len = v[i].key_len;
+		}
+		if (v[i].len) {
+			iov[niov].iov_base = (void *)v[i].data;
+			iov[niov++].iov_len = v[i].len;
+		}
+		cum[KFS_FRAMING_LINE] += line_len(v[i].data, v[i].len);
+		cum[KFS_FRAMING_WRITE] += v[i].len;
+		e.off = off;
+		e.len = len;
+		e.arrival_ms = arrival;
+		e.cum[KFS_FRAMING_LINE] = cum[KFS_FRAMING_LINE] - t->adj[KFS_FRAMING_LINE];
+		e.cum[KFS_FRAMING_WRITE] = cum[KFS_FRAMING_WRITE] - t->adj[KFS_FRAMING_WRITE];
+		entry_encode(ents + i * IDX_ENTRY, &e);
+		off += FRAME_HDR + len;
+	}
+	rc = pwritev_full(t->log_fd, iov, niov, t->log_size);
+	if (rc == 0)
+		rc = pwrite_full(t->idx_fd, ents, n * IDX_ENTRY,
+				 IDX_HDR + t->count * IDX_ENTRY);
+	if (rc < 0) {
+		/* Leave no torn record: cut both files back to the tail. */
+		kfs_err("%s: append of %zu records failed: %s", log->dir, n,
+			strerror(-rc));
+		if (ftruncate(t->log_fd, (off_t)t->log_size) < 0 ||
+		    ftruncate(t->idx_fd, (off_t)(IDX_HDR + t->count * IDX_ENTRY)) < 0) {
+			log->broken = -EIO;
+			kfs_err("%s: cannot cut the failed append back (%s); no more "
+				"appends until the engine is reopened", log->dir,
+				strerror(errno));
+		}
+		goto unlock;
+	}
+	pthread_mutex_lock(&log->state_lock);
+	t->count += n;
+	memcpy(t->end, cum, sizeof(cum));
+	if (t->first_arrival < 0)
+		t->first_arrival = arrival;
+	t->last_arrival = arrival;
+	log->next = counter + n;
+	pthread_mutex_unlock(&log->state_lock);
+	t->log_size = off;
+	log->last_arrival = arrival;
+	*first_out = counter;
+	*arrival_out = arrival;
+unlock:
+	pthread_mutex_unlock(&log->append_lock);
+out:
+	free(hdrs);
+	free(ents);
+	free(iov);
+	return rc;
+}
+
+void kfs_seglog_seal(struct kfs_seglog *log, uint64_t *end_out)
+{
+	pthread_mutex_lock(&log->append_lock);
+	log->sealed = 1;
+	*end_out = log->next;
+	pthread_mutex_unlock(&log->append_lock);
+}
+
+void kfs_seglog_unseal(struct kfs_seglog *log)
+{
+	pthread_mutex_lock(&log->append_lock);
+	log->sealed = 0;
+	pthread_mutex_unlock(&log->append_lock);
+}
+
+int kfs_seglog_sync(struct kfs_seglog *log)
+{
+	struct seg *t;
+	uint64_t count, next;
+	int rc = 0;
+
+	pthread_mutex_lock(&log->state_lock);
+	t = log->tail;
+	seg_ref(t);
+	count = t->count;
+	next = log->next;
+	pthread_mutex_unlock(&log->state_lock);
+
+	/* Earlier segments were synced whole when the tail moved on. */
+	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0) {
+		rc = -errno;
+		kfs_err("%s: fdatasync: %s", log->dir, strerror(-rc));
+	} else {
+		rc = seg_note_synced(log, t, count);
+	}
+	seg_unref(t);
+	if (rc == 0) {
+		pthread_mutex_lock(&log->state_lock);
+		if (next > log->synced_next)
+			log->synced_next = next;
+		pthread_mutex_unlock(&log->state_lock);
+	}
+	return rc;
+}
+
+int kfs_seglog_dirty(struct kfs_seglog *log)
+{
+	int dirty;
+
+	pthread_mutex_lock(&log->state_lock);
+	dirty = log->next > log->synced_next;
+	pthread_mutex_unlock(&log->state_lock);
+	return dirty;
+}
+
+uint64_t kfs_seglog_next(struct kfs_seglog *log)
+{
+	uint64_t next;
+
+	pthread_mutex_lock(&log->state_lock);
+	next = log->next;
+	pthread_mutex_unlock(&log->state_lock);
+	return next;
+}
+
+size_t kfs_seglog_segments(struct kfs_seglog *log)
+{
+	size_t n;
+
+	pthread_mutex_lock(&log->state_lock);
+	n = log->n_segs;
+	pthread_mutex_unlock(&log->state_lock);
+	return n;
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+/* Index of the segment holding counter *c, with *c moved up to the next
+ * existing record when it falls before the first segment or in a gap.
+ * Returns n_segs when *c is at or past the tip.  state_lock held. */
+static size_t locate_locked(struct kfs_seglog *log, uint64_t *c)
+{
+	size_t lo = 0, hi = log->n_segs;
+
+	if (*c < log->segs[0]->first)
+		*c = log->segs[0]->first;
+	/* Last segment whose first <= *c. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (log->segs[mid]->first <= *c)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (; lo < log->n_segs; lo++) {
+		struct seg *s = log->segs[lo];
+		if (*c < s->first)
+			*c = s->first;
+		if (*c < s->first + s->count)
+			return lo;
+	}
+	if (*c < log->next)
+		*c = log->next;
+	return log->n_segs;
+}
+
+int kfs_seglog_find_time(struct kfs_seglog *log, uint64_t from, int64_t ts_ms,
+			 uint64_t *out)
+{
+	struct seg *s = NULL;
+	uint64_t c = from, lo, hi;
+	struct ientry e;
+	size_t k;
+	int rc;
+
+	pthread_mutex_lock(&log->state_lock);
+	k = locate_locked(log, &c);
+	for (; k < log->n_segs; k++) {
+		struct seg *x = log->segs[k];
+		if (c < x->first)
+			c = x->first;
+		if (x->count && c < x->first + x->count && x->last_arrival >= ts_ms) {
+			s = x;
+			break;
+		}
+	}
+	if (!s) {
+		*out = log->next > c ? log->next : c;
+		pthread_mutex_unlock(&log->state_lock);
+		return 0;
+	}
+	seg_ref(s);
+	lo = c - s->first;
+	hi = s->count - 1; /* its arrival is >= ts_ms */
+	pthread_mutex_unlock(&log->state_lock);
+
+	/* The usual answer is the first candidate itself. */
+	if ((rc = entry_read(log, s, lo, &e)) < 0)
+		goto out;
+	if (e.arrival_ms < ts_ms) {
+		lo++;
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			if ((rc = entry_read(log, s, mid, &e)) < 0)
+				goto out;
+			if (e.arrival_ms >= ts_ms)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	}
+	*out = s->first + lo;
+	rc = 0;
+out:
+	seg_unref(s);
+	return rc;
+}
+
+int kfs_seglog_trim_horizon(struct kfs_seglog *log, int64_t cutoff_ms,
+			    uint64_t *out)
+{
+	uint64_t floor, c;
+	int rc;
+
+	pthread_mutex_lock(&log->state_lock);
+	floor = log->trim_floor;
+	pthread_mutex_unlock(&log->state_lock);
+	rc = kfs_seglog_find_time(log, floor, cutoff_ms, &c);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&log->state_lock);
+	if (c > log->trim_floor)
+		log->trim_floor = c;
+	*out = log->trim_floor;
+	pthread_mutex_unlock(&log->state_lock);
+	return 0;
+}
+
+int kfs_seglog_bytes_before(struct kfs_seglog *log, uint64_t counter,
+			    enum kfs_framing f, uint64_t *out)
+{
+	struct seg *s;
+	uint64_t c = counter, i;
+	size_t k;
+	int rc;
+
+	pthread_mutex_lock(&log->state_lock);
+	k = locate_locked(log, &c);
+	if (k == log->n_segs) {
+		*out = log->segs[log->n_segs - 1]->end[f];
+		pthread_mutex_unlock(&log->state_lock);
+		return 0;
+	}
+	s = log->segs[k];
+	i = c - s->first;
+	if (i == 0) {
+		*out = s->base[f];
+		pthread_mutex_unlock(&log->state_lock);
+		return 0;
+	}
+	seg_ref(s);
+	pthread_mutex_unlock(&log->state_lock);
+	rc = seg_cum_before(log, s, i, f, out);
+	seg_unref(s);
+	return rc;
+}
+
+int kfs_seglog_find_byte(struct kfs_seglog *log, enum kfs_framing f,
+			 uint64_t pos, uint64_t *counter_out,
+			 uint64_t *start_out)
+{
+	struct seg *s = NULL;
+	uint64_t lo, hi;
+	struct ientry e;
+	int rc;
+
+	pthread_mutex_lock(&log->state_lock);
+	for (size_t lo_s = 0, hi_s = log->n_segs; lo_s < hi_s;) {
+		/* First segment whose end is past pos. */
+		size_t mid = lo_s + (hi_s - lo_s) / 2;
+		if (log->segs[mid]->end[f] > pos) {
+			s = log->segs[mid];
+			hi_s = mid;
+		} else {
+			lo_s = mid + 1;
+		}
+	}
+	if (!s || !s->count) {
+		struct seg *t = log->segs[log->n_segs - 1];
+		*counter_out = log->next;
+		*start_out = t->end[f];
+		if (s && !s->count) /* only when bytes are inconsistent */
+			*start_out = s->base[f];
+		pthread_mutex_unlock(&log->state_lock);
+		return 0;
+	}
+	seg_ref(s);
+	lo = 0;
+	hi = s->count - 1;
+	pthread_mutex_unlock(&log->state_lock);
+
+	/* First entry whose end is past pos. */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if ((rc = entry_read(log, s, mid, &e)) < 0)
+			goto out;
+		if (e.cum[f] + s->adj[f] > pos)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*counter_out = s->first + lo;
+	rc = seg_cum_before(log, s, lo, f, start_out);
+out:
+	seg_unref(s);
+	return rc;
+}
+
+int kfs_seglog_stat(struct kfs_seglog *log, int64_t cutoff_ms,
+		    struct kfs_seglog_stat *out)
+{
+	uint64_t next = kfs_seglog_next(log), first, a, b;
+	int rc;
+
+	if ((rc = kfs_seglog_trim_horizon(log, cutoff_ms, &first)) < 0)
+		return rc;
+	if (first > next) /* appended meanwhile */
+		next = first;
+	out->first = first;
+	out->next = next;
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++) {
+		if ((rc = kfs_seglog_bytes_before(log, first, (enum kfs_framing)f, &a)) < 0 ||
+		    (rc = kfs_seglog_bytes_before(log, next, (enum kfs_framing)f, &b)) < 0)
+			return rc;
+		out->bytes[f] = b - a;
+	}
+	out->newest_arrival_ms = -1;
+	if (next > first) {
+		pthread_mutex_lock(&log->state_lock);
+		for (size_t k = log->n_segs; k-- > 0;) {
+			struct seg *s = log->segs[k];
+			if (s->count && s->first < next) {
+				if (s->first + s->count > first)
+					out->newest_arrival_ms = s->last_arrival;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&log->state_lock);
+	}
+	return 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want)
+{
+	struct kfs_record *v;
+	size_t nc;
+
+	if (want <= *cap)
+		return 0;
+	nc = *cap ? *cap : 16;
+	while (nc < want)
+		nc *= 2;
+	v = realloc(out->records, nc * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	out->records = v;
+	*cap = nc;
+	return 0;
+}
+
+int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
+		    size_t max_bytes,
+		    void (*seq_fn)(void *ctx, uint64_t counter,
+				   int64_t arrival_ms, char *seq),
+		    void *ctx,
+		    struct kfs_get_result *out, uint64_t *next_out)
+{
+	struct ientry ev[ENTRY_CHUNK];
+	size_t cap = out->n, got = 0, bytes = 0;
+	uint64_t c = from;
+	unsigned char *buf = NULL;
+	size_t buf_cap = 0;
+	int rc = 0;
+
+	while (got < max_records) {
+		struct seg *s;
+		uint64_t i, avail, span;
+		size_t k, m = 0, budget_hit = 0;
+
+		pthread_mutex_lock(&log->state_lock);
+		k = locate_locked(log, &c);
+		if (k == log->n_segs) {
+			pthread_mutex_unlock(&log->state_lock);
+			break;
+		}
+		s = log->segs[k];
+		seg_ref(s);
+		i = c - s->first;
+		avail = s->count - i;
+		pthread_mutex_unlock(&log->state_lock);
+
+		k = avail < ENTRY_CHUNK ? (size_t)avail : ENTRY_CHUNK;
+		if (k > max_records - got)
+			k = max_records - got;
+		rc = entries_read_some(log, s, i, k, ev);
+		if (rc < 0) {
+			seg_unref(s);
+			break;
+		}
+		if ((size_t)rc < k)
+			k = (size_t)rc; /* stop before a corrupt entry */
+		rc = 0;
+		for (m = 0; m < k; m++) {
+			size_t payload = ev[m].len - BODY_HDR;
+			if (m > 0 && ev[m].off != ev[m - 1].off + FRAME_HDR + ev[m - 1].len) {
+				kfs_err("%s: index entry %" PRIu64 " of segment %016"
+					PRIx64 " is out of place", log->dir, i + m,
+					s->first);
+				break; /* the next call reports it */
+			}
+			if (bytes + payload > max_bytes && (got > 0 || m > 0)) {
+				budget_hit = 1;
+				break;
+			}
+			bytes += payload;
+		}
+		if (m == 0) {
+			seg_unref(s);
+			break;
+		}
+		span = ev[m - 1].off + FRAME_HDR + ev[m - 1].len - ev[0].off;
+		if (span > buf_cap) {
+			unsigned char *nb = realloc(buf, span);
+			if (!nb) {
+				seg_unref(s);
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			buf_cap = span;
+		}
+		rc = pread_full(s->log_fd, buf, span, ev[0].off);
+		if (rc == 0)
+			rc = records_grow(out, &cap, out->n + m);
+		if (rc < 0) {
+			kfs_err("%s: reading segment %016" PRIx64 ": %s", log->dir,
+				s->first, strerror(-rc));
+			seg_unref(s);
+			break;
+		}
+		for (size_t j = 0; j < m; j++) {
+			const unsigned char *p = buf + (ev[j].off - ev[0].off);
+			struct kfs_record *r = &out->records[out->n];
+			struct rview rv;
+
+			if (ev[j].off + FRAME_HDR + ev[j].len > ev[0].off + span ||
+			    rec_parse(p, ev[j].len, &rv) < 0 || rv.counter != c) {
+				kfs_err("%s: record %" PRIu64 " in segment %016" PRIx64
+					" fails its checksum", log->dir, c, s->first);
+				rc = -EIO;
+				break;
+			}
+			memset(r, 0, sizeof(*r));
+			r->key = malloc(rv.key_len + 1);
+			r->data = malloc(rv.data_len ? rv.data_len : 1);
+			if (!r->key || !r->data) {
+				free(r->key);
+				free(r->data);
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(r->key, rv.key, rv.key_len);
+			r->key[rv.key_len] = '\0';
+			memcpy(r->data, rv.data, rv.data_len);
+			r->len = rv.data_len;
+			r->arrival_ms = rv.arrival_ms;
+			seq_fn(ctx, c, rv.arrival_ms, r->seq);
+			out->n++;
+			got++;
+			c++;
+		}
+		seg_unref(s);
+		if (rc < 0 || budget_hit)
+			break;
+	}
+	free(buf);
+	*next_out = c;
+	/* What was read before an error is returned; the error comes back
+	 * on the next call, which starts at the bad record. */
+	return got > 0 ? 0 : rc;
+}
+
+/* ---- retention -------------------------------------------------------- */
+
+int kfs_seglog_purge(struct kfs_seglog *log, int64_t cutoff_ms)
+{
+	struct seg *gone[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&log->state_lock);
+	while (n < 64 && log->n_segs > 1) {
+		struct seg *s = log->segs[0];
+		if (s->count && s->last_arrival >= cutoff_ms)
+			break;
+		gone[n++] = s;
+		memmove(log->segs, log->segs + 1, (log->n_segs - 1) * sizeof(*log->segs));
+		log->n_segs--;
+	}
+	if (log->trim_floor < log->segs[0]->first)
+		log->trim_floor = log->segs[0]->first;
+	pthread_mutex_unlock(&log->state_lock);
+
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		/* .log first: an .idx left alone is removed on open. */
+		seg_name(name, sizeof(name), gone[i]->first, "log");
+		if (unlinkat(log->dir_fd, name, 0) < 0)
+			kfs_warn("%s/%s: %s", log->dir, name, strerror(errno));
+		seg_name(name, sizeof(name), gone[i]->first, "idx");
+		unlinkat(log->dir_fd, name, 0);
+		kfs_debug("%s: segment %016" PRIx64 " past retention removed",
+			  log->dir, gone[i]->first);
+		seg_unref(gone[i]);
+	}
+	return (int)n;
+}

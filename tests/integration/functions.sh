@@ -1,0 +1,489 @@
+# shellcheck shell=bash
+# functions.sh - shared by the integration tests; source it, don't run it.
+#
+# Each test:
+#
+#   . "$(dirname "$0")/functions.sh"
+#   kfs_setup                        # $tmp, $mnt, $data; cleanup on exit
+#   kfs_mount shards=4,record=line   # daemon in the foreground, in the background
+#   ...                              # assertions; fail "why" on a mismatch
+#   kfs_umount                       # unmount, daemon exit status, its log
+#
+# Environment (set by automake's TESTS_ENVIRONMENT, or by hand):
+#   KFS_BIN       the kinesisfs binary
+#   KFS_TOOLS     directory holding kfs-probe and kfs-writer
+#   KFS_SRCDIR    source top directory
+#   VALGRIND      valgrind, or empty
+#   KFS_VALGRIND  1 to run the daemon under valgrind; errors fail the test
+#
+# Exit status follows automake: 0 pass, 1 fail, 77 skip, 99 hard error.
+# The only reason to skip is a missing /dev/fuse: a missing tool is an
+# error of the test environment, not a reason to pass quietly.
+
+set -e
+set -u
+export LC_ALL=C
+
+testname=$(basename "$0" .sh)
+testdir=$(cd "$(dirname "$0")" && pwd)
+
+: "${KFS_SRCDIR:=$(cd "$testdir/../.." && pwd)}"
+: "${KFS_BIN:=$KFS_SRCDIR/kinesisfs}"
+: "${KFS_TOOLS:=$testdir}"
+: "${VALGRIND:=}"
+: "${KFS_VALGRIND:=}"
+
+probe=$KFS_TOOLS/kfs-probe
+writer=$KFS_TOOLS/kfs-writer
+
+# Seconds allowed for the mount to appear, the daemon to exit after an
+# unmount, and the whole test; valgrind makes everything slower.
+if [ "$KFS_VALGRIND" = 1 ]; then
+    kfs_slow=4
+else
+    kfs_slow=1
+fi
+mount_timeout=$((20 * kfs_slow))
+exit_timeout=$((30 * kfs_slow))
+: "${KFS_TEST_TIMEOUT:=$((240 * kfs_slow))}"
+
+msg() { echo "$testname: $*" >&2; }
+
+# Records the failure, then exits 1: the exit trap cleans up and shows
+# the daemon logs.
+fail()
+{
+    msg "FAIL: $*"
+    exit 1
+}
+
+# Hard error: the test could not run at all.
+error()
+{
+    msg "ERROR: $*"
+    exit 99
+}
+
+# requires CMD [ARGS...]: the command must succeed, else the test is an
+# error (not a skip).
+requires()
+{
+    if ! "$@" >/dev/null 2>&1; then
+        error "required command failed: $*"
+    fi
+}
+
+requires_fuse()
+{
+    if [ ! -c /dev/fuse ]; then
+        echo "$testname: SKIP: /dev/fuse is missing"
+        exit 77
+    fi
+}
+
+# ---- cleanup -----------------------------------------------------------
+
+cleanup_fns=()
+
+# cleanup_fn CMD [ARGS...]: run at exit, last registered first.
+cleanup_fn()
+{
+    local IFS=' '
+    cleanup_fns+=("$(printf '%q ' "$@")")
+}
+
+# The exit status; cleanup functions may turn a pass into a failure.
+kfs_exit_status=0
+
+_kfs_run_cleanup()
+{
+    kfs_exit_status=$?
+    local i
+    set +e
+    trap - ERR
+    trap '' INT TERM QUIT HUP
+    for ((i = ${#cleanup_fns[@]} - 1; i >= 0; i--)); do
+        eval "${cleanup_fns[$i]}"
+    done
+    exit "$kfs_exit_status"
+}
+trap _kfs_run_cleanup EXIT
+trap 'exit 1' INT TERM QUIT HUP
+# Says which command failed when set -e ends the test.
+set -E
+trap 'msg "FAIL: line $LINENO: status $? from: $BASH_COMMAND"' ERR
+
+# ---- the test's directory ---------------------------------------------
+
+kfs_pid=
+kfs_log=
+kfs_n=0
+kfs_expect=()
+
+# kfs_setup: checks the environment, makes $tmp with $mnt and $data in
+# it, and arms a watchdog against hangs.
+kfs_setup()
+{
+    requires_fuse
+    [ -x "$KFS_BIN" ] || error "KFS_BIN=$KFS_BIN is not an executable"
+    [ -x "$probe" ] || error "$probe is missing (make check builds it)"
+    [ -x "$writer" ] || error "$writer is missing (make check builds it)"
+    requires fusermount3 --version
+    requires timeout --version
+    if [ "$KFS_VALGRIND" = 1 ]; then
+        [ -n "$VALGRIND" ] || error "KFS_VALGRIND=1 but VALGRIND is empty"
+        requires "$VALGRIND" --version
+    fi
+
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/kfs-$testname.XXXXXX")
+    tmp=$(cd "$tmp" && pwd -P)
+    mnt=$tmp/mnt
+    data=$tmp/data
+    mkdir "$mnt"
+    cleanup_fn _kfs_remove_tmp
+    cleanup_fn _kfs_cleanup_mounts
+
+    # A hung read or write in the filesystem cannot be interrupted, and
+    # bash runs traps only once the foreground command returns: the
+    # watchdog kills the daemon, which fails what hangs on it.
+    (
+        trap - ERR
+        trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+        sleep "$KFS_TEST_TIMEOUT" &
+        sleeper=$!
+        wait "$sleeper"
+        msg "FAIL: timed out after ${KFS_TEST_TIMEOUT}s"
+        touch "$tmp/timed-out"
+        for f in "$tmp"/daemon.*.pid; do
+            [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+        done
+        kill -TERM $$ 2>/dev/null
+    ) </dev/null >/dev/null &
+    kfs_watchdog=$!
+    cleanup_fn _kfs_stop_watchdog
+}
+
+_kfs_stop_watchdog()
+{
+    kill "$kfs_watchdog" 2>/dev/null
+    wait "$kfs_watchdog" 2>/dev/null
+    if [ -e "$tmp/timed-out" ]; then
+        kfs_exit_status=1
+    fi
+    return 0
+}
+
+# Unmounts whatever is still mounted under $tmp (a failed test), lazily
+# if it must, and kills daemons still running.  Shows the logs on failure.
+_kfs_cleanup_mounts()
+{
+    local m f pid
+    awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts |
+        while read -r m; do
+            fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null ||
+                umount -l "$m" 2>/dev/null
+        done
+    for f in "$tmp"/daemon.*.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        if kill -0 "$pid" 2>/dev/null; then
+            sleep 1
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    done
+    if [ "$kfs_exit_status" -ne 0 ] && [ "$kfs_exit_status" -ne 77 ]; then
+        for f in "$tmp"/daemon.*.log "$tmp"/daemon.*.out "$tmp"/daemon.*.vg; do
+            [ -s "$f" ] || continue
+            echo "---- $(basename "$f") (last 60 lines) ----" >&2
+            tail -n 60 "$f" >&2
+        done
+    fi
+    return 0
+}
+
+_kfs_remove_tmp()
+{
+    # Never recurse into a live mount.
+    if awk -v t="$tmp/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        msg "not removing $tmp: something is still mounted under it"
+        return 0
+    fi
+    rm -rf --one-file-system "$tmp"
+}
+
+# ---- mounting ----------------------------------------------------------
+
+# is_mounted DIR: DIR is a kinesisfs mount point.
+is_mounted()
+{
+    awk -v m="$1" '$2 == m && $3 == "fuse.kinesisfs" { found = 1 } END { exit !found }' /proc/mounts
+}
+
+# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data with -f in
+# the background and waits until the mount is up.  Sets $kfs_pid and
+# $kfs_log (its stderr).
+kfs_mount()
+{
+    local opts=${1:-} mp=${2:-$mnt} i
+    local -a cmd=()
+
+    [ -z "$kfs_pid" ] || error "kfs_mount: a daemon is already running"
+    kfs_n=$((kfs_n + 1))
+    kfs_log=$tmp/daemon.$kfs_n.log
+    kfs_mp=$mp
+    kfs_vg=
+    if [ "$KFS_VALGRIND" = 1 ]; then
+        kfs_vg=$tmp/daemon.$kfs_n.vg
+        cmd=("$VALGRIND" --error-exitcode=99 --leak-check=full
+             --errors-for-leak-kinds=definite --log-file="$kfs_vg")
+    fi
+    cmd+=("$KFS_BIN" -f -o "data_dir=$data${opts:+,$opts}" "$mp")
+    echo "+ ${cmd[*]}" >&2
+    "${cmd[@]}" </dev/null >"$tmp/daemon.$kfs_n.out" 2>"$kfs_log" &
+    kfs_pid=$!
+    echo "$kfs_pid" >"$tmp/daemon.$kfs_n.pid"
+    kfs_log_mark=0
+
+    for ((i = 0; i < mount_timeout * 10; i++)); do
+        if is_mounted "$mp"; then
+            return 0
+        fi
+        if ! kill -0 "$kfs_pid" 2>/dev/null; then
+            _kfs_reap
+            fail "the daemon exited before mounting $mp (status $kfs_status): $(cat "$kfs_log")"
+        fi
+        sleep 0.1
+    done
+    grep -F " $mp " /proc/mounts >&2 || true
+    fail "$mp not mounted as fuse.kinesisfs after ${mount_timeout}s"
+}
+
+# Collects the daemon's exit status into $kfs_status and forgets it.
+_kfs_reap()
+{
+    kfs_status=0
+    wait "$kfs_pid" || kfs_status=$?
+    rm -f "${kfs_log%.log}.pid"
+    kfs_pid=
+}
+
+# expect_log ERE: daemon warning/error lines matching ERE are expected
+# (for the rest of the test); any other is a failure at unmount.
+expect_log()
+{
+    kfs_expect+=("$1")
+}
+
+# _kfs_check_log LOG: every line is info/debug, expected with expect_log,
+# or a line taken by expect_logged.
+_kfs_check_log()
+{
+    local log=$1 bad re
+    local -a args=()
+    bad=$(grep -v -E '^kinesisfs: (info|debug): ' "$log" || true)
+    if [ -n "$bad" ] && [ -s "$tmp/expected.lines" ]; then
+        bad=$(printf '%s\n' "$bad" | grep -v -x -F -f "$tmp/expected.lines" || true)
+    fi
+    if [ -n "$bad" ] && [ ${#kfs_expect[@]} -gt 0 ]; then
+        for re in "${kfs_expect[@]}"; do
+            args+=(-e "$re")
+        done
+        bad=$(printf '%s\n' "$bad" | grep -v -E "${args[@]}" || true)
+    fi
+    if [ -n "$bad" ]; then
+        fail "unexpected output from the daemon on stderr:
+$bad"
+    fi
+}
+
+# log_mark: remembers where the daemon's log ends, for expect_logged.
+log_mark()
+{
+    kfs_log_mark=$(wc -l <"$kfs_log")
+}
+
+# The lines logged since log_mark: debug excepted, and info too unless
+# $1 is "-i".
+_kfs_log_new()
+{
+    local skip='^kinesisfs: (info|debug): '
+    [ "${1:-}" = -i ] && skip='^kinesisfs: debug: '
+    tail -n +"$((kfs_log_mark + 1))" "$kfs_log" | grep -v -E "$skip" || true
+}
+
+# expect_logged [-i] MIN MAX ERE WHAT: since log_mark the daemon logged
+# between MIN and MAX error or warning lines (with -i, info lines count
+# too), each matching ERE (the stream, key or name concerned); they are
+# expected lines from now on.  SPEC 5: every error is logged once.
+# docs/semantics.md: lookups of missing names log at info, the rest at
+# error.
+expect_logged()
+{
+    local info=
+    if [ "$1" = -i ]; then
+        info=-i
+        shift
+    fi
+    local min=$1 max=$2 re=$3 what=$4 i new n
+    for ((i = 0; i < 20 * kfs_slow; i++)); do
+        n=$(_kfs_log_new $info | grep -c . || true)
+        [ "$n" -ge "$min" ] && break
+        sleep 0.1
+    done
+    # Time for a duplicate to show up.
+    sleep "0.$((kfs_slow))"
+    new=$(_kfs_log_new $info)
+    n=$(printf '%s' "$new" | grep -c . || true)
+    if [ "$n" -lt "$min" ] || [ "$n" -gt "$max" ]; then
+        fail "$what: the daemon logged $n lines, expected $min..$max:
+$new"
+    fi
+    if [ "$n" -gt 0 ]; then
+        if printf '%s\n' "$new" | grep -v -q -E -- "$re"; then
+            fail "$what: a log line does not mention '$re':
+$new"
+        fi
+        printf '%s\n' "$new" >>"$tmp/expected.lines"
+    fi
+    log_mark
+}
+
+_kfs_check_valgrind()
+{
+    if [ -n "$kfs_vg" ] && grep -q -E 'ERROR SUMMARY: [1-9]' "$kfs_vg"; then
+        cat "$kfs_vg" >&2
+        fail "valgrind reported errors in the daemon"
+    fi
+}
+
+# kfs_umount: unmounts, waits for the daemon to exit, fails on a nonzero
+# exit status, on valgrind errors and on unexpected log lines.
+kfs_umount()
+{
+    local i
+    [ -n "$kfs_pid" ] || error "kfs_umount: no daemon running"
+    # The kernel sends RELEASE/RELEASEDIR after close(2) has returned, and
+    # drops those still queued at unmount: libfuse then never frees the
+    # handle of a directory just listed (a definite leak of 120 bytes plus
+    # the listing).  A slow daemon under valgrind needs a moment.
+    if [ "$KFS_VALGRIND" = 1 ]; then
+        sleep 1
+    fi
+    # Busy right after a close is possible while the kernel releases files.
+    for ((i = 0; ; i++)); do
+        if fusermount3 -u "$kfs_mp" 2>"$tmp/fusermount.err"; then
+            break
+        fi
+        if [ "$i" -ge 20 ]; then
+            cat "$tmp/fusermount.err" >&2
+            fail "cannot unmount $kfs_mp"
+        fi
+        sleep 0.25
+    done
+    for ((i = 0; i < exit_timeout * 10; i++)); do
+        kill -0 "$kfs_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$kfs_pid" 2>/dev/null; then
+        kill -KILL "$kfs_pid"
+        _kfs_reap
+        fail "the daemon did not exit within ${exit_timeout}s of the unmount"
+    fi
+    _kfs_reap
+    _kfs_check_valgrind
+    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status"
+    _kfs_check_log "$kfs_log"
+}
+
+# kfs_kill9: kills the daemon with SIGKILL and lazily unmounts the dead
+# mount.  Its log up to then must still be clean.
+kfs_kill9()
+{
+    [ -n "$kfs_pid" ] || error "kfs_kill9: no daemon running"
+    kill -KILL "$kfs_pid"
+    _kfs_reap
+    [ "$kfs_status" -eq 137 ] || fail "the daemon was not killed by SIGKILL (status $kfs_status)"
+    fusermount3 -uz "$kfs_mp" 2>/dev/null || umount -l "$kfs_mp"
+    ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after a lazy unmount"
+    _kfs_check_log "$kfs_log"
+}
+
+# ---- helpers for assertions -------------------------------------------
+
+# expect_probe WANT OP ARGS...: kfs-probe OP ARGS must print WANT, an ERE
+# matched against the whole output ("OK", "EXDEV|ENOTSUP", ...).
+expect_probe()
+{
+    local want=$1 got
+    shift
+    got=$("$probe" "$@")
+    if ! printf '%s\n' "$got" | grep -q -x -E "$want"; then
+        fail "kfs-probe $*: got '$got', expected '$want'"
+    fi
+}
+
+# wait_for SECONDS WHAT CMD...: polls CMD every 0.1s until it succeeds.
+wait_for()
+{
+    local secs=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < secs * 10 * kfs_slow; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$what (not true after ${secs}s)"
+}
+
+# assert_file_eq FILE EXPECTED-FILE WHAT: byte-for-byte equality.
+assert_file_eq()
+{
+    if ! cmp -s "$1" "$2"; then
+        echo "--- expected ($2)" >&2
+        head -c 2000 "$2" | od -c | head -n 20 >&2
+        echo "--- got ($1)" >&2
+        head -c 2000 "$1" | od -c | head -n 20 >&2
+        fail "$3: contents differ"
+    fi
+}
+
+# assert_eq GOT EXPECTED WHAT
+assert_eq()
+{
+    if [ "$1" != "$2" ]; then
+        fail "$3: got '$1', expected '$2'"
+    fi
+}
+
+# file_size PATH: st_size.
+file_size() { stat -c %s "$1"; }
+
+# xattr PATH NAME: the value of user.kinesis.NAME.
+xattr()
+{
+    getfattr --absolute-names --only-values -n "user.kinesis.$2" "$1"
+}
+
+# shard_name I: shardId-00000000000I.
+shard_name() { printf 'shardId-%012d' "$1"; }
+
+# key_shard KEY NSHARDS: the index of the shard a key lands in: the shard
+# whose hash key range holds MD5(KEY) read as a big-endian 128-bit number,
+# the ranges being an even split of 0..2^128-1 as CreateStream makes them.
+key_shard()
+{
+    local hex
+    hex=$(printf '%s' "$1" | md5sum | cut -c1-32 | tr 'a-f' 'A-F')
+    BC_LINE_LENGTH=0 bc <<EOF
+h = 0
+ibase = 16
+h = $hex
+ibase = A
+q = (2 ^ 128) / $2
+i = h / q
+if (i > $2 - 1) i = $2 - 1
+i
+EOF
+}
+

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119,SC2012
+# remount.sh - data survive an unmount: streams, shards, records, key
+# files, metadata; records written after the remount come after the old
+# ones; a second mount of a data_dir in use fails and names the holder.
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+requires getfattr --version
+requires setfattr --version
+
+kfs_setup
+cat_to() { timeout 30 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
+
+kfs_mount shards=2
+s=$mnt/keep
+mkdir "$s"
+mkdir "$mnt/empty"
+setfattr -n user.kinesis.retention_hours -v 72 "$s"
+ct=$(getfattr --absolute-names --only-values -n user.kinesis.creation_time "$s")
+for i in $(seq 1 40); do
+    echo "before $i" >>"$s/key$((i % 5))"
+done
+printf 'shard one\ntail without newline' >>"$s/shardId-000000000001"
+"$writer" "$s/wkey" W1 500 50 >"$tmp/w1.acks" || fail "kfs-writer failed"
+for f in shardId-000000000000 shardId-000000000001 key0 key3 wkey; do
+    cat_to "before.$f" "$s/$f"
+done
+grep -q -x 'before 40' "$tmp/before.key0" || fail "key0 lacks its last line"
+
+# ---- a second daemon on the same data_dir fails at once --------------------
+mkdir "$tmp/mnt2"
+for fg in -f ""; do
+    rc=0
+    # shellcheck disable=SC2086  # $fg is empty or one word
+    timeout 20 "$KFS_BIN" $fg -o "data_dir=$data" "$tmp/mnt2" \
+        </dev/null >"$tmp/second.out" 2>"$tmp/second.err" || rc=$?
+    cat "$tmp/second.err" >&2
+    [ "$rc" -ne 124 ] || fail "a second mount of the data_dir (${fg:-no -f}) hangs"
+    [ "$rc" -ne 0 ] || fail "a second mount of the data_dir (${fg:-no -f}) succeeded"
+    ! is_mounted "$tmp/mnt2" || fail "a second mount of the data_dir is mounted"
+    grep -q -w -- "$kfs_pid" "$tmp/second.err" ||
+        fail "the refusal of a second mount does not name the holder pid $kfs_pid"
+done
+# The first mount is unharmed.
+cat_to again "$s/key0"
+assert_file_eq "$tmp/again" "$tmp/before.key0" "key0 after the refused second mount"
+
+kfs_umount
+
+# ---- remount: everything is there ---------------------------------------
+kfs_mount shards=2
+assert_eq "$(ls "$mnt" | tr '\n' ' ')" "empty keep " "ls of the mount point after remounting"
+assert_eq "$(ls "$s" | tr '\n' ' ')" "shardId-000000000000 shardId-000000000001 " \
+    "ls of the stream after remounting"
+for f in shardId-000000000000 shardId-000000000001 key0 key3 wkey; do
+    cat_to "after.$f" "$s/$f"
+    assert_file_eq "$tmp/after.$f" "$tmp/before.$f" "$f after remounting"
+done
+assert_eq "$(xattr "$s" retention_hours)" 72 "retention_hours after remounting"
+assert_eq "$(xattr "$s" creation_time)" "$ct" "creation_time after remounting"
+assert_eq "$(xattr "$s" status)" ACTIVE "status after remounting"
+assert_eq "$(file_size "$mnt/empty/shardId-000000000000")" 0 "an empty stream after remounting"
+"$writer" --print W1 1 500 >"$tmp/w1.expected"
+assert_file_eq "$tmp/after.wkey" "$tmp/w1.expected" "kfs-writer's key after remounting"
+
+# New records come after the old ones, in the shards and in the keys.
+for i in $(seq 41 60); do
+    echo "after $i" >>"$s/key$((i % 5))"
+done
+echo 'shard one again' >>"$s/shardId-000000000001"
+for f in shardId-000000000000 shardId-000000000001 key0 key3; do
+    cat_to "new.$f" "$s/$f"
+    head -c "$(file_size "$tmp/before.$f")" "$tmp/new.$f" >"$tmp/new.head"
+    assert_file_eq "$tmp/new.head" "$tmp/before.$f" "old records of $f lead after new writes"
+done
+assert_eq "$(tail -n 1 "$tmp/new.shardId-000000000001")" "shard one again" \
+    "last record of shard 1"
+{ cat "$tmp/before.key0"; for i in 45 50 55 60; do echo "after $i"; done; } >"$tmp/key0.expected"
+assert_file_eq "$tmp/new.key0" "$tmp/key0.expected" "key0 after new writes"
+# Every old and new record of keys 0..4 is in one of the two shards,
+# old ones first in each.
+cat "$tmp/new.shardId-000000000000" "$tmp/new.shardId-000000000001" |
+    grep -E '^(before|after) ' | awk '{ print $2 }' | sort -n >"$tmp/nums"
+seq 1 60 >"$tmp/nums.expected"
+assert_file_eq "$tmp/nums" "$tmp/nums.expected" "numbered lines across both shards"
+for f in shardId-000000000000 shardId-000000000001; do
+    grep -E '^(before|after) ' "$tmp/new.$f" | awk '{ print $2 }' >"$tmp/order"
+    sort -n "$tmp/order" | cmp -s - "$tmp/order" ||
+        fail "records written after the remount come before older ones in $f"
+done
+
+kfs_umount
