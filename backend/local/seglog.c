@@ -88,6 +88,12 @@
  * against the record it points to; the first bad one ends the index, and
  * the .log is then scanned forward from the last good record, re-creating
  * missing entries, up to the first invalid record, where the .log is cut.
+ * A counter the files show may have been handed out (a record, even
+ * torn, in the cut tail: at most one per MIN_RECORD bytes; an index
+ * entry, even partial; the "synced" count) is never given again: appends
+ * go on in a new segment starting past all of them, and reads skip the
+ * gap.  That segment is on disk before anything is cut, so a crash
+ * during recovery leaves the evidence for the next open.
  * After a clean close little is left to check, so opening costs a few
  * reads per segment whatever the log's size.
  *
@@ -103,6 +109,9 @@
 #define IDX_ENTRY 40
 #define FRAME_HDR 8
 #define BODY_HDR 18
+/* Smallest record (empty key and data): no more records than
+ * bytes / MIN_RECORD can have started in a stretch of the log. */
+#define MIN_RECORD (FRAME_HDR + BODY_HDR)
 /* Largest body a valid record can have. */
 #define BODY_MAX (BODY_HDR + KFS_KEY_MAX + KFS_RECORD_LIMIT_MAX)
 /* Index entries read per pread when walking or reading. */
@@ -147,8 +156,15 @@ struct seg {
 					   * by append_lock */
 	uint64_t synced;                  /* entries recorded durable in the
 					   * header; protected by sync_lock */
-	uint64_t cut_bytes;               /* fixed: bytes of torn tail cut
-					   * off at open (0 when none) */
+	uint64_t cut_bytes;               /* open only: bytes past log_size
+					   * still in the .log (a torn or
+					   * corrupt tail), cut by seg_finish() */
+	int idx_stale;                    /* open only: the .idx holds entries
+					   * past count, or "synced" above it;
+					   * seg_finish() fixes both */
+	uint64_t lost_end;                /* open only: counter past every one
+					   * the files show may have been
+					   * handed out (>= first + count) */
 };
 
 struct kfs_seglog {
@@ -606,14 +622,35 @@ static int scan_record(struct scanner *sc, uint64_t off, struct rview *r)
 	return rec_parse(p, len, r) == 0 ? 0 : 1;
 }
 
+/* a + b, stopping at UINT64_MAX. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* Most records that can have started in `bytes` bytes of log. */
+static uint64_t max_records_in(uint64_t bytes)
+{
+	return bytes / MIN_RECORD + (bytes % MIN_RECORD != 0);
+}
+
 /*
  * Opens and recovers the segment starting at `first`.  prev_end: the
  * adjusted end bytes of the previous segment, or NULL for the first one.
- * Returns 0 with *out, 1 when the segment was unusable and has been
- * removed or set aside, or -errno.
+ * Returns 0 with *out, or -errno, or, when the segment is unusable, 1
+ * (it had no record and has been removed) or 2 (its header is corrupt:
+ * the caller sets it aside with seg_set_aside()); then *gone_end is past
+ * every counter it may have held.
+ *
+ * Nothing that shows which counters were handed out is destroyed here:
+ * the .log keeps its torn tail and the .idx its extra entries and its
+ * "synced" count until seg_finish(), which kfs_seglog_open() calls only
+ * once a segment starting past them is on disk.  A crash in between
+ * leaves the evidence for the next open.
  */
 static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
-		    const uint64_t *prev_end, struct seg **out)
+		    const uint64_t *prev_end, struct seg **out,
+		    uint64_t *gone_end)
 {
 	char lname[32], iname[32];
 	unsigned char lh[LOG_HDR], ih[IDX_HDR];
@@ -621,7 +658,8 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	struct stat st;
 	struct seg *s;
 	uint64_t raw_base[KFS_FRAMING_COUNT], exp_cum[KFS_FRAMING_COUNT];
-	uint64_t n_idx, synced = 0, trusted, valid = 0, exp_off = LOG_HDR, idx_size;
+	uint64_t n_idx, synced = 0, synced_raw = 0, trusted, valid = 0;
+	uint64_t exp_off = LOG_HDR, idx_size, seen;
 	int64_t last_arrival = -1, first_arrival = -1;
 	int rc = 0, rebuild = 0, changed = 0;
 	unsigned char *ebuf = NULL;
@@ -648,20 +686,18 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	if ((uint64_t)st.st_size < LOG_HDR ||
 	    pread_full(s->log_fd, lh, LOG_HDR, 0) < 0 ||
 	    memcmp(lh, LOG_MAGIC, 8) != 0 || get64(lh + 8) != first) {
-		char bad[48];
 		if (is_last && (uint64_t)st.st_size <= LOG_HDR) {
+			/* Headers are durable before any record goes in. */
 			kfs_warn("%s/%s: segment without a valid header (interrupted "
 				 "rotation), removed", log->dir, lname);
 			unlinkat(log->dir_fd, lname, 0);
 			unlinkat(log->dir_fd, iname, 0);
+			*gone_end = first;
+			rc = 1;
 		} else {
-			snprintf(bad, sizeof(bad), "%s.bad", lname);
-			kfs_err("%s/%s: segment header is corrupt; set aside as %s, "
-				"its records are lost", log->dir, lname, bad);
-			renameat(log->dir_fd, lname, log->dir_fd, bad);
-			unlinkat(log->dir_fd, iname, 0);
+			*gone_end = add_sat(first, max_records_in((uint64_t)st.st_size));
+			rc = 2;
 		}
-		rc = 1;
 		goto out;
 	}
 	sc.fd = s->log_fd;
@@ -674,6 +710,10 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		goto out;
 	}
 	idx_size = (uint64_t)st.st_size;
+	/* Entries, even partial ones, are written after their records: each
+	 * one stands for a counter that may have been handed out (unless
+	 * the header shows the file is not to be trusted at all). */
+	seen = idx_size > IDX_HDR ? (idx_size - IDX_HDR + IDX_ENTRY - 1) / IDX_ENTRY : 0;
 	if (idx_size < IDX_HDR || pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
 	    memcmp(ih, IDX_MAGIC, 8) != 0 || get32(ih + 32) != kfs_crc32c(0, ih, 32) ||
 	    get64(ih + 8) != first) {
@@ -682,6 +722,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 
 	if (rebuild) {
 		/* The index is derived: make it again from the log. */
+		seen = 0;
 		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
 			raw_base[f] = prev_end ? prev_end[f] : 0;
 		idx_header_encode(ih, first, raw_base);
@@ -701,9 +742,11 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		raw_base[KFS_FRAMING_WRITE] = get64(ih + 24);
 		n_idx = (idx_size - IDX_HDR) / IDX_ENTRY;
 		if (get32(ih + 48) == kfs_crc32c(0, ih + 40, 8))
-			synced = get64(ih + 40);
+			synced = synced_raw = get64(ih + 40);
 		if (synced > n_idx)
 			synced = 0;
+		if (synced_raw > seen)
+			seen = synced_raw;
 	}
 	memcpy(exp_cum, raw_base, sizeof(exp_cum));
 
@@ -787,18 +830,9 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		if (j < k)
 			break;
 	}
-	if (valid < n_idx) {
+	if (valid < n_idx)
 		kfs_warn("%s/%s: %" PRIu64 " index entries beyond the last valid "
 			 "record dropped", log->dir, iname, n_idx - valid);
-		changed = 1;
-	}
-	if (IDX_HDR + valid * IDX_ENTRY != idx_size || rebuild) {
-		if (ftruncate(s->idx_fd, (off_t)(IDX_HDR + valid * IDX_ENTRY)) < 0) {
-			rc = -errno;
-			goto out;
-		}
-		changed = 1;
-	}
 
 	/* Records in the log past the index: re-create their entries. */
 	for (;;) {
@@ -848,21 +882,24 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			goto out;
 	}
 	if (sc.size > exp_off) {
+		/* Cut by seg_finish(), once its counters are skipped. */
 		kfs_warn("%s/%s: torn or corrupt tail cut at offset %" PRIu64
 			 " (%" PRIu64 " bytes removed)", log->dir, lname, exp_off,
 			 sc.size - exp_off);
-		if (ftruncate(s->log_fd, (off_t)exp_off) < 0) {
-			rc = -errno;
-			goto out;
-		}
 		s->cut_bytes = sc.size - exp_off;
-		changed = 1;
 	}
-	if (changed && (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0)) {
+	/* Entries left past `valid`, or a "synced" count above it, are
+	 * evidence too: seg_finish() removes them. */
+	if (!rebuild && (idx_size > IDX_HDR + valid * IDX_ENTRY || synced_raw > valid))
+		s->idx_stale = 1;
+	/* "synced" may only count entries whose records are on disk: after
+	 * a kill -9 they may still be in the page cache only. */
+	if ((changed || valid > synced_raw) &&
+	    (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0)) {
 		rc = -errno;
 		goto out;
 	}
-	if (valid != synced) {
+	if (valid > synced_raw) {
 		if ((rc = idx_write_synced(s, valid)) < 0)
 			goto out;
 		if (fdatasync(s->idx_fd) < 0) {
@@ -871,6 +908,9 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		}
 	}
 	s->synced = valid;
+	s->lost_end = add_sat(first, valid + max_records_in(s->cut_bytes));
+	if (add_sat(first, seen) > s->lost_end)
+		s->lost_end = add_sat(first, seen);
 	s->count = valid;
 	s->log_size = exp_off;
 	s->last_arrival = last_arrival;
@@ -903,7 +943,7 @@ out:
 }
 
 /* Cuts segment s to its first `keep` records (on open, when a later
- * segment overlaps it). */
+ * segment overlaps it).  Only in memory: seg_finish() cuts the files. */
 static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 {
 	struct ientry e;
@@ -913,21 +953,17 @@ static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 		return 0;
 	if ((rc = entry_read(log, s, keep, &e)) < 0)
 		return rc;
-	if (ftruncate(s->log_fd, (off_t)e.off) < 0 ||
-	    ftruncate(s->idx_fd, (off_t)(IDX_HDR + keep * IDX_ENTRY)) < 0)
-		return -errno;
-	s->log_size = e.off;
-	s->count = keep;
-	if (keep < s->synced) {
-		s->synced = keep;
-		if ((rc = idx_write_synced(s, keep)) < 0)
-			return rc;
-	}
 	if ((rc = seg_cum_before(log, s, keep, KFS_FRAMING_LINE,
 				 &s->end[KFS_FRAMING_LINE])) < 0 ||
 	    (rc = seg_cum_before(log, s, keep, KFS_FRAMING_WRITE,
 				 &s->end[KFS_FRAMING_WRITE])) < 0)
 		return rc;
+	s->cut_bytes += s->log_size - e.off;
+	s->log_size = e.off;
+	s->count = keep;
+	s->idx_stale = 1;
+	if (keep < s->synced)
+		s->synced = keep;
 	if (keep == 0) {
 		s->first_arrival = s->last_arrival = -1;
 	} else {
@@ -936,6 +972,66 @@ static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 		s->last_arrival = e.arrival_ms;
 	}
 	return 0;
+}
+
+/* Moves s's byte positions so that it starts at base (the previous
+ * segment was cut after s was opened). */
+static void seg_rebase(struct seg *s, const uint64_t base[KFS_FRAMING_COUNT])
+{
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++) {
+		uint64_t d = base[f] - s->base[f];
+		s->adj[f] += d;
+		s->base[f] += d;
+		s->end[f] += d;
+	}
+}
+
+/* Cuts the files of s to its records (what seg_open() and seg_cut()
+ * left for later) and makes that durable. */
+static int seg_finish(struct kfs_seglog *log, struct seg *s)
+{
+	if (!s->cut_bytes && !s->idx_stale)
+		return 0;
+	if ((s->cut_bytes && ftruncate(s->log_fd, (off_t)s->log_size) < 0) ||
+	    (s->idx_stale && ftruncate(s->idx_fd, (off_t)(IDX_HDR + s->count * IDX_ENTRY)) < 0) ||
+	    fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0)
+		goto fail;
+	if (s->idx_stale) {
+		int rc = idx_write_synced(s, s->count);
+		if (rc < 0) {
+			errno = -rc;
+			goto fail;
+		}
+		if (fdatasync(s->idx_fd) < 0)
+			goto fail;
+		s->synced = s->count;
+	}
+	s->cut_bytes = 0;
+	s->idx_stale = 0;
+	return 0;
+
+fail:
+	{
+		int err = errno;
+		kfs_err("%s: cutting segment %016" PRIx64 ": %s", log->dir,
+			s->first, strerror(err));
+		return -err;
+	}
+}
+
+/* Renames a segment whose header is corrupt to <name>.log.bad, out of
+ * the way, and removes its index. */
+static void seg_set_aside(struct kfs_seglog *log, uint64_t first)
+{
+	char lname[32], iname[32], bad[48];
+
+	seg_name(lname, sizeof(lname), first, "log");
+	seg_name(iname, sizeof(iname), first, "idx");
+	snprintf(bad, sizeof(bad), "%s.bad", lname);
+	kfs_err("%s/%s: segment header is corrupt; set aside as %s, "
+		"its records are lost", log->dir, lname, bad);
+	renameat(log->dir_fd, lname, log->dir_fd, bad);
+	unlinkat(log->dir_fd, iname, 0);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -985,7 +1081,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 {
 	struct kfs_seglog *log;
 	uint64_t *firsts = NULL, dropped_next = 0;
-	size_t n_firsts = 0, cap_firsts = 0;
+	size_t n_firsts = 0, cap_firsts = 0, n_aside = 0;
 	DIR *d = NULL;
 	struct dirent *de;
 	int rc, dfd;
@@ -1048,36 +1144,49 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	d = NULL;
 	qsort(firsts, n_firsts, sizeof(*firsts), cmp_u64);
 
+	/*
+	 * Counters that may have been handed out before a crash are never
+	 * given again: dropped_next ends up past every counter the files
+	 * show may have been used.  A segment's own evidence (a torn tail,
+	 * index entries, its "synced" count) counts only up to where the
+	 * next segment starts, as rotation starts a segment past every
+	 * counter of the previous one.  When the last usable segment ends
+	 * before dropped_next, appends go on in a new segment starting
+	 * there (reads skip the gap); only once it is on disk are the torn
+	 * tails cut and corrupt segments set aside (seg_finish()).
+	 */
 	for (size_t i = 0; i < n_firsts; i++) {
 		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
+		uint64_t cap = i + 1 < n_firsts ? firsts[i + 1] : UINT64_MAX, gone_end;
 
 		rc = seg_open(log, firsts[i], i == n_firsts - 1,
-			      prev ? prev->end : NULL, &s);
+			      prev ? prev->end : NULL, &s, &gone_end);
 		if (rc < 0)
 			goto fail;
 		if (rc > 0) {
-			/* Counters from a removed segment are never reused. */
-			if (firsts[i] > dropped_next)
-				dropped_next = firsts[i];
+			if (gone_end > cap)
+				gone_end = cap;
+			if (gone_end > dropped_next)
+				dropped_next = gone_end;
+			if (rc == 2)
+				firsts[n_aside++] = firsts[i]; /* i >= n_aside */
 			continue;
 		}
 		if (prev && prev->first + prev->count > s->first) {
 			kfs_err("%s: segment %016" PRIx64 " overlaps segment %016" PRIx64
 				"; cutting the earlier one", dir, s->first, prev->first);
+			/* The ordering of segments cannot be trusted here:
+			 * skip every counter the earlier one held. */
+			if (prev->lost_end > dropped_next)
+				dropped_next = prev->lost_end;
 			if ((rc = seg_cut(log, prev, s->first - prev->first)) < 0) {
 				seg_unref(s);
 				goto fail;
 			}
+			seg_rebase(s, prev->end);
 		}
-		if (s->cut_bytes) {
-			/* The cut records' counters may have been handed out
-			 * (a sequence number returned, then power lost before
-			 * the sync): never reuse them.  Skip as many counters
-			 * as the cut bytes could have held records. */
-			uint64_t most = s->cut_bytes / (FRAME_HDR + BODY_HDR + 1) + 1;
-			if (s->first + s->count + most > dropped_next)
-				dropped_next = s->first + s->count + most;
-		}
+		if ((s->lost_end < cap ? s->lost_end : cap) > dropped_next)
+			dropped_next = s->lost_end < cap ? s->lost_end : cap;
 		if ((rc = segs_push(log, s)) < 0) {
 			seg_unref(s);
 			goto fail;
@@ -1085,10 +1194,15 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	}
 	if (log->n_segs == 0 || log->segs[log->n_segs - 1]->first +
 				log->segs[log->n_segs - 1]->count < dropped_next) {
-		/* Nothing usable to append to: start a segment after every
-		 * counter that may have been handed out. */
+		/* Start a segment after every counter that may have been
+		 * handed out. */
 		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
 		static const uint64_t zero[KFS_FRAMING_COUNT];
+		/* Info: what made the skip needed was logged as it was found. */
+		if (dropped_next > (prev ? prev->first + prev->count : 0))
+			kfs_info("%s: counters up to %" PRIu64 " may have been handed "
+				 "out before a crash; appends go on from %" PRIu64,
+				 dir, dropped_next - 1, dropped_next);
 		rc = seg_create(log->dir_fd, dir, dropped_next,
 				prev ? prev->end : zero, &s);
 		if (rc < 0)
@@ -1098,6 +1212,11 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < log->n_segs; i++)
+		if ((rc = seg_finish(log, log->segs[i])) < 0)
+			goto fail;
+	for (size_t i = 0; i < n_aside; i++)
+		seg_set_aside(log, firsts[i]);
 	{
 		struct seg *t = log->segs[log->n_segs - 1];
 		log->tail = t;

@@ -47,7 +47,9 @@ int kfs_seglog_create(int dir_fd, uint64_t first_counter);
  * Opens the log in `dir`, recovering its tail: index entries written
  * since the last sync are checked against the log, missing ones rebuilt
  * from it, and a torn or corrupt log tail is truncated to the last valid
- * record (logged with kfs_warn).  Only tails are read, never whole logs.
+ * record (logged with kfs_warn).  Counters the lost records may have had
+ * are never given again: kfs_seglog_next() then starts past them (a gap
+ * that reads skip).  Only tails are read, never whole logs.
  * segment_bytes: size at which a new segment starts (0: the default).
  * On success *out is the caller's, freed with kfs_seglog_close().
  */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/local/ids.h"
 #include "backend/local/local.h"
 #include "backend/local/seglog.h"
 #include "lib/log.h"
@@ -29,6 +31,7 @@
 #define IDX_HDR 64
 #define IDX_ENTRY 40
 #define SEG0 "0000000000000000"
+#define MIN_REC 26           /* frame 8 + body header 18: empty key and data */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -90,14 +93,30 @@ static void seq_dec(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
 	snprintf(seq, KFS_SEQ_MAX, "%" PRIu64, counter);
 }
 
+/* Appends "rec-<i>" (arrival 1000 + i) and returns its counter. */
+static uint64_t append_one(struct kfs_seglog *log, int i)
+{
+	char v[16];
+	struct kfs_seglog_in in;
+	uint64_t first;
+	int64_t arrival;
+
+	snprintf(v, sizeof(v), "rec-%02d", i % 100);
+	in = (struct kfs_seglog_in){KEY, 1, v, strlen(v)};
+	REQUIRE(kfs_seglog_append(log, &in, 1, 1000 + i, &first, &arrival) == 0);
+	return first;
+}
+
 /*
- * Reads the whole log and checks record i is "rec-i" with counter i.
- * Returns how many records were read, or -1 when one was wrong.
+ * Reads the whole log and checks record i is "rec-i" with counter i for
+ * i < dense, and counter gap_to + i - dense after (appends that went on
+ * past skipped counters).  Returns how many records were read, or -1
+ * when one was wrong.
  */
-static int read_check(struct kfs_seglog *log)
+static int read_check_gap(struct kfs_seglog *log, int dense, uint64_t gap_to)
 {
 	struct kfs_get_result r = {0};
-	uint64_t next;
+	uint64_t next, c = 0;
 	int rc, n;
 
 	rc = kfs_seglog_read(log, 0, 100000, 1 << 30, seq_dec, NULL, &r, &next);
@@ -108,8 +127,9 @@ static int read_check(struct kfs_seglog *log)
 	n = (int)r.n;
 	for (size_t i = 0; i < r.n; i++) {
 		char want[16], seq[32];
+		c = (int)i < dense ? i : gap_to + (i - (size_t)dense);
 		snprintf(want, sizeof(want), "rec-%02zu", i % 100);
-		snprintf(seq, sizeof(seq), "%zu", i);
+		snprintf(seq, sizeof(seq), "%" PRIu64, c);
 		if (r.records[i].len != strlen(want) ||
 		    memcmp(r.records[i].data, want, r.records[i].len) != 0 ||
 		    strcmp(r.records[i].seq, seq) != 0 || strcmp(r.records[i].key, KEY) != 0 ||
@@ -119,12 +139,24 @@ static int read_check(struct kfs_seglog *log)
 			break;
 		}
 	}
-	if (n >= 0 && next != (uint64_t)n) {
-		printf("#   next is %" PRIu64 " after %d records\n", next, n);
+	/* After the last record: reading resumes at the tip. */
+	if (n > 0 && next != c + 1 && next != kfs_seglog_next(log)) {
+		printf("#   next is %" PRIu64 " after counter %" PRIu64 "\n", next, c);
 		n = -1;
 	}
 	kfs_get_result_clear(&r);
 	return n;
+}
+
+/* The same, for a log without gaps. */
+static int read_check(struct kfs_seglog *log)
+{
+	return read_check_gap(log, INT_MAX, 0);
+}
+
+static int rec_data_is(const struct kfs_record *r, const char *s)
+{
+	return r->len == strlen(s) && memcmp(r->data, s, r->len) == 0;
 }
 
 static off_t file_size(const char *dir, const char *name)
@@ -159,27 +191,42 @@ static void flip_byte(const char *dir, const char *name, off_t off)
 	close(fd);
 }
 
-/* Captures what the engine logs (stderr) while `log` is opened. */
+/* What the engine logged (stderr) between capture_begin() and
+ * capture_end(). */
 static char captured[8192];
+static int capture_fd = -1, capture_saved = -1;
+
+static void capture_begin(void)
+{
+	char path[] = "/tmp/kfs-recovery-log-XXXXXX";
+
+	capture_fd = mkstemp(path);
+	capture_saved = dup(2);
+	REQUIRE(capture_fd >= 0 && capture_saved >= 0);
+	unlink(path);
+	fflush(stderr);
+	dup2(capture_fd, 2);
+}
+
+static void capture_end(void)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(capture_saved, 2);
+	close(capture_saved);
+	n = pread(capture_fd, captured, sizeof(captured) - 1, 0);
+	captured[n > 0 ? n : 0] = '\0';
+	close(capture_fd);
+}
 
 static struct kfs_seglog *open_log_capture(const char *dir, uint64_t seg_bytes)
 {
-	char path[] = "/tmp/kfs-recovery-log-XXXXXX";
-	int fd = mkstemp(path), saved = dup(2);
 	struct kfs_seglog *log;
-	ssize_t n;
 
-	REQUIRE(fd >= 0 && saved >= 0);
-	fflush(stderr);
-	dup2(fd, 2);
+	capture_begin();
 	log = open_log(dir, seg_bytes);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	n = pread(fd, captured, sizeof(captured) - 1, 0);
-	captured[n > 0 ? n : 0] = '\0';
-	close(fd);
-	unlink(path);
+	capture_end();
 	return log;
 }
 
@@ -196,6 +243,40 @@ static void check_appends_continue(const char *dir, struct kfs_seglog *log,
 	CHECK_EQ_INT(read_check(log), expect_next + 1);
 	CHECK_EQ_STR(captured, "");
 	kfs_seglog_close(log);
+}
+
+/*
+ * After recovery from a cut: `survivors` records are left, and the next
+ * append gets a counter at least min_next, past every counter the lost
+ * records could have had.  Reads give the survivors, then the new record;
+ * a reopen finds the same without any more repair, and does not skip
+ * again.
+ */
+static void check_appends_skip(const char *dir, struct kfs_seglog *log,
+			       int survivors, uint64_t min_next, uint64_t seg_bytes)
+{
+	uint64_t next = kfs_seglog_next(log), c;
+
+	if (next < min_next)
+		printf("#   next is %" PRIu64 ", counters below %" PRIu64
+		       " may have been handed out\n", next, min_next);
+	CHECK(next >= min_next);
+	CHECK_EQ_INT(read_check(log), survivors);
+	c = append_one(log, survivors);
+	CHECK_EQ_INT(c, next);
+	CHECK_EQ_INT(read_check_gap(log, survivors, c), survivors + 1);
+	kfs_seglog_close(log);
+	log = open_log_capture(dir, seg_bytes);
+	CHECK_EQ_INT(read_check_gap(log, survivors, c), survivors + 1);
+	CHECK_EQ_STR(captured, "");
+	CHECK_EQ_INT(kfs_seglog_next(log), c + 1);
+	kfs_seglog_close(log);
+}
+
+/* Most records that can have started in `bytes` bytes of log. */
+static uint64_t could_hold(uint64_t bytes)
+{
+	return (bytes + MIN_REC - 1) / MIN_REC;
 }
 
 /* A fresh log with n records, closed after a sync (a clean close). */
@@ -236,7 +317,9 @@ TEST(truncated_tail_mid_record)
 	CHECK(strstr(captured, "cut at offset 313 (28 bytes removed)") != NULL);
 	CHECK_EQ_INT(file_size(dir, SEG0 ".log"), LOG_HDR + 9 * REC_BYTES);
 	CHECK_EQ_INT(file_size(dir, SEG0 ".idx"), IDX_HDR + 9 * IDX_ENTRY);
-	check_appends_continue(dir, log, 9, 0);
+	/* Record 9 was handed out, and the 28 bytes could have held two. */
+	CHECK(strstr(captured, "may have been handed out") != NULL);
+	check_appends_skip(dir, log, 9, 9 + could_hold(28), 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -250,7 +333,9 @@ TEST(truncated_inside_frame_header)
 	log = open_log_capture(dir, 0);
 	CHECK_EQ_INT(read_check(log), 7);
 	CHECK(strstr(captured, "(3 bytes removed)") != NULL);
-	check_appends_continue(dir, log, 7, 0);
+	/* Records 7 to 9 are gone but for 3 bytes; their index entries
+	 * show they were handed out. */
+	check_appends_skip(dir, log, 7, 10, 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -267,7 +352,7 @@ TEST(corrupt_tail_flipped_bytes)
 	CHECK_EQ_INT(read_check(log), 7);
 	CHECK(strstr(captured, "cut at offset 247 (99 bytes removed)") != NULL);
 	CHECK_EQ_INT(file_size(dir, SEG0 ".log"), LOG_HDR + 7 * REC_BYTES);
-	check_appends_continue(dir, log, 7, 0);
+	check_appends_skip(dir, log, 7, 7 + could_hold(99), 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -282,7 +367,7 @@ TEST(zeros_after_the_tail)
 	log = open_log_capture(dir, 0);
 	CHECK_EQ_INT(read_check(log), 10);
 	CHECK(strstr(captured, "(4096 bytes removed)") != NULL);
-	check_appends_continue(dir, log, 10, 0);
+	check_appends_skip(dir, log, 10, 10 + could_hold(4096), 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -314,7 +399,8 @@ TEST(index_ahead_of_truncated_log)
 	CHECK_EQ_INT(read_check(log), 6);
 	CHECK(strstr(captured, "index entries beyond the last valid record") != NULL);
 	CHECK_EQ_INT(file_size(dir, SEG0 ".idx"), IDX_HDR + 6 * IDX_ENTRY);
-	check_appends_continue(dir, log, 6, 0);
+	/* No byte of records 6 to 9 is left, but their entries are. */
+	check_appends_skip(dir, log, 6, 10, 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -411,7 +497,13 @@ TEST(segments_torn_tail)
 	CHECK_EQ_INT(read_check(log), 8);
 	CHECK(strstr(captured, "0000000000000008.log: torn or corrupt tail cut at "
 			       "offset 16 (20 bytes removed)") != NULL);
-	check_appends_continue(dir, log, 8, 100);
+	CHECK_EQ_INT(file_size(dir, "0000000000000008.log"), LOG_HDR);
+	/* Appends go on in a new segment; the emptied one stays until
+	 * retention removes it. */
+	check_appends_skip(dir, log, 8, 8 + could_hold(20), 100);
+	list_logs(dir, names, sizeof(names));
+	CHECK(strstr(names, "0000000000000008.log 0000000000000009.idx "
+			    "0000000000000009.log ") != NULL);
 	rm_rf(dir);
 	free(dir);
 }
@@ -476,6 +568,164 @@ TEST(failed_append_leaves_no_torn_record)
 	free(dir);
 }
 
+TEST(failed_open_keeps_the_evidence)
+{
+	char *dir = log_with(10, 0);
+	struct kfs_seglog *log = NULL;
+	struct rlimit old, lim;
+	int rc;
+
+	/* Record 9 torn.  The open fails while starting the segment that
+	 * skips its counter (as a crash there would): the torn tail and
+	 * the index entries must still be there for the next open. */
+	truncate_to(dir, SEG0 ".log", LOG_HDR + 10 * REC_BYTES - 5);
+	signal(SIGXFSZ, SIG_IGN);
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 8;
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	capture_begin();
+	rc = kfs_seglog_open(dir, 0, &log);
+	capture_end();
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(rc < 0);
+	CHECK(log == NULL);
+	CHECK_EQ_INT(file_size(dir, SEG0 ".log"), LOG_HDR + 10 * REC_BYTES - 5);
+	CHECK_EQ_INT(file_size(dir, SEG0 ".idx"), IDX_HDR + 10 * IDX_ENTRY);
+	log = open_log_capture(dir, 0);
+	CHECK(strstr(captured, "(28 bytes removed)") != NULL);
+	check_appends_skip(dir, log, 9, 10, 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+TEST(corrupt_last_segment_header_skips_its_counters)
+{
+	char *dir = log_with(9, 100);
+	char names[1024];
+	struct kfs_seglog *log;
+
+	/* Record 8, alone in the last segment, was handed out. */
+	flip_byte(dir, "0000000000000008.log", 0);
+	log = open_log_capture(dir, 100);
+	CHECK(strstr(captured, "set aside as 0000000000000008.log.bad") != NULL);
+	list_logs(dir, names, sizeof(names));
+	CHECK(strstr(names, "0000000000000008.log.bad") != NULL);
+	CHECK(strstr(names, "0000000000000008.idx") == NULL);
+	check_appends_skip(dir, log, 8, 9, 100);
+	rm_rf(dir);
+	free(dir);
+}
+
+TEST(overlapping_segments)
+{
+	char *dir = log_with(6, 0), *other = strdup("/tmp/kfs-recovery-XXXXXX");
+	char from[512], to[512];
+	struct kfs_seglog *log;
+	struct kfs_seglog_in in = {KEY, 1, "over", 4};
+	struct kfs_get_result r = {0};
+	struct kfs_seglog_stat st;
+	uint64_t c = 0, next, pos;
+	int64_t arrival;
+	int fd;
+
+	/* A segment starting at counter 3 next to one holding 0 to 5. */
+	REQUIRE(other && mkdtemp(other));
+	fd = open(other, O_RDONLY | O_DIRECTORY);
+	REQUIRE(fd >= 0 && kfs_seglog_create(fd, 3) == 0);
+	close(fd);
+	log = open_log(other, 0);
+	REQUIRE(kfs_seglog_append(log, &in, 1, 5000, &c, &arrival) == 0 && c == 3);
+	REQUIRE(kfs_seglog_sync(log) == 0);
+	kfs_seglog_close(log);
+	for (int k = 0; k < 2; k++) {
+		const char *ext = k ? "idx" : "log";
+		snprintf(from, sizeof(from), "%s/0000000000000003.%s", other, ext);
+		snprintf(to, sizeof(to), "%s/0000000000000003.%s", dir, ext);
+		REQUIRE(rename(from, to) == 0);
+	}
+	rm_rf(other);
+	free(other);
+
+	for (int round = 0; round < 2; round++) {
+		log = open_log_capture(dir, 0);
+		if (round == 0) {
+			CHECK(strstr(captured, "overlaps") != NULL);
+			/* Counters 3 to 5 of the earlier segment were handed out. */
+			CHECK(kfs_seglog_next(log) >= 6);
+			c = append_one(log, 99);
+		} else {
+			CHECK_EQ_STR(captured, "");
+			CHECK_EQ_INT(kfs_seglog_next(log), c + 1);
+		}
+		CHECK_EQ_INT(kfs_seglog_read(log, 0, 100, 1 << 20, seq_dec, NULL, &r, &next), 0);
+		CHECK_EQ_INT(r.n, 5);
+		if (r.n == 5) {
+			CHECK(rec_data_is(&r.records[2], "rec-02"));
+			CHECK(rec_data_is(&r.records[3], "over"));
+			CHECK_EQ_STR(r.records[3].seq, "3");
+			CHECK(rec_data_is(&r.records[4], "rec-99"));
+		}
+		kfs_get_result_clear(&r);
+		/* Byte positions run on without a hole where the cut records
+		 * were: 3 * 6 bytes, then "over", then "rec-99". */
+		CHECK_EQ_INT(kfs_seglog_stat(log, 0, &st), 0);
+		CHECK_EQ_INT(st.bytes[KFS_FRAMING_WRITE], 3 * 6 + 4 + 6);
+		CHECK_EQ_INT(kfs_seglog_bytes_before(log, 3, KFS_FRAMING_WRITE, &pos), 0);
+		CHECK_EQ_INT(pos, 18);
+		CHECK_EQ_INT(kfs_seglog_bytes_before(log, c, KFS_FRAMING_WRITE, &pos), 0);
+		CHECK_EQ_INT(pos, 22);
+		kfs_seglog_close(log);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+
+TEST(purge_and_byte_positions_after_a_skip)
+{
+	char *dir = log_with(9, 100);
+	struct kfs_seglog *log;
+	struct kfs_seglog_stat st;
+	uint64_t c, trim, pos, before;
+	int purged;
+
+	truncate_to(dir, "0000000000000008.log", LOG_HDR + 20);
+	log = open_log_capture(dir, 100);
+	c = append_one(log, 8);
+	CHECK(c >= 9);
+	CHECK_EQ_INT(kfs_seglog_bytes_before(log, c, KFS_FRAMING_LINE, &before), 0);
+	CHECK_EQ_INT(before, 8 * 7); /* "rec-NN" and a newline each */
+	/* Every segment before the new one is past retention, the emptied
+	 * one included. */
+	purged = kfs_seglog_purge(log, 1008);
+	CHECK_EQ_INT(purged, 5);
+	CHECK_EQ_INT(kfs_seglog_segments(log), 1);
+	CHECK_EQ_INT(kfs_seglog_trim_horizon(log, 1008, &trim), 0);
+	CHECK_EQ_INT(trim, c);
+	CHECK_EQ_INT(kfs_seglog_stat(log, 1008, &st), 0);
+	CHECK_EQ_INT(st.first, c);
+	CHECK_EQ_INT(st.next, c + 1);
+	CHECK_EQ_INT(st.bytes[KFS_FRAMING_LINE], 7);
+	kfs_seglog_close(log);
+	log = open_log_capture(dir, 100);
+	CHECK_EQ_STR(captured, "");
+	CHECK_EQ_INT(kfs_seglog_next(log), c + 1);
+	CHECK_EQ_INT(kfs_seglog_bytes_before(log, c, KFS_FRAMING_LINE, &pos), 0);
+	CHECK_EQ_INT(pos, before);
+	CHECK_EQ_INT(kfs_seglog_bytes_before(log, c + 1, KFS_FRAMING_LINE, &pos), 0);
+	CHECK_EQ_INT(pos, before + 7);
+	{
+		uint64_t at, start;
+		CHECK_EQ_INT(kfs_seglog_find_byte(log, KFS_FRAMING_LINE, before + 3,
+						  &at, &start), 0);
+		CHECK_EQ_INT(at, c);
+		CHECK_EQ_INT(start, before);
+	}
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* ---- through the engine: a process that dies without closing ---------- */
 
 static char *shard_dir(const char *data)
@@ -487,12 +737,15 @@ static char *shard_dir(const char *data)
 }
 
 /* A child process opens data_dir, writes n records to stream "s" and
- * is killed (SIGKILL) without closing anything. */
-static void crash_after_writing(const char *data, int n)
+ * is killed (SIGKILL) without closing anything.  When seqs is not NULL
+ * it gets the sequence numbers the child was handed. */
+static void crash_after_writing_seqs(const char *data, int n, char (*seqs)[KFS_SEQ_MAX])
 {
-	pid_t pid = fork();
-	int status;
+	int status, p[2];
+	pid_t pid;
 
+	REQUIRE(pipe(p) == 0);
+	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		struct kfs_local_config cfg = {.data_dir = data};
@@ -505,14 +758,33 @@ static void crash_after_writing(const char *data, int n)
 			struct kfs_put_entry en = {.key = KEY, .data = v};
 			snprintf(v, sizeof(v), "rec-%02d", i);
 			en.len = strlen(v);
-			if (be->ops->put_records(be->impl, "s", &en, 1) != 0 || en.err)
+			if (be->ops->put_records(be->impl, "s", &en, 1) != 0 || en.err ||
+			    write(p[1], en.seq, KFS_SEQ_MAX) != KFS_SEQ_MAX)
 				_exit(2);
 		}
 		kill(getpid(), SIGKILL);
 		_exit(3);
 	}
+	close(p[1]);
+	for (int i = 0; i < n; i++) {
+		char seq[KFS_SEQ_MAX];
+		size_t got = 0;
+		while (got < sizeof(seq)) {
+			ssize_t r = read(p[0], seq + got, sizeof(seq) - got);
+			REQUIRE(r > 0);
+			got += (size_t)r;
+		}
+		if (seqs)
+			memcpy(seqs[i], seq, sizeof(seq));
+	}
+	close(p[0]);
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void crash_after_writing(const char *data, int n)
+{
+	crash_after_writing_seqs(data, n, NULL);
 }
 
 static int engine_count(const char *data, int *bad)
@@ -582,10 +854,147 @@ TEST(crash_then_corrupt_unsynced_record)
 	flip_byte(sd, SEG0 ".log", LOG_HDR + 30 * REC_BYTES + 28);
 	CHECK_EQ_INT(engine_count(data, &bad), 30);
 	CHECK_EQ_INT(bad, 0);
-	/* Cut at record 30, then "after" (8 + 18 + 1 + 5 bytes) appended. */
-	CHECK_EQ_INT(file_size(sd, SEG0 ".log"), LOG_HDR + 30 * REC_BYTES + 32);
+	/* Cut at record 30; "after" went to a new segment, past the
+	 * counters of records 30 to 49. */
+	CHECK_EQ_INT(file_size(sd, SEG0 ".log"), LOG_HDR + 30 * REC_BYTES);
+	CHECK_EQ_INT(engine_count(data, &bad), 31);
+	CHECK_EQ_INT(bad, 1); /* "after" read where "rec-30" would be */
 	free(sd);
 	rm_rf(data);
+}
+
+/* Puts "new-<i>" for i in [from, to) in one batch; their numbers into
+ * seqs[i]. */
+static void put_batch(struct kfs_backend *be, int from, int to, char (*seqs)[KFS_SEQ_MAX])
+{
+	struct kfs_put_entry en[8];
+	char v[8][16];
+
+	REQUIRE(to - from <= 8);
+	for (int i = from; i < to; i++) {
+		snprintf(v[i - from], sizeof(v[0]), "new-%02d", i);
+		en[i - from] = (struct kfs_put_entry){.key = KEY, .data = v[i - from],
+						      .len = strlen(v[i - from])};
+	}
+	REQUIRE(be->ops->put_records(be->impl, "s", en, (size_t)(to - from)) == 0);
+	for (int i = from; i < to; i++) {
+		CHECK_EQ_INT(en[i - from].err, 0);
+		strcpy(seqs[i], en[i - from].seq);
+	}
+}
+
+/* Reads shard 0 from TRIM_HORIZON: `old` records "rec-NN" numbered as
+ * before[0..old), then "new-NN" numbered as after[0..n_new).  Returns
+ * how many records differ from that (or are missing or extra). */
+static int engine_read_check(struct kfs_backend *be, char (*before)[KFS_SEQ_MAX], int old,
+			     char (*after)[KFS_SEQ_MAX], int n_new)
+{
+	struct kfs_iter_spec spec = {.type = KFS_ITER_TRIM_HORIZON};
+	struct kfs_get_result r;
+	char *it = NULL;
+	int bad = 0;
+
+	if (be->ops->get_iterator(be->impl, "s", "shardId-000000000000", &spec, &it) != 0 ||
+	    be->ops->get_records(be->impl, it, 10000, &r) != 0) {
+		free(it);
+		return old + n_new;
+	}
+	free(it);
+	if (r.n != (size_t)(old + n_new))
+		bad++;
+	for (size_t i = 0; i < r.n && i < (size_t)(old + n_new); i++) {
+		char want[16];
+		int k = (int)i < old ? (int)i : (int)i - old;
+		snprintf(want, sizeof(want), (int)i < old ? "rec-%02d" : "new-%02d", k);
+		if (!rec_data_is(&r.records[i], want) ||
+		    strcmp(r.records[i].seq, (int)i < old ? before[k] : after[k]) != 0) {
+			printf("#   record %zu: \"%.*s\" %s\n", i, (int)r.records[i].len,
+			       r.records[i].data, r.records[i].seq);
+			bad++;
+		}
+	}
+	kfs_get_result_clear(&r);
+	return bad;
+}
+
+/*
+ * The requirement: sequence numbers grow strictly within a shard and are
+ * never reused across restarts.  A power cut can tear the log tail of
+ * records whose numbers were already handed out; whatever is cut, every
+ * number handed out after the reopen is above every number handed out
+ * before it, and the survivors keep theirs.
+ */
+TEST(torn_tail_never_reuses_sequence_numbers)
+{
+	enum { N = 50, KEEP = 40 };
+	static const char *const how[] = {
+		"torn inside record 40, index whole",
+		"record 40 garbled, index lagging at 38 entries",
+		"zeros where records 40 to 49 were, index at 40 entries",
+	};
+
+	for (int v = 0; v < 3; v++) {
+		char data[] = "/tmp/kfs-recovery-XXXXXX";
+		char before[N][KFS_SEQ_MAX], after[8][KFS_SEQ_MAX], *sd;
+		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_backend *be;
+		int below = 0;
+
+		printf("# %s\n", how[v]);
+		REQUIRE(mkdtemp(data));
+		crash_after_writing_seqs(data, N, before);
+		for (int i = 1; i < N; i++)
+			REQUIRE(strcmp(before[i - 1], before[i]) < 0);
+		sd = shard_dir(data);
+		if (v == 0)
+			truncate_to(sd, SEG0 ".log", LOG_HDR + KEEP * REC_BYTES + 11);
+		if (v == 1) {
+			flip_byte(sd, SEG0 ".log", LOG_HDR + KEEP * REC_BYTES + 9);
+			truncate_to(sd, SEG0 ".idx", IDX_HDR + 38 * IDX_ENTRY);
+		}
+		if (v == 2) {
+			truncate_to(sd, SEG0 ".log", LOG_HDR + KEEP * REC_BYTES);
+			truncate_to(sd, SEG0 ".log", LOG_HDR + N * REC_BYTES);
+			truncate_to(sd, SEG0 ".idx", IDX_HDR + KEEP * IDX_ENTRY);
+		}
+
+		/* Reopen: the survivors, then new records numbered above
+		 * every number handed out before the cut. */
+		capture_begin();
+		REQUIRE(kfs_local_open(&cfg, &be) == 0);
+		capture_end();
+		CHECK(strstr(captured, "bytes removed") != NULL);
+		put_batch(be, 0, 3, after);
+		for (int i = 0; i < 3; i++) {
+			for (int j = 0; j < N; j++)
+				below += strcmp(after[i], before[j]) <= 0;
+			if (i > 0)
+				CHECK(strcmp(after[i - 1], after[i]) < 0);
+		}
+		CHECK_EQ_INT(engine_read_check(be, before, KEEP, after, 3), 0);
+		kfs_backend_free(be);
+
+		/* A second reopen repairs nothing and skips nothing more. */
+		capture_begin();
+		REQUIRE(kfs_local_open(&cfg, &be) == 0);
+		capture_end();
+		CHECK_EQ_STR(captured, "");
+		put_batch(be, 3, 4, after);
+		for (int j = 0; j < N; j++)
+			below += strcmp(after[3], before[j]) <= 0;
+		CHECK(strcmp(after[2], after[3]) < 0);
+		{
+			struct kfs_seq a, b;
+			CHECK_EQ_INT(kfs_ids_seq_decode(after[2], &a), 0);
+			CHECK_EQ_INT(kfs_ids_seq_decode(after[3], &b), 0);
+			CHECK(b.counter == a.counter + 1);
+		}
+		CHECK_EQ_INT(engine_read_check(be, before, KEEP, after, 4), 0);
+		kfs_backend_free(be);
+		CHECK_EQ_INT(below, 0);
+		free(sd);
+		rm_rf(data);
+	}
 }
 
 int main(void)
@@ -603,7 +1012,12 @@ int main(void)
 	RUN(segments_torn_tail);
 	RUN(interrupted_rotation);
 	RUN(failed_append_leaves_no_torn_record);
+	RUN(failed_open_keeps_the_evidence);
+	RUN(corrupt_last_segment_header_skips_its_counters);
+	RUN(overlapping_segments);
+	RUN(purge_and_byte_positions_after_a_skip);
 	RUN(crash_then_corrupt_unsynced_index_entry);
 	RUN(crash_then_corrupt_unsynced_record);
+	RUN(torn_tail_never_reuses_sequence_numbers);
 	return tap_done();
 }
