@@ -1913,8 +1913,10 @@ static int local_update_shard_count(void *impl, const char *stream, int target)
 		uint64_t end;
 		kfs_seglog_seal(r.closing[i]->log, &end);
 		r.closing[i]->end_counter = end;
+		/* Its log ends at `end` on every open from now on, even
+		 * after a crash. */
 		if (rc == 0)
-			rc = kfs_seglog_sync(r.closing[i]->log);
+			rc = kfs_seglog_unreserve(r.closing[i]->log);
 	}
 	if (rc == 0)
 		rc = stream_meta_write(dfd, st, st->retention_hours, r.next_index);
@@ -2084,9 +2086,10 @@ static void local_destroy(void *impl)
 		pthread_join(e->bg_thread, NULL);
 	for (size_t i = 0; i < e->n_streams; i++) {
 		struct lstream *st = e->streams[i];
-		/* A clean close leaves nothing for the next open to check. */
+		/* A clean close leaves nothing for the next open to check,
+		 * and no gap in the counters. */
 		for (size_t j = 0; j < st->n_shards; j++)
-			kfs_seglog_sync(st->shards[j]->log);
+			kfs_seglog_unreserve(st->shards[j]->log);
 		stream_unref(st);
 	}
 	free(e->streams);

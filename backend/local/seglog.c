@@ -66,7 +66,9 @@
  *   | 24 base_write u64   bytes (WRITE framing) of all earlier records |
  *   | 32 crc u32 of bytes 0..31, 4 zero bytes                          |
  *   | 40 synced u64       entries known durable (fdatasync'd)          |
- *   | 48 crc u32 of bytes 40..47, 12 zero bytes                        |
+ *   | 48 crc u32 of bytes 40..47                                       |
+ *   | 52 reserved u64     no counter >= it was ever handed out         |
+ *   | 60 crc u32 of bytes 52..59 (inverted: reservation unknown)       |
  *   +------------------------------------------------------------------+
  *   | 64 entry 0 (40 bytes), entry 1, ...                              |
  *   +------------------------------------------------------------------+
@@ -97,9 +99,29 @@
  * After a clean close little is left to check, so opening costs a few
  * reads per segment whatever the log's size.
  *
- * Creating a segment writes both headers, fdatasyncs them and fsyncs the
- * directory before any record goes in; a last segment left without a
- * valid header by a crash is removed on open.
+ * Reservation: a power cut can take unsynced records whole, leaving no
+ * byte and no entry of them, while their counters were handed out.  So
+ * the "reserved" count R of the last segment's .idx header is made
+ * durable before any counter >= R is handed out: an append that needs
+ * one first syncs the log and index, then raises R to next +
+ * KFS_SEGLOG_RESERVE_BLOCK and fdatasyncs the header (once per block of
+ * counters, not per append).  Opening goes on from the highest of R and
+ * what the files show, in a new segment when that is past their end.
+ * Rotation copies R into the new segment's header, which is then the
+ * one that counts (earlier headers keep stale values; retention never
+ * deletes the last segment, nor sealing change it); a clean close
+ * (kfs_seglog_unreserve()) lowers R to next, so that the next open goes
+ * on without a gap.  As every counter below next was durable when R was
+ * raised, a reservation that cannot be read (its checksum fails, the
+ * .idx is gone, the last segment is set aside) is taken as
+ * KFS_SEGLOG_RESERVE_BLOCK past what the files show; a rebuilt .idx
+ * keeps a readable R, else says unknown (inverted checksum).
+ *
+ * Creating a segment writes and fdatasyncs the .idx header, then the .log
+ * header, and fsyncs the directory before any record goes in, so a valid
+ * .log header means a durable R; a last segment left without a valid
+ * .log header by a crash is removed on open (R is in the previous one,
+ * as nothing was appended to it).
  */
 
 #define LOG_MAGIC "KFSLOG1\n"
@@ -121,6 +143,9 @@
 #define TAIL_CHECK_BYTES (64 * 1024)
 /* Window of the recovery scanner. */
 #define SCAN_WINDOW (1024 * 1024)
+/* Counters reserved at a time.  No append takes more, so a reservation
+ * is never further than this past the counters the files show. */
+#define RESERVE_BLOCK ((uint64_t)KFS_SEGLOG_RESERVE_BLOCK)
 
 /* One decoded index entry. */
 struct ientry {
@@ -165,6 +190,9 @@ struct seg {
 	uint64_t lost_end;                /* open only: counter past every one
 					   * the files show may have been
 					   * handed out (>= first + count) */
+	uint64_t reserved;                /* open only: "reserved" of the
+					   * .idx header, when reserved_ok */
+	int reserved_ok;                  /* open only: 1 when it was readable */
 };
 
 struct kfs_seglog {
@@ -184,6 +212,10 @@ struct kfs_seglog {
 	size_t cap_segs;            /* protected by state_lock */
 	uint64_t next;              /* next counter; written under append_lock
 				     * and state_lock, read under either */
+	uint64_t reserved;          /* the reservation durable in the tail's
+				     * .idx header: no counter >= it was
+				     * handed out; protected by append_lock
+				     * (the header's slot too) */
 	int64_t last_arrival;       /* newest arrival ever; protected by append_lock */
 	int sealed;                 /* no more appends; protected by append_lock */
 	int broken;                 /* -errno when a failed append could not be
@@ -449,8 +481,17 @@ static int seg_cum_before(struct kfs_seglog *log, struct seg *s, uint64_t i,
 
 /* ---- headers ---------------------------------------------------------- */
 
+/* The reservation slot of the .idx header (12 bytes at 52).  One not
+ * known gets an inverted checksum: no open trusts it. */
+static void reserved_encode(unsigned char *p, uint64_t reserved, int known)
+{
+	put64(p, reserved);
+	put32(p + 8, kfs_crc32c(0, p, 8) ^ (known ? 0 : UINT32_MAX));
+}
+
 static void idx_header_encode(unsigned char *h, uint64_t first,
-			      const uint64_t base[KFS_FRAMING_COUNT])
+			      const uint64_t base[KFS_FRAMING_COUNT],
+			      uint64_t reserved, int reserved_known)
 {
 	memset(h, 0, IDX_HDR);
 	memcpy(h, IDX_MAGIC, 8);
@@ -460,6 +501,17 @@ static void idx_header_encode(unsigned char *h, uint64_t first,
 	put32(h + 32, kfs_crc32c(0, h, 32));
 	put64(h + 40, 0);
 	put32(h + 48, kfs_crc32c(0, h + 40, 8));
+	reserved_encode(h + 52, reserved, reserved_known);
+}
+
+/* Records in the .idx header that no counter >= reserved was handed
+ * out.  The caller fdatasyncs. */
+static int idx_write_reserved(struct seg *s, uint64_t reserved)
+{
+	unsigned char b[12];
+
+	reserved_encode(b, reserved, 1);
+	return pwrite_full(s->idx_fd, b, sizeof(b), 52);
 }
 
 /* Records in the .idx header that `synced` entries are durable. */
@@ -491,9 +543,11 @@ static int seg_note_synced(struct kfs_seglog *log, struct seg *s, uint64_t count
 /* ---- segment creation ------------------------------------------------- */
 
 /* Creates segment files for `first` with the given (adjusted) base and
- * returns the segment with one reference, durably on disk. */
+ * reservation and returns the segment with one reference, durably on
+ * disk: the .idx header before the .log header. */
 static int seg_create(int dir_fd, const char *dir, uint64_t first,
-		      const uint64_t base[KFS_FRAMING_COUNT], struct seg **out)
+		      const uint64_t base[KFS_FRAMING_COUNT], uint64_t reserved,
+		      struct seg **out)
 {
 	char lname[32], iname[32];
 	unsigned char lh[LOG_HDR], ih[IDX_HDR];
@@ -523,12 +577,14 @@ static int seg_create(int dir_fd, const char *dir, uint64_t first,
 		goto fail_errno;
 	memcpy(lh, LOG_MAGIC, 8);
 	put64(lh + 8, first);
-	idx_header_encode(ih, first, base);
-	if ((rc = pwrite_full(s->log_fd, lh, sizeof(lh), 0)) < 0 ||
-	    (rc = pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
+	idx_header_encode(ih, first, base, reserved, 1);
+	if ((rc = pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
 		goto fail;
-	if (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0 ||
-	    fsync(dir_fd) < 0)
+	if (fdatasync(s->idx_fd) < 0)
+		goto fail_errno;
+	if ((rc = pwrite_full(s->log_fd, lh, sizeof(lh), 0)) < 0)
+		goto fail;
+	if (fdatasync(s->log_fd) < 0 || fsync(dir_fd) < 0)
 		goto fail_errno;
 	*out = s;
 	return 0;
@@ -549,7 +605,8 @@ int kfs_seglog_create(int dir_fd, uint64_t first_counter)
 {
 	static const uint64_t zero[KFS_FRAMING_COUNT];
 	struct seg *s;
-	int rc = seg_create(dir_fd, "(new shard)", first_counter, zero, &s);
+	int rc = seg_create(dir_fd, "(new shard)", first_counter, zero,
+			    first_counter, &s);
 
 	if (rc == 0)
 		seg_unref(s);
@@ -640,7 +697,8 @@ static uint64_t max_records_in(uint64_t bytes)
  * Returns 0 with *out, or -errno, or, when the segment is unusable, 1
  * (it had no record and has been removed) or 2 (its header is corrupt:
  * the caller sets it aside with seg_set_aside()); then *gone_end is past
- * every counter it may have held.
+ * every counter it may have held.  (*out)->reserved is its header's
+ * reservation, when reserved_ok.
  *
  * Nothing that shows which counters were handed out is destroyed here:
  * the .log keeps its torn tail and the .idx its extra entries and its
@@ -715,9 +773,17 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	 * the header shows the file is not to be trusted at all). */
 	seen = idx_size > IDX_HDR ? (idx_size - IDX_HDR + IDX_ENTRY - 1) / IDX_ENTRY : 0;
 	if (idx_size < IDX_HDR || pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
-	    memcmp(ih, IDX_MAGIC, 8) != 0 || get32(ih + 32) != kfs_crc32c(0, ih, 32) ||
-	    get64(ih + 8) != first) {
+	    memcmp(ih, IDX_MAGIC, 8) != 0) {
 		rebuild = 1;
+	} else {
+		/* The reservation has its own checksum: it outlives damage
+		 * to the rest of the header, which a rebuild repairs. */
+		if (get32(ih + 60) == kfs_crc32c(0, ih + 52, 8)) {
+			s->reserved = get64(ih + 52);
+			s->reserved_ok = 1;
+		}
+		if (get32(ih + 32) != kfs_crc32c(0, ih, 32) || get64(ih + 8) != first)
+			rebuild = 1;
 	}
 
 	if (rebuild) {
@@ -725,7 +791,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		seen = 0;
 		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
 			raw_base[f] = prev_end ? prev_end[f] : 0;
-		idx_header_encode(ih, first, raw_base);
+		idx_header_encode(ih, first, raw_base, s->reserved, s->reserved_ok);
 		if (ftruncate(s->idx_fd, 0) < 0) {
 			rc = -errno;
 			goto out;
@@ -1080,8 +1146,9 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 		    struct kfs_seglog **out)
 {
 	struct kfs_seglog *log;
-	uint64_t *firsts = NULL, dropped_next = 0;
+	uint64_t *firsts = NULL, dropped_next = 0, reserved = 0, res_first = 0;
 	size_t n_firsts = 0, cap_firsts = 0, n_aside = 0;
+	int res_known = 1;
 	DIR *d = NULL;
 	struct dirent *de;
 	int rc, dfd;
@@ -1154,6 +1221,9 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	 * before dropped_next, appends go on in a new segment starting
 	 * there (reads skip the gap); only once it is on disk are the torn
 	 * tails cut and corrupt segments set aside (seg_finish()).
+	 * The reservation of the newest segment that has one counts too
+	 * (a removed last segment had none of its own); one that cannot be
+	 * read is RESERVE_BLOCK past the segment's evidence.
 	 */
 	for (size_t i = 0; i < n_firsts; i++) {
 		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
@@ -1164,6 +1234,12 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 		if (rc < 0)
 			goto fail;
 		if (rc > 0) {
+			if (rc == 2) {
+				/* Its reservation goes with it. */
+				res_first = firsts[i];
+				res_known = 0;
+				reserved = add_sat(gone_end, RESERVE_BLOCK);
+			}
 			if (gone_end > cap)
 				gone_end = cap;
 			if (gone_end > dropped_next)
@@ -1187,11 +1263,23 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 		}
 		if ((s->lost_end < cap ? s->lost_end : cap) > dropped_next)
 			dropped_next = s->lost_end < cap ? s->lost_end : cap;
+		res_first = s->first;
+		res_known = s->reserved_ok;
+		reserved = s->reserved_ok ? s->reserved : add_sat(s->lost_end, RESERVE_BLOCK);
 		if ((rc = segs_push(log, s)) < 0) {
 			seg_unref(s);
 			goto fail;
 		}
 	}
+	if (!res_known)
+		kfs_warn("%s: segment %016" PRIx64 " has no readable reservation; "
+			 "counters up to %" PRIu64 " are taken as handed out",
+			 dir, res_first, reserved - 1);
+	if (reserved > dropped_next)
+		dropped_next = reserved;
+	/* A kept tail's header holds the reservation; a new one's is its
+	 * first counter. */
+	log->reserved = reserved;
 	if (log->n_segs == 0 || log->segs[log->n_segs - 1]->first +
 				log->segs[log->n_segs - 1]->count < dropped_next) {
 		/* Start a segment after every counter that may have been
@@ -1204,13 +1292,14 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 				 "out before a crash; appends go on from %" PRIu64,
 				 dir, dropped_next - 1, dropped_next);
 		rc = seg_create(log->dir_fd, dir, dropped_next,
-				prev ? prev->end : zero, &s);
+				prev ? prev->end : zero, dropped_next, &s);
 		if (rc < 0)
 			goto fail;
 		if ((rc = segs_push(log, s)) < 0) {
 			seg_unref(s);
 			goto fail;
 		}
+		log->reserved = dropped_next;
 	}
 	for (size_t i = 0; i < log->n_segs; i++)
 		if ((rc = seg_finish(log, log->segs[i])) < 0)
@@ -1261,8 +1350,8 @@ void kfs_seglog_close(struct kfs_seglog *log)
 
 /* ---- appending -------------------------------------------------------- */
 
-/* Syncs the tail fully and starts a new segment at log->next.  Called
- * with append_lock held. */
+/* Syncs the tail fully and starts a new segment at log->next, with the
+ * reservation.  Called with append_lock held. */
 static int rotate(struct kfs_seglog *log)
 {
 	struct seg *t = log->tail, *s;
@@ -1274,7 +1363,8 @@ static int rotate(struct kfs_seglog *log)
 		return rc;
 	if (fdatasync(t->idx_fd) < 0)
 		return -errno;
-	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end, &s)) < 0)
+	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end,
+			     log->reserved, &s)) < 0)
 		return rc;
 	pthread_mutex_lock(&log->state_lock);
 	rc = segs_push(log, s);
@@ -1292,6 +1382,47 @@ static int rotate(struct kfs_seglog *log)
 	return rc;
 }
 
+/*
+ * Makes r the reservation, durably: syncs what was appended (so that
+ * every counter below log->next is on disk when r is, see the layout),
+ * then writes r to the tail's .idx header and fdatasyncs it.  Raises it
+ * before an append, lowers it to log->next for a clean close.
+ * append_lock held.
+ */
+static int reserve(struct kfs_seglog *log, uint64_t r)
+{
+	struct seg *t = log->tail;
+	int rc;
+
+	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0)
+		return -errno;
+	if ((rc = seg_note_synced(log, t, t->count)) < 0 ||
+	    (rc = idx_write_reserved(t, r)) < 0)
+		return rc;
+	if (fdatasync(t->idx_fd) < 0)
+		return -errno;
+	log->reserved = r;
+	pthread_mutex_lock(&log->state_lock);
+	if (log->next > log->synced_next)
+		log->synced_next = log->next;
+	pthread_mutex_unlock(&log->state_lock);
+	return 0;
+}
+
+int kfs_seglog_unreserve(struct kfs_seglog *log)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&log->append_lock);
+	if (log->reserved != log->next || kfs_seglog_dirty(log))
+		rc = reserve(log, log->next);
+	pthread_mutex_unlock(&log->append_lock);
+	if (rc < 0)
+		kfs_err("%s: cannot give back the reserved counters: %s", log->dir,
+			strerror(-rc));
+	return rc;
+}
+
 int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		      size_t n, int64_t now_ms, uint64_t *first_out,
 		      int64_t *arrival_out)
@@ -1303,7 +1434,7 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 	int64_t arrival;
 	int rc = 0, niov = 0;
 
-	if (n == 0)
+	if (n == 0 || n > RESERVE_BLOCK)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].key_len > KFS_KEY_MAX || v[i].len > KFS_RECORD_LIMIT_MAX)
@@ -1335,6 +1466,13 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 			goto unlock;
 		}
 		t = log->tail;
+	}
+	/* Rare (once per RESERVE_BLOCK counters): no counter at or past the
+	 * durable reservation is handed out. */
+	if (add_sat(log->next, n) > log->reserved &&
+	    (rc = reserve(log, add_sat(log->next, RESERVE_BLOCK))) < 0) {
+		kfs_err("%s: cannot reserve counters: %s", log->dir, strerror(-rc));
+		goto unlock;
 	}
 	arrival = now_ms > log->last_arrival ? now_ms : log->last_arrival;
 	counter = log->next;

@@ -20,6 +20,9 @@
 #include "../backend.h"
 
 #define KFS_SEGLOG_SEGMENT_BYTES_DEFAULT ((uint64_t)64 * 1024 * 1024)
+/* Counters reserved at a time (see kfs_seglog_append), and the most
+ * records one append takes. */
+#define KFS_SEGLOG_RESERVE_BLOCK 65536
 
 struct kfs_seglog;
 
@@ -48,15 +51,19 @@ int kfs_seglog_create(int dir_fd, uint64_t first_counter);
  * since the last sync are checked against the log, missing ones rebuilt
  * from it, and a torn or corrupt log tail is truncated to the last valid
  * record (logged with kfs_warn).  Counters the lost records may have had
- * are never given again: kfs_seglog_next() then starts past them (a gap
- * that reads skip).  Only tails are read, never whole logs.
+ * are never given again, even when no byte of them is left: the next
+ * counter is past what the files show and past the durable reservation
+ * (see kfs_seglog_append), which after anything but a clean close
+ * (kfs_seglog_unreserve) leaves a gap that reads skip.  Only tails are
+ * read, never whole logs.
  * segment_bytes: size at which a new segment starts (0: the default).
  * On success *out is the caller's, freed with kfs_seglog_close().
  */
 int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 		    struct kfs_seglog **out);
 
-/* Closes the files and frees the log; NULL is a no-op.  Does not sync. */
+/* Closes the files and frees the log; NULL is a no-op.  Does not sync,
+ * nor give back the reservation: see kfs_seglog_unreserve(). */
 void kfs_seglog_close(struct kfs_seglog *log);
 
 /*
@@ -65,7 +72,13 @@ void kfs_seglog_close(struct kfs_seglog *log);
  * the arrival time *arrival_out = max(now_ms, previous arrival), so that
  * arrival times never decrease within a log.  All or nothing: on error
  * (-ENOSPC, -EIO, ...) the files are cut back to the previous tail.
- * After kfs_seglog_seal() it gives -ESHUTDOWN.
+ * After kfs_seglog_seal() it gives -ESHUTDOWN; n is 1 to
+ * KFS_SEGLOG_RESERVE_BLOCK, else -EINVAL.
+ * Counters are handed out only below a reservation made durable first:
+ * when the batch would pass it, the append syncs the log and reserves
+ * the next KFS_SEGLOG_RESERVE_BLOCK counters (one fdatasync of the
+ * header), so that a power cut losing the records whole cannot make an
+ * open give their counters again.  Other appends do not sync.
  */
 int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		      size_t n, int64_t now_ms, uint64_t *first_out,
@@ -81,6 +94,16 @@ void kfs_seglog_unseal(struct kfs_seglog *log);
 
 /* fdatasync of what was appended since the last sync.  0 or -errno. */
 int kfs_seglog_sync(struct kfs_seglog *log);
+
+/*
+ * A clean close, before kfs_seglog_close() (or on sealing): syncs, then
+ * gives back the reserved counters past kfs_seglog_next(), durably, so
+ * that the next open goes on from there without a gap.  A later append
+ * reserves again.  Nothing to do (no disk access) when already done.
+ * 0 or -errno (logged; the reservation then stays, and the next open
+ * skips to it).
+ */
+int kfs_seglog_unreserve(struct kfs_seglog *log);
 
 /* 1 when records were appended since the last kfs_seglog_sync(). */
 int kfs_seglog_dirty(struct kfs_seglog *log);

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -1348,6 +1350,85 @@ TEST(reshard_crash_leftovers)
 	free(dir);
 }
 
+#define HASH_MAX "340282366920938463463374607431768211455"
+
+/*
+ * Sequence numbers reserved but not handed out must not end a closed
+ * shard: a process reshards, writes on to the children and dies (kill
+ * -9).  On reopen the parent ends exactly after its last record, and
+ * the children go on above every number they handed out.
+ */
+TEST(crash_after_reshard)
+{
+	char *dir = new_dir();
+	char seqs[2][3][KFS_SEQ_MAX];
+	int p[2], status;
+	pid_t pid;
+
+	REQUIRE(pipe(p) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct kfs_backend *be = open_at(dir, 0, 0);
+		char seq[KFS_SEQ_MAX];
+
+		if (OPS(be)->create_stream(be->impl, "c", 1) != 0)
+			_exit(1);
+		for (int i = 0; i < 5; i++)
+			if (put_str(be, "c", "k", "parent\n", NULL) != 0)
+				_exit(2);
+		if (OPS(be)->update_shard_count(be->impl, "c", 2) != 0)
+			_exit(3);
+		for (int i = 0; i < 6; i++) {
+			if (put1(be, "c", "k", i % 2 ? HASH_MAX : "0", "child\n", 6, seq,
+				 NULL) != 0 ||
+			    write(p[1], seq, sizeof(seq)) != (ssize_t)sizeof(seq))
+				_exit(4);
+		}
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	close(p[1]);
+	for (int i = 0; i < 6; i++) {
+		size_t got = 0;
+		while (got < KFS_SEQ_MAX) {
+			ssize_t r = read(p[0], seqs[i % 2][i / 2] + got, KFS_SEQ_MAX - got);
+			REQUIRE(r > 0);
+			got += (size_t)r;
+		}
+	}
+	close(p[0]);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	{
+		struct kfs_backend *be = open_at(dir, 0, 0);
+		struct kfs_shard_desc sd;
+		struct kfs_get_result r;
+		struct kfs_seq a;
+		char seq[KFS_SEQ_MAX], shard[KFS_SHARD_ID_LEN + 1];
+
+		CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "c", "shardId-000000000000", &sd), 0);
+		CHECK_EQ_INT(sd.closed, 1);
+		CHECK_EQ_INT(kfs_ids_seq_decode(sd.seq_end, &a), 0);
+		CHECK_EQ_INT(a.counter, 4);
+		CHECK_EQ_INT(read_all(be, "c", "shardId-000000000000", &r), 5);
+		kfs_get_result_clear(&r);
+		for (int k = 0; k < 2; k++) {
+			CHECK_EQ_INT(put1(be, "c", "k", k ? HASH_MAX : "0", "after\n", 6, seq,
+					  shard), 0);
+			CHECK_EQ_STR(shard, k ? "shardId-000000000002" : "shardId-000000000001");
+			for (int i = 0; i < 3; i++)
+				CHECK(strcmp(seq, seqs[k][i]) > 0);
+			CHECK_EQ_INT(read_all(be, "c", shard, &r), 4);
+			kfs_get_result_clear(&r);
+		}
+		kfs_backend_free(be);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+
 struct rwriter {
 	struct kfs_backend *be;   /* shared engine */
 	int id;                   /* writer number */
@@ -1506,6 +1587,7 @@ int main(void)
 	RUN(millis_behind);
 	RUN(reshard_uniform_scaling);
 	RUN(reshard_crash_leftovers);
+	RUN(crash_after_reshard);
 	RUN(reshard_while_writing);
 	return tap_done();
 }

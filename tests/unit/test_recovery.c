@@ -32,6 +32,8 @@
 #define IDX_ENTRY 40
 #define SEG0 "0000000000000000"
 #define MIN_REC 26           /* frame 8 + body header 18: empty key and data */
+#define RESERVE_BLOCK KFS_SEGLOG_RESERVE_BLOCK
+#define IDX_RESERVED 52      /* the reservation in the .idx header: u64, crc */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -57,6 +59,13 @@ static char *new_log_dir(void)
 	REQUIRE(kfs_seglog_create(fd, 0) == 0);
 	close(fd);
 	return d;
+}
+
+/* A clean close: synced, the reserved counters given back. */
+static void close_clean(struct kfs_seglog *log)
+{
+	REQUIRE(kfs_seglog_unreserve(log) == 0);
+	kfs_seglog_close(log);
 }
 
 static struct kfs_seglog *open_log(const char *dir, uint64_t seg_bytes)
@@ -238,7 +247,7 @@ static void check_appends_continue(const char *dir, struct kfs_seglog *log,
 	CHECK_EQ_INT(kfs_seglog_next(log), expect_next);
 	append_range(log, expect_next, expect_next + 1);
 	CHECK_EQ_INT(read_check(log), expect_next + 1);
-	kfs_seglog_close(log);
+	close_clean(log);
 	log = open_log_capture(dir, seg_bytes);
 	CHECK_EQ_INT(read_check(log), expect_next + 1);
 	CHECK_EQ_STR(captured, "");
@@ -265,7 +274,7 @@ static void check_appends_skip(const char *dir, struct kfs_seglog *log,
 	c = append_one(log, survivors);
 	CHECK_EQ_INT(c, next);
 	CHECK_EQ_INT(read_check_gap(log, survivors, c), survivors + 1);
-	kfs_seglog_close(log);
+	close_clean(log);
 	log = open_log_capture(dir, seg_bytes);
 	CHECK_EQ_INT(read_check_gap(log, survivors, c), survivors + 1);
 	CHECK_EQ_STR(captured, "");
@@ -279,15 +288,14 @@ static uint64_t could_hold(uint64_t bytes)
 	return (bytes + MIN_REC - 1) / MIN_REC;
 }
 
-/* A fresh log with n records, closed after a sync (a clean close). */
+/* A fresh log with n records, closed cleanly. */
 static char *log_with(int n, uint64_t seg_bytes)
 {
 	char *dir = new_log_dir();
 	struct kfs_seglog *log = open_log(dir, seg_bytes);
 
 	append_range(log, 0, n);
-	REQUIRE(kfs_seglog_sync(log) == 0);
-	kfs_seglog_close(log);
+	close_clean(log);
 	return dir;
 }
 
@@ -411,22 +419,28 @@ TEST(index_missing_or_corrupt)
 	char p[512];
 	struct kfs_seglog *log;
 
-	snprintf(p, sizeof(p), "%s/" SEG0 ".idx", dir);
-	REQUIRE(unlink(p) == 0);
-	log = open_log_capture(dir, 0);
-	CHECK_EQ_INT(read_check(log), 10);
-	CHECK(strstr(captured, "rebuilding") != NULL);
-	kfs_seglog_close(log);
-	/* A corrupt header, then a corrupt entry in the middle. */
+	/* A corrupt header (its reservation has a checksum of its own and
+	 * is kept), then a corrupt entry in the middle. */
 	flip_byte(dir, SEG0 ".idx", 9);
 	log = open_log_capture(dir, 0);
 	CHECK_EQ_INT(read_check(log), 10);
+	CHECK(strstr(captured, "rebuilding") != NULL);
+	CHECK_EQ_INT(kfs_seglog_next(log), 10);
 	kfs_seglog_close(log);
 	flip_byte(dir, SEG0 ".idx", IDX_HDR + 4 * IDX_ENTRY + 2);
 	flip_byte(dir, SEG0 ".idx", 41); /* and its "synced" count */
 	log = open_log_capture(dir, 0);
 	CHECK_EQ_INT(read_check(log), 10);
 	check_appends_continue(dir, log, 10, 0);
+
+	/* Without the .idx, the reservation is not known: a whole block of
+	 * counters is taken as handed out. */
+	snprintf(p, sizeof(p), "%s/" SEG0 ".idx", dir);
+	REQUIRE(unlink(p) == 0);
+	log = open_log_capture(dir, 0);
+	CHECK(strstr(captured, "rebuilding") != NULL);
+	CHECK(strstr(captured, "no readable reservation") != NULL);
+	check_appends_skip(dir, log, 11, 11 + RESERVE_BLOCK, 0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -636,8 +650,7 @@ TEST(overlapping_segments)
 	close(fd);
 	log = open_log(other, 0);
 	REQUIRE(kfs_seglog_append(log, &in, 1, 5000, &c, &arrival) == 0 && c == 3);
-	REQUIRE(kfs_seglog_sync(log) == 0);
-	kfs_seglog_close(log);
+	close_clean(log);
 	for (int k = 0; k < 2; k++) {
 		const char *ext = k ? "idx" : "log";
 		snprintf(from, sizeof(from), "%s/0000000000000003.%s", other, ext);
@@ -675,7 +688,7 @@ TEST(overlapping_segments)
 		CHECK_EQ_INT(pos, 18);
 		CHECK_EQ_INT(kfs_seglog_bytes_before(log, c, KFS_FRAMING_WRITE, &pos), 0);
 		CHECK_EQ_INT(pos, 22);
-		kfs_seglog_close(log);
+		close_clean(log);
 	}
 	rm_rf(dir);
 	free(dir);
@@ -706,7 +719,7 @@ TEST(purge_and_byte_positions_after_a_skip)
 	CHECK_EQ_INT(st.first, c);
 	CHECK_EQ_INT(st.next, c + 1);
 	CHECK_EQ_INT(st.bytes[KFS_FRAMING_LINE], 7);
-	kfs_seglog_close(log);
+	close_clean(log);
 	log = open_log_capture(dir, 100);
 	CHECK_EQ_STR(captured, "");
 	CHECK_EQ_INT(kfs_seglog_next(log), c + 1);
@@ -721,6 +734,346 @@ TEST(purge_and_byte_positions_after_a_skip)
 		CHECK_EQ_INT(at, c);
 		CHECK_EQ_INT(start, before);
 	}
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- a power cut that takes unsynced records whole -------------------- */
+
+/* The files of one segment as a power cut leaves them: as they were the
+ * last time the log made them durable. */
+struct durable {
+	off_t log_size;                  /* bytes of the .log */
+	off_t idx_size;                  /* bytes of the .idx */
+	unsigned char hdr[IDX_HDR];      /* the .idx header */
+};
+
+static void durable_snap(const char *dir, const char *seg, struct durable *d)
+{
+	char p[512], name[64];
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.log", seg);
+	d->log_size = file_size(dir, name);
+	snprintf(name, sizeof(name), "%s.idx", seg);
+	d->idx_size = file_size(dir, name);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_RDONLY);
+	REQUIRE(fd >= 0 && d->log_size >= LOG_HDR && d->idx_size >= IDX_HDR);
+	REQUIRE(pread(fd, d->hdr, IDX_HDR, 0) == IDX_HDR);
+	close(fd);
+}
+
+/* Puts the segment's files back as d says: what was written after is
+ * gone, log bytes, index entries and header updates alike. */
+static void durable_restore(const char *dir, const char *seg, const struct durable *d)
+{
+	char p[512], name[64];
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.log", seg);
+	truncate_to(dir, name, d->log_size);
+	snprintf(name, sizeof(name), "%s.idx", seg);
+	truncate_to(dir, name, d->idx_size);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY);
+	REQUIRE(fd >= 0 && pwrite(fd, d->hdr, IDX_HDR, 0) == IDX_HDR);
+	close(fd);
+}
+
+/* The reservation a header holds (its checksum is not checked). */
+static uint64_t hdr_reserved(const unsigned char *h)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | h[IDX_RESERVED + i];
+	return v;
+}
+
+static uint64_t file_reserved(const char *dir, const char *seg)
+{
+	struct durable d;
+
+	durable_snap(dir, seg, &d);
+	return hdr_reserved(d.hdr);
+}
+
+/*
+ * Called after each append (before: the files just before it) and
+ * after each sync (before: NULL) of a writer that may crash: keeps in d
+ * what a power cut at that point would leave.  An append that raised
+ * the reservation synced everything before its records, then the header.
+ */
+static void durable_track(const char *dir, const char *seg, const struct durable *before,
+			  struct durable *d)
+{
+	struct durable now;
+
+	durable_snap(dir, seg, &now);
+	if (!before) {
+		*d = now;
+	} else if (hdr_reserved(now.hdr) != hdr_reserved(before->hdr)) {
+		*d = *before;
+		memcpy(d->hdr, now.hdr, IDX_HDR);
+	}
+}
+
+static void read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		REQUIRE(r > 0);
+		got += (size_t)r;
+	}
+}
+
+static void child_write(int fd, const void *buf, size_t n)
+{
+	if (write(fd, buf, n) != (ssize_t)n)
+		_exit(2);
+}
+
+/*
+ * A child process opens the log in dir (of `from` records, closed
+ * cleanly), appends records from..to-1 in batches of `batch`, with a
+ * sync after record sync_at - 1 when sync_at > 0, and is killed
+ * (SIGKILL) without closing.  *d gets what a power cut at that moment
+ * leaves of SEG0 and *max_out the highest counter handed out.
+ */
+static void crash_appending(const char *dir, int from, int to, int batch, int sync_at,
+			    struct durable *d, uint64_t *max_out)
+{
+	int status, p[2];
+	pid_t pid;
+
+	REQUIRE(pipe(p) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct kfs_seglog *log = NULL;
+		struct kfs_seglog_in *in = calloc((size_t)batch, sizeof(*in));
+		char (*v)[16] = calloc((size_t)batch, sizeof(*v));
+		uint64_t max = 0;
+
+		if (!in || !v || kfs_seglog_open(dir, 0, &log) != 0)
+			_exit(1);
+		durable_track(dir, SEG0, NULL, d);
+		for (int i = from; i < to; i += batch) {
+			int k = to - i < batch ? to - i : batch;
+			struct durable before;
+			uint64_t first;
+			int64_t arrival;
+
+			for (int j = 0; j < k; j++) {
+				snprintf(v[j], sizeof(v[j]), "rec-%02d", (i + j) % 100);
+				in[j] = (struct kfs_seglog_in){KEY, 1, v[j], strlen(v[j])};
+			}
+			durable_snap(dir, SEG0, &before);
+			if (kfs_seglog_append(log, in, (size_t)k, 1000 + i, &first, &arrival) != 0)
+				_exit(3);
+			durable_track(dir, SEG0, &before, d);
+			max = first + (uint64_t)k - 1;
+			if (sync_at > 0 && i + k == sync_at) {
+				if (kfs_seglog_sync(log) != 0)
+					_exit(4);
+				durable_track(dir, SEG0, NULL, d);
+			}
+		}
+		child_write(p[1], d, sizeof(*d));
+		child_write(p[1], &max, sizeof(max));
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	close(p[1]);
+	read_full(p[0], d, sizeof(*d));
+	read_full(p[0], max_out, sizeof(*max_out));
+	close(p[0]);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* Reads the whole log: `n` records "rec-NN" with counters 0 .. n-1?
+ * Returns how many differ (or are missing or extra). */
+static int read_check_dense(struct kfs_seglog *log, uint64_t n)
+{
+	struct kfs_get_result r = {0};
+	uint64_t next;
+	int bad = 0;
+
+	if (kfs_seglog_read(log, 0, 200000, 1 << 30, seq_dec, NULL, &r, &next) < 0)
+		return 1;
+	if (r.n != n) {
+		printf("#   %zu records read, %" PRIu64 " expected\n", r.n, n);
+		bad++;
+	}
+	for (size_t i = 0; i < r.n && i < n; i++) {
+		char want[16], seq[32];
+		snprintf(want, sizeof(want), "rec-%02zu", i % 100);
+		snprintf(seq, sizeof(seq), "%zu", i);
+		if (!rec_data_is(&r.records[i], want) || strcmp(r.records[i].seq, seq) != 0)
+			bad++;
+	}
+	kfs_get_result_clear(&r);
+	return bad;
+}
+
+/*
+ * The requirement again, for records a power cut took whole: no byte
+ * and no index entry of them left, nothing in the files shows they
+ * existed.  Yet their counters were handed out, and must not be again:
+ * the durable reservation covers them.
+ */
+TEST(power_cut_takes_unsynced_records_whole)
+{
+	static const struct {
+		const char *how;
+		int to, batch, sync_at;
+	} v[] = {
+		{"nothing synced since the open", 50, 1, 0},
+		{"a sync, then more records", 50, 1, 25},
+		{"unsynced records across a raise of the reservation",
+		 10 + RESERVE_BLOCK + 1000, 500, 0},
+	};
+
+	for (size_t k = 0; k < sizeof(v) / sizeof(*v); k++) {
+		char *dir = log_with(10, 0);
+		struct durable d;
+		struct kfs_seglog *log;
+		uint64_t max, next, survivors, c;
+
+		printf("# %s\n", v[k].how);
+		crash_appending(dir, 10, v[k].to, v[k].batch, v[k].sync_at, &d, &max);
+		CHECK_EQ_INT(max, v[k].to - 1);
+		durable_restore(dir, SEG0, &d);
+		survivors = (uint64_t)(d.idx_size - IDX_HDR) / IDX_ENTRY;
+		CHECK_EQ_INT(d.log_size, LOG_HDR + (off_t)survivors * REC_BYTES);
+		CHECK(survivors < (uint64_t)v[k].to); /* records were lost */
+
+		log = open_log_capture(dir, 0);
+		next = kfs_seglog_next(log);
+		if (next <= max)
+			printf("#   next is %" PRIu64 ", counters up to %" PRIu64
+			       " were handed out\n", next, max);
+		CHECK(next > max);
+		CHECK(strstr(captured, "may have been handed out") != NULL);
+		CHECK_EQ_INT(read_check_dense(log, survivors), 0);
+		c = append_one(log, 99);
+		CHECK_EQ_INT(c, next);
+		close_clean(log);
+
+		/* A clean reopen goes on densely, without repair. */
+		log = open_log_capture(dir, 0);
+		CHECK_EQ_STR(captured, "");
+		CHECK_EQ_INT(kfs_seglog_next(log), c + 1);
+		kfs_seglog_close(log);
+		rm_rf(dir);
+		free(dir);
+	}
+}
+
+TEST(rotation_carries_the_reservation)
+{
+	/* 100-byte segments: two records each. */
+	char *dir = log_with(4, 100);
+	char last[] = "0000000000000008";
+	struct durable d;
+	struct kfs_seglog *log;
+	int status;
+	pid_t pid;
+
+	CHECK_EQ_INT(file_reserved(dir, "0000000000000002"), 4);
+	/* Records 4 to 8 in three new segments; each rotation syncs the
+	 * segment it leaves, and the last one is never synced. */
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		log = NULL;
+		if (kfs_seglog_open(dir, 100, &log) != 0)
+			_exit(1);
+		for (int i = 4; i < 9; i++)
+			if (append_one(log, i) != (uint64_t)i)
+				_exit(2);
+		kill(getpid(), SIGKILL);
+		_exit(3);
+	}
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The raise went to segment 4; 6 and 8 got it when created. */
+	CHECK_EQ_INT(file_reserved(dir, "0000000000000004"), 4 + RESERVE_BLOCK);
+	CHECK_EQ_INT(file_reserved(dir, "0000000000000006"), 4 + RESERVE_BLOCK);
+	CHECK_EQ_INT(file_reserved(dir, last), 4 + RESERVE_BLOCK);
+	/* Record 8 is lost whole: segment 8 as it was created. */
+	durable_snap(dir, last, &d);
+	d.log_size = LOG_HDR;
+	d.idx_size = IDX_HDR;
+	durable_restore(dir, last, &d);
+	log = open_log_capture(dir, 100);
+	CHECK_EQ_INT(read_check(log), 8);
+	CHECK_EQ_INT(kfs_seglog_next(log), 4 + RESERVE_BLOCK);
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* Appends without the reservation syncing per call; a clean close gives
+ * the rest back and a reopen goes on densely; any other close leaves a
+ * gap, never a reuse. */
+TEST(clean_close_gives_back_the_reservation)
+{
+	char *dir = new_log_dir();
+	struct kfs_seglog *log = open_log(dir, 0);
+	struct kfs_seglog_in in = {KEY, 1, "x", 1};
+	struct durable a, b;
+	uint64_t c;
+	int64_t arrival;
+
+	CHECK_EQ_INT(file_reserved(dir, SEG0), 0);
+	append_range(log, 0, 10);
+	durable_snap(dir, SEG0, &a);
+	CHECK_EQ_INT(hdr_reserved(a.hdr), RESERVE_BLOCK);
+	/* The header is not touched again until the block is used up:
+	 * neither the reservation nor the "synced" count (raising syncs). */
+	append_range(log, 10, 200);
+	durable_snap(dir, SEG0, &b);
+	CHECK(memcmp(a.hdr, b.hdr, IDX_HDR) == 0);
+	CHECK_EQ_INT(kfs_seglog_dirty(log), 1);
+	{
+		static struct kfs_seglog_in big[RESERVE_BLOCK + 1];
+		for (size_t i = 0; i < sizeof(big) / sizeof(*big); i++)
+			big[i] = in;
+		CHECK_EQ_INT(kfs_seglog_append(log, big, RESERVE_BLOCK + 1, 5000, &c,
+					       &arrival), -EINVAL);
+	}
+
+	/* Clean: the reservation comes down to the next counter. */
+	CHECK_EQ_INT(kfs_seglog_unreserve(log), 0);
+	CHECK_EQ_INT(file_reserved(dir, SEG0), 200);
+	CHECK_EQ_INT(kfs_seglog_dirty(log), 0);
+	CHECK_EQ_INT(kfs_seglog_unreserve(log), 0);
+	kfs_seglog_close(log);
+	log = open_log_capture(dir, 0);
+	CHECK_EQ_STR(captured, "");
+	CHECK_EQ_INT(kfs_seglog_next(log), 200);
+	CHECK_EQ_INT(kfs_seglog_segments(log), 1);
+	CHECK_EQ_INT(read_check(log), 200);
+	CHECK_EQ_INT(append_one(log, 200), 200);
+
+	/* Closed without giving back: the reservation stands. */
+	kfs_seglog_close(log);
+	log = open_log_capture(dir, 0);
+	CHECK(strstr(captured, "may have been handed out") != NULL);
+	CHECK_EQ_INT(kfs_seglog_next(log), 200 + RESERVE_BLOCK);
+	CHECK_EQ_INT(kfs_seglog_segments(log), 2);
+	CHECK_EQ_INT(read_check(log), 201);
+	close_clean(log);
+	log = open_log_capture(dir, 0);
+	CHECK_EQ_STR(captured, "");
+	CHECK_EQ_INT(kfs_seglog_next(log), 200 + RESERVE_BLOCK);
+	CHECK_EQ_INT(kfs_seglog_segments(log), 2);
 	kfs_seglog_close(log);
 	rm_rf(dir);
 	free(dir);
@@ -997,6 +1350,128 @@ TEST(torn_tail_never_reuses_sequence_numbers)
 	}
 }
 
+/*
+ * A child process opens data_dir, creates stream "s" (one shard) and
+ * puts n records "rec-NN" one by one, with a sync of the stream after
+ * the first sync_after (when > 0); then it is killed (SIGKILL).  seqs
+ * gets the sequence numbers it was handed, *d what a power cut at that
+ * moment leaves of the shard's segment.
+ */
+static void crash_putting(const char *data, int n, int sync_after,
+			  char (*seqs)[KFS_SEQ_MAX], struct durable *d)
+{
+	int status, p[2];
+	pid_t pid;
+
+	REQUIRE(pipe(p) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_backend *be;
+		char *sd = shard_dir(data);
+
+		if (kfs_local_open(&cfg, &be) != 0 ||
+		    be->ops->create_stream(be->impl, "s", 1) != 0)
+			_exit(1);
+		durable_track(sd, SEG0, NULL, d);
+		for (int i = 0; i < n; i++) {
+			char v[16];
+			struct kfs_put_entry en = {.key = KEY, .data = v};
+			struct durable before;
+
+			snprintf(v, sizeof(v), "rec-%02d", i);
+			en.len = strlen(v);
+			durable_snap(sd, SEG0, &before);
+			if (be->ops->put_records(be->impl, "s", &en, 1) != 0 || en.err)
+				_exit(2);
+			durable_track(sd, SEG0, &before, d);
+			child_write(p[1], en.seq, KFS_SEQ_MAX);
+			if (i + 1 == sync_after) {
+				if (be->ops->sync(be->impl, "s") != 0)
+					_exit(3);
+				durable_track(sd, SEG0, NULL, d);
+			}
+		}
+		child_write(p[1], d, sizeof(*d));
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	close(p[1]);
+	for (int i = 0; i < n; i++)
+		read_full(p[0], seqs[i], KFS_SEQ_MAX);
+	read_full(p[0], d, sizeof(*d));
+	close(p[0]);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/*
+ * Through the engine: records whose sequence numbers were returned, then
+ * lost whole to a power cut (nothing of them in the files).  Every number
+ * returned after the reopen is above every number returned before it,
+ * the survivors keep theirs, and a clean restart after that goes on
+ * densely.
+ */
+TEST(vanished_records_never_reuse_sequence_numbers)
+{
+	enum { N = 50 };
+	static const int sync_after[] = {0, 10};
+
+	for (int v = 0; v < 2; v++) {
+		char data[] = "/tmp/kfs-recovery-XXXXXX";
+		char before[N][KFS_SEQ_MAX], after[8][KFS_SEQ_MAX], *sd;
+		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_backend *be;
+		struct durable d;
+		int below = 0, survivors;
+
+		printf("# %d records synced of %d\n", sync_after[v], N);
+		REQUIRE(mkdtemp(data));
+		crash_putting(data, N, sync_after[v], before, &d);
+		for (int i = 1; i < N; i++)
+			REQUIRE(strcmp(before[i - 1], before[i]) < 0);
+		sd = shard_dir(data);
+		durable_restore(sd, SEG0, &d);
+		survivors = (int)((d.idx_size - IDX_HDR) / IDX_ENTRY);
+		CHECK(survivors >= sync_after[v] && survivors < N);
+
+		capture_begin();
+		REQUIRE(kfs_local_open(&cfg, &be) == 0);
+		capture_end();
+		CHECK(strstr(captured, "may have been handed out") != NULL);
+		put_batch(be, 0, 3, after);
+		for (int i = 0; i < 3; i++) {
+			for (int j = 0; j < N; j++)
+				below += strcmp(after[i], before[j]) <= 0;
+			if (i > 0)
+				CHECK(strcmp(after[i - 1], after[i]) < 0);
+		}
+		CHECK_EQ_INT(engine_read_check(be, before, survivors, after, 3), 0);
+		kfs_backend_free(be);
+
+		/* A clean close: the next numbers follow on. */
+		capture_begin();
+		REQUIRE(kfs_local_open(&cfg, &be) == 0);
+		capture_end();
+		CHECK_EQ_STR(captured, "");
+		put_batch(be, 3, 4, after);
+		{
+			struct kfs_seq a, b;
+			CHECK_EQ_INT(kfs_ids_seq_decode(after[2], &a), 0);
+			CHECK_EQ_INT(kfs_ids_seq_decode(after[3], &b), 0);
+			CHECK(b.counter == a.counter + 1);
+		}
+		CHECK_EQ_INT(engine_read_check(be, before, survivors, after, 4), 0);
+		kfs_backend_free(be);
+		if (below)
+			printf("#   %d numbers at or below one handed out before\n", below);
+		CHECK_EQ_INT(below, 0);
+		free(sd);
+		rm_rf(data);
+	}
+}
+
 int main(void)
 {
 	kfs_log_init(1, KFS_LOG_INFO);
@@ -1016,8 +1491,12 @@ int main(void)
 	RUN(corrupt_last_segment_header_skips_its_counters);
 	RUN(overlapping_segments);
 	RUN(purge_and_byte_positions_after_a_skip);
+	RUN(power_cut_takes_unsynced_records_whole);
+	RUN(rotation_carries_the_reservation);
+	RUN(clean_close_gives_back_the_reservation);
 	RUN(crash_then_corrupt_unsynced_index_entry);
 	RUN(crash_then_corrupt_unsynced_record);
 	RUN(torn_tail_never_reuses_sequence_numbers);
+	RUN(vanished_records_never_reuse_sequence_numbers);
 	return tap_done();
 }
