@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/aws/aws.h"
 #include "backend/backend.h"
 #include "backend/local/local.h"
 #include "backend/producer.h"
@@ -87,6 +88,20 @@ static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
 		};
 		return kfs_local_open(&cfg, be);
 	}
+	if (strcmp(o->backend, "aws") == 0) {
+		struct kfs_aws_config cfg = {
+			.region = o->region,
+			.endpoint = o->endpoint,
+			.profile = o->profile,
+			.max_record_bytes = o->max_record_size,
+			/* No ListStreams at mount: refused credentials show
+			 * as EACCES on use (SPEC section 5), and a mount made
+			 * while the endpoint is down comes up.  Missing
+			 * credentials and region do fail the mount. */
+			.probe = 0,
+		};
+		return kfs_aws_open(&cfg, be);
+	}
 	kfs_err("-o backend=%s is not available in this version", o->backend);
 	return -ENOTSUP;
 }
@@ -144,6 +159,14 @@ int main(int argc, char *argv[])
 	}
 	kfs_producer_config_default(&pcfg);
 	pcfg.linger_ms = opt.linger_ms;
+	if (strcmp(opt.backend, "aws") == 0) {
+		/* Throttling and failures of the service are retried: the
+		 * backoffs of 9 attempts (100 ms doubling, with jitter) add
+		 * up to 13 to 26 s, enough to ride out an endpoint gone for
+		 * 10 s. */
+		pcfg.max_attempts = 9;
+		pcfg.backoff_ms = 100;
+	}
 	if (kfs_producer_new(be, &pcfg, &prod) != 0) {
 		fprintf(stderr, "kinesisfs: out of memory\n");
 		goto out;
@@ -157,8 +180,11 @@ int main(int argc, char *argv[])
 		goto out_destroy;
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
-	kfs_info("mounted %s (backend %s, data_dir %s)", cmd.mountpoint,
-		 opt.backend, opt.data_dir);
+	if (strcmp(opt.backend, "local") == 0)
+		kfs_info("mounted %s (backend local, data_dir %s)",
+			 cmd.mountpoint, opt.data_dir);
+	else
+		kfs_info("mounted %s (backend %s)", cmd.mountpoint, opt.backend);
 	if (daemon_fd != -1) {
 		finish_daemon(daemon_fd);
 		daemon_fd = -1;

@@ -2,12 +2,17 @@
 # shellcheck disable=SC2119
 # efbig.sh - a record over the limit (data + partition key) fails its write
 # with EFBIG and nothing of it is stored; records up to the limit are
-# stored, and so are the lines after a refused one.
+# stored, and so are the lines after a refused one.  On both backends; on
+# AWS sizes are not known (assert_size), and the part raising
+# max_record_size above 1 MiB is for the local engine only: kinesalite
+# refuses records over 1 MiB (the service takes up to 10 MiB).
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 
 kfs_setup
 cat_to() { timeout 60 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
+# bytes_in PATH: how many bytes reading PATH gives.
+bytes_in() { timeout 60 cat "$1" | wc -c; }
 
 # line N CHAR: N copies of CHAR and a newline, into the expected file.
 expect_line() { head -c "$1" /dev/zero | tr '\0' "$2" >>"$tmp/expected"; echo >>"$tmp/expected"; }
@@ -29,7 +34,7 @@ size0=6
 log_mark
 expect_probe EFBIG write "$k" 2097152
 expect_logged 1 1 'big' "a 2 MiB line"
-assert_eq "$(file_size "$sh0")" "$size0" "shard size after a refused 2 MiB line"
+assert_size "$sh0" "$size0" "shard size after a refused 2 MiB line"
 cat_to shard "$sh0"
 assert_file_eq "$tmp/shard" "$tmp/expected" "the shard after a refused 2 MiB line"
 
@@ -39,7 +44,7 @@ expect_line $((limit - 2)) a
 # Just under.
 expect_probe OK write "$k" $((limit - 3))
 expect_line $((limit - 3)) a
-assert_eq "$(file_size "$sh0")" "$(file_size "$tmp/expected")" "shard size after the limit tests"
+assert_size "$sh0" "$(file_size "$tmp/expected")" "shard size after the limit tests"
 
 # Through one handle: the refused line, then a line that is stored.
 expect_probe 'EFBIG OK close:OK' writes "$k" 2097152 10
@@ -77,17 +82,21 @@ mkdir "$t"
 expect_probe OK write "$t/k" 998
 expect_probe EFBIG write "$t/k" 999
 expect_logged 1 1 'small' "a record over max_record_size=1000"
-assert_eq "$(file_size "$t/shardId-000000000000")" 999 "shard size with max_record_size=1000"
+assert_size "$t/shardId-000000000000" 999 "shard size with max_record_size=1000"
+assert_eq "$(bytes_in "$t/shardId-000000000000")" 999 "bytes in the shard with max_record_size=1000"
 kfs_umount
 
-kfs_mount max_record_size=4194304,linger_ms=10000
-expect_probe OK write "$t/k" 2097152
-assert_eq "$(file_size "$t/shardId-000000000000")" $((999 + 2097153)) \
-    "shard size after a 2 MiB line with max_record_size=4194304"
-cat_to small "$t/k"
-{ head -c 998 /dev/zero | tr '\0' a; echo; head -c 2097152 /dev/zero | tr '\0' a; echo; } >"$tmp/small.expected"
-assert_file_eq "$tmp/small" "$tmp/small.expected" "a 2 MiB record read back"
-kfs_umount
+# kinesalite refuses records over 1 MiB: local engine only.
+if ! on_aws; then
+    kfs_mount max_record_size=4194304,linger_ms=10000
+    expect_probe OK write "$t/k" 2097152
+    assert_eq "$(file_size "$t/shardId-000000000000")" $((999 + 2097153)) \
+        "shard size after a 2 MiB line with max_record_size=4194304"
+    cat_to small "$t/k"
+    { head -c 998 /dev/zero | tr '\0' a; echo; head -c 2097152 /dev/zero | tr '\0' a; echo; } >"$tmp/small.expected"
+    assert_file_eq "$tmp/small" "$tmp/small.expected" "a 2 MiB record read back"
+    kfs_umount
+fi
 
 # ---- one byte over, in one write(2) ---------------------------------------
 # The kernel hands this write over in two pieces (the buffer is not page
@@ -95,9 +104,10 @@ kfs_umount
 # the line over the limit.  The write(2) returns short, a program writes
 # the rest, and that must fail too: nothing of the line may be stored.
 kfs_mount linger_ms=10000
-size1=$(file_size "$sh0")
+size1=$(bytes_in "$sh0")
 log_mark
 expect_probe EFBIG write "$k" $((limit - 1))
 expect_logged 1 1 'big' "a record one byte over the limit"
-assert_eq "$(file_size "$sh0")" "$size1" "shard size after a record one byte over the limit"
+assert_size "$sh0" "$size1" "shard size after a record one byte over the limit"
+assert_eq "$(bytes_in "$sh0")" "$size1" "bytes in the shard after a record one byte over the limit"
 kfs_umount

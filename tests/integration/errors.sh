@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119,SC2012
 # errors.sh - the errno of each failing operation of SPEC section 5 that
-# the local backend can meet, checked exactly with kfs-probe, and that each
-# error reaches the log once, naming the stream (or name) concerned.
+# needs no failing service (on either backend), checked exactly with
+# kfs-probe, and that each error reaches the log once, naming the stream
+# (or name) concerned.
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 

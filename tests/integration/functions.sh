@@ -15,6 +15,16 @@
 #   KFS_SRCDIR    source top directory
 #   VALGRIND      valgrind, or empty
 #   KFS_VALGRIND  1 to run the daemon under valgrind; errors fail the test
+#   KFS_BACKEND   local (default) or aws: the same test on the AWS backend,
+#                 against kinesalite started by kfs_setup on a free loopback
+#                 port (the tests/integration/aws-*.sh wrappers set it)
+#   KFS_AWS_NODE_MODULES  where kinesalite is installed (default
+#                 tests/aws/node_modules, which ./quickstart test fills)
+#
+# On the AWS backend kfs_setup also exports dummy credentials and points
+# every AWS_* setting away from the user's own (~/.aws, IMDS, profiles), so
+# that the daemon and the aws CLI (awsk) talk to kinesalite only.  A test
+# may put a proxy in between by setting $kfs_endpoint before kfs_mount.
 #
 # Exit status follows automake: 0 pass, 1 fail, 77 skip, 99 hard error.
 # The only reason to skip is a missing /dev/fuse: a missing tool is an
@@ -32,6 +42,29 @@ testdir=$(cd "$(dirname "$0")" && pwd)
 : "${KFS_TOOLS:=$testdir}"
 : "${VALGRIND:=}"
 : "${KFS_VALGRIND:=}"
+: "${KFS_BACKEND:=local}"
+aws_dir=$KFS_SRCDIR/tests/aws
+if [ -z "${KFS_AWS_NODE_MODULES:-}" ]; then
+    KFS_AWS_NODE_MODULES=$aws_dir/node_modules
+    # make check-sanitizers runs in a distdir inside the source tree, with
+    # no node_modules of its own: the tree's will do if the lock is ours.
+    if [ ! -d "$KFS_AWS_NODE_MODULES" ] && [ -d "$KFS_SRCDIR/../tests/aws/node_modules" ] &&
+        cmp -s "$aws_dir/package-lock.json" "$KFS_SRCDIR/../tests/aws/package-lock.json"; then
+        KFS_AWS_NODE_MODULES=$(cd "$KFS_SRCDIR/../tests/aws/node_modules" && pwd)
+    fi
+fi
+export KFS_AWS_NODE_MODULES
+# Debian's awscli, by its path: a pyenv shim or a pip install named aws
+# may come first in PATH.
+: "${KFS_AWS_CLI:=/usr/bin/aws}"
+case $KFS_BACKEND in
+local) ;;
+aws) testname=aws-${testname#aws-} ;;
+*)
+    echo "$testname: ERROR: KFS_BACKEND=$KFS_BACKEND: expected local or aws" >&2
+    exit 99
+    ;;
+esac
 
 probe=$KFS_TOOLS/kfs-probe
 writer=$KFS_TOOLS/kfs-writer
@@ -135,12 +168,21 @@ kfs_setup()
         requires "$VALGRIND" --version
     fi
 
+    if on_aws; then
+        requires node --version
+        requires "$KFS_AWS_CLI" --version
+        [ -f "$KFS_AWS_NODE_MODULES/kinesalite/package.json" ] ||
+            error "kinesalite is not installed in $KFS_AWS_NODE_MODULES (./quickstart test, or npm ci --prefix tests/aws)"
+    fi
+
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/kfs-$testname.XXXXXX")
     tmp=$(cd "$tmp" && pwd -P)
     mnt=$tmp/mnt
     data=$tmp/data
     mkdir "$mnt"
     cleanup_fn _kfs_remove_tmp
+    # Helpers (kinesalite, proxies) stop once the mounts are gone.
+    cleanup_fn _kfs_stop_helpers
     cleanup_fn _kfs_cleanup_mounts
 
     # A hung read or write in the filesystem cannot be interrupted, and
@@ -161,6 +203,11 @@ kfs_setup()
     ) </dev/null >/dev/null &
     kfs_watchdog=$!
     cleanup_fn _kfs_stop_watchdog
+
+    if on_aws; then
+        _kfs_aws_env
+        kinesalite_start
+    fi
 }
 
 _kfs_stop_watchdog()
@@ -219,9 +266,21 @@ is_mounted()
     awk -v m="$1" '$2 == m && $3 == "fuse.kinesisfs" { found = 1 } END { exit !found }' /proc/mounts
 }
 
-# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data with -f in
-# the background and waits until the mount is up.  Sets $kfs_pid and
-# $kfs_log (its stderr).
+# kfs_backend_opts: the -o options that choose the backend and its store:
+# data_dir=$data on the local engine; on the AWS backend the region and
+# $kfs_endpoint (kinesalite, or a proxy a test put in front of it).
+kfs_backend_opts()
+{
+    if on_aws; then
+        echo "backend=aws,region=$kfs_region,endpoint=$kfs_endpoint"
+    else
+        echo "data_dir=$data"
+    fi
+}
+
+# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
+# $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
+# until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
 kfs_mount()
 {
     local opts=${1:-} mp=${2:-$mnt} i
@@ -237,7 +296,7 @@ kfs_mount()
         cmd=("$VALGRIND" --error-exitcode=99 --leak-check=full
              --errors-for-leak-kinds=definite --log-file="$kfs_vg")
     fi
-    cmd+=("$KFS_BIN" -f -o "data_dir=$data${opts:+,$opts}" "$mp")
+    cmd+=("$KFS_BIN" -f -o "$(kfs_backend_opts)${opts:+,$opts}" "$mp")
     echo "+ ${cmd[*]}" >&2
     "${cmd[@]}" </dev/null >"$tmp/daemon.$kfs_n.out" 2>"$kfs_log" &
     kfs_pid=$!
@@ -487,3 +546,200 @@ i
 EOF
 }
 
+
+# ---- sizes ---------------------------------------------------------------
+
+# size_is FILE N: FILE's st_size is N (for wait_for).  On the AWS backend
+# the size of a shard is not known (Kinesis has no call that says it): the
+# filesystem shows 0, or what it has learned from reading, so it may be
+# anything from 0 to N, never more.
+size_is()
+{
+    local got
+    got=$(file_size "$1")
+    if on_aws; then
+        [ "$got" -ge 0 ] && [ "$got" -le "$2" ]
+    else
+        [ "$got" = "$2" ]
+    fi
+}
+
+# assert_size FILE N WHAT: st_size of FILE as size_is says.
+assert_size()
+{
+    local got
+    got=$(file_size "$1")
+    if ! size_is "$1" "$2"; then
+        if on_aws; then
+            fail "$3: size $got, expected 0..$2 (sizes are not known on AWS)"
+        fi
+        fail "$3: got '$got', expected '$2'"
+    fi
+}
+
+# ---- the AWS backend: kinesalite, the aws CLI, loopback helpers -----------
+
+on_aws() { [ "$KFS_BACKEND" = aws ]; }
+
+kfs_region=us-east-1
+# Dummy credentials in the shape of real ones (a secret with / and +).
+kfs_access_key_id=AKIAKFSTEST000000001
+kfs_secret_access_key='kfsTest/Secret+Key/0123456789abcdefghijk'
+
+# The environment of the daemon and of the aws CLI: dummy credentials, no
+# profile, no shared file, nothing that could reach past loopback (IMDS is
+# pointed at a closed loopback port), no HTTP proxy.
+_kfs_aws_env()
+{
+    local v
+    for v in AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
+             AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS \
+             AWS_ENDPOINT_URL_STS AWS_ROLE_ARN AWS_ROLE_SESSION_NAME \
+             AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
+             AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
+             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_CA_BUNDLE \
+             http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY; do
+        unset "$v"
+    done
+    mkdir -p "$tmp/aws"
+    : >"$tmp/aws/config"
+    : >"$tmp/aws/credentials"
+    export AWS_ACCESS_KEY_ID=$kfs_access_key_id
+    export AWS_SECRET_ACCESS_KEY=$kfs_secret_access_key
+    export AWS_CONFIG_FILE=$tmp/aws/config
+    export AWS_SHARED_CREDENTIALS_FILE=$tmp/aws/credentials
+    export AWS_EC2_METADATA_DISABLED=true
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1
+    export AWS_PAGER=
+    export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+}
+
+# kfs_helper_start NAME SCRIPT [ARGS...]: runs tests/aws/SCRIPT with node on
+# a free loopback port, its output in $tmp/NAME.log, and waits until it
+# listens; sets $helper_port.  It exits with the test (kfs_setup's cleanup
+# stops it after the mounts are gone, and it watches this shell besides).
+kfs_helper_start()
+{
+    local name=$1 script=$2 pid i
+    shift 2
+    rm -f "$tmp/$name.port"
+    node "$aws_dir/$script" --port-file "$tmp/$name.port" --parent-pid $$ "$@" \
+        </dev/null >"$tmp/$name.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$tmp/helper.$name.pid"
+    for ((i = 0; i < 300; i++)); do
+        [ -s "$tmp/$name.port" ] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$tmp/helper.$name.pid"
+            wait "$pid" || true
+            error "$name did not start: $(cat "$tmp/$name.log")"
+        fi
+        sleep 0.1
+    done
+    [ -s "$tmp/$name.port" ] || error "$name is not listening after 30s: $(cat "$tmp/$name.log")"
+    helper_port=$(cat "$tmp/$name.port")
+}
+
+# kfs_helper_stop NAME [STATUS]: stops it with SIGTERM; a helper that had
+# exited already, or that exits with another status than STATUS (0: the
+# SigV4 proxy exits 1 after a mismatch), fails the test.
+kfs_helper_stop()
+{
+    local name=$1 want=${2:-0} pid rc=0 bad=
+    [ -f "$tmp/helper.$name.pid" ] || return 0
+    pid=$(cat "$tmp/helper.$name.pid")
+    rm -f "$tmp/helper.$name.pid"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" || rc=$?
+        [ "$rc" -eq "$want" ] || bad="exited with status $rc, expected $want"
+    else
+        wait "$pid" || rc=$?
+        bad="had died during the test (status $rc)"
+    fi
+    if [ -n "$bad" ]; then
+        echo "---- $name.log (last 30 lines) ----" >&2
+        tail -n 30 "$tmp/$name.log" >&2
+        if [ "${FUNCNAME[1]}" != _kfs_stop_helpers ]; then
+            fail "$name $bad"
+        fi
+        msg "FAIL: $name $bad"
+        [ "$kfs_exit_status" -ne 0 ] || kfs_exit_status=1
+    fi
+    return 0
+}
+
+_kfs_stop_helpers()
+{
+    local f name
+    for f in "$tmp"/helper.*.pid; do
+        [ -f "$f" ] || continue
+        name=${f##*/helper.}
+        kfs_helper_stop "${name%.pid}"
+    done
+    return 0
+}
+
+# kinesalite_start: kinesalite in memory on a free loopback port; sets
+# $kinesalite_url and points $kfs_endpoint at it.  Streams stay CREATING
+# and DELETING 200 ms: short, yet long enough that a mkdir returning before
+# ACTIVE would show.
+kinesalite_start()
+{
+    kfs_helper_start kinesalite kinesalite.js --stream-ms 200
+    kinesalite_url=http://127.0.0.1:$helper_port
+    kfs_endpoint=$kinesalite_url
+}
+
+# awsk ARGS...: `aws kinesis ARGS` against kinesalite (never through a
+# proxy), blobs given raw (--data '{"Data":"1"}' as in the seed scenario).
+awsk()
+{
+    "$KFS_AWS_CLI" --endpoint-url "$kinesalite_url" --region "$kfs_region" \
+        --cli-binary-format raw-in-base64-out --no-cli-pager kinesis "$@"
+}
+
+# aws_read_shard tsv|raw STREAM SHARD OUT: every record of the shard, read
+# with the aws CLI (get-shard-iterator TRIM_HORIZON, then get-records to the
+# tip), into OUT: "KEY<TAB>DATA-as-JSON-string" lines (tsv) or the data as
+# they are (raw).
+aws_read_shard()
+{
+    local format=$1 stream=$2 shard=$3 out=$4 it n i
+    : >"$out"
+    it=$(awsk get-shard-iterator --stream-name "$stream" --shard-id "$shard" \
+        --shard-iterator-type TRIM_HORIZON --query ShardIterator --output text) ||
+        fail "aws kinesis get-shard-iterator $stream $shard failed"
+    for ((i = 0; i < 1000; i++)); do
+        awsk get-records --shard-iterator "$it" --limit 10000 --output json >"$out.answer" ||
+            fail "aws kinesis get-records $stream $shard failed"
+        read -r n it < <(node "$aws_dir/records.js" "$format" "$out.answer" "$out")
+        if [ "$n" -eq 0 ] || [ "$it" = - ]; then
+            break
+        fi
+    done
+    rm -f "$out.answer"
+}
+
+# aws_read_stream tsv|raw STREAM OUT: aws_read_shard of every shard of the
+# stream, the shards read at once, one after another in OUT.
+aws_read_stream()
+{
+    local format=$1 stream=$2 out=$3 shard
+    local -a shards=() pids=()
+    mapfile -t shards < <(awsk list-shards --stream-name "$stream" \
+        --query 'Shards[].ShardId' --output text | tr '\t' '\n')
+    [ ${#shards[@]} -gt 0 ] || fail "aws kinesis list-shards $stream: no shards"
+    for shard in "${shards[@]}"; do
+        aws_read_shard "$format" "$stream" "$shard" "$out.$shard" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || fail "reading $stream with the aws CLI failed"
+    done
+    : >"$out"
+    for shard in "${shards[@]}"; do
+        cat "$out.$shard" >>"$out"
+        rm -f "$out.$shard"
+    done
+}

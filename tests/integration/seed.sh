@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119
-# seed.sh - SPEC section 6, step by step, on the local backend: the AWS CLI
+# seed.sh - SPEC section 6, step by step, on either backend: the AWS CLI
 # seed scenario as a user runs it with mkdir, getfattr, echo and cat.
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"

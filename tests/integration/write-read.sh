@@ -2,7 +2,8 @@
 # shellcheck disable=SC2119
 # write-read.sh - what is written comes back: line framing and its tail,
 # linger, write framing, writes to a shard file, keys and their routing,
-# O_TRUNC, reads at offsets, two writers on one key.
+# O_TRUNC, reads at offsets, two writers on one key.  On both backends (on
+# AWS a shard's size is not known: see assert_size).
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 requires bc --version
@@ -12,6 +13,8 @@ kfs_setup
 # cat_to NAME PATH: reads PATH (it must end) into $tmp/NAME.
 cat_to() { timeout 30 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
 content_is() { [ "$(timeout 30 cat "$1")" = "$2" ]; }
+# bytes_in PATH: how many bytes reading PATH gives.
+bytes_in() { timeout 30 cat "$1" | wc -c; }
 
 # A long linger so that a line written in pieces one after another is
 # never sent in parts, and the tail test can see the linger act.
@@ -25,7 +28,7 @@ printf 'l1\nl2\nl3\ntail-no-newline' >>"$sh0"
 printf 'l1\nl2\nl3\ntail-no-newline\n' >"$tmp/line.expected"
 cat_to line "$sh0"
 assert_file_eq "$tmp/line" "$tmp/line.expected" "record=line read of lines and a tail"
-assert_eq "$(file_size "$sh0")" "$(file_size "$tmp/line.expected")" "size of shard 0"
+assert_size "$sh0" "$(file_size "$tmp/line.expected")" "size of shard 0"
 
 # The tail of a handle left open is sent after linger_ms.
 sh1=$s/shardId-000000000001
@@ -55,7 +58,7 @@ printf 'to two 1\nto two 2\nto two 3\n' >"$tmp/two.expected"
 cat_to two "$r/shardId-000000000002"
 assert_file_eq "$tmp/two" "$tmp/two.expected" "shard 2 after writes to its file"
 for i in 0 1 3; do
-    assert_eq "$(file_size "$r/$(shard_name $i)")" 0 "size of shard $i"
+    assert_size "$r/$(shard_name $i)" 0 "size of shard $i"
     cat_to other "$r/$(shard_name $i)"
     [ ! -s "$tmp/other" ] || fail "shard $i got records written to shard 2"
 done
@@ -63,11 +66,11 @@ done
 # ---- a key's records land in the shard MD5(key) falls in ------------------
 for key in alpha beta gamma delta; do
     i=$(key_shard "$key" 4)
-    before=$(file_size "$r/$(shard_name "$i")")
+    before=$(bytes_in "$r/$(shard_name "$i")")
     echo "key $key" >>"$r/$key"
     grep -q -x "key $key" "$r/$(shard_name "$i")" ||
         fail "key $key did not land in shard $i, where MD5 puts it"
-    assert_eq "$(file_size "$r/$(shard_name "$i")")" "$((before + ${#key} + 5))" \
+    assert_size "$r/$(shard_name "$i")" "$((before + ${#key} + 5))" \
         "size of shard $i after a line to key $key"
     for j in 0 1 2 3; do
         [ "$j" = "$i" ] && continue
@@ -78,7 +81,9 @@ for key in alpha beta gamma delta; do
 done
 
 # ---- key files: their own records, in order -------------------------------
-k=$mnt/keys
+# Not "keys": kinesalite keeps its streams in an Array used as a map, and
+# dies on a stream named after an Array method (keys, map, values, ...).
+k=$mnt/keyed
 mkdir "$k"
 # Two keys in one shard, so that reading a key has something to skip.
 ka=ka
@@ -115,9 +120,10 @@ echo two >"$k/kt"
 printf 'one\ntwo\n' >"$tmp/kt.expected"
 cat_to kt "$k/kt"
 assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after two '>' redirections"
-before=$(file_size "$sh0")
+before=$(bytes_in "$sh0")
 echo more >"$sh0"
-assert_eq "$(file_size "$sh0")" "$((before + 5))" "shard size after '>' on the shard file"
+assert_size "$sh0" "$((before + 5))" "shard size after '>' on the shard file"
+assert_eq "$(bytes_in "$sh0")" "$((before + 5))" "bytes in the shard after '>' on the shard file"
 expect_probe OK creat "$k/kt"
 cat_to kt "$k/kt"
 assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after open(O_CREAT|O_TRUNC)"
@@ -128,7 +134,7 @@ mkdir "$p"
 ps0=$p/shardId-000000000000
 cat "$tmp/big" >>"$ps0"
 size=$(file_size "$tmp/big")
-assert_eq "$(file_size "$ps0")" "$size" "size of a shard holding the 370 KB file"
+assert_size "$ps0" "$size" "size of a shard holding the 370 KB file"
 for range in 0:1 1:10 37:100 4095:2 4096:1 65535:7 131071:3 131072:64 \
              200000:33 $((size - 3)):3 $((size - 1)):5 "$size":4 $((size + 100)):2; do
     off=${range%:*}
@@ -174,7 +180,7 @@ expect_probe OK writestr "$w/k" g
 printf 'abcde\nfg' >"$tmp/raw.expected"
 cat_to raw "$w/shardId-000000000000"
 assert_file_eq "$tmp/raw" "$tmp/raw.expected" "record=write read of three writes"
-assert_eq "$(file_size "$w/shardId-000000000000")" 8 "record=write size"
+assert_size "$w/shardId-000000000000" 8 "record=write size"
 dd if="$w/shardId-000000000000" bs=1 skip=4 count=3 status=none >"$tmp/got"
 printf 'e\nf' >"$tmp/want"
 assert_file_eq "$tmp/got" "$tmp/want" "record=write dd bs=1 skip=4 count=3"

@@ -1,0 +1,1420 @@
+/*
+ * aws.c - the AWS backend: the operations of backend.h as Kinesis Data
+ * Streams actions; see aws.h.
+ *
+ * Caches.  The FUSE layer describes the stream on every getattr and open,
+ * and lists on every readdir; answering each from the service would cost a
+ * round trip per stat and run into the control plane's limits (a handful of
+ * calls per second per account).  So ListStreams, ListShards and
+ * DescribeStreamSummary answers (found and not-found alike) are reused for
+ * cache_ms, and this mount's own create, delete, reshard and retention
+ * changes drop what they make stale.  One fetch at a time per entry: the
+ * others wait for its answer, without the cache lock held across the
+ * request.  A generation number per entry keeps a fetch that started before
+ * an invalidation from storing its stale answer.
+ *
+ * Iterators.  What get_iterator hands out is a composite (wire.h): the
+ * service's iterator plus where reading started and the last record
+ * delivered, so that an expired service iterator is replaced by one
+ * AFTER_SEQUENCE_NUMBER of that record without the reader noticing.
+ *
+ * Times.  A shard file's mtime is the arrival of its newest record, which
+ * no call tells.  The first describe of a shard takes an iterator at its
+ * tip (LATEST); later describes move it on by one GetRecords, at most every
+ * cache_ms and only when the shard's read slot is free, and every read of
+ * the shard reports the arrivals it saw.  Until a record is seen the
+ * newest arrival stays unknown (-1) and the FUSE layer shows the stream's
+ * creation time.  Sizes stay unknown: only reading a whole shard tells them.
+ *
+ * Rates.  The service allows 5 GetRecords per second per shard, for all
+ * readers together; every handle of this mount reading a shard takes a
+ * slot of one limiter per shard (200 ms apart), and a throttled answer
+ * pushes the shard's next slot further out for everyone.
+ *
+ * Retries.  Control-plane calls are retried here on throttling and on
+ * server or network failures (client.c).  PutRecords is never retried
+ * here: the producer resends only the failed entries, which carry a
+ * retryable errno.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolve.h"
+#include "creds.h"
+#include "errors.h"
+#include "profile.h"
+#include "wire.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define CACHE_PRUNE_AT 256       /* entries before old ones are dropped */
+#define PAGES_MAX 10000          /* bound on pages of one listing */
+#define EMPTY_ROUNDS_MAX 100     /* empty GetRecords pages followed while
+				  * behind the tip */
+#define GET_THROTTLE_TRIES 6     /* GetRecords throttled this often: EAGAIN */
+#define ITER_REFRESH_MAX 3       /* expired iterators replaced per call */
+#define POLL_MAX_MS 2000         /* longest wait between status polls */
+#define EVENTUAL_MS 10000        /* a new stream may be unknown this long */
+
+enum cache_kind {
+	CACHE_STREAMS,           /* the ListStreams names; name "" */
+	CACHE_DESC,              /* DescribeStreamSummary of a stream */
+	CACHE_SHARDS,            /* ListShards of a stream */
+};
+
+/* What one cache entry holds; owned. */
+struct cval {
+	int err;                          /* 0, or -ENOENT: no such stream */
+	struct kfs_stream_desc desc;      /* CACHE_DESC */
+	struct kfs_shard_list shards;     /* CACHE_SHARDS */
+	struct kfs_name_list names;       /* CACHE_STREAMS */
+};
+
+struct centry {
+	struct centry *next;              /* protected by cache_lock */
+	enum cache_kind kind;             /* fixed */
+	char name[KFS_STREAM_NAME_MAX + 1]; /* fixed: stream, "" for STREAMS */
+	int valid;                        /* val is usable; protected by cache_lock */
+	int loading;                      /* a thread is fetching it; cache_lock */
+	uint64_t gen;                     /* bumped by invalidation; cache_lock */
+	int64_t at_ms;                    /* monotonic time of val; cache_lock */
+	struct cval val;                  /* protected by cache_lock */
+};
+
+/* The GetRecords limiter of one shard. */
+struct rate_slot {
+	char stream[KFS_STREAM_NAME_MAX + 1]; /* protected by rate_lock */
+	char shard[KFS_SHARD_ID_LEN + 1];     /* protected by rate_lock */
+	int64_t next_ms;                      /* monotonic time of the next free
+					       * slot; protected by rate_lock */
+};
+
+/*
+ * What this mount knows of the newest record of a shard, for its mtime: a
+ * composite iterator kept at the tip (taken LATEST when the shard is first
+ * described, then moved on by a poll at most every cache_ms), and the
+ * newest arrival seen by those polls and by every read of the shard.
+ */
+struct tail {
+	char stream[KFS_STREAM_NAME_MAX + 1]; /* protected by tail_lock */
+	char shard[KFS_SHARD_ID_LEN + 1];     /* protected by tail_lock */
+	char *iter;                           /* composite iterator at the tip, or
+					       * NULL; protected by tail_lock */
+	int64_t newest_ms;                    /* newest arrival seen, -1: none;
+					       * protected by tail_lock */
+	int64_t polled_ms;                    /* monotonic time of the last poll;
+					       * protected by tail_lock */
+	int64_t used_ms;                      /* monotonic time of the last use;
+					       * protected by tail_lock */
+	int busy;                             /* a thread is polling; tail_lock */
+	int done;                             /* read to the end of a closed
+					       * shard; protected by tail_lock */
+};
+
+struct kfs_aws {
+	struct kfs_aws_client client;     /* fixed after open */
+	struct kfs_creds_chain *chain;    /* owned, or NULL (tests) */
+	size_t max_record_bytes;          /* fixed: data + key limit */
+	int cache_ms;                     /* fixed: < 0 no caching */
+	int get_interval_ms;              /* fixed: GetRecords spacing per shard */
+	int poll_first_ms;                /* fixed */
+	int64_t wait_active_ms;           /* fixed */
+	int64_t wait_gone_ms;             /* fixed */
+
+	pthread_mutex_t cache_lock;       /* the caches; never held across a request */
+	pthread_cond_t cache_cond;        /* a fetch finished */
+	struct centry *cache;             /* protected by cache_lock */
+	size_t n_cache;                   /* protected by cache_lock */
+
+	pthread_mutex_t rate_lock;        /* the limiter; never held while sleeping */
+	struct rate_slot *slots;          /* protected by rate_lock */
+	size_t n_slots, cap_slots;        /* protected by rate_lock */
+
+	pthread_mutex_t tail_lock;        /* the tails; never held across a request */
+	struct tail *tails;               /* protected by tail_lock */
+	size_t n_tails, cap_tails;        /* protected by tail_lock */
+};
+
+/* Logs at info why an action failed (the FUSE layer logs the error line
+ * itself, once, with the errno). */
+static void log_fail(const char *action, const char *what,
+		     const struct kfs_aws_error *e)
+{
+	if (e->err == -ENOENT)
+		return;
+	kfs_info("%s %s: %s%s%s (%s)", action, what, e->type,
+		 e->type[0] && e->message[0] ? ": " : "", e->message,
+		 strerror(-e->err));
+}
+
+/* One action with a body `req` (consumed); *resp as kfs_aws_call. */
+static int call(struct kfs_aws *a, const char *action, const char *what,
+		cJSON *req, unsigned flags, cJSON **resp, struct kfs_aws_error *e)
+{
+	int rc;
+
+	if (!req) {
+		memset(e, 0, sizeof(*e));
+		e->err = -ENOMEM;
+		snprintf(e->message, sizeof(e->message), "out of memory");
+		*resp = NULL;
+		return -ENOMEM;
+	}
+	rc = kfs_aws_call(&a->client, action, req, flags, resp, e);
+	cJSON_Delete(req);
+	if (rc < 0)
+		log_fail(action, what, e);
+	return rc;
+}
+
+/* ---- fetching --------------------------------------------------------- */
+
+static int fetch_streams(struct kfs_aws *a, struct kfs_name_list *names)
+{
+	char *token = NULL;
+	int rc = 0;
+
+	for (int page = 0; page < PAGES_MAX; page++) {
+		const char *last = names->n ? names->v[names->n - 1] : NULL;
+		struct kfs_aws_error e;
+		cJSON *resp;
+		int more;
+		char *next;
+
+		rc = call(a, "ListStreams", "", kfs_wire_list_streams_req(
+				  token ? NULL : last, token), 0, &resp, &e);
+		if (rc < 0)
+			break;
+		rc = kfs_wire_list_streams_parse(resp, names, &more, &next);
+		cJSON_Delete(resp);
+		if (rc < 0)
+			break;
+		free(token);
+		token = next;
+		if (!more && !token)
+			break;
+		if (!token && !names->n) {
+			rc = -EIO; /* more, but nothing to page from */
+			break;
+		}
+	}
+	free(token);
+	if (rc < 0)
+		kfs_name_list_clear(names);
+	return rc;
+}
+
+static int fetch_desc(struct kfs_aws *a, const char *stream,
+		      struct kfs_stream_desc *d)
+{
+	struct kfs_aws_error e;
+	cJSON *resp;
+	int rc = call(a, "DescribeStreamSummary", stream,
+		      kfs_wire_stream_req(stream), 0, &resp, &e);
+
+	if (rc < 0)
+		return rc;
+	rc = kfs_wire_stream_summary_parse(resp, d);
+	cJSON_Delete(resp);
+	if (rc < 0)
+		kfs_info("DescribeStreamSummary %s: an answer without the "
+			 "expected fields", stream);
+	return rc;
+}
+
+static int fetch_shards(struct kfs_aws *a, const char *stream,
+			struct kfs_shard_list *out)
+{
+	char *token = NULL;
+	int rc = 0, restarted = 0;
+
+	for (int page = 0; page < PAGES_MAX; page++) {
+		struct kfs_aws_error e;
+		cJSON *resp;
+		char *next;
+
+		rc = call(a, "ListShards", stream,
+			  kfs_wire_list_shards_req(stream, token), 0, &resp, &e);
+		if (rc < 0 && e.retry == KFS_AWS_EXPIRED && !restarted) {
+			/* The page token aged out: list again from the top. */
+			restarted = 1;
+			free(token);
+			token = NULL;
+			kfs_shard_list_clear(out);
+			continue;
+		}
+		if (rc < 0)
+			break;
+		rc = kfs_wire_list_shards_parse(resp, out, &next);
+		cJSON_Delete(resp);
+		if (rc < 0)
+			break;
+		free(token);
+		token = next;
+		if (!token)
+			break;
+	}
+	free(token);
+	if (rc < 0)
+		kfs_shard_list_clear(out);
+	return rc;
+}
+
+/* ---- caches ----------------------------------------------------------- */
+
+static void cval_clear(struct cval *v)
+{
+	kfs_shard_list_clear(&v->shards);
+	kfs_name_list_clear(&v->names);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Deep copy of src's `kind` part into dst (zeroed by the caller). */
+static int cval_copy(struct cval *dst, const struct cval *src, enum cache_kind kind)
+{
+	dst->err = src->err;
+	switch (kind) {
+	case CACHE_DESC:
+		dst->desc = src->desc;
+		return 0;
+	case CACHE_SHARDS:
+		if (!src->shards.n)
+			return 0;
+		dst->shards.v = malloc(src->shards.n * sizeof(*dst->shards.v));
+		if (!dst->shards.v)
+			return -ENOMEM;
+		memcpy(dst->shards.v, src->shards.v,
+		       src->shards.n * sizeof(*dst->shards.v));
+		dst->shards.n = src->shards.n;
+		return 0;
+	case CACHE_STREAMS:
+		for (size_t i = 0; i < src->names.n; i++) {
+			if (kfs_name_list_add(&dst->names, src->names.v[i]) < 0) {
+				kfs_name_list_clear(&dst->names);
+				return -ENOMEM;
+			}
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int fetch(struct kfs_aws *a, enum cache_kind kind, const char *name,
+		 struct cval *v)
+{
+	int rc = -EINVAL;
+
+	switch (kind) {
+	case CACHE_STREAMS:
+		rc = fetch_streams(a, &v->names);
+		break;
+	case CACHE_DESC:
+		rc = fetch_desc(a, name, &v->desc);
+		break;
+	case CACHE_SHARDS:
+		rc = fetch_shards(a, name, &v->shards);
+		break;
+	}
+	v->err = rc;
+	return rc;
+}
+
+/* Drops entries nobody is fetching that are invalid or long stale;
+ * cache_lock held. */
+static void cache_prune(struct kfs_aws *a)
+{
+	int64_t now = kfs_mono_ms(), old = 10 * (int64_t)a->cache_ms;
+
+	for (struct centry **pp = &a->cache; *pp;) {
+		struct centry *e = *pp;
+		if (!e->loading && (!e->valid || now - e->at_ms > old)) {
+			*pp = e->next;
+			cval_clear(&e->val);
+			free(e);
+			a->n_cache--;
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+/* The entry for (kind, name), made when missing; cache_lock held.  NULL
+ * when out of memory. */
+static struct centry *cache_entry(struct kfs_aws *a, enum cache_kind kind,
+				  const char *name, int create)
+{
+	struct centry *e;
+
+	for (e = a->cache; e; e = e->next)
+		if (e->kind == kind && strcmp(e->name, name) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	if (a->n_cache >= CACHE_PRUNE_AT)
+		cache_prune(a);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->kind = kind;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->next = a->cache;
+	a->cache = e;
+	a->n_cache++;
+	return e;
+}
+
+/*
+ * The cached value of (kind, name) as a copy in *out (zeroed here), fetched
+ * when missing or older than cache_ms.  Returns 0, -ENOENT (a cached or
+ * fresh "no such stream"), or the fetch's -errno.
+ */
+static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
+		     struct cval *out)
+{
+	struct cval tmp;
+	struct centry *e;
+	uint64_t gen;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (a->cache_ms < 0)
+		return fetch(a, kind, name, out);
+	pthread_mutex_lock(&a->cache_lock);
+	e = cache_entry(a, kind, name, 1);
+	if (!e) {
+		pthread_mutex_unlock(&a->cache_lock);
+		return fetch(a, kind, name, out);
+	}
+	for (;;) {
+		if (e->valid && kfs_mono_ms() - e->at_ms < a->cache_ms) {
+			rc = cval_copy(out, &e->val, kind);
+			pthread_mutex_unlock(&a->cache_lock);
+			return rc < 0 ? rc : out->err;
+		}
+		if (!e->loading)
+			break;
+		pthread_cond_wait(&a->cache_cond, &a->cache_lock);
+	}
+	e->loading = 1;
+	gen = e->gen;
+	pthread_mutex_unlock(&a->cache_lock);
+
+	memset(&tmp, 0, sizeof(tmp));
+	rc = fetch(a, kind, name, &tmp);
+
+	pthread_mutex_lock(&a->cache_lock);
+	e->loading = 0;
+	if ((rc == 0 || rc == -ENOENT) && gen == e->gen) {
+		cval_clear(&e->val);
+		if (cval_copy(&e->val, &tmp, kind) == 0) {
+			e->valid = 1;
+			e->at_ms = kfs_mono_ms();
+		} else {
+			cval_clear(&e->val);
+			e->valid = 0;
+		}
+	}
+	pthread_cond_broadcast(&a->cache_cond);
+	pthread_mutex_unlock(&a->cache_lock);
+	*out = tmp;
+	return rc;
+}
+
+/* Forgets (kind, name): the next get fetches anew. */
+static void cache_drop(struct kfs_aws *a, enum cache_kind kind, const char *name)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&a->cache_lock);
+	e = cache_entry(a, kind, name, 0);
+	if (e) {
+		e->valid = 0;
+		e->gen++;
+	}
+	pthread_mutex_unlock(&a->cache_lock);
+}
+
+/* Forgets everything known of a stream this mount changed. */
+static void cache_drop_stream(struct kfs_aws *a, const char *stream, int listing)
+{
+	if (listing)
+		cache_drop(a, CACHE_STREAMS, "");
+	cache_drop(a, CACHE_DESC, stream);
+	cache_drop(a, CACHE_SHARDS, stream);
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static int aws_list_streams(void *impl, struct kfs_name_list *out)
+{
+	struct kfs_aws *a = impl;
+	struct cval v;
+	int rc = cache_get(a, CACHE_STREAMS, "", &v);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == 0) {
+		*out = v.names;
+		memset(&v.names, 0, sizeof(v.names));
+	}
+	cval_clear(&v);
+	return rc;
+}
+
+/*
+ * Polls DescribeStreamSummary until the stream is ACTIVE (want_gone 0) or
+ * no longer exists (want_gone 1), waiting longer between polls each time,
+ * at most `bound_ms` in all.  0, -errno, or -ETIMEDOUT past the bound.
+ */
+static int wait_for(struct kfs_aws *a, const char *stream, int want_gone,
+		    int64_t bound_ms)
+{
+	int64_t t0 = kfs_mono_ms(), interval = a->poll_first_ms;
+
+	for (;;) {
+		struct kfs_stream_desc d;
+		int rc = fetch_desc(a, stream, &d);
+		int64_t waited = kfs_mono_ms() - t0;
+
+		if (want_gone) {
+			if (rc == -ENOENT)
+				return 0;
+			if (rc < 0)
+				return rc;
+		} else {
+			if (rc == 0 && d.status == KFS_STREAM_ACTIVE)
+				return 0;
+			if (rc == 0 && d.status == KFS_STREAM_DELETING)
+				return -ENOENT;
+			/* Just created, a stream may be unknown for a while. */
+			if (rc == -ENOENT && waited >= EVENTUAL_MS)
+				return rc;
+			if (rc < 0 && rc != -ENOENT)
+				return rc;
+		}
+		if (waited >= bound_ms)
+			return -ETIMEDOUT;
+		kfs_aws_sleep_ms(interval);
+		interval = interval * 3 / 2;
+		if (interval > POLL_MAX_MS)
+			interval = POLL_MAX_MS;
+	}
+}
+
+/* wait_for(ACTIVE) after an action, turning a timeout into -EIO with a log
+ * line that says the service goes on with it. */
+static int wait_active(struct kfs_aws *a, const char *action, const char *stream)
+{
+	int rc = wait_for(a, stream, 0, a->wait_active_ms);
+
+	if (rc == -ETIMEDOUT) {
+		kfs_info("%s %s: still not ACTIVE after %" PRId64 " s; the "
+			 "service goes on with it", action, stream,
+			 a->wait_active_ms / 1000);
+		rc = -EIO;
+	}
+	return rc;
+}
+
+static int aws_create_stream(void *impl, const char *stream, int shard_count)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_aws_error e;
+	cJSON *resp;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream) || shard_count < 1)
+		return -EINVAL;
+	rc = call(a, "CreateStream", stream,
+		  kfs_wire_create_stream_req(stream, shard_count), 0, &resp, &e);
+	cJSON_Delete(resp);
+	if (rc == -EEXIST && e.ambiguous) {
+		/* An attempt whose answer was lost made it (or someone else
+		 * did at the same moment: nobody can tell). */
+		kfs_info("CreateStream %s: exists after a retried call; taking "
+			 "it as made by this call", stream);
+		rc = 0;
+	}
+	/* The lookup before mkdir cached "no such stream". */
+	cache_drop_stream(a, stream, 1);
+	if (rc < 0)
+		return rc;
+	rc = wait_active(a, "CreateStream", stream);
+	cache_drop_stream(a, stream, 1);
+	return rc;
+}
+
+static int aws_delete_stream(void *impl, const char *stream)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_aws_error e;
+	cJSON *resp;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	rc = call(a, "DeleteStream", stream, kfs_wire_stream_req(stream), 0,
+		  &resp, &e);
+	if (rc == -ENOENT && e.ambiguous) {
+		/* An attempt whose answer was lost deleted it. */
+		rc = 0;
+	}
+	cJSON_Delete(resp);
+	cache_drop_stream(a, stream, 1);
+	if (rc < 0)
+		return rc;
+	rc = wait_for(a, stream, 1, a->wait_gone_ms);
+	if (rc == -ETIMEDOUT) {
+		kfs_info("DeleteStream %s: still DELETING after %" PRId64 " s; "
+			 "the service goes on with it", stream,
+			 a->wait_gone_ms / 1000);
+		rc = 0;
+	}
+	cache_drop_stream(a, stream, 1);
+	return rc;
+}
+
+static int aws_describe_stream(void *impl, const char *stream,
+			       struct kfs_stream_desc *out)
+{
+	struct kfs_aws *a = impl;
+	struct cval v;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	rc = cache_get(a, CACHE_DESC, stream, &v);
+	if (rc == 0)
+		*out = v.desc;
+	cval_clear(&v);
+	return rc;
+}
+
+/* ---- shards ----------------------------------------------------------- */
+
+static int aws_list_shards(void *impl, const char *stream,
+			   struct kfs_shard_list *out)
+{
+	struct kfs_aws *a = impl;
+	struct cval v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	rc = cache_get(a, CACHE_SHARDS, stream, &v);
+	if (rc == 0) {
+		*out = v.shards;
+		memset(&v.shards, 0, sizeof(v.shards));
+	}
+	cval_clear(&v);
+	return rc;
+}
+
+static int64_t tail_newest(struct kfs_aws *a, const char *stream,
+			   const char *shard);
+
+static int aws_describe_shard(void *impl, const char *stream,
+			      const char *shard_id, struct kfs_shard_desc *out)
+{
+	struct kfs_aws *a = impl;
+	struct cval v;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	rc = cache_get(a, CACHE_SHARDS, stream, &v);
+	if (rc == 0) {
+		rc = -ENOENT;
+		for (size_t i = 0; i < v.shards.n; i++) {
+			if (strcmp(v.shards.v[i].id, shard_id) == 0) {
+				*out = v.shards.v[i];
+				rc = 0;
+				break;
+			}
+		}
+	}
+	cval_clear(&v);
+	if (rc == 0)
+		out->newest_arrival_ms = tail_newest(a, stream, shard_id);
+	return rc;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static void entry_fail(struct kfs_put_entry *en, int err, const char *reason)
+{
+	en->err = err;
+	en->seq[0] = '\0';
+	en->shard_id[0] = '\0';
+	snprintf(en->reason, sizeof(en->reason), "%s", reason);
+}
+
+/* 1 when s is a decimal number from 0 to 2^128 - 1. */
+static int valid_hash_key(const char *s)
+{
+	static const char max[] = "340282366920938463463374607431768211455";
+	size_t n = strlen(s);
+
+	if (n == 0 || n > sizeof(max) - 1)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	if (n > 1 && s[0] == '0')
+		return 0;
+	return n < sizeof(max) - 1 || strcmp(s, max) <= 0;
+}
+
+static int aws_put_records(void *impl, const char *stream,
+			   struct kfs_put_entry *entries, size_t n)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_aws_error e;
+	size_t *idx, m = 0;
+	cJSON *resp;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (n > KFS_PUT_BATCH_MAX || !kfs_valid_stream_name(stream)) {
+		for (size_t i = 0; i < n; i++)
+			entry_fail(&entries[i], -EINVAL, "invalid request");
+		return -EINVAL;
+	}
+	idx = malloc(n * sizeof(*idx));
+	if (!idx) {
+		for (size_t i = 0; i < n; i++)
+			entry_fail(&entries[i], -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kfs_put_entry *en = &entries[i];
+		size_t klen;
+
+		en->err = 0;
+		en->reason[0] = '\0';
+		if (!en->key || !kfs_valid_partition_key(en->key)) {
+			entry_fail(en, -EINVAL, "partition key must be 1 to 256 bytes");
+			continue;
+		}
+		if (!kfs_wire_valid_utf8(en->key)) {
+			entry_fail(en, -EINVAL, "partition key is not valid UTF-8");
+			continue;
+		}
+		klen = strlen(en->key);
+		if (en->len > a->max_record_bytes ||
+		    en->len + klen > a->max_record_bytes) {
+			char why[160];
+			snprintf(why, sizeof(why), "record of %zu bytes (data and "
+				 "key) is over the limit of %zu", en->len + klen,
+				 a->max_record_bytes);
+			entry_fail(en, -EFBIG, why);
+			continue;
+		}
+		if (en->explicit_hash_key && !valid_hash_key(en->explicit_hash_key)) {
+			entry_fail(en, -EINVAL, "explicit hash key is not a "
+				   "decimal from 0 to 2^128-1");
+			continue;
+		}
+		idx[m++] = i;
+	}
+	if (m == 0) {
+		free(idx);
+		return 0;
+	}
+	/* Once: the producer resends the failed entries, and only those. */
+	rc = call(a, "PutRecords", stream,
+		  kfs_wire_put_records_req(stream, entries, idx, m),
+		  KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+	if (rc == 0) {
+		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
+		cJSON_Delete(resp);
+		if (rc < 0) {
+			/* Stored or not, nobody can tell: resending may
+			 * store some twice (at least once, docs/aws.md). */
+			snprintf(e.message, sizeof(e.message), "an answer that "
+				 "does not match the request");
+			snprintf(e.type, sizeof(e.type), "%s", "");
+			e.err = rc = -EIO;
+		}
+	}
+	if (rc < 0) {
+		char why[sizeof(entries->reason)];
+
+		snprintf(why, sizeof(why), "%.60s%s%.90s", e.type,
+			 e.type[0] && e.message[0] ? ": " : "", e.message);
+		for (size_t k = 0; k < m; k++)
+			entry_fail(&entries[idx[k]], rc, why);
+	}
+	free(idx);
+	return rc;
+}
+
+/* Takes the next GetRecords slot of a shard, sleeping until it comes. */
+static void rate_wait(struct kfs_aws *a, const char *stream, const char *shard)
+{
+	struct rate_slot *s = NULL;
+	int64_t now, wait = 0;
+
+	if (a->get_interval_ms <= 0)
+		return;
+	pthread_mutex_lock(&a->rate_lock);
+	now = kfs_mono_ms();
+	for (size_t i = 0; i < a->n_slots; i++) {
+		if (!strcmp(a->slots[i].stream, stream) &&
+		    !strcmp(a->slots[i].shard, shard)) {
+			s = &a->slots[i];
+			break;
+		}
+	}
+	if (!s) {
+		/* Forget shards nobody read for a minute. */
+		for (size_t i = 0; i < a->n_slots;) {
+			if (a->slots[i].next_ms < now - 60000)
+				a->slots[i] = a->slots[--a->n_slots];
+			else
+				i++;
+		}
+		if (a->n_slots == a->cap_slots) {
+			size_t cap = a->cap_slots ? 2 * a->cap_slots : 16;
+			struct rate_slot *v = realloc(a->slots, cap * sizeof(*v));
+			if (v) {
+				a->slots = v;
+				a->cap_slots = cap;
+			}
+		}
+		if (a->n_slots < a->cap_slots) {
+			s = &a->slots[a->n_slots++];
+			snprintf(s->stream, sizeof(s->stream), "%s", stream);
+			snprintf(s->shard, sizeof(s->shard), "%s", shard);
+			s->next_ms = now;
+		}
+	}
+	if (s) {
+		if (s->next_ms > now)
+			wait = s->next_ms - now;
+		s->next_ms = (s->next_ms > now ? s->next_ms : now) +
+			     a->get_interval_ms;
+	}
+	pthread_mutex_unlock(&a->rate_lock);
+	kfs_aws_sleep_ms(wait);
+}
+
+/* Takes the shard's read slot if it is free now; -EAGAIN when it is not. */
+static int rate_try(struct kfs_aws *a, const char *stream, const char *shard)
+{
+	int64_t now = kfs_mono_ms();
+	int rc = 0;
+
+	if (a->get_interval_ms <= 0)
+		return 0;
+	pthread_mutex_lock(&a->rate_lock);
+	for (size_t i = 0; i < a->n_slots; i++) {
+		struct rate_slot *s = &a->slots[i];
+		if (!strcmp(s->stream, stream) && !strcmp(s->shard, shard)) {
+			if (s->next_ms > now)
+				rc = -EAGAIN;
+			else
+				s->next_ms = now + a->get_interval_ms;
+			pthread_mutex_unlock(&a->rate_lock);
+			return rc;
+		}
+	}
+	pthread_mutex_unlock(&a->rate_lock);
+	/* No slot yet: the shard is not being read; make one. */
+	rate_wait(a, stream, shard);
+	return 0;
+}
+
+/* The service throttled a shard's reads: nobody of this mount reads it
+ * before ms from now. */
+static void rate_penalize(struct kfs_aws *a, const char *stream,
+			  const char *shard, int64_t ms)
+{
+	int64_t until = kfs_mono_ms() + ms;
+
+	pthread_mutex_lock(&a->rate_lock);
+	for (size_t i = 0; i < a->n_slots; i++) {
+		struct rate_slot *s = &a->slots[i];
+		if (!strcmp(s->stream, stream) && !strcmp(s->shard, shard)) {
+			if (s->next_ms < until)
+				s->next_ms = until;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->rate_lock);
+}
+
+/* A service iterator for spec; *out malloc'd. */
+static int service_iterator(struct kfs_aws *a, const char *stream,
+			    const char *shard_id, const struct kfs_iter_spec *spec,
+			    char **out)
+{
+	struct kfs_aws_error e;
+	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
+	cJSON *req, *resp;
+	int rc;
+
+	*out = NULL;
+	rc = kfs_wire_shard_iterator_req(stream, shard_id, spec, &req);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "%s/%s", stream, shard_id);
+	rc = call(a, "GetShardIterator", what, req, 0, &resp, &e);
+	if (rc < 0)
+		return rc;
+	rc = kfs_wire_shard_iterator_parse(resp, out);
+	cJSON_Delete(resp);
+	return rc;
+}
+
+static int aws_get_iterator(void *impl, const char *stream, const char *shard_id,
+			    const struct kfs_iter_spec *spec, char **iter_out)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_wire_iter it;
+	char *svc;
+	int rc;
+
+	*iter_out = NULL;
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	if (!kfs_is_shard_id(shard_id))
+		return -ENOENT;
+	memset(&it, 0, sizeof(it));
+	snprintf(it.stream, sizeof(it.stream), "%s", stream);
+	snprintf(it.shard, sizeof(it.shard), "%s", shard_id);
+	it.type = spec->type;
+	if (spec->type == KFS_ITER_AT_SEQUENCE_NUMBER ||
+	    spec->type == KFS_ITER_AFTER_SEQUENCE_NUMBER) {
+		if (!kfs_wire_valid_seq(spec->seq))
+			return -EINVAL;
+		snprintf(it.seq, sizeof(it.seq), "%s", spec->seq);
+	}
+	if (spec->type == KFS_ITER_AT_TIMESTAMP)
+		it.time_ms = spec->timestamp_ms;
+	else if (spec->type == KFS_ITER_LATEST)
+		it.time_ms = kfs_now_ms();
+	rc = service_iterator(a, stream, shard_id, spec, &svc);
+	if (rc < 0)
+		return rc;
+	rc = kfs_wire_iter_format(&it, svc, iter_out);
+	free(svc);
+	return rc;
+}
+
+/* The children of a shard read to its end, from the shard list (for
+ * services that do not send ChildShards). */
+static void children_from_list(struct kfs_aws *a, const char *stream,
+			       const char *shard, struct kfs_name_list *out)
+{
+	struct cval v;
+
+	cache_drop(a, CACHE_SHARDS, stream);
+	if (cache_get(a, CACHE_SHARDS, stream, &v) == 0) {
+		for (size_t i = 0; i < v.shards.n; i++) {
+			const struct kfs_shard_desc *d = &v.shards.v[i];
+			if ((!strcmp(d->parent, shard) ||
+			     !strcmp(d->adjacent_parent, shard)) &&
+			    kfs_name_list_add(out, d->id) < 0)
+				break;
+		}
+	}
+	cval_clear(&v);
+}
+
+static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
+		      const struct kfs_get_result *r);
+
+/*
+ * GetRecords on a composite iterator, following empty pages, replacing an
+ * expired service iterator, backing off when throttled.  With `nowait`
+ * (polls for the tail) it makes no request unless the shard's read slot is
+ * free now, and gives -EAGAIN at once when throttled.
+ */
+static int read_records(struct kfs_aws *a, const char *iterator, int limit,
+			int nowait, struct kfs_get_result *out)
+{
+	struct kfs_wire_iter it;
+	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
+	char *svc = NULL, *next = NULL;
+	int rc = 0, throttled = 0, failed = 0, refreshed = 0, empty = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (kfs_wire_iter_parse(iterator, &it) < 0 || limit < 1)
+		return -EINVAL;
+	if (limit > KFS_GET_LIMIT_MAX)
+		limit = KFS_GET_LIMIT_MAX;
+	snprintf(what, sizeof(what), "%s/%s", it.stream, it.shard);
+	svc = strdup(it.service);
+	if (!svc)
+		return -ENOMEM;
+	for (;;) {
+		cJSON *req = kfs_wire_get_records_req(svc, limit), *resp;
+		struct kfs_aws_error e;
+
+		if (!req) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (!nowait) {
+			rate_wait(a, it.stream, it.shard);
+		} else if (rate_try(a, it.stream, it.shard) < 0) {
+			cJSON_Delete(req);
+			rc = -EAGAIN;
+			break;
+		}
+		rc = kfs_aws_call(&a->client, "GetRecords", req,
+				  KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+		cJSON_Delete(req);
+		if (rc == 0) {
+			rc = kfs_wire_get_records_parse(resp, out, &next);
+			cJSON_Delete(resp);
+			if (rc < 0) {
+				kfs_info("GetRecords %s: an answer without the "
+					 "expected fields", what);
+				break;
+			}
+			if (out->n) {
+				const char *last = out->records[out->n - 1].seq;
+				snprintf(it.last_seq, sizeof(it.last_seq), "%s", last);
+			}
+			free(svc);
+			svc = next;
+			next = NULL;
+			/* An empty page while behind the tip: the records are
+			 * further on (the service pages through time). */
+			if (out->n == 0 && svc && out->millis_behind > 0 &&
+			    ++empty < EMPTY_ROUNDS_MAX)
+				continue;
+			break;
+		}
+		if (e.retry == KFS_AWS_EXPIRED && refreshed < ITER_REFRESH_MAX) {
+			struct kfs_iter_spec spec;
+
+			refreshed++;
+			kfs_wire_iter_resume_spec(&it, &spec);
+			kfs_debug("GetRecords %s: iterator expired, resuming %s",
+				  what, it.last_seq[0] ? "after the last record read"
+				  : "where reading started");
+			free(svc);
+			rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
+			if (rc < 0)
+				break;
+			continue;
+		}
+		if (e.retry == KFS_AWS_THROTTLED && nowait) {
+			rate_penalize(a, it.stream, it.shard, a->get_interval_ms);
+			break;
+		}
+		if (e.retry == KFS_AWS_THROTTLED && ++throttled < GET_THROTTLE_TRIES) {
+			int64_t ms = (int64_t)a->get_interval_ms << throttled;
+			kfs_debug("GetRecords %s: throttled, waiting %lld ms", what,
+				  (long long)ms);
+			rate_penalize(a, it.stream, it.shard, ms);
+			continue;
+		}
+		if (e.retry == KFS_AWS_TRANSIENT && ++failed < a->client.max_attempts) {
+			kfs_aws_backoff(&a->client, failed - 1);
+			continue;
+		}
+		if (e.retry == KFS_AWS_EXPIRED)
+			rc = -EIO;
+		if (!nowait)
+			log_fail("GetRecords", what, &e);
+		break;
+	}
+	if (rc == 0 && svc) {
+		rc = kfs_wire_iter_format(&it, svc, &out->next_iterator);
+	} else if (rc == 0 && !nowait) {
+		/* The end of a closed shard: its children take over. */
+		if (!out->children.n)
+			children_from_list(a, it.stream, it.shard, &out->children);
+	}
+	free(svc);
+	free(next);
+	if (rc < 0)
+		kfs_get_result_clear(out);
+	else
+		tail_seen(a, it.stream, it.shard, out);
+	return rc;
+}
+
+static int aws_get_records(void *impl, const char *iterator, int limit,
+			   struct kfs_get_result *out)
+{
+	return read_records(impl, iterator, limit, 0, out);
+}
+
+/* ---- the newest record of a shard ------------------------------------- */
+
+/* The tail of (stream, shard), made when missing; tail_lock held.  NULL
+ * when out of memory. */
+static struct tail *tail_of(struct kfs_aws *a, const char *stream,
+			    const char *shard)
+{
+	int64_t now = kfs_mono_ms();
+	struct tail *t;
+
+	for (size_t i = 0; i < a->n_tails; i++) {
+		t = &a->tails[i];
+		if (!strcmp(t->stream, stream) && !strcmp(t->shard, shard)) {
+			t->used_ms = now;
+			return t;
+		}
+	}
+	/* Forget shards nobody looked at for ten minutes. */
+	for (size_t i = 0; i < a->n_tails;) {
+		t = &a->tails[i];
+		if (!t->busy && now - t->used_ms > 600000) {
+			free(t->iter);
+			a->tails[i] = a->tails[--a->n_tails];
+		} else {
+			i++;
+		}
+	}
+	if (a->n_tails == a->cap_tails) {
+		size_t cap = a->cap_tails ? 2 * a->cap_tails : 16;
+		struct tail *v = realloc(a->tails, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		a->tails = v;
+		a->cap_tails = cap;
+	}
+	t = &a->tails[a->n_tails++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->stream, sizeof(t->stream), "%s", stream);
+	snprintf(t->shard, sizeof(t->shard), "%s", shard);
+	t->newest_ms = -1;
+	t->used_ms = now;
+	return t;
+}
+
+/* Records read from a shard (by anyone) tell its newest arrival. */
+static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
+		      const struct kfs_get_result *r)
+{
+	int64_t newest = -1;
+	struct tail *t;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (r->records[i].arrival_ms > newest)
+			newest = r->records[i].arrival_ms;
+	if (newest < 0)
+		return;
+	pthread_mutex_lock(&a->tail_lock);
+	t = tail_of(a, stream, shard);
+	if (t && newest > t->newest_ms)
+		t->newest_ms = newest;
+	pthread_mutex_unlock(&a->tail_lock);
+}
+
+/*
+ * The newest arrival known for a shard, -1 when none.  Polls the shard's
+ * tail first when the last poll is older than cache_ms and nobody else is
+ * polling it; a poll never waits for the shard's read slot (readers come
+ * first) and any failure just leaves what was known.
+ */
+static int64_t tail_newest(struct kfs_aws *a, const char *stream,
+			   const char *shard)
+{
+	struct kfs_get_result r = { 0 };
+	struct tail *t;
+	int64_t newest;
+	char *iter;
+	int rc;
+
+	pthread_mutex_lock(&a->tail_lock);
+	t = tail_of(a, stream, shard);
+	if (!t) {
+		pthread_mutex_unlock(&a->tail_lock);
+		return -1;
+	}
+	newest = t->newest_ms;
+	if (t->busy || t->done || (t->polled_ms &&
+	    kfs_mono_ms() - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0))) {
+		pthread_mutex_unlock(&a->tail_lock);
+		return newest;
+	}
+	t->busy = 1;
+	iter = t->iter;
+	t->iter = NULL;
+	pthread_mutex_unlock(&a->tail_lock);
+
+	if (!iter) {
+		struct kfs_iter_spec spec = { .type = KFS_ITER_LATEST };
+		rc = aws_get_iterator(a, stream, shard, &spec, &iter);
+	} else {
+		rc = read_records(a, iter, 1000, 1, &r);
+		if (rc == 0) {
+			free(iter);
+			iter = r.next_iterator;
+			r.next_iterator = NULL;
+		}
+	}
+	if (rc < 0 && rc != -EAGAIN)
+		kfs_debug("%s/%s: newest record not known: %s", stream, shard,
+			  strerror(-rc));
+	kfs_get_result_clear(&r);
+
+	pthread_mutex_lock(&a->tail_lock);
+	t = tail_of(a, stream, shard);
+	if (t) {
+		t->busy = 0;
+		if (rc != -EAGAIN)
+			t->polled_ms = kfs_mono_ms();
+		if (rc == 0 && !iter)
+			t->done = 1;    /* a closed shard read to its end */
+		free(t->iter);
+		t->iter = iter;
+		iter = NULL;
+		newest = t->newest_ms;
+	}
+	pthread_mutex_unlock(&a->tail_lock);
+	free(iter);
+	return newest;
+}
+
+/* ---- resharding and retention ---------------------------------------- */
+
+static int aws_update_shard_count(void *impl, const char *stream, int target)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_aws_error e;
+	cJSON *resp;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	if (target < 1)
+		return -EINVAL;
+	rc = call(a, "UpdateShardCount", stream,
+		  kfs_wire_update_shard_count_req(stream, target), 0, &resp, &e);
+	cJSON_Delete(resp);
+	if (rc == -EBUSY && e.ambiguous)
+		rc = 0; /* an attempt whose answer was lost started it */
+	cache_drop_stream(a, stream, 0);
+	if (rc < 0)
+		return rc;
+	rc = wait_active(a, "UpdateShardCount", stream);
+	cache_drop_stream(a, stream, 0);
+	return rc;
+}
+
+static int aws_set_retention(void *impl, const char *stream, int hours)
+{
+	struct kfs_aws *a = impl;
+	struct kfs_stream_desc d;
+	struct kfs_aws_error e;
+	const char *action;
+	cJSON *resp;
+	int rc;
+
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	if (hours < KFS_RETENTION_MIN_HOURS || hours > KFS_RETENTION_MAX_HOURS)
+		return -EINVAL;
+	rc = fetch_desc(a, stream, &d);
+	if (rc < 0)
+		return rc;
+	if (d.retention_hours == hours)
+		return 0;
+	action = hours > d.retention_hours ? "IncreaseStreamRetentionPeriod"
+					   : "DecreaseStreamRetentionPeriod";
+	rc = call(a, action, stream, kfs_wire_retention_req(stream, hours), 0,
+		  &resp, &e);
+	cJSON_Delete(resp);
+	cache_drop(a, CACHE_DESC, stream);
+	if (rc < 0)
+		return rc;
+	rc = wait_active(a, action, stream);
+	cache_drop(a, CACHE_DESC, stream);
+	return rc;
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+static void aws_destroy(void *impl)
+{
+	struct kfs_aws *a = impl;
+
+	if (!a)
+		return;
+	while (a->cache) {
+		struct centry *e = a->cache;
+		a->cache = e->next;
+		cval_clear(&e->val);
+		free(e);
+	}
+	free(a->slots);
+	for (size_t i = 0; i < a->n_tails; i++)
+		free(a->tails[i].iter);
+	free(a->tails);
+	pthread_mutex_destroy(&a->tail_lock);
+	pthread_mutex_destroy(&a->cache_lock);
+	pthread_cond_destroy(&a->cache_cond);
+	pthread_mutex_destroy(&a->rate_lock);
+	kfs_http_free(a->client.http);
+	free(a->client.region);
+	free(a->client.url);
+	if (a->chain)
+		kfs_creds_chain_free(a->chain);
+	free(a);
+}
+
+static const struct kfs_backend_ops aws_ops = {
+	.name = "aws",
+	.caps = 0, /* a put is a round trip: batching pays off */
+	.destroy = aws_destroy,
+	.list_streams = aws_list_streams,
+	.create_stream = aws_create_stream,
+	.delete_stream = aws_delete_stream,
+	.describe_stream = aws_describe_stream,
+	.list_shards = aws_list_shards,
+	.describe_shard = aws_describe_shard,
+	.put_records = aws_put_records,
+	.get_iterator = aws_get_iterator,
+	.get_records = aws_get_records,
+	.update_shard_count = aws_update_shard_count,
+	.set_retention = aws_set_retention,
+	.seek_bytes = NULL,
+	.sync = NULL,
+};
+
+int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
+		const char *url, struct kfs_http *http,
+		const struct kfs_aws_creds_source *creds,
+		const struct kfs_aws_tuning *tuning, struct kfs_backend **out)
+{
+	struct kfs_aws_tuning t = tuning ? *tuning : (struct kfs_aws_tuning){ 0 };
+	struct kfs_backend *be = calloc(1, sizeof(*be));
+	struct kfs_aws *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (!be || !a)
+		goto nomem;
+	a->client.http = http;
+	http = NULL;
+	a->client.creds = *creds;
+	a->client.region = strdup(region);
+	a->client.url = strdup(url);
+	if (!a->client.region || !a->client.url)
+		goto nomem;
+	a->client.max_attempts = t.max_attempts > 0 ? t.max_attempts
+						    : KFS_AWS_MAX_ATTEMPTS;
+	a->client.backoff_ms = t.backoff_ms > 0 ? t.backoff_ms : KFS_AWS_BACKOFF_MS;
+	a->client.backoff_cap_ms = t.backoff_cap_ms > 0 ? t.backoff_cap_ms
+							: KFS_AWS_BACKOFF_CAP_MS;
+	a->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes
+						    : KFS_RECORD_LIMIT_DEFAULT;
+	a->cache_ms = cfg->cache_ms ? cfg->cache_ms : KFS_AWS_CACHE_MS_DEFAULT;
+	a->get_interval_ms = t.get_interval_ms > 0 ? t.get_interval_ms : 200;
+	a->poll_first_ms = t.poll_first_ms > 0 ? t.poll_first_ms : 100;
+	a->wait_active_ms = t.wait_active_ms > 0 ? t.wait_active_ms : 300000;
+	a->wait_gone_ms = t.wait_gone_ms > 0 ? t.wait_gone_ms : 60000;
+	pthread_mutex_init(&a->cache_lock, NULL);
+	pthread_cond_init(&a->cache_cond, NULL);
+	pthread_mutex_init(&a->rate_lock, NULL);
+	pthread_mutex_init(&a->tail_lock, NULL);
+	be->ops = &aws_ops;
+	be->impl = a;
+	*out = be;
+	return 0;
+nomem:
+	kfs_http_free(http);
+	if (a) {
+		kfs_http_free(a->client.http);
+		free(a->client.region);
+		free(a->client.url);
+	}
+	free(a);
+	free(be);
+	return -ENOMEM;
+}
+
+static int probe(struct kfs_aws *a, const struct kfs_aws_target *t)
+{
+	struct kfs_aws_error e;
+	cJSON *req = cJSON_CreateObject(), *resp = NULL;
+	int rc;
+
+	if (!req || !cJSON_AddNumberToObject(req, "Limit", 1)) {
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	rc = kfs_aws_call(&a->client, "ListStreams", req, 0, &resp, &e);
+	cJSON_Delete(req);
+	cJSON_Delete(resp);
+	if (rc < 0)
+		kfs_err("cannot use Kinesis at %s (region %s): ListStreams: "
+			"%s%s%s (%s)", t->endpoint, t->region, e.type,
+			e.type[0] && e.message[0] ? ": " : "", e.message,
+			strerror(-rc));
+	return rc;
+}
+
+int kfs_aws_open(const struct kfs_aws_config *cfg, struct kfs_backend **out)
+{
+	struct kfs_aws_target t;
+	struct kfs_aws_creds_source src;
+	struct kfs_creds_chain *chain = NULL;
+	struct kfs_aws_creds cr;
+	struct kfs_http *http = NULL;
+	struct kfs_backend *be = NULL;
+	char why[512];
+	int rc;
+
+	*out = NULL;
+	rc = kfs_aws_resolve(cfg, kfs_aws_profile_value, &t, why, sizeof(why));
+	if (rc < 0) {
+		if (why[0])
+			kfs_err("%s", why);
+		return rc;
+	}
+	rc = kfs_creds_chain_new(cfg->profile, &chain);
+	if (rc < 0) {
+		kfs_err("AWS credentials: cannot set up the chain: %s",
+			strerror(-rc));
+		goto fail;
+	}
+	/* No credentials at all is better said now than at the first ls
+	 * (the chain logs which sources it tried). */
+	memset(&cr, 0, sizeof(cr));
+	rc = kfs_creds_chain_get(chain, &cr);
+	kfs_aws_creds_clear(&cr);
+	if (rc < 0)
+		goto fail;
+	rc = kfs_http_curl_new(&http);
+	if (rc < 0)
+		goto fail;
+	kfs_aws_creds_source_chain(&src, chain);
+	rc = kfs_aws_new(cfg, t.region, t.endpoint, http, &src, NULL, &be);
+	http = NULL;
+	if (rc < 0)
+		goto fail;
+	((struct kfs_aws *)be->impl)->chain = chain;
+	chain = NULL;
+	kfs_info("Kinesis endpoint %s (from %s), region %s (from %s)",
+		 t.endpoint, t.endpoint_from, t.region, t.region_from);
+	if (cfg->probe) {
+		rc = probe(be->impl, &t);
+		if (rc < 0)
+			goto fail;
+	}
+	kfs_aws_target_clear(&t);
+	*out = be;
+	return 0;
+fail:
+	kfs_backend_free(be);
+	kfs_http_free(http);
+	if (chain)
+		kfs_creds_chain_free(chain);
+	kfs_aws_target_clear(&t);
+	return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * aws.h - the AWS backend: Amazon Kinesis Data Streams, or any endpoint
+ * that speaks its JSON API (kinesalite, LocalStack, a proxy), behind the
+ * interface of backend.h.
+ *
+ * This header is all that fs/ sees of it: no libcurl, no cJSON here.
+ */
+#ifndef KFS_AWS_H
+#define KFS_AWS_H
+
+#include <stddef.h>
+
+#include "../backend.h"
+
+#define KFS_AWS_CACHE_MS_DEFAULT 2000   /* listings and descriptions reused this long */
+
+struct kfs_aws_config {
+	const char *region;          /* -o region, or NULL: AWS_REGION,
+				      * AWS_DEFAULT_REGION, the profile's region */
+	const char *endpoint;        /* -o endpoint, or NULL: AWS_ENDPOINT_URL_KINESIS,
+				      * AWS_ENDPOINT_URL, the profile's
+				      * endpoint_url, else the region's */
+	const char *profile;         /* -o profile, or NULL: AWS_PROFILE, else "default" */
+	size_t max_record_bytes;     /* data + key; 0 means the default 1 MiB */
+	int cache_ms;                /* reuse of ListStreams, ListShards and
+				      * DescribeStreamSummary answers; 0 means
+				      * KFS_AWS_CACHE_MS_DEFAULT, < 0 never */
+	int probe;                   /* 1: one ListStreams call at open, so
+				      * that refused credentials or an
+				      * unreachable endpoint fail the mount */
+};
+
+/*
+ * Resolves the region and the endpoint, sets up the credentials chain
+ * (backend/aws/creds.h) and the HTTP client, and makes the backend.  What
+ * goes wrong is logged in one line that says how to fix it (e.g. naming
+ * every place a region may come from).  On success *out is the caller's,
+ * freed with kfs_backend_free().  Returns 0 or -errno.
+ */
+int kfs_aws_open(const struct kfs_aws_config *cfg, struct kfs_backend **out);
+
+#endif

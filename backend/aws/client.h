@@ -1,0 +1,71 @@
+/*
+ * client.h - one Kinesis action over HTTP: the JSON body POSTed to the
+ * endpoint with X-Amz-Target, SigV4-signed with the current credentials,
+ * the answer parsed, failures classified by the error table (errors.h),
+ * and retried with exponential backoff and jitter where that can help.
+ */
+#ifndef KFS_AWS_CLIENT_H
+#define KFS_AWS_CLIENT_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "creds.h"
+#include "errors.h"
+#include "http.h"
+
+#define KFS_AWS_MAX_ATTEMPTS 6        /* tries of a retried call */
+#define KFS_AWS_BACKOFF_MS 100        /* first backoff; doubles */
+#define KFS_AWS_BACKOFF_CAP_MS 5000   /* longest single backoff */
+#define KFS_AWS_LONG_TIMEOUT_MS 60000 /* PutRecords, GetRecords: bulk data */
+
+/* Where credentials come from: the chain of creds.h in the daemon, a fixed
+ * set in tests. */
+struct kfs_aws_creds_source {
+	/* Current credentials as a copy the caller clears; 0 or -errno. */
+	int (*get)(void *ctx, struct kfs_aws_creds *out);
+	/* The service refused the ones held: fetch anew next time. */
+	void (*invalidate)(void *ctx);
+	void *ctx;                       /* handed to both */
+};
+
+/* Everything fixed after kfs_aws_open; read by many threads, written by none. */
+struct kfs_aws_client {
+	struct kfs_http *http;               /* owned */
+	struct kfs_aws_creds_source creds;   /* its ctx owned by the backend */
+	char *region;                        /* owned; the signing region */
+	char *url;                           /* owned; what requests are POSTed to */
+	int max_attempts;                    /* tries of a retried call, >= 1 */
+	int backoff_ms;                      /* first backoff */
+	int backoff_cap_ms;                  /* longest backoff */
+};
+
+/* Call flags. */
+#define KFS_CALL_ONCE 0x1   /* no retry for throttling or failures: the
+			     * caller decides (PutRecords, GetRecords) */
+#define KFS_CALL_LONG 0x2   /* KFS_AWS_LONG_TIMEOUT_MS instead of the default */
+
+/*
+ * Sends Kinesis action `action` (e.g. "ListStreams") with body `req`
+ * (borrowed).  On success returns 0 and *resp, the parsed answer, which the
+ * caller frees with cJSON_Delete.  On failure returns -errno, *resp is NULL
+ * and e (if not NULL) says what happened.  Refused credentials are
+ * refreshed once and the call tried once more, also with KFS_CALL_ONCE (a
+ * refused call stored nothing).  e->ambiguous tells that some attempt may
+ * have been carried out by the service although no success was seen.
+ */
+int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
+		 unsigned flags, cJSON **resp, struct kfs_aws_error *e);
+
+/* Sleeps for backoff number `n` (0 for the first): min(cap, base * 2^n),
+ * with jitter in its upper half. */
+void kfs_aws_backoff(const struct kfs_aws_client *c, int n);
+
+/* Sleeps ms milliseconds (0 or less: not at all). */
+void kfs_aws_sleep_ms(int64_t ms);
+
+/* A creds source over a kfs_creds_chain (borrowed). */
+void kfs_aws_creds_source_chain(struct kfs_aws_creds_source *s,
+				struct kfs_creds_chain *chain);
+
+#endif

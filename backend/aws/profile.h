@@ -1,0 +1,55 @@
+/*
+ * profile.h - the AWS shared configuration files (~/.aws/config and
+ * ~/.aws/credentials, or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE).
+ *
+ * The files are read anew at each lookup (they are small, and looked up
+ * rarely): an edited file takes effect at the next credentials fetch.
+ *
+ * Format, as the AWS CLI reads it: sections "[name]" in the credentials
+ * file, "[profile name]" (or "[default]") in the config file; "key = value"
+ * lines, keys case-insensitive; comment lines starting with '#' or ';', and
+ * a '#' or ';' after whitespace starts a comment at the end of a line;
+ * indented lines continue the property above them (nested settings such as
+ * "s3 =") and are never taken as keys of the profile.
+ */
+#ifndef KFS_AWS_PROFILE_H
+#define KFS_AWS_PROFILE_H
+
+/* The profile in use: `profile` when given, else AWS_PROFILE, else
+ * "default".  Returns a string the caller frees (NULL on -ENOMEM). */
+char *kfs_aws_profile_name(const char *profile);
+
+/*
+ * The value of `key` for `profile`: the credentials file's [profile]
+ * section first, then the config file's [profile NAME] ([default] for
+ * default).  Returns a string the caller frees, or NULL when not set (or
+ * on a malformed file, logged once without any value).
+ */
+char *kfs_aws_profile_value(const char *profile, const char *key);
+
+/* Which of the two files. */
+enum kfs_aws_profile_file {
+	KFS_AWS_CREDENTIALS_FILE,   /* AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials */
+	KFS_AWS_CONFIG_FILE,        /* AWS_CONFIG_FILE, ~/.aws/config */
+	KFS_AWS_BOTH_FILES,         /* the credentials file, then the config file */
+};
+
+/*
+ * The value of `key` for `profile` in `which`, telling errors apart: 0 with
+ * *out (caller frees) or NULL when not set (a missing file sets nothing);
+ * -EINVAL when a file read is malformed, -EACCES or -EIO when it cannot be
+ * read (each logged once, with the path and line number, never a value);
+ * -ENOMEM.
+ */
+int kfs_aws_profile_lookup(enum kfs_aws_profile_file which, const char *profile,
+			   const char *key, char **out);
+
+/* The path of that file, `~/` expanded (caller frees; NULL when there is
+ * no home directory to find it in, or on -ENOMEM). */
+char *kfs_aws_profile_path(enum kfs_aws_profile_file which);
+
+/* `path` with a leading "~/" replaced by the home directory (caller frees;
+ * NULL on -ENOMEM or when there is no home). */
+char *kfs_aws_expand_home(const char *path);
+
+#endif

@@ -1,0 +1,902 @@
+/*
+ * test_aws_backend.c - the AWS backend's operations over a scripted HTTP
+ * client: each test lists the requests it expects (action, what the body
+ * must or must not hold) and the answers to give, and fails on a request
+ * out of script or on answers left unused.  Covers paging, caching and its
+ * invalidation, waits for ACTIVE, the error table in action, retries (and
+ * their absence for PutRecords), credential refresh, expired iterators,
+ * throttled reads and the per-shard read rate.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/aws/internal.h"
+#include "backend/aws/wire.h"
+#include "backend/backend.h"
+#include "lib/util.h"
+#include "tap.h"
+
+#define S0 "{\"ShardId\":\"shardId-000000000000\",\"HashKeyRange\":{\"StartingHashKey\":\"0\"," \
+	"\"EndingHashKey\":\"340282366920938463463374607431768211455\"},\"SequenceNumberRange\":" \
+	"{\"StartingSequenceNumber\":\"100\"}}"
+#define S1 "{\"ShardId\":\"shardId-000000000001\",\"ParentShardId\":\"shardId-000000000000\"," \
+	"\"HashKeyRange\":{\"StartingHashKey\":\"0\",\"EndingHashKey\":\"9\"}," \
+	"\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"200\"}}"
+#define SUMMARY(status, hours) \
+	"{\"StreamDescriptionSummary\":{\"StreamName\":\"S\",\"StreamARN\":\"arn:aws:kinesis:" \
+	"us-east-1:111122223333:stream/S\",\"StreamStatus\":\"" status "\"," \
+	"\"RetentionPeriodHours\":" #hours ",\"StreamCreationTimestamp\":1700000000," \
+	"\"OpenShardCount\":1}}"
+#define ERR(type) "{\"__type\":\"" type "\",\"message\":\"scripted\"}"
+#define REC(seq, b64, key) "{\"SequenceNumber\":\"" seq "\",\"ApproximateArrivalTimestamp\":" \
+	"1700000000.5,\"Data\":\"" b64 "\",\"PartitionKey\":\"" key "\"}"
+
+/* ---- the scripted HTTP client -------------------------------------------- */
+
+struct step {
+	const char *action;       /* X-Amz-Target action expected */
+	const char *body_has;     /* the request body must hold this, or NULL */
+	const char *body_lacks;   /* ... and must not hold this, or NULL */
+	long status;              /* answer status; 0: no answer (err) */
+	const char *answer;       /* answer body */
+	int err;                  /* with status 0: the transport error */
+	const char *type_header;  /* x-amzn-ErrorType, or NULL */
+};
+
+static struct {
+	pthread_mutex_t lock;     /* protects everything below */
+	const struct step *steps; /* the script */
+	size_t n, next;           /* its length, the next step */
+	int bad;                  /* requests that did not match */
+	int64_t at[64];           /* monotonic ms of each request */
+	char region[32], service[32], token[64];
+} fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void script(const struct step *s, size_t n)
+{
+	pthread_mutex_lock(&fk.lock);
+	fk.steps = s;
+	fk.n = n;
+	fk.next = 0;
+	fk.bad = 0;
+	pthread_mutex_unlock(&fk.lock);
+}
+#define STEP(a, has, lacks, status, answer, err, hdr) \
+	{ a, has, lacks, status, answer, err, hdr }
+#define SCRIPT(...) do { static const struct step s_[] = { __VA_ARGS__ }; \
+		script(s_, sizeof(s_) / sizeof(s_[0])); } while (0)
+
+/* Every step used, none out of script. */
+#define SCRIPT_DONE() do { \
+		pthread_mutex_lock(&fk.lock); \
+		CHECK_EQ_INT(fk.next, fk.n); \
+		CHECK_EQ_INT(fk.bad, 0); \
+		pthread_mutex_unlock(&fk.lock); } while (0)
+
+static int fake_send(void *impl, const struct kfs_http_request *req,
+		     struct kfs_http_response *resp)
+{
+	const char *target = NULL, *body = req->body;
+	const struct step *st;
+	char line[128];
+	int rc = 0;
+
+	(void)impl;
+	memset(resp, 0, sizeof(*resp));
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		if (!strncmp(req->headers[i], "X-Amz-Target: Kinesis_20131202.", 31))
+			target = req->headers[i] + 31;
+	pthread_mutex_lock(&fk.lock);
+	if (fk.next < 64)
+		fk.at[fk.next] = kfs_mono_ms();
+	if (req->sign) {
+		snprintf(fk.region, sizeof(fk.region), "%s", req->sign->region);
+		snprintf(fk.service, sizeof(fk.service), "%s", req->sign->service);
+		snprintf(fk.token, sizeof(fk.token), "%s",
+			 req->sign->session_token ? req->sign->session_token : "");
+	}
+	if (fk.next >= fk.n) {
+		printf("#   request %s out of script\n", target ? target : "?");
+		fk.bad++;
+		pthread_mutex_unlock(&fk.lock);
+		snprintf(resp->error, sizeof(resp->error), "out of script");
+		return -ECONNREFUSED;
+	}
+	st = &fk.steps[fk.next++];
+	if (!target || strcmp(target, st->action) != 0 ||
+	    (st->body_has && !strstr(body, st->body_has)) ||
+	    (st->body_lacks && strstr(body, st->body_lacks))) {
+		printf("#   step %zu: expected %s with %s, got %s: %.300s\n", fk.next,
+		       st->action, st->body_has ? st->body_has : "-",
+		       target ? target : "?", body);
+		fk.bad++;
+	}
+	pthread_mutex_unlock(&fk.lock);
+	if (st->status == 0) {
+		snprintf(resp->error, sizeof(resp->error), "scripted failure");
+		resp->sent = 1;
+		return st->err;
+	}
+	resp->status = st->status;
+	REQUIRE(kfs_http_response_set_body(resp, st->answer, strlen(st->answer)) == 0);
+	if (st->type_header) {
+		snprintf(line, sizeof(line), "x-amzn-ErrorType: %s", st->type_header);
+		REQUIRE(kfs_http_response_add_header(resp, line, strlen(line)) == 0);
+	}
+	return rc;
+}
+
+static void fake_destroy(void *impl)
+{
+	(void)impl;
+}
+
+static const struct kfs_http_ops fake_ops = { fake_send, fake_destroy };
+
+/* ---- credentials ---------------------------------------------------------- */
+
+static struct {
+	int gets, invalidations;
+} cr;
+
+static int cr_get(void *ctx, struct kfs_aws_creds *out)
+{
+	(void)ctx;
+	__atomic_add_fetch(&cr.gets, 1, __ATOMIC_SEQ_CST);
+	memset(out, 0, sizeof(*out));
+	out->access_key_id = strdup("AKID");
+	out->secret_access_key = strdup("SECRET");
+	out->session_token = strdup("TOKEN1");
+	return 0;
+}
+
+static void cr_invalidate(void *ctx)
+{
+	(void)ctx;
+	__atomic_add_fetch(&cr.invalidations, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the backend ---------------------------------------------------------- */
+
+static struct kfs_backend *open_be(int cache_ms)
+{
+	struct kfs_aws_config cfg = { .cache_ms = cache_ms, .max_record_bytes = 1000 };
+	struct kfs_aws_creds_source src = { cr_get, cr_invalidate, NULL };
+	struct kfs_aws_tuning t = {
+		.backoff_ms = 1, .backoff_cap_ms = 4, .get_interval_ms = 30,
+		.poll_first_ms = 1, .wait_active_ms = 3000, .wait_gone_ms = 3000,
+	};
+	struct kfs_http *http = malloc(sizeof(*http));
+	struct kfs_backend *be;
+
+	REQUIRE(http);
+	http->ops = &fake_ops;
+	http->impl = NULL;
+	REQUIRE(kfs_aws_new(&cfg, "us-east-1", "http://kinesis.test/", http, &src,
+			    &t, &be) == 0);
+	memset(&cr, 0, sizeof(cr));
+	return be;
+}
+
+#define OPS(be) (be)->ops
+
+/* ---- streams ---------------------------------------------------------------- */
+
+TEST(list_streams_paged_and_cached)
+{
+	struct kfs_backend *be = open_be(300);
+	struct kfs_name_list l = { 0 };
+
+	SCRIPT(STEP("ListStreams", "\"Limit\":100", "ExclusiveStart",
+	            200, "{\"StreamNames\":[\"a\",\"b\"],\"HasMoreStreams\":true}", 0, NULL),
+	       STEP("ListStreams", "\"ExclusiveStartStreamName\":\"b\"", NULL,
+	            200, "{\"StreamNames\":[\"c\"],\"HasMoreStreams\":false}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	REQUIRE(l.n == 3);
+	CHECK_EQ_STR(l.v[2], "c");
+	kfs_name_list_clear(&l);
+	/* Again at once: from the cache, no request. */
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	CHECK_EQ_INT(l.n, 3);
+	kfs_name_list_clear(&l);
+	SCRIPT_DONE();
+	/* Once stale, asked again; a NextToken is followed alone. */
+	usleep(350 * 1000);
+	SCRIPT(STEP("ListStreams", NULL, NULL,
+	            200, "{\"StreamNames\":[\"a\"],\"HasMoreStreams\":true,\"NextToken\":\"T2\"}",
+	            0, NULL),
+	       STEP("ListStreams", "\"NextToken\":\"T2\"", "ExclusiveStart",
+	            200, "{\"StreamNames\":[\"z\"],\"HasMoreStreams\":false}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	CHECK_EQ_INT(l.n, 2);
+	kfs_name_list_clear(&l);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(describe_cached_found_and_missing)
+{
+	struct kfs_backend *be = open_be(5000);
+	struct kfs_stream_desc d;
+
+	SCRIPT(STEP("DescribeStreamSummary", "{\"StreamName\":\"S\"}", NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL),
+	       STEP("DescribeStreamSummary", "nope", NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL));
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), 0);
+		CHECK_EQ_STR(d.arn, "arn:aws:kinesis:us-east-1:111122223333:stream/S");
+		CHECK_EQ_INT(d.status, KFS_STREAM_ACTIVE);
+		CHECK_EQ_INT(d.creation_ms, 1700000000000LL);
+		/* A missing stream is remembered too. */
+		CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "nope", &d), -ENOENT);
+	}
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "bad/name", &d), -EINVAL);
+	SCRIPT_DONE();
+	CHECK_EQ_STR(fk.region, "us-east-1");
+	CHECK_EQ_STR(fk.service, "kinesis");
+	CHECK_EQ_STR(fk.token, "TOKEN1");
+	kfs_backend_free(be);
+}
+
+/* Many threads asking at once make one request. */
+struct many_arg {
+	struct kfs_backend *be;
+	int rc;
+};
+
+static void *describe_thread(void *p)
+{
+	struct many_arg *a = p;
+	struct kfs_stream_desc d;
+
+	a->rc = a->be->ops->describe_stream(a->be->impl, "S", &d);
+	return NULL;
+}
+
+TEST(one_fetch_for_many_readers)
+{
+	struct kfs_backend *be = open_be(5000);
+	struct many_arg a[8];
+	pthread_t t[8];
+
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	for (int i = 0; i < 8; i++) {
+		a[i].be = be;
+		REQUIRE(pthread_create(&t[i], NULL, describe_thread, &a[i]) == 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ_INT(a[i].rc, 0);
+	}
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(create_waits_for_active_and_refreshes_caches)
+{
+	struct kfs_backend *be = open_be(60000);
+	struct kfs_stream_desc d;
+	struct kfs_name_list l = { 0 };
+
+	SCRIPT(STEP("ListStreams", NULL, NULL,
+	            200, "{\"StreamNames\":[],\"HasMoreStreams\":false}", 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL),
+	       STEP("CreateStream", "{\"StreamName\":\"S\",\"ShardCount\":2}", NULL,
+	            200, "", 0, NULL), /* no body, as kinesalite answers */
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("CREATING", 24), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL),
+	       STEP("ListStreams", NULL, NULL,
+	            200, "{\"StreamNames\":[\"S\"],\"HasMoreStreams\":false}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	CHECK_EQ_INT(l.n, 0);
+	kfs_name_list_clear(&l);
+	/* The lookup before mkdir. */
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), -ENOENT);
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "S", 2), 0);
+	/* What the cache held before is gone. */
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), 0);
+	CHECK_EQ_INT(d.status, KFS_STREAM_ACTIVE);
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	CHECK_EQ_INT(l.n, 1);
+	kfs_name_list_clear(&l);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "bad name", 1), -EINVAL);
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "S", 0), -EINVAL);
+	kfs_backend_free(be);
+}
+
+TEST(create_exists)
+{
+	struct kfs_backend *be = open_be(-1);
+
+	SCRIPT(STEP("CreateStream", NULL, NULL,
+	            400, ERR("ResourceInUseException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "S", 1), -EEXIST);
+	SCRIPT_DONE();
+	/* Over the account's limit: throttled and retried, then EAGAIN. */
+	SCRIPT(STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "S", 1), -EAGAIN);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(create_answer_lost)
+{
+	struct kfs_backend *be = open_be(-1);
+
+	/* The first attempt made it but its answer was lost: the retry's
+	 * ResourceInUse is this call's own doing. */
+	SCRIPT(STEP("CreateStream", NULL, NULL, 0, NULL, -ECONNRESET, NULL),
+	       STEP("CreateStream", NULL, NULL,
+	            400, ERR("ResourceInUseException"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "S", 1), 0);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(delete_waits_until_gone)
+{
+	struct kfs_backend *be = open_be(-1);
+
+	SCRIPT(STEP("DeleteStream", "{\"StreamName\":\"S\"}", NULL, 200, "{}", 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("DELETING", 24), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->delete_stream(be->impl, "S"), 0);
+	SCRIPT_DONE();
+	SCRIPT(STEP("DeleteStream", NULL, NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->delete_stream(be->impl, "S"), -ENOENT);
+	SCRIPT_DONE();
+	SCRIPT(STEP("DeleteStream", NULL, NULL,
+	            400, ERR("ResourceInUseException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->delete_stream(be->impl, "S"), -EBUSY);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(control_plane_retries)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_stream_desc d;
+
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("LimitExceededException"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            503, "<html/>", 0, "ServiceUnavailable:x"),
+	       STEP("DescribeStreamSummary", NULL, NULL, 0, NULL, -ECONNRESET, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, "{\"StreamDescriptionSumm", 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), 0);
+	SCRIPT_DONE();
+	/* The budget: 6 attempts, then EIO. */
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            500, ERR("InternalFailure"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            500, ERR("InternalFailure"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL, 0, NULL, -ETIMEDOUT, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            500, ERR("InternalFailure"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL, 0, NULL, -ECONNREFUSED, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            500, ERR("InternalFailure"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), -EIO);
+	SCRIPT_DONE();
+	/* Refused for good: one request, EACCES. */
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("AccessDeniedException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), -EACCES);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(cr.invalidations, 0);
+	/* Expired credentials: fetched again once, and the call goes on. */
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("ExpiredTokenException"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), 0);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(cr.invalidations, 1);
+	/* Still refused after fetching them again: EACCES. */
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("UnrecognizedClientException"), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            400, ERR("UnrecognizedClientException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_stream(be->impl, "S", &d), -EACCES);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(cr.invalidations, 2);
+	kfs_backend_free(be);
+}
+
+TEST(retention_and_resharding)
+{
+	struct kfs_backend *be = open_be(-1);
+
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL),
+	       STEP("IncreaseStreamRetentionPeriod", "\"RetentionPeriodHours\":48", NULL,
+	            200, "{}", 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("UPDATING", 48), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 48), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->set_retention(be->impl, "S", 48), 0);
+	SCRIPT_DONE();
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 48), 0, NULL),
+	       STEP("DecreaseStreamRetentionPeriod", "\"RetentionPeriodHours\":24", NULL,
+	            200, "{}", 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->set_retention(be->impl, "S", 24), 0);
+	SCRIPT_DONE();
+	/* Already so: nothing to change. */
+	SCRIPT(STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->set_retention(be->impl, "S", 24), 0);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(OPS(be)->set_retention(be->impl, "S", 5), -EINVAL);
+	CHECK_EQ_INT(OPS(be)->set_retention(be->impl, "S", 8761), -EINVAL);
+
+	SCRIPT(STEP("UpdateShardCount", "\"TargetShardCount\":4,\"ScalingType\":\"UNIFORM_SCALING\"", NULL,
+	            200, "{\"StreamName\":\"S\",\"CurrentShardCount\":2,\"TargetShardCount\":4}",
+	            0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("UPDATING", 24), 0, NULL),
+	       STEP("DescribeStreamSummary", NULL, NULL,
+	            200, SUMMARY("ACTIVE", 24), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->update_shard_count(be->impl, "S", 4), 0);
+	SCRIPT_DONE();
+	/* kinesalite has no UpdateShardCount. */
+	SCRIPT(STEP("UpdateShardCount", NULL, NULL,
+	            400, "{\"__type\":\"UnknownOperationException\"}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->update_shard_count(be->impl, "S", 4), -ENOTSUP);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+/* ---- shards ----------------------------------------------------------------- */
+
+TEST(shards_paged_and_cached)
+{
+	struct kfs_backend *be = open_be(60000);
+	struct kfs_shard_list l = { 0 };
+	struct kfs_shard_desc d;
+
+	SCRIPT(STEP("ListShards", "\"StreamName\":\"S\"", NULL,
+	            200, "{\"Shards\":[" S0 "],\"NextToken\":\"T\"}", 0, NULL),
+	       STEP("ListShards", "\"NextToken\":\"T\"", "StreamName",
+	            200, "{\"Shards\":[" S1 "]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->list_shards(be->impl, "S", &l), 0);
+	REQUIRE(l.n == 2);
+	CHECK_EQ_STR(l.v[0].id, "shardId-000000000000");
+	CHECK_EQ_STR(l.v[1].parent, "shardId-000000000000");
+	kfs_shard_list_clear(&l);
+	SCRIPT_DONE();
+	/* describe_shard comes from the list; the first one of a shard takes
+	 * an iterator at its tip, for the newest arrival. */
+	SCRIPT(STEP("GetShardIterator", "\"ShardId\":\"shardId-000000000001\","
+		    "\"ShardIteratorType\":\"LATEST\"", NULL, 200,
+		    "{\"ShardIterator\":\"TIP1\"}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000001", &d), 0);
+	CHECK_EQ_STR(d.hash_end, "9");
+	CHECK_EQ_INT(d.bytes[KFS_FRAMING_LINE], -1);
+	CHECK_EQ_INT(d.bytes[KFS_FRAMING_WRITE], -1);
+	CHECK_EQ_INT(d.newest_arrival_ms, -1);
+	/* Again at once: nothing asked. */
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000001", &d), 0);
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000009", &d), -ENOENT);
+	SCRIPT_DONE();
+	/* A page token that aged out: the listing starts over. */
+	SCRIPT(STEP("ListShards", "\"StreamName\":\"T\"", NULL,
+	            200, "{\"Shards\":[" S0 "],\"NextToken\":\"old\"}", 0, NULL),
+	       STEP("ListShards", "\"NextToken\":\"old\"", NULL,
+	            400, ERR("ExpiredNextTokenException"), 0, NULL),
+	       STEP("ListShards", "\"StreamName\":\"T\"", NULL,
+	            200, "{\"Shards\":[" S0 "," S1 "]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->list_shards(be->impl, "T", &l), 0);
+	CHECK_EQ_INT(l.n, 2);
+	kfs_shard_list_clear(&l);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static void entries3(struct kfs_put_entry e[3], char *big)
+{
+	memset(e, 0, 3 * sizeof(*e));
+	e[0].key = "111";
+	e[0].data = "{\"Data\":\"1\"}\n";
+	e[0].len = 13;
+	e[1].key = "toobig";
+	e[1].data = big;
+	e[1].len = 995;            /* + 6 of key > 1000 */
+	e[2].key = "k2";
+	e[2].data = "two\n";
+	e[2].len = 4;
+}
+
+TEST(put_partial_failure)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_put_entry e[3];
+	static char big[1000];
+
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", "\"PartitionKey\":\"111\"", "toobig", 200,
+		 "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"4960\","
+		 "\"ShardId\":\"shardId-000000000000\"},{\"ErrorCode\":"
+		 "\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate "
+		 "exceeded for shard shardId-000000000000\"}]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), 0);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(e[0].err, 0);
+	CHECK_EQ_STR(e[0].seq, "4960");
+	CHECK_EQ_STR(e[0].shard_id, "shardId-000000000000");
+	CHECK_EQ_INT(e[1].err, -EFBIG);       /* never sent */
+	CHECK_EQ_INT(e[2].err, -EAGAIN);      /* the producer resends it */
+	CHECK(strstr(e[2].reason, "ProvisionedThroughputExceeded") != NULL);
+	kfs_backend_free(be);
+}
+
+TEST(put_not_retried_here)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_put_entry e[3];
+	static char big[1000];
+
+	/* A whole-call failure: one request, every sent entry failed with a
+	 * retryable errno, the producer decides. */
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL, 500, ERR("InternalFailure"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), -EIO);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(e[0].err, -EIO);
+	CHECK_EQ_INT(e[1].err, -EFBIG);
+	CHECK_EQ_INT(e[2].err, -EIO);
+	CHECK(strstr(e[0].reason, "InternalFailure") != NULL);
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL, 0, NULL, -ECONNRESET, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), -EIO);
+	SCRIPT_DONE();
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), -EAGAIN);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(e[2].err, -EAGAIN);
+	/* Refused for good. */
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL,
+	            400, ERR("AccessDeniedException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), -EACCES);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(e[0].err, -EACCES);
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL,
+	            400, ERR("ResourceNotFoundException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), -ENOENT);
+	SCRIPT_DONE();
+	/* Expired credentials: a refused call stored nothing, so it is
+	 * sent once more with fresh ones. */
+	entries3(e, big);
+	SCRIPT(STEP("PutRecords", NULL, NULL, 400, ERR("ExpiredTokenException"), 0, NULL),
+	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,\"Records\":["
+		 "{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-000000000000\"},"
+		 "{\"SequenceNumber\":\"2\",\"ShardId\":\"shardId-000000000000\"}]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), 0);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(cr.invalidations, 1);
+	CHECK_EQ_INT(e[0].err, 0);
+	CHECK_EQ_STR(e[2].seq, "2");
+	/* Checked here, nothing sent. */
+	entries3(e, big);
+	e[0].key = "\xff\xfe";
+	e[2].explicit_hash_key = "340282366920938463463374607431768211456";
+	e[1].len = 10;
+	SCRIPT(STEP("PutRecords", "toobig", NULL, 200, "{\"FailedRecordCount\":0,\"Records\":["
+		 "{\"SequenceNumber\":\"3\",\"ShardId\":\"shardId-000000000000\"}]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->put_records(be->impl, "S", e, 3), 0);
+	SCRIPT_DONE();
+	CHECK_EQ_INT(e[0].err, -EINVAL);
+	CHECK_EQ_INT(e[1].err, 0);
+	CHECK_EQ_INT(e[2].err, -EINVAL);
+	kfs_backend_free(be);
+}
+
+TEST(read_with_expired_iterator)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_iter_spec spec = { .type = KFS_ITER_TRIM_HORIZON };
+	struct kfs_get_result r = { 0 };
+	struct kfs_wire_iter it;
+	char *iter = NULL;
+
+	SCRIPT(STEP("GetShardIterator", "\"ShardIteratorType\":\"TRIM_HORIZON\"", NULL,
+	            200, "{\"ShardIterator\":\"I1\"}", 0, NULL),
+	       STEP("GetRecords", "\"ShardIterator\":\"I1\",\"Limit\":10000", NULL, 200,
+		 "{\"Records\":[" REC("101", "YQo=", "k") "," REC("102", "Ygo=", "k")
+		 "],\"NextShardIterator\":\"I2\",\"MillisBehindLatest\":0}", 0, NULL),
+	       STEP("GetRecords", "\"I2\"", NULL,
+	            400, ERR("ExpiredIteratorException"), 0, NULL),
+	       STEP("GetShardIterator", "\"ShardIteratorType\":\"AFTER_SEQUENCE_NUMBER\","
+		 "\"StartingSequenceNumber\":\"102\"", NULL, 200, "{\"ShardIterator\":\"I3\"}", 0, NULL),
+	       STEP("GetRecords", "\"I3\"", NULL, 200,
+		 "{\"Records\":[" REC("103", "Ywo=", "k") "],\"NextShardIterator\":\"I4\","
+		 "\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 20000, &r), 0);
+	free(iter);
+	REQUIRE(r.n == 2);
+	CHECK(memcmp(r.records[1].data, "b\n", 2) == 0);
+	CHECK_EQ_INT(r.records[1].arrival_ms, 1700000000500LL);
+	REQUIRE(r.next_iterator);
+	CHECK_EQ_INT(kfs_wire_iter_parse(r.next_iterator, &it), 0);
+	CHECK_EQ_STR(it.last_seq, "102");
+	CHECK_EQ_STR(it.service, "I2");
+	iter = r.next_iterator;
+	r.next_iterator = NULL;
+	kfs_get_result_clear(&r);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 10000, &r), 0);
+	free(iter);
+	REQUIRE(r.n == 1);
+	CHECK_EQ_STR(r.records[0].seq, "103");
+	CHECK_EQ_INT(kfs_wire_iter_parse(r.next_iterator, &it), 0);
+	CHECK_EQ_STR(it.last_seq, "103");
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	/* Not ours, or not a shard. */
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, "S/1.0/shardId-000000000000/0", 10, &r), -EINVAL);
+	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "notashard", &spec, &iter), -ENOENT);
+	spec.type = KFS_ITER_AT_SEQUENCE_NUMBER;
+	spec.seq = "12x";
+	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), -EINVAL);
+	kfs_backend_free(be);
+}
+
+TEST(latest_resumes_at_its_time)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_iter_spec spec = { .type = KFS_ITER_LATEST };
+	struct kfs_get_result r = { 0 };
+	char *iter = NULL;
+	struct kfs_wire_iter it;
+
+	SCRIPT(STEP("GetShardIterator", "\"LATEST\"", NULL,
+	            200, "{\"ShardIterator\":\"L1\"}", 0, NULL),
+	       STEP("GetRecords", "\"L1\"", NULL,
+	            400, ERR("ExpiredIteratorException"), 0, NULL),
+	       STEP("GetShardIterator", "\"AT_TIMESTAMP\"", NULL,
+	            200, "{\"ShardIterator\":\"L2\"}", 0, NULL),
+	       STEP("GetRecords", "\"L2\"", NULL, 200, "{\"Records\":[],\"NextShardIterator\":\"L3\","
+		 "\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), 0);
+	CHECK_EQ_INT(kfs_wire_iter_parse(iter, &it), 0);
+	CHECK(it.time_ms > 1700000000000LL);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(r.n, 0);
+	CHECK(r.next_iterator != NULL);
+	kfs_get_result_clear(&r);
+	free(iter);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(throttled_reads)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_get_result r = { 0 };
+	int64_t t0;
+	char *iter;
+	struct kfs_wire_iter it = { .stream = "S", .shard = "shardId-000000000000" };
+
+	REQUIRE(kfs_wire_iter_format(&it, "G1", &iter) == 0);
+	SCRIPT(STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL, 200, "{\"Records\":[" REC("1", "YQ==", "k")
+		 "],\"NextShardIterator\":\"G2\",\"MillisBehindLatest\":0}", 0, NULL));
+	t0 = kfs_mono_ms();
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	/* Backed off: 30 ms << 1, then << 2, on top of the 30 ms spacing. */
+	CHECK(kfs_mono_ms() - t0 >= 60 + 120);
+	CHECK_EQ_INT(r.n, 1);
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	/* Past the budget: EAGAIN. */
+	SCRIPT(STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), -EAGAIN);
+	SCRIPT_DONE();
+	free(iter);
+	kfs_backend_free(be);
+}
+
+/* Two readers of one shard: their calls are get_interval_ms apart. */
+static void *read_once(void *p)
+{
+	struct kfs_backend *be = p;
+	struct kfs_get_result r = { 0 };
+	struct kfs_wire_iter it = { .stream = "S", .shard = "shardId-000000000000" };
+	char *iter;
+
+	REQUIRE(kfs_wire_iter_format(&it, "R", &iter) == 0);
+	CHECK_EQ_INT(be->ops->get_records(be->impl, iter, 100, &r), 0);
+	kfs_get_result_clear(&r);
+	free(iter);
+	return NULL;
+}
+
+TEST(shard_read_rate)
+{
+	struct kfs_backend *be = open_be(-1);
+	pthread_t t[4];
+
+	SCRIPT(STEP("GetRecords", NULL, NULL,
+	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL),
+	       STEP("GetRecords", NULL, NULL,
+	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL));
+	for (int i = 0; i < 4; i++)
+		REQUIRE(pthread_create(&t[i], NULL, read_once, be) == 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	SCRIPT_DONE();
+	for (int i = 1; i < 4; i++) {
+		int64_t gap = fk.at[i] - fk.at[i - 1];
+		if (gap < 28) {
+			printf("#   GetRecords %d came %lld ms after the one before\n", i,
+			       (long long)gap);
+			tap_cur_failed = 1;
+		}
+	}
+	kfs_backend_free(be);
+}
+
+TEST(empty_pages_and_closed_shards)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_get_result r = { 0 };
+	struct kfs_wire_iter it = { .stream = "S", .shard = "shardId-000000000000" };
+	char *iter;
+
+	REQUIRE(kfs_wire_iter_format(&it, "E1", &iter) == 0);
+	/* Behind the tip, an empty page is followed. */
+	SCRIPT(STEP("GetRecords", "\"E1\"", NULL, 200, "{\"Records\":[],\"NextShardIterator\":\"E2\","
+		 "\"MillisBehindLatest\":86400000}", 0, NULL),
+	       STEP("GetRecords", "\"E2\"", NULL, 200, "{\"Records\":[" REC("5", "eA==", "k")
+		 "],\"NextShardIterator\":\"E3\",\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(r.n, 1);
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	/* The end of a closed shard, with ChildShards. */
+	SCRIPT(STEP("GetRecords", NULL, NULL, 200, "{\"Records\":[],\"MillisBehindLatest\":0,"
+		 "\"ChildShards\":[{\"ShardId\":\"shardId-000000000001\",\"ParentShards\":"
+		 "[\"shardId-000000000000\"],\"HashKeyRange\":{\"StartingHashKey\":\"0\","
+		 "\"EndingHashKey\":\"9\"}}]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK(r.next_iterator == NULL);
+	REQUIRE(r.children.n == 1);
+	CHECK_EQ_STR(r.children.v[0], "shardId-000000000001");
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	/* Without ChildShards (kinesalite): from the shard list. */
+	SCRIPT(STEP("GetRecords", NULL, NULL,
+	            200, "{\"Records\":[],\"NextShardIterator\":null}", 0, NULL),
+	       STEP("ListShards", NULL, NULL,
+	            200, "{\"Shards\":[" S0 "," S1 "]}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK(r.next_iterator == NULL);
+	REQUIRE(r.children.n == 1);
+	CHECK_EQ_STR(r.children.v[0], "shardId-000000000001");
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	free(iter);
+	kfs_backend_free(be);
+}
+
+TEST(shard_mtime_follows_the_tip)
+{
+	struct kfs_backend *be = open_be(100);
+	struct kfs_shard_desc d;
+	struct kfs_get_result r = { 0 };
+	struct kfs_wire_iter it = { .stream = "S", .shard = "shardId-000000000000" };
+	char *iter;
+
+	SCRIPT(STEP("ListShards", NULL, NULL, 200, "{\"Shards\":[" S0 "]}", 0, NULL),
+	       STEP("GetShardIterator", "\"LATEST\"", NULL, 200,
+		    "{\"ShardIterator\":\"T1\"}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);
+	CHECK_EQ_INT(d.newest_arrival_ms, -1);
+	SCRIPT_DONE();
+	/* Later, a record arrived: the next describe past cache_ms sees it. */
+	usleep(150 * 1000);
+	SCRIPT(STEP("ListShards", NULL, NULL, 200, "{\"Shards\":[" S0 "]}", 0, NULL),
+	       STEP("GetRecords", "\"T1\"", NULL, 200, "{\"Records\":["
+		    REC("7", "eA==", "k") "],\"NextShardIterator\":\"T2\","
+		    "\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);
+	CHECK_EQ_INT(d.newest_arrival_ms, 1700000000500LL);
+	SCRIPT_DONE();
+	/* A reader saw a newer one: that counts too, without a poll. */
+	REQUIRE(kfs_wire_iter_format(&it, "R1", &iter) == 0);
+	usleep(40 * 1000);
+	SCRIPT(STEP("GetRecords", "\"R1\"", NULL, 200, "{\"Records\":["
+		    "{\"SequenceNumber\":\"9\",\"ApproximateArrivalTimestamp\":1700000009,"
+		    "\"Data\":\"eA==\",\"PartitionKey\":\"k\"}],\"NextShardIterator\":\"R2\","
+		    "\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	kfs_get_result_clear(&r);
+	free(iter);
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);
+	CHECK_EQ_INT(d.newest_arrival_ms, 1700000009000LL);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+int main(void)
+{
+	RUN(list_streams_paged_and_cached);
+	RUN(describe_cached_found_and_missing);
+	RUN(one_fetch_for_many_readers);
+	RUN(create_waits_for_active_and_refreshes_caches);
+	RUN(create_exists);
+	RUN(create_answer_lost);
+	RUN(delete_waits_until_gone);
+	RUN(control_plane_retries);
+	RUN(retention_and_resharding);
+	RUN(shards_paged_and_cached);
+	RUN(put_partial_failure);
+	RUN(put_not_retried_here);
+	RUN(read_with_expired_iterator);
+	RUN(latest_resumes_at_its_time);
+	RUN(throttled_reads);
+	RUN(shard_read_rate);
+	RUN(empty_pages_and_closed_shards);
+	RUN(shard_mtime_follows_the_tip);
+	return tap_done();
+}
