@@ -24,14 +24,28 @@ struct precord {
 	int64_t enq_ms;           /* monotonic time it was queued */
 };
 
-/* The queue and sender thread of one stream. */
+#define KEYSET_BUCKETS 256
+
+struct sender;
+
+/* A partition key held by a batch in flight. */
+struct inflight_key {
+	struct inflight_key *next;    /* bucket chain */
+	int owner;                    /* index of the sender holding it */
+	char key[];                   /* the key */
+};
+
+/* The queue and sender threads of one stream. */
 struct pstream {
 	struct pstream *next;         /* list link; protected by producer lock */
 	char name[KFS_STREAM_NAME_MAX + 1];
 	struct kfs_producer *p;       /* owner */
-	pthread_t thread;             /* the sender */
+	pthread_t *threads;           /* the senders, cfg.max_inflight of them */
+	struct sender *senders;       /* their arguments */
+	int nthreads;                 /* how many were started */
 	pthread_mutex_t lock;         /* protects every field below */
-	pthread_cond_t wake;          /* new records, a kick, or stop */
+	pthread_cond_t wake;          /* new records, a kick, keys let go, or stop */
+	struct inflight_key *inflight[KEYSET_BUCKETS]; /* keys of batches in flight */
 	struct precord *head, *tail;  /* records not yet taken by the sender */
 	size_t count;                 /* records in the queue */
 	size_t bytes;                 /* their cost */
@@ -96,6 +110,7 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->batch_bytes = 5u << 20;
 	cfg->max_attempts = 1;
 	cfg->backoff_ms = 100;
+	cfg->max_inflight = 1;
 }
 
 int kfs_producer_new(struct kfs_backend *be,
@@ -114,6 +129,10 @@ int kfs_producer_new(struct kfs_backend *be,
 		p->cfg.batch_bytes = 5u << 20;
 	if (p->cfg.max_attempts < 1)
 		p->cfg.max_attempts = 1;
+	if (p->cfg.max_inflight < 1)
+		p->cfg.max_inflight = 1;
+	if (p->be->ops->caps & KFS_CAP_CHEAP_PUT)
+		p->cfg.max_inflight = 1; /* one writer per log is all it takes */
 	if (p->cfg.linger_ms < 0)
 		p->cfg.linger_ms = 0;
 	pthread_mutex_init(&p->lock, NULL);
@@ -275,18 +294,119 @@ static void fail_queued(struct pstream *ps)
 	pthread_mutex_unlock(&p->lock);
 }
 
+static unsigned key_bucket(const char *key)
+{
+	unsigned h = 2166136261u;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % KEYSET_BUCKETS;
+}
+
+/* The sender holding `key` in flight, or -1; ps->lock held. */
+static int key_owner(struct pstream *ps, const char *key)
+{
+	for (struct inflight_key *k = ps->inflight[key_bucket(key)]; k; k = k->next)
+		if (strcmp(k->key, key) == 0)
+			return k->owner;
+	return -1;
+}
+
+/* Marks key as held by sender `owner`; ps->lock held.  0 or -ENOMEM. */
+static int key_hold(struct pstream *ps, const char *key, int owner)
+{
+	size_t len = strlen(key) + 1;
+	struct inflight_key *k = malloc(sizeof(*k) + len);
+	unsigned b = key_bucket(key);
+
+	if (!k)
+		return -ENOMEM;
+	k->owner = owner;
+	memcpy(k->key, key, len);
+	k->next = ps->inflight[b];
+	ps->inflight[b] = k;
+	return 0;
+}
+
+/* Lets go of every key held by sender `owner`; ps->lock held. */
+static void keys_release(struct pstream *ps, int owner)
+{
+	for (int b = 0; b < KEYSET_BUCKETS; b++) {
+		struct inflight_key **kp = &ps->inflight[b];
+
+		while (*kp) {
+			struct inflight_key *k = *kp;
+			if (k->owner == owner) {
+				*kp = k->next;
+				free(k);
+			} else {
+				kp = &k->next;
+			}
+		}
+	}
+}
+
+/*
+ * Takes the next batch for sender `me` out of the queue: records in queue
+ * order, skipping those whose key another sender has in flight (and so,
+ * since the key stays held, every later record of that key too).  Looks
+ * at a bounded part of the queue.  ps->lock held.  Returns the count.
+ */
+static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
+			 size_t *bytes_out)
+{
+	const struct kfs_producer_config *cfg = &ps->p->cfg;
+	struct precord **pp = &ps->head, *prev = NULL;
+	size_t n = 0, bytes = 0, scanned = 0;
+	size_t scan_max = 4 * cfg->batch_records;
+	int shared = cfg->max_inflight > 1;
+
+	while (*pp && n < cfg->batch_records && scanned++ < scan_max) {
+		struct precord *r = *pp;
+		int owner = shared ? key_owner(ps, r->key) : -1;
+
+		if (owner != -1 && owner != me) {
+			prev = r;
+			pp = &r->next;
+			continue;
+		}
+		if (n > 0 && bytes + r->cost > cfg->batch_bytes)
+			break;
+		if (shared && owner == -1 && key_hold(ps, r->key, me) != 0)
+			break; /* out of memory: send what we have */
+		*pp = r->next;
+		if (ps->tail == r)
+			ps->tail = prev;
+		bytes += r->cost;
+		batch[n++] = r;
+	}
+	ps->count -= n;
+	ps->bytes -= bytes;
+	if (!ps->head)
+		ps->kicked = 0;
+	*bytes_out = bytes;
+	return n;
+}
+
+/* One sender thread of a stream. */
+struct sender {
+	struct pstream *ps;   /* its stream */
+	int idx;              /* its index, the owner of the keys it holds */
+};
+
 static void *sender_main(void *arg)
 {
-	struct pstream *ps = arg;
+	struct sender *me = arg;
+	struct pstream *ps = me->ps;
 	struct kfs_producer *p = ps->p;
 	const struct kfs_producer_config *cfg = &p->cfg;
 	int cheap = (p->be->ops->caps & KFS_CAP_CHEAP_PUT) != 0;
-	unsigned seed = (unsigned)kfs_mono_ms() ^ (unsigned)(uintptr_t)ps;
+	unsigned seed = (unsigned)kfs_mono_ms() ^ (unsigned)(uintptr_t)me;
 	struct precord **batch = malloc(cfg->batch_records * sizeof(*batch));
 
 	pthread_mutex_lock(&ps->lock);
 	for (;;) {
-		size_t n = 0, bytes = 0;
+		size_t n, bytes;
 
 		while (!ps->head && !ps->stop)
 			pthread_cond_wait(&ps->wake, &ps->lock);
@@ -325,33 +445,51 @@ static void *sender_main(void *arg)
 				continue;
 			}
 		}
-		while (ps->head && n < cfg->batch_records &&
-		       (n == 0 || bytes + ps->head->cost <= cfg->batch_bytes)) {
-			struct precord *r = ps->head;
-
-			ps->head = r->next;
-			bytes += r->cost;
-			batch[n++] = r;
+		n = take_batch(ps, me->idx, batch, &bytes);
+		if (n == 0) {
+			/* Every queued key is in another batch: wait for
+			 * one to finish (or for the drain deadline). */
+			struct timespec ts;
+			kfs_deadline(&ts, 100);
+			pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+			continue;
 		}
-		if (!ps->head)
-			ps->tail = NULL;
-		ps->count -= n;
-		ps->bytes -= bytes;
-		if (!ps->head)
-			ps->kicked = 0;
+		if (ps->head)
+			pthread_cond_signal(&ps->wake); /* more for another sender */
 		pthread_mutex_unlock(&ps->lock);
 		send_batch(ps, batch, n, &seed);
 		pthread_mutex_lock(&ps->lock);
+		if (cfg->max_inflight > 1) {
+			keys_release(ps, me->idx);
+			pthread_cond_broadcast(&ps->wake);
+		}
 	}
 	pthread_mutex_unlock(&ps->lock);
 	free(batch);
 	return NULL;
 }
 
-/* Finds or makes the queue of `stream`; called with p->lock held. */
+static void stream_destroy(struct pstream *ps)
+{
+	pthread_cond_destroy(&ps->wake);
+	pthread_mutex_destroy(&ps->lock);
+	for (int b = 0; b < KEYSET_BUCKETS; b++)
+		while (ps->inflight[b]) {
+			struct inflight_key *k = ps->inflight[b];
+			ps->inflight[b] = k->next;
+			free(k);
+		}
+	free(ps->senders);
+	free(ps->threads);
+	free(ps);
+}
+
+/* Finds or makes the queue of `stream`, starting its senders; called with
+ * p->lock held. */
 static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 {
 	struct pstream *ps;
+	int want = p->cfg.max_inflight;
 
 	for (ps = p->streams; ps; ps = ps->next)
 		if (strcmp(ps->name, stream) == 0)
@@ -363,10 +501,18 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 	ps->p = p;
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->wake, NULL);
-	if (pthread_create(&ps->thread, NULL, sender_main, ps) != 0) {
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
+	ps->threads = calloc((size_t)want, sizeof(*ps->threads));
+	ps->senders = calloc((size_t)want, sizeof(*ps->senders));
+	for (int i = 0; ps->threads && ps->senders && i < want; i++) {
+		ps->senders[i].ps = ps;
+		ps->senders[i].idx = i;
+		if (pthread_create(&ps->threads[i], NULL, sender_main,
+				   &ps->senders[i]) != 0)
+			break;
+		ps->nthreads++;
+	}
+	if (ps->nthreads == 0) {
+		stream_destroy(ps);
 		return NULL;
 	}
 	ps->next = p->streams;
@@ -482,15 +628,14 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 		pthread_mutex_lock(&s->lock);
 		s->stop = 1;
 		s->kicked = 1;
-		pthread_cond_signal(&s->wake);
+		pthread_cond_broadcast(&s->wake);
 		pthread_mutex_unlock(&s->lock);
 	}
 	for (; ps; ps = next) {
 		next = ps->next;
-		pthread_join(ps->thread, NULL);
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
+		for (int i = 0; i < ps->nthreads; i++)
+			pthread_join(ps->threads[i], NULL);
+		stream_destroy(ps);
 	}
 	pthread_cond_destroy(&p->space);
 	pthread_mutex_destroy(&p->lock);

@@ -10,6 +10,11 @@
  * kfs_ack_wait().  Nothing is dropped silently: a record is either stored,
  * or its error reaches its writer and the log.
  *
+ * Records of one partition key are stored in the order written, also
+ * across retries: a stream may have several batches in flight, but a key
+ * is in at most one of them at a time, and a batch resends its failed
+ * entries before it lets go of their keys.
+ *
  * Only the backend interface (backend.h) is used, so the same producer
  * serves every backend.
  */
@@ -42,11 +47,13 @@ struct kfs_producer_config {
 	size_t batch_records;   /* records per put_records, <= KFS_PUT_BATCH_MAX */
 	size_t batch_bytes;     /* bytes per put_records (data + keys) */
 	int max_attempts;       /* tries per record for retryable errors, >= 1 */
+	int max_inflight;       /* batches of one stream in flight at once, >= 1;
+				 * never two holding the same partition key */
 	int backoff_ms;         /* first retry delay; doubles, with jitter */
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 64 MiB queue, 500 records,
- * 5 MiB, 1 attempt, 100 ms). */
+ * 5 MiB, 1 attempt, 100 ms, 1 batch in flight). */
 void kfs_producer_config_default(struct kfs_producer_config *cfg);
 
 struct kfs_producer;

@@ -166,6 +166,7 @@ int main(int argc, char *argv[])
 		 * 10 s. */
 		pcfg.max_attempts = 9;
 		pcfg.backoff_ms = 100;
+		pcfg.max_inflight = 4;
 	}
 	if (kfs_producer_new(be, &pcfg, &prod) != 0) {
 		fprintf(stderr, "kinesisfs: out of memory\n");

@@ -1177,6 +1177,27 @@ void kfs_fs_shutdown(struct kfs_fs *fs)
 	if (fs->tails_started)
 		pthread_join(fs->tails_thread, NULL);
 	fs->tails_started = 0;
+	/* Files still open when the mount goes (SIGTERM, a lazy unmount):
+	 * their partial lines are sent too, for the producer to deliver. */
+	for (;;) {
+		struct kfs_handle *h;
+
+		pthread_mutex_lock(&fs->tails_lock);
+		h = fs->tails;
+		if (h)
+			tails_del_locked(h);
+		pthread_mutex_unlock(&fs->tails_lock);
+		if (!h)
+			break;
+		pthread_mutex_lock(&h->lock);
+		if (h->line_len > 0) {
+			kfs_info("%s/%s: sending the partial line of a file still "
+				 "open at unmount", h->stream, h->name);
+			send_tail(h);
+		}
+		pthread_mutex_unlock(&h->lock);
+		handle_unref(h);
+	}
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
 }

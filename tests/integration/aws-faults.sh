@@ -202,5 +202,6 @@ timeout 120 cat "$s/shardId-000000000003" >"$tmp/shard3" ||
 assert_file_eq "$tmp/shard3" "$tmp/shard3.expected" "shard 3 read through the mount"
 [ "$(stat_of faulted_records)" -gt "$reads_before" ] || fail "no read was faulted"
 fault_mode none
+assert_eq "$(stat_of upstream_errors)" 0 "requests kinesalite did not answer"
 
 kfs_umount

@@ -30,8 +30,12 @@ struct scripted {
 	size_t max_batch;          /* largest batch seen */
 	size_t entries_sent;       /* entries over all calls */
 	int delay_ms;              /* each call takes this long */
-	struct { char data[64]; int left; } fails[64]; /* retries left per record */
+	struct { char data[64]; int left; } fails[256]; /* retries left per record */
 	size_t nfails;
+	int inflight;              /* calls under way now */
+	int max_inflight;          /* most calls under way at once */
+	int key_busy[8];           /* calls under way holding key k<i> */
+	int key_overlap;           /* a key was in two calls at once */
 };
 
 static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
@@ -39,18 +43,45 @@ static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
 {
 	struct scripted *s = impl;
 
+	int keys[8] = { 0 }, throttled[8] = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	s->inflight++;
+	if (s->inflight > s->max_inflight)
+		s->max_inflight = s->inflight;
+	for (size_t i = 0; i < n; i++) {
+		int k;
+		if (sscanf(e[i].key, "k%d", &k) == 1 && k >= 0 && k < 8 && !keys[k]) {
+			keys[k] = 1;
+			if (s->key_busy[k]++)
+				s->key_overlap = 1;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (s->delay_ms)
 		usleep((useconds_t)s->delay_ms * 1000);
 	pthread_mutex_lock(&s->lock);
+	s->inflight--;
+	for (int k = 0; k < 8; k++)
+		if (keys[k])
+			s->key_busy[k]--;
 	s->calls++;
 	s->entries_sent += n;
 	if (n > s->max_batch)
 		s->max_batch = n;
 	for (size_t i = 0; i < n; i++) {
 		char data[64] = "";
-		int times;
+		int times, kk;
 
 		memcpy(data, e[i].data, e[i].len < 63 ? e[i].len : 63);
+		/* As the service throttles a shard: once a record of a key
+		 * failed in a call, the later ones of that key fail too. */
+		if (sscanf(e[i].key, "k%d", &kk) == 1 && kk >= 0 && kk < 8 &&
+		    throttled[kk]) {
+			e[i].err = -EAGAIN;
+			snprintf(e[i].reason, sizeof(e[i].reason), "throttled");
+			continue;
+		}
 		if (strncmp(data, "bad", 3) == 0) {
 			e[i].err = -EINVAL;
 			snprintf(e[i].reason, sizeof(e[i].reason), "scripted refusal");
@@ -61,13 +92,16 @@ static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
 			for (k = 0; k < s->nfails; k++)
 				if (strcmp(s->fails[k].data, data) == 0)
 					break;
-			if (k == s->nfails && k < 64) {
+			REQUIRE(k < 256);
+			if (k == s->nfails) {
 				snprintf(s->fails[k].data, 64, "%s", data);
 				s->fails[k].left = times;
 				s->nfails++;
 			}
 			if (s->fails[k].left > 0) {
 				s->fails[k].left--;
+				if (sscanf(e[i].key, "k%d", &kk) == 1 && kk >= 0 && kk < 8)
+					throttled[kk] = 1;
 				e[i].err = -EAGAIN;
 				snprintf(e[i].reason, sizeof(e[i].reason), "throttled");
 				continue;
@@ -100,6 +134,26 @@ static void sc_free(struct scripted *s)
 		free(s->stored[i]);
 	free(s->stored);
 	pthread_mutex_destroy(&s->lock);
+}
+
+static struct kfs_producer *mk_inflight(struct kfs_backend *be, int linger,
+					int attempts, size_t queue, int inflight,
+					size_t batch)
+{
+	struct kfs_producer_config cfg;
+	struct kfs_producer *p = NULL;
+
+	kfs_producer_config_default(&cfg);
+	cfg.linger_ms = linger;
+	cfg.max_attempts = attempts;
+	cfg.backoff_ms = 1;
+	cfg.max_inflight = inflight;
+	if (batch)
+		cfg.batch_records = batch;
+	if (queue)
+		cfg.queue_bytes = queue;
+	REQUIRE(kfs_producer_new(be, &cfg, &p) == 0);
+	return p;
 }
 
 static struct kfs_producer *mk(struct kfs_backend *be, int linger, int attempts,
@@ -292,6 +346,48 @@ TEST(free_delivers_queued_records)
 	sc_free(&s);
 }
 
+TEST(several_batches_in_flight_keep_key_order)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	char data[64], key[8];
+	int next[8] = { 0 };
+
+	sc_init(&s, &be);
+	s.delay_ms = 5;
+	p = mk_inflight(&be, 0, 5, 0, 4, 20);
+	kfs_ack_init(&a);
+	/* Keys in runs of 10; every 7th record fails twice first. */
+	for (int i = 0; i < 800; i++) {
+		int k = (i / 10) % 8;
+		snprintf(key, sizeof(key), "k%d", k);
+		if (i % 7 == 3)
+			snprintf(data, sizeof(data), "fail:2:%s:%d", key, i);
+		else
+			snprintf(data, sizeof(data), "x:%s:%d", key, i);
+		REQUIRE(kfs_producer_put(p, "s", key, NULL, data, strlen(data),
+					 &a) == 0);
+	}
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 800);
+	CHECK(s.max_inflight > 1);      /* batches overlapped */
+	CHECK_EQ_INT(s.key_overlap, 0); /* never one key in two */
+	/* Per key, the records were stored in the order written. */
+	for (size_t i = 0; i < s.nstored; i++) {
+		int k, n;
+		const char *c = strstr(s.stored[i], ":k");
+		REQUIRE(c && sscanf(c, ":k%d:%d", &k, &n) == 2 && k >= 0 && k < 8);
+		CHECK(n >= next[k]);
+		next[k] = n + 1;
+	}
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
 TEST(over_the_local_engine)
 {
 	char dir[] = "/tmp/kfs-producer-XXXXXX";
@@ -332,6 +428,7 @@ int main(void)
 	RUN(failures_reach_the_writer);
 	RUN(full_queue_blocks_writers);
 	RUN(free_delivers_queued_records);
+	RUN(several_batches_in_flight_keep_key_order);
 	RUN(over_the_local_engine);
 	return tap_done();
 }
