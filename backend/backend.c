@@ -1,7 +1,10 @@
 /* backend.c - helpers shared by every backend; see backend.h. */
 #include "backend.h"
 
+#include "lib/util.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,4 +67,35 @@ void kfs_backend_free(struct kfs_backend *be)
 	if (be->ops && be->ops->destroy)
 		be->ops->destroy(be->impl);
 	free(be);
+}
+
+void kfs_put_entry_fail(struct kfs_put_entry *en, int err, const char *reason)
+{
+	en->err = err;
+	en->seq[0] = '\0';
+	en->shard_id[0] = '\0';
+	snprintf(en->reason, sizeof(en->reason), "%s", reason);
+}
+
+int kfs_put_entry_check(struct kfs_put_entry *en, size_t max_record_bytes)
+{
+	size_t klen;
+
+	en->err = 0;
+	en->reason[0] = '\0';
+	if (!en->key || !kfs_valid_partition_key(en->key)) {
+		kfs_put_entry_fail(en, -EINVAL,
+				   "partition key must be 1 to 256 bytes");
+		return -EINVAL;
+	}
+	klen = strlen(en->key);
+	if (en->len > max_record_bytes || en->len + klen > max_record_bytes) {
+		char why[160];
+		snprintf(why, sizeof(why), "record of %zu bytes (data and key) "
+			 "is over the limit of %zu", en->len + klen,
+			 max_record_bytes);
+		kfs_put_entry_fail(en, -EFBIG, why);
+		return -EFBIG;
+	}
+	return 0;
 }

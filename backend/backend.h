@@ -218,6 +218,14 @@ void kfs_get_result_clear(struct kfs_get_result *r);
 
 const char *kfs_stream_status_name(enum kfs_stream_status s);
 
+/* Marks a put entry failed with err (-errno) and reason. */
+void kfs_put_entry_fail(struct kfs_put_entry *en, int err, const char *reason);
+/* Clears an entry's result, then checks what every backend checks before
+ * storing it: a partition key of 1 to 256 bytes (-EINVAL) and data plus
+ * key within max_record_bytes (-EFBIG).  Returns 0, or -errno after
+ * marking the entry failed. */
+int kfs_put_entry_check(struct kfs_put_entry *en, size_t max_record_bytes);
+
 /* Destroys a backend made by one of the constructors; NULL is a no-op. */
 void kfs_backend_free(struct kfs_backend *be);
 

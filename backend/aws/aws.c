@@ -647,14 +647,6 @@ static int aws_describe_shard(void *impl, const char *stream,
 
 /* ---- records ---------------------------------------------------------- */
 
-static void entry_fail(struct kfs_put_entry *en, int err, const char *reason)
-{
-	en->err = err;
-	en->seq[0] = '\0';
-	en->shard_id[0] = '\0';
-	snprintf(en->reason, sizeof(en->reason), "%s", reason);
-}
-
 /* 1 when s is a decimal number from 0 to 2^128 - 1. */
 static int valid_hash_key(const char *s)
 {
@@ -684,41 +676,28 @@ static int aws_put_records(void *impl, const char *stream,
 		return 0;
 	if (n > KFS_PUT_BATCH_MAX || !kfs_valid_stream_name(stream)) {
 		for (size_t i = 0; i < n; i++)
-			entry_fail(&entries[i], -EINVAL, "invalid request");
+			kfs_put_entry_fail(&entries[i], -EINVAL, "invalid request");
 		return -EINVAL;
 	}
 	idx = malloc(n * sizeof(*idx));
 	if (!idx) {
 		for (size_t i = 0; i < n; i++)
-			entry_fail(&entries[i], -ENOMEM, "out of memory");
+			kfs_put_entry_fail(&entries[i], -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct kfs_put_entry *en = &entries[i];
-		size_t klen;
 
-		en->err = 0;
-		en->reason[0] = '\0';
-		if (!en->key || !kfs_valid_partition_key(en->key)) {
-			entry_fail(en, -EINVAL, "partition key must be 1 to 256 bytes");
+		if (en->key && kfs_valid_partition_key(en->key) &&
+		    !kfs_wire_valid_utf8(en->key)) {
+			kfs_put_entry_fail(en, -EINVAL,
+					   "partition key is not valid UTF-8");
 			continue;
 		}
-		if (!kfs_wire_valid_utf8(en->key)) {
-			entry_fail(en, -EINVAL, "partition key is not valid UTF-8");
+		if (kfs_put_entry_check(en, a->max_record_bytes) != 0)
 			continue;
-		}
-		klen = strlen(en->key);
-		if (en->len > a->max_record_bytes ||
-		    en->len + klen > a->max_record_bytes) {
-			char why[160];
-			snprintf(why, sizeof(why), "record of %zu bytes (data and "
-				 "key) is over the limit of %zu", en->len + klen,
-				 a->max_record_bytes);
-			entry_fail(en, -EFBIG, why);
-			continue;
-		}
 		if (en->explicit_hash_key && !valid_hash_key(en->explicit_hash_key)) {
-			entry_fail(en, -EINVAL, "explicit hash key is not a "
+			kfs_put_entry_fail(en, -EINVAL, "explicit hash key is not a "
 				   "decimal from 0 to 2^128-1");
 			continue;
 		}
@@ -750,7 +729,7 @@ static int aws_put_records(void *impl, const char *stream,
 		snprintf(why, sizeof(why), "%.60s%s%.90s", e.type,
 			 e.type[0] && e.message[0] ? ": " : "", e.message);
 		for (size_t k = 0; k < m; k++)
-			entry_fail(&entries[idx[k]], rc, why);
+			kfs_put_entry_fail(&entries[idx[k]], rc, why);
 	}
 	free(idx);
 	return rc;

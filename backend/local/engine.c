@@ -1346,14 +1346,6 @@ static struct lshard *route(struct lstream *st, unsigned __int128 h)
 	return NULL;
 }
 
-static void entry_fail(struct kfs_put_entry *en, int err, const char *reason)
-{
-	en->err = err;
-	en->seq[0] = '\0';
-	en->shard_id[0] = '\0';
-	snprintf(en->reason, sizeof(en->reason), "%s", reason);
-}
-
 static int local_put_records(void *impl, const char *stream,
 			     struct kfs_put_entry *entries, size_t n)
 {
@@ -1373,7 +1365,7 @@ static int local_put_records(void *impl, const char *stream,
 		rc = -ENOENT;
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
-			entry_fail(&entries[i], rc, rc == -ENOENT ?
+			kfs_put_entry_fail(&entries[i], rc, rc == -ENOENT ?
 				   "stream not found" : "invalid request");
 		return rc;
 	}
@@ -1383,7 +1375,7 @@ static int local_put_records(void *impl, const char *stream,
 	if (!dest || !in || !pick) {
 		rc = -ENOMEM;
 		for (size_t i = 0; i < n; i++)
-			entry_fail(&entries[i], rc, "out of memory");
+			kfs_put_entry_fail(&entries[i], rc, "out of memory");
 		goto out;
 	}
 
@@ -1393,35 +1385,22 @@ static int local_put_records(void *impl, const char *stream,
 		unsigned __int128 h;
 		size_t klen;
 
-		en->err = 0;
-		en->reason[0] = '\0';
-		if (!en->key || !kfs_valid_partition_key(en->key)) {
-			entry_fail(en, -EINVAL, "partition key must be 1 to 256 bytes");
+		if (kfs_put_entry_check(en, e->max_record_bytes) != 0)
 			continue;
-		}
 		klen = strlen(en->key);
-		if (en->len > e->max_record_bytes ||
-		    en->len + klen > e->max_record_bytes) {
-			char why[160];
-			snprintf(why, sizeof(why), "record of %zu bytes (data and key) "
-				 "is over the limit of %zu", en->len + klen,
-				 e->max_record_bytes);
-			entry_fail(en, -EFBIG, why);
-			continue;
-		}
 		if (en->explicit_hash_key) {
 			if (kfs_ids_parse_u128(en->explicit_hash_key, &h) < 0) {
-				entry_fail(en, -EINVAL, "explicit hash key is not a "
+				kfs_put_entry_fail(en, -EINVAL, "explicit hash key is not a "
 					   "decimal from 0 to 2^128-1");
 				continue;
 			}
 		} else if (kfs_ids_md5_hash(en->key, klen, &h) < 0) {
-			entry_fail(en, -EIO, "cannot compute MD5");
+			kfs_put_entry_fail(en, -EIO, "cannot compute MD5");
 			continue;
 		}
 		dest[i] = route(st, h);
 		if (!dest[i])
-			entry_fail(en, -EIO, "no open shard holds the hash key");
+			kfs_put_entry_fail(en, -EIO, "no open shard holds the hash key");
 	}
 
 	/* One append per shard, the entries in their order. */
@@ -1451,7 +1430,7 @@ static int local_put_records(void *impl, const char *stream,
 				char why[160];
 				snprintf(why, sizeof(why), "storing in %s failed: %s",
 					 sh->id, strerror(-r));
-				entry_fail(en, r == -ESHUTDOWN ? -EAGAIN : r, why);
+				kfs_put_entry_fail(en, r == -ESHUTDOWN ? -EAGAIN : r, why);
 				continue;
 			}
 			encode_seq(sh, first + k, arrival, en->seq);
