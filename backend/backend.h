@@ -131,6 +131,7 @@ struct kfs_get_result {
 
 /* Backend capabilities. */
 #define KFS_CAP_CHEAP_PUT 0x1   /* a put costs little: no point lingering to batch */
+#define KFS_CAP_SIZES 0x2       /* describe_shard knows the bytes of shards */
 
 struct kfs_backend_ops {
 	const char *name;

@@ -111,6 +111,8 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->max_attempts = 1;
 	cfg->backoff_ms = 100;
 	cfg->max_inflight = 1;
+	cfg->on_stored = NULL;
+	cfg->on_stored_arg = NULL;
 }
 
 int kfs_producer_new(struct kfs_backend *be,
@@ -225,6 +227,13 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 			sub[k].reason[0] = '\0';
 		}
 		p->be->ops->put_records(p->be->impl, ps->name, sub, ntodo);
+		if (p->cfg.on_stored) {
+			size_t ok = 0;
+			for (size_t k = 0; k < ntodo; k++)
+				ok += sub[k].err == 0;
+			if (ok)
+				p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+		}
 		for (size_t k = 0; k < ntodo; k++) {
 			e[todo[k]] = sub[k];
 			if (sub[k].err && retryable(sub[k].err) &&

@@ -50,6 +50,11 @@ struct kfs_producer_config {
 	int max_inflight;       /* batches of one stream in flight at once, >= 1;
 				 * never two holding the same partition key */
 	int backoff_ms;         /* first retry delay; doubles, with jitter */
+	/* Called from a sender thread after a put stored records of
+	 * `stream` (before their writers are told), or NULL.  It must not
+	 * block nor call the producer. */
+	void (*on_stored)(void *arg, const char *stream);
+	void *on_stored_arg;
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 64 MiB queue, 500 records,

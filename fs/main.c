@@ -2,9 +2,10 @@
  * main.c - kinesisfs: parse options, open the backend, mount, then
  * daemonize last so that start-up errors reach the terminal.
  */
-#define FUSE_USE_VERSION 31
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
@@ -106,6 +107,18 @@ static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
 	return -ENOTSUP;
 }
 
+/* Threads for FUSE requests when -o max_threads is not given. */
+#define KFS_MAX_THREADS_DEFAULT 256
+
+/* 1 when the command line sets -o max_threads. */
+static int max_threads_given(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++)
+		if (strstr(argv[i], "max_threads="))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -157,8 +170,12 @@ int main(int argc, char *argv[])
 			opt.backend, strerror(-err));
 		goto out;
 	}
+	kfs_fs_init(&fs, be, NULL, &opt);
+	fs_ready = 1;
 	kfs_producer_config_default(&pcfg);
 	pcfg.linger_ms = opt.linger_ms;
+	pcfg.on_stored = kfs_fs_on_stored;   /* wakes readers at the tip */
+	pcfg.on_stored_arg = &fs;
 	if (strcmp(opt.backend, "aws") == 0) {
 		/* Throttling and failures of the service are retried: the
 		 * backoffs of 9 attempts (100 ms doubling, with jitter) add
@@ -172,8 +189,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "kinesisfs: out of memory\n");
 		goto out;
 	}
-	kfs_fs_init(&fs, be, prod, &opt);
-	fs_ready = 1;
+	fs.prod = prod;
 	fuse = fuse_new(&args, &kfs_fuse_ops, sizeof(kfs_fuse_ops), &fs);
 	if (!fuse)
 		goto out;
@@ -190,12 +206,27 @@ int main(int argc, char *argv[])
 		finish_daemon(daemon_fd);
 		daemon_fd = -1;
 	}
-	if (cmd.singlethread)
+	if (cmd.singlethread) {
 		ret = fuse_loop(fuse);
-	else
-		ret = fuse_loop_mt(fuse, cmd.clone_fd);
+	} else {
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+
+		if (!lc)
+			goto out_signals;
+		/* Readers of views wait in read(2), each holding a thread:
+		 * unless told otherwise, allow many more than libfuse's 10. */
+		fuse_loop_cfg_set_clone_fd(lc, cmd.clone_fd);
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, cmd.max_idle_threads);
+		fuse_loop_cfg_set_max_threads(lc, max_threads_given(argc, argv)
+					      ? cmd.max_threads
+					      : KFS_MAX_THREADS_DEFAULT);
+		ret = fuse_loop_mt(fuse, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
 	ret = ret < 0 ? 1 : 0;
 	kfs_info("unmounting %s", cmd.mountpoint);
+out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
 	fuse_unmount(fuse);

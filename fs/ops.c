@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,26 +21,33 @@
 #include <unistd.h>
 
 #include "fs/path.h"
+#include "fs/reader.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #define KFS_XATTR_PREFIX "user.kinesis."
-#define KFS_READ_BATCH 10000   /* records asked of get_records per fetch */
+#define KFS_WAIT_SLICE_MS 100  /* a waiting read looks for interrupts */
 
 /* One open file. */
 struct kfs_handle {
 	struct kfs_fs *fs;                    /* owner */
-	enum kfs_node kind;                   /* SHARD or KEY */
+	enum kfs_node kind;                   /* SHARD, KEY or SVIEW */
 	char stream[KFS_STREAM_NAME_MAX + 1]; /* its stream */
 	char name[NAME_MAX + 1];              /* shard id or partition key */
+	char full[NAME_MAX + 1];              /* the name opened, for messages */
 	char ehk[KFS_HASH_KEY_MAX];           /* shard files: the shard's starting hash key */
 	int readable;                         /* opened for reading */
 	int writable;                         /* opened for writing */
+	int nonblock;                         /* O_NONBLOCK: no waiting at the tip */
 
-	/* Linger-thread bookkeeping. */
+	/* Linger-thread and poll-thread bookkeeping. */
 	int refs;                             /* protected by tails lock */
 	int on_tails;                         /* protected by tails lock */
 	struct kfs_handle *tnext, *tprev;     /* protected by tails lock */
+	struct fuse_pollhandle *ph;           /* protected by poll lock */
+	struct kfs_handle *pnext;             /* protected by poll lock */
+	int on_pollers;                       /* protected by poll lock */
+	struct kfs_handle *tnext_poll;        /* the poll thread's own list */
 
 	pthread_mutex_t lock;                 /* "handle lock": protects below */
 	/* writing */
@@ -50,15 +59,10 @@ struct kfs_handle {
 	uint64_t retry_hash;                  /* and the hash of its bytes */
 	int64_t tail_ms;                      /* monotonic ms the partial line began */
 	/* reading */
-	uint64_t pos;                         /* file offset of buf[buf_off] */
-	uint64_t skip;                        /* bytes still to drop before pos counts */
-	char *iter;                           /* iterator of the next fetch; NULL: start anew */
-	int at_end;                           /* a closed shard was read to its end */
-	unsigned char *buf;                   /* rendered records not yet returned */
-	size_t buf_len, buf_off;
-	struct kfs_name_list kshards;         /* key files: shards to read, in order */
-	size_t kshard;                        /* key files: the one being read */
+	struct kfs_reader *rd;                /* the cursor, when readable */
 };
+
+static struct fuse_pollhandle *pollers_del(struct kfs_handle *h, int *was);
 
 static struct kfs_fs *get_fs(void)
 {
@@ -69,7 +73,7 @@ static struct kfs_fs *get_fs(void)
 static int fail(int err, const char *op, const struct kfs_path *p,
 		const char *reason)
 {
-	const char *key = p->kind >= KFS_NODE_SHARD ? p->name : "";
+	const char *key = p->kind >= KFS_NODE_SHARD ? p->full : "";
 
 	if (err == -ENOENT)
 		kfs_info("%s %s%s%s: %s", op, p->stream, *key ? "/" : "", key,
@@ -80,14 +84,20 @@ static int fail(int err, const char *op, const struct kfs_path *p,
 	return err;
 }
 
-/* Resolves a path that must exist; fills the stream and shard as asked. */
+/* Resolves a path that must exist; fills the stream and shard as asked.
+ * A shard view's shard is always looked up. */
 static int resolve(struct kfs_fs *fs, const char *op, const char *path,
 		   struct kfs_path *p, struct kfs_stream_desc *sd,
 		   struct kfs_shard_desc *shd)
 {
 	struct kfs_stream_desc tmp;
+	struct kfs_shard_desc tmp_shd;
 	int err = kfs_path_parse(path, p);
 
+	if (err == -EINVAL)
+		return fail(err, op, p, "not a view: POSITION is TRIM_HORIZON, "
+			    "LATEST, AT_SEQUENCE_NUMBER=N, AFTER_SEQUENCE_NUMBER=N "
+			    "or AT_TIMESTAMP=T, then optionally .jsonl");
 	if (err)
 		return fail(err, op, p, "no such file");
 	if (p->kind == KFS_NODE_ROOT)
@@ -97,17 +107,20 @@ static int resolve(struct kfs_fs *fs, const char *op, const char *path,
 	err = fs->be->ops->describe_stream(fs->be->impl, p->stream, sd ? sd : &tmp);
 	if (err)
 		return fail(err, op, p, err == -ENOENT ? "no such stream" : NULL);
-	if (p->kind == KFS_NODE_VIEW)
-		return fail(-ENOENT, op, p, "positions of a shard file are not "
-			    "supported yet");
-	if (p->kind == KFS_NODE_SHARD && shd) {
+	if (p->kind == KFS_NODE_SHARD && (shd || p->view)) {
 		err = fs->be->ops->describe_shard(fs->be->impl, p->stream,
-						  p->name, shd);
+						  p->name, shd ? shd : &tmp_shd);
 		if (err)
 			return fail(err, op, p, err == -ENOENT ? "no such shard"
 				    : NULL);
 	}
 	return 0;
+}
+
+/* 1 for views: names with a position, which follow. */
+static int is_view(const struct kfs_path *p)
+{
+	return p->view || p->kind == KFS_NODE_SVIEW;
 }
 
 static void fill_times(struct stat *st, int64_t ms)
@@ -116,6 +129,14 @@ static void fill_times(struct stat *st, int64_t ms)
 	st->st_mtim.tv_nsec = (ms % 1000) * 1000000;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
+}
+
+/* Views: read-only, no size (they follow), the time of asking. */
+static void view_attr(struct stat *st)
+{
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	fill_times(st, kfs_now_ms());
 }
 
 static int kfs_getattr(const char *path, struct stat *st,
@@ -145,10 +166,17 @@ static int kfs_getattr(const char *path, struct stat *st,
 		fill_times(st, sd.creation_ms);
 		break;
 	case KFS_NODE_SHARD:
+		if (p.view) {
+			view_attr(st);
+			break;
+		}
 		st->st_mode = S_IFREG | 0644;
 		st->st_nlink = 1;
-		st->st_size = shd.bytes[fs->opt->framing] > 0
-				      ? shd.bytes[fs->opt->framing] : 0;
+		if (shd.bytes[fs->opt->framing] >= 0)
+			st->st_size = shd.bytes[fs->opt->framing];
+		else if (fs->sizes)
+			st->st_size = (off_t)kfs_sizes_get(fs->sizes, p.stream,
+							   p.name);
 		st->st_blocks = (st->st_size + 511) / 512;
 		fill_times(st, sd.creation_ms);
 		if (shd.newest_arrival_ms >= 0) {
@@ -157,7 +185,14 @@ static int kfs_getattr(const char *path, struct stat *st,
 				(shd.newest_arrival_ms % 1000) * 1000000;
 		}
 		break;
+	case KFS_NODE_SVIEW:
+		view_attr(st);
+		break;
 	default:
+		if (p.view) {
+			view_attr(st);
+			break;
+		}
 		/* A key file: any name; its size is not known without
 		 * reading every record of the key. */
 		st->st_mode = S_IFREG | 0644;
@@ -307,8 +342,11 @@ static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 	if (err)
 		return err;
-	if (p.kind != KFS_NODE_SHARD && p.kind != KFS_NODE_KEY)
+	if (p.kind != KFS_NODE_SHARD && p.kind != KFS_NODE_KEY &&
+	    p.kind != KFS_NODE_SVIEW)
 		return fail(-EISDIR, "truncate", &p, NULL);
+	if (is_view(&p))
+		return fail(-EACCES, "truncate", &p, "views are read-only");
 	return 0;
 }
 
@@ -346,9 +384,7 @@ static void handle_unref(struct kfs_handle *h)
 	kfs_ack_destroy(&h->ack);
 	pthread_mutex_destroy(&h->lock);
 	free(h->line);
-	free(h->iter);
-	free(h->buf);
-	kfs_name_list_clear(&h->kshards);
+	kfs_reader_free(h->rd);
 	free(h);
 }
 
@@ -646,6 +682,9 @@ static int open_handle(const char *op, const char *path,
 		return err;
 	if (p.kind == KFS_NODE_ROOT || p.kind == KFS_NODE_STREAM)
 		return fail(-EISDIR, op, &p, NULL);
+	if (is_view(&p) && acc != O_RDONLY)
+		return fail(-EACCES, op, &p, "views are read-only: write to "
+			    "the shard or key file");
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return fail(-ENOMEM, op, &p, NULL);
@@ -653,16 +692,36 @@ static int open_handle(const char *op, const char *path,
 	h->kind = p.kind;
 	strcpy(h->stream, p.stream);
 	strcpy(h->name, p.name);
+	strcpy(h->full, p.full);
 	if (p.kind == KFS_NODE_SHARD)
 		strcpy(h->ehk, shd.hash_start);
 	h->readable = acc == O_RDONLY || acc == O_RDWR;
 	h->writable = acc == O_WRONLY || acc == O_RDWR;
+	h->nonblock = (fi->flags & O_NONBLOCK) != 0;
 	h->refs = 1;
 	pthread_mutex_init(&h->lock, NULL);
 	kfs_ack_init(&h->ack);
+	if (h->readable) {
+		struct kfs_reader_spec spec = {
+			.stream = p.stream,
+			.kind = p.kind,
+			.name = p.name,
+			.pos = is_view(&p) ? &p.pos : NULL,
+			.framing = fs->opt->framing,
+			.sizes = fs->sizes,
+		};
+		char why[KFS_SEQ_MAX + 120];
+
+		err = kfs_reader_open(fs->be, &spec, &h->rd, why, sizeof(why));
+		if (err) {
+			handle_unref(h);
+			return fail(err, op, &p, why[0] ? why : NULL);
+		}
+	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
-	fi->nonseekable = 0;
+	/* A view is a stream of records, like a pipe. */
+	fi->nonseekable = is_view(&p);
 	return 0;
 }
 
@@ -693,207 +752,249 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 			kfs_err("close %s/%s: %s", h->stream, h->name,
 				strerror(-err));
 	}
+	{
+		int was;
+		struct fuse_pollhandle *ph = pollers_del(h, &was);
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		if (was)
+			handle_unref(h);
+	}
 	handle_unref(h);
 	return 0;
 }
 
 /* ---- reading ------------------------------------------------------- */
 
-/* Appends the records of res (those of the key, for key files) to the
- * handle's buffer, rendered with the mount's framing. */
-static int render(struct kfs_handle *h, struct kfs_get_result *res)
+/* 1 when the read in this thread should give up waiting: its caller was
+ * interrupted (a signal), or the mount is going away. */
+static int wait_cancelled(void)
 {
-	enum kfs_framing f = h->fs->opt->framing;
-	size_t total = h->buf_len - h->buf_off;
-	unsigned char *nb, *w;
+	struct fuse_context *c = fuse_get_context();
 
-	for (size_t i = 0; i < res->n; i++) {
-		if (h->kind == KFS_NODE_KEY && strcmp(res->records[i].key, h->name))
-			continue;
-		total += kfs_framed_len(f, res->records[i].data,
-					res->records[i].len);
-	}
-	nb = malloc(total ? total : 1);
-	if (!nb)
-		return -ENOMEM;
-	w = nb;
-	if (h->buf_len > h->buf_off) {
-		memcpy(w, h->buf + h->buf_off, h->buf_len - h->buf_off);
-		w += h->buf_len - h->buf_off;
-	}
-	for (size_t i = 0; i < res->n; i++) {
-		struct kfs_record *r = &res->records[i];
-		if (h->kind == KFS_NODE_KEY && strcmp(r->key, h->name))
-			continue;
-		memcpy(w, r->data, r->len);
-		w += r->len;
-		if (kfs_framed_len(f, r->data, r->len) > r->len)
-			*w++ = '\n';
-	}
-	free(h->buf);
-	h->buf = nb;
-	h->buf_off = 0;
-	h->buf_len = total;
-	return 0;
+	return fuse_interrupted() ||
+	       (c && c->fuse && fuse_session_exited(fuse_get_session(c->fuse)));
 }
 
-/* Key files read every shard of the stream, parents first, keeping the
- * records of the key. */
-static int key_shards(struct kfs_handle *h)
+/*
+ * Waits for records of the handle's stream: until records are stored
+ * through the mount, or a poll interval passed (records from elsewhere,
+ * resharding).  Returns 0, or -EINTR when cancelled.
+ */
+static int wait_records(struct kfs_handle *h, uint64_t gen)
 {
 	struct kfs_fs *fs = h->fs;
-	struct kfs_shard_list l = { 0 };
-	int err = fs->be->ops->list_shards(fs->be->impl, h->stream, &l);
-
-	for (size_t i = 0; !err && i < l.n; i++)
-		err = kfs_name_list_add(&h->kshards, l.v[i].id);
-	kfs_shard_list_clear(&l);
-	h->kshard = 0;
-	return err;
-}
-
-/* Fetches the next records into the buffer.  Returns 1 when bytes were
- * added, 0 at the tip (or the end), -errno on failure. */
-static int fetch(struct kfs_handle *h)
-{
-	struct kfs_fs *fs = h->fs;
-	int err;
+	int64_t until = kfs_mono_ms() + fs->opt->poll_ms;
 
 	for (;;) {
-		struct kfs_get_result res = { 0 };
-		const char *shard = h->name;
-		size_t before = h->buf_len - h->buf_off, got;
+		int64_t left = until - kfs_mono_ms();
 
-		if (h->kind == KFS_NODE_KEY) {
-			if (!h->kshards.v && (err = key_shards(h)) != 0)
-				return err;
-			if (h->kshard >= h->kshards.n)
-				return 0;
-			shard = h->kshards.v[h->kshard];
-		} else if (h->at_end) {
+		if (wait_cancelled())
+			return -EINTR;
+		if (left <= 0)
 			return 0;
-		}
-		if (!h->iter) {
-			struct kfs_iter_spec spec = { .type = KFS_ITER_TRIM_HORIZON };
-			err = fs->be->ops->get_iterator(fs->be->impl, h->stream,
-							shard, &spec, &h->iter);
-			if (err)
-				return err;
-		}
-		err = fs->be->ops->get_records(fs->be->impl, h->iter,
-					       KFS_READ_BATCH, &res);
-		if (err)
-			return err;
-		free(h->iter);
-		h->iter = res.next_iterator;
-		res.next_iterator = NULL;
-		if (res.n == 0 || !h->iter) {
-			/* At the tip of this shard, or at the end of a
-			 * closed one. */
-			if (h->kind == KFS_NODE_KEY) {
-				free(h->iter);
-				h->iter = NULL;
-				h->kshard++;
-			} else if (!h->iter) {
-				h->at_end = 1;
-			}
-		}
-		got = res.n;
-		if (got > 0)
-			err = render(h, &res);
-		kfs_get_result_clear(&res);
-		if (err)
-			return err;
-		if (h->buf_len - h->buf_off > before)
-			return 1;
-		if (h->kind != KFS_NODE_KEY && (h->at_end || got == 0))
+		if (kfs_follow_wait(&fs->follow, h->stream, gen,
+				    left < KFS_WAIT_SLICE_MS ? (int)left
+							     : KFS_WAIT_SLICE_MS))
 			return 0;
-		/* Nothing rendered (empty records, or none of the key's):
-		 * go on. */
 	}
-}
-
-/* Moves the cursor so that the next byte returned is file offset off. */
-static int reposition(struct kfs_handle *h, uint64_t off)
-{
-	struct kfs_fs *fs = h->fs;
-	uint64_t skip = 0;
-
-	if (off > h->pos && off - h->pos <= h->buf_len - h->buf_off) {
-		h->buf_off += off - h->pos;
-		h->pos = off;
-		return 0;
-	}
-	free(h->buf);
-	h->buf = NULL;
-	h->buf_len = h->buf_off = 0;
-	h->at_end = 0;
-	if (h->kind == KFS_NODE_SHARD && fs->be->ops->seek_bytes) {
-		char *iter = NULL;
-		int err = fs->be->ops->seek_bytes(fs->be->impl, h->stream,
-						  h->name, fs->opt->framing, off,
-						  &iter, &skip);
-		if (err)
-			return err;
-		free(h->iter);
-		h->iter = iter;
-	} else if (off > h->pos) {
-		/* Read forward from where the cursor is. */
-		skip = off - h->pos;
-	} else {
-		free(h->iter);
-		h->iter = NULL;
-		kfs_name_list_clear(&h->kshards);
-		skip = off;
-	}
-	h->pos = off;
-	h->skip = skip;
-	return 0;
 }
 
 static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 		    struct fuse_file_info *fi)
 {
 	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
-	size_t copied = 0;
-	int err = 0;
+	struct kfs_fs *fs = h->fs;
+	int nonblock = h->nonblock || (fi->flags & O_NONBLOCK);
+	ssize_t n;
 
-	if (!h->readable)
+	if (!h->readable || !h->rd)
 		return -EBADF;
 	if (offset < 0)
 		return -EINVAL;
-	pthread_mutex_lock(&h->lock);
-	if ((uint64_t)offset != h->pos)
-		err = reposition(h, (uint64_t)offset);
-	while (!err && copied < size) {
-		size_t avail = h->buf_len - h->buf_off;
+	if (size > INT_MAX)
+		size = INT_MAX;
+	for (;;) {
+		/* The generation before looking, so that records stored
+		 * between the look and the wait are not missed. */
+		uint64_t gen = kfs_follow_gen(&fs->follow, h->stream);
 
-		if (avail > 0 && h->skip > 0) {
-			size_t n = avail < h->skip ? avail : (size_t)h->skip;
-			h->buf_off += n;
-			h->skip -= n;
-			continue;
-		}
-		if (avail > 0) {
-			size_t n = avail < size - copied ? avail : size - copied;
-			memcpy(buf + copied, h->buf + h->buf_off, n);
-			h->buf_off += n;
-			h->pos += n;
-			copied += n;
-			continue;
-		}
-		err = fetch(h);
-		if (err == 0)
+		pthread_mutex_lock(&h->lock);
+		n = kfs_reader_read(h->rd, buf, size, (uint64_t)offset);
+		pthread_mutex_unlock(&h->lock);
+		if (n != -EAGAIN || nonblock)
 			break;
-		if (err > 0)
-			err = 0;
+		n = wait_records(h, gen);
+		if (n < 0)
+			return (int)n;   /* EINTR: not worth a log line */
 	}
-	pthread_mutex_unlock(&h->lock);
-	if (err && copied == 0) {
-		kfs_err("read %s/%s: %s", h->stream, h->name, strerror(-err));
-		return err;
+	if (n < 0 && n != -EAGAIN) {
+		kfs_err("read %s/%s: %s", h->stream, h->full, strerror((int)-n));
+		return (int)n;
 	}
-	return (int)copied;
+	return (int)n;
+}
+
+/* ---- poll ---------------------------------------------------------- */
+
+/* Adds h to the handles the poll thread watches, with ph (the previous
+ * one, if any, is dropped). */
+static void pollers_add(struct kfs_handle *h, struct fuse_pollhandle *ph)
+{
+	struct kfs_fs *fs = h->fs;
+	struct fuse_pollhandle *old;
+	int added = 0;
+
+	pthread_mutex_lock(&fs->poll_lock);
+	old = h->ph;
+	h->ph = ph;
+	if (!h->on_pollers) {
+		h->on_pollers = 1;
+		h->pnext = fs->pollers;
+		fs->pollers = h;
+		added = 1;
+	}
+	pthread_mutex_unlock(&fs->poll_lock);
+	if (added) {
+		pthread_mutex_lock(&fs->tails_lock);
+		h->refs++;
+		pthread_mutex_unlock(&fs->tails_lock);
+	}
+	if (old)
+		fuse_pollhandle_destroy(old);
+}
+
+/* Takes h off the watched handles; returns its poll handle (or NULL) and
+ * whether it was there (the caller owes an unref). */
+static struct fuse_pollhandle *pollers_del(struct kfs_handle *h, int *was)
+{
+	struct kfs_fs *fs = h->fs;
+	struct fuse_pollhandle *ph;
+
+	pthread_mutex_lock(&fs->poll_lock);
+	*was = h->on_pollers;
+	if (h->on_pollers) {
+		struct kfs_handle **pp = &fs->pollers;
+		while (*pp != h)
+			pp = &(*pp)->pnext;
+		*pp = h->pnext;
+		h->pnext = NULL;
+		h->on_pollers = 0;
+	}
+	ph = h->ph;
+	h->ph = NULL;
+	pthread_mutex_unlock(&fs->poll_lock);
+	return ph;
+}
+
+static int kfs_poll(const char *path, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph, unsigned *reventsp)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	int ready = 1;
+
+	if (h->rd && kfs_reader_follows(h->rd)) {
+		pthread_mutex_lock(&h->lock);
+		ready = kfs_reader_poll(h->rd);
+		pthread_mutex_unlock(&h->lock);
+	}
+	*reventsp = 0;
+	if (ready != 0) {
+		/* Data, the end, or an error that the read will tell. */
+		*reventsp |= h->readable ? (POLLIN | POLLRDNORM) : 0;
+		if (ready < 0)
+			*reventsp |= POLLERR;
+	}
+	if (h->writable)
+		*reventsp |= POLLOUT | POLLWRNORM;
+	if (ph) {
+		if (ready == 0)
+			pollers_add(h, ph);   /* the poll thread tells */
+		else
+			fuse_pollhandle_destroy(ph);
+	}
+	return 0;
+}
+
+/*
+ * The poll thread: when records are stored, and every poll interval,
+ * looks again for the views being polled, and tells the kernel of those
+ * that became readable.
+ */
+static void *poll_main(void *arg)
+{
+	struct kfs_fs *fs = arg;
+
+	for (;;) {
+		uint64_t gen = kfs_follow_any(&fs->follow);
+		struct kfs_handle *ready = NULL, *h, *next;
+
+		pthread_mutex_lock(&fs->poll_lock);
+		if (fs->poll_stop) {
+			pthread_mutex_unlock(&fs->poll_lock);
+			break;
+		}
+		for (h = fs->pollers; h; h = h->pnext) {
+			pthread_mutex_lock(&fs->tails_lock);
+			h->refs++;
+			pthread_mutex_unlock(&fs->tails_lock);
+			h->tnext_poll = ready;
+			ready = h;
+		}
+		pthread_mutex_unlock(&fs->poll_lock);
+		for (h = ready; h; h = next) {
+			int r = 0;
+
+			next = h->tnext_poll;
+			/* A read under way will see the records itself. */
+			if (pthread_mutex_trylock(&h->lock) == 0) {
+				r = kfs_reader_poll(h->rd);
+				pthread_mutex_unlock(&h->lock);
+			}
+			if (r != 0) {
+				int was;
+				struct fuse_pollhandle *ph = pollers_del(h, &was);
+				if (ph) {
+					fuse_notify_poll(ph);
+					fuse_pollhandle_destroy(ph);
+				}
+				if (was)
+					handle_unref(h);
+			}
+			handle_unref(h);
+		}
+		kfs_follow_wait(&fs->follow, NULL, gen, fs->opt->poll_ms);
+	}
+	return NULL;
+}
+
+/* Stops the poll thread and drops the poll handles; before the session
+ * goes. */
+static void poll_stop(struct kfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->poll_lock);
+	fs->poll_stop = 1;
+	pthread_mutex_unlock(&fs->poll_lock);
+	kfs_follow_notify(&fs->follow, "");
+	if (fs->poll_started)
+		pthread_join(fs->poll_thread, NULL);
+	fs->poll_started = 0;
+	for (;;) {
+		struct kfs_handle *h;
+		struct fuse_pollhandle *ph;
+		int was;
+
+		pthread_mutex_lock(&fs->poll_lock);
+		h = fs->pollers;
+		pthread_mutex_unlock(&fs->poll_lock);
+		if (!h)
+			break;
+		ph = pollers_del(h, &was);
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		if (was)
+			handle_unref(h);
+	}
 }
 
 /* ---- extended attributes ------------------------------------------ */
@@ -1151,7 +1252,27 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (!fs->tails_started)
 		kfs_err("cannot start the linger thread: partial lines wait "
 			"for fsync or close");
+	pthread_mutex_lock(&fs->poll_lock);
+	if (!fs->poll_started && !fs->poll_stop &&
+	    pthread_create(&fs->poll_thread, NULL, poll_main, fs) == 0)
+		fs->poll_started = 1;
+	pthread_mutex_unlock(&fs->poll_lock);
+	if (!fs->poll_started)
+		kfs_err("cannot start the poll thread: poll(2) on views waits "
+			"for a read");
 	return fs;
+}
+
+static void kfs_destroy(void *private_data)
+{
+	poll_stop(private_data);
+}
+
+void kfs_fs_on_stored(void *arg, const char *stream)
+{
+	struct kfs_fs *fs = arg;
+
+	kfs_follow_notify(&fs->follow, stream);
 }
 
 void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
@@ -1166,6 +1287,11 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	fs->start_ms = kfs_now_ms();
 	pthread_mutex_init(&fs->tails_lock, NULL);
 	pthread_cond_init(&fs->tails_cond, NULL);
+	pthread_mutex_init(&fs->poll_lock, NULL);
+	kfs_follow_init(&fs->follow);
+	if (!(be->ops->caps & KFS_CAP_SIZES) &&
+	    kfs_sizes_new(be, opt->framing, opt->poll_ms, &fs->sizes) != 0)
+		kfs_err("out of memory: shard files will show size 0");
 }
 
 void kfs_fs_shutdown(struct kfs_fs *fs)
@@ -1198,12 +1324,19 @@ void kfs_fs_shutdown(struct kfs_fs *fs)
 		pthread_mutex_unlock(&h->lock);
 		handle_unref(h);
 	}
+	poll_stop(fs);
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
+	pthread_mutex_destroy(&fs->poll_lock);
+	kfs_follow_destroy(&fs->follow);
+	kfs_sizes_free(fs->sizes);
+	fs->sizes = NULL;
 }
 
 const struct fuse_operations kfs_fuse_ops = {
 	.init = kfs_init,
+	.destroy = kfs_destroy,
+	.poll = kfs_poll,
 	.getattr = kfs_getattr,
 	.readdir = kfs_readdir,
 	.mkdir = kfs_mkdir,

@@ -8,7 +8,9 @@
 
 #include "backend/backend.h"
 #include "backend/producer.h"
+#include "fs/follow.h"
 #include "fs/options.h"
+#include "fs/sizes.h"
 
 struct kfs_handle;
 
@@ -27,11 +29,23 @@ struct kfs_fs {
 	int tails_stop;                   /* the linger thread must end */
 	int tails_started;                /* the linger thread runs */
 	pthread_t tails_thread;           /* sends partial lines after linger_ms */
+
+	struct kfs_follow follow;         /* wakes readers at the tip */
+	struct kfs_sizes *sizes;          /* shard sizes the backend does not know */
+
+	pthread_mutex_t poll_lock;        /* "poll lock": protects below */
+	struct kfs_handle *pollers;       /* views polled and not yet readable */
+	int poll_stop;                    /* the poll thread must end */
+	int poll_started;                 /* the poll thread runs */
+	pthread_t poll_thread;            /* tells the kernel of readable views */
 };
 
 /* Sets up fs (the locks; the linger thread starts in init). */
 void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 		 struct kfs_producer *prod, const struct kfs_options *opt);
+/* For the producer's on_stored: records of `stream` were stored (arg is
+ * the kfs_fs). */
+void kfs_fs_on_stored(void *arg, const char *stream);
 /* Stops the linger thread; call after the FUSE loop ended. */
 void kfs_fs_shutdown(struct kfs_fs *fs);
 

@@ -24,6 +24,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("record=%s", record_s),
 	KFS_OPT("linger_ms=%s", linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
+	KFS_OPT("poll_ms=%s", poll_s),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("debug", debug),
 	KFS_OPT("--help", show_help),
@@ -126,6 +127,14 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->poll_ms = KFS_POLL_MS_DEFAULT;
+	if (o->poll_s) {
+		if (parse_long("poll_ms", o->poll_s, KFS_POLL_MS_MIN, 60000,
+			       &v) == 0)
+			o->poll_ms = (int)v;
+		else
+			bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -160,13 +169,33 @@ void kfs_options_usage(const char *prog)
 "    -o linger_ms=N         longest a record waits to be batched (default: 20)\n"
 "    -o max_record_size=N   largest record, data plus key, in bytes\n"
 "                           (default: 1048576, at most 10485760)\n"
+"    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
+"                           records on AWS (default: 1000, at least 200)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages\n"
 "    -h, --help             print this help\n"
 "    -V, --version          print the version\n"
 "\n"
-"Positions of a shard file (SHARD is e.g. shardId-000000000000):\n"
-"    SHARD                  TRIM_HORIZON to the current tip, then EOF\n"
+"Reading (in a stream directory S; see docs/reading.md):\n"
+"    SHARD                  a shard file (e.g. shardId-000000000000): from\n"
+"                           TRIM_HORIZON to the current tip, then EOF\n"
+"    KEY                    any other name: the records of partition key KEY\n"
+"    SHARD@POSITION         the shard from POSITION, following: at the tip a\n"
+"                           read waits for new records (poll works)\n"
+"    @POSITION              every shard of S, parents before children\n"
+"    KEY@POSITION           the records of KEY from POSITION, following\n"
+"    VIEW.jsonl             any view above as JSON lines: SequenceNumber,\n"
+"                           ApproximateArrivalTimestamp, PartitionKey, ShardId,\n"
+"                           Data, DataEncoding (utf8 or base64)\n"
+"  POSITION is one of the shard iterator types:\n"
+"    TRIM_HORIZON           the oldest retained record\n"
+"    LATEST                 records put from now on\n"
+"    AT_SEQUENCE_NUMBER=N   record N\n"
+"    AFTER_SEQUENCE_NUMBER=N  the record after N\n"
+"    AT_TIMESTAMP=T         the first record at or after T: ISO 8601\n"
+"                           (2026-11-25T10:00:00.5Z, ...+01:00) or epoch\n"
+"                           seconds (1764064800.5)\n"
+"  e.g. cat S/shardId-000000000000@LATEST, cat S/@TRIM_HORIZON.jsonl | jq .\n"
 "\n"
 "FUSE options:\n"
 "    -f                     stay in the foreground, log to stderr\n"
@@ -191,5 +220,6 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->record_s);
 	free(o->linger_s);
 	free(o->max_record_s);
+	free(o->poll_s);
 	memset(o, 0, sizeof(*o));
 }

@@ -6,6 +6,9 @@
 
 #include "backend/backend.h"
 
+#define KFS_POLL_MS_DEFAULT 1000
+#define KFS_POLL_MS_MIN 200      /* the service's 5 reads a second a shard */
+
 struct fuse_args;
 
 /* Every -o option of kinesisfs; strings are owned (freed by
@@ -20,6 +23,7 @@ struct kfs_options {
 	char *record_s;          /* "line" or "write", as given */
 	char *linger_s;          /* linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
+	char *poll_s;            /* poll_ms, as given */
 	int allow_delete;        /* rmdir deletes streams */
 	int debug;               /* our debug log (-o debug) */
 	int show_help;           /* --help / -h */
@@ -30,6 +34,7 @@ struct kfs_options {
 	enum kfs_framing framing;
 	int linger_ms;           /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
+	int poll_ms;             /* a follower at the tip looks this often */
 };
 
 /* Takes kinesisfs's options out of args (the rest stays for FUSE).

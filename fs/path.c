@@ -6,6 +6,120 @@
 
 #include "lib/util.h"
 
+#define KFS_JSON_SUFFIX ".jsonl"
+
+static const char *const type_names[] = {
+	[KFS_ITER_TRIM_HORIZON] = "TRIM_HORIZON",
+	[KFS_ITER_LATEST] = "LATEST",
+	[KFS_ITER_AT_SEQUENCE_NUMBER] = "AT_SEQUENCE_NUMBER",
+	[KFS_ITER_AFTER_SEQUENCE_NUMBER] = "AFTER_SEQUENCE_NUMBER",
+	[KFS_ITER_AT_TIMESTAMP] = "AT_TIMESTAMP",
+};
+
+const char *kfs_iter_type_name(enum kfs_iter_type t)
+{
+	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0])
+		       ? type_names[t] : "?";
+}
+
+/* 1 when s is 1 to 128 decimal digits (a sequence number's form). */
+static int valid_seq(const char *s, size_t n)
+{
+	if (n < 1 || n > 128 || n >= KFS_SEQ_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+int kfs_position_parse(const char *s, struct kfs_position *out)
+{
+	char arg[NAME_MAX + 1];
+	size_t n = strlen(s), sl = strlen(KFS_JSON_SUFFIX);
+	const char *eq;
+	size_t kw;
+	int t = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (n > NAME_MAX)
+		return -EINVAL;
+	eq = strchr(s, '=');
+	kw = eq ? (size_t)(eq - s) : n;
+	for (int i = 0; i <= KFS_ITER_AT_TIMESTAMP; i++) {
+		size_t l = strlen(type_names[i]);
+		if (kw >= l && strncmp(s, type_names[i], l) == 0 &&
+		    (t < 0 || l > strlen(type_names[t])))
+			t = i;
+	}
+	if (t < 0)
+		return -ENOENT;
+	out->type = (enum kfs_iter_type)t;
+	/* The keyword is matched; whatever is wrong now is malformed. */
+	memcpy(arg, s, n + 1);
+	if (n > sl && strcmp(arg + n - sl, KFS_JSON_SUFFIX) == 0) {
+		out->json = 1;
+		n -= sl;
+		arg[n] = '\0';
+	}
+	eq = strchr(arg, '=');
+	if (t == KFS_ITER_TRIM_HORIZON || t == KFS_ITER_LATEST)
+		return strcmp(arg, type_names[t]) == 0 ? 0 : -EINVAL;
+	if (!eq || (size_t)(eq - arg) != strlen(type_names[t]))
+		return -EINVAL;
+	eq++;
+	if (t == KFS_ITER_AT_TIMESTAMP)
+		return kfs_parse_timestamp(eq, &out->timestamp_ms) == 0 &&
+			       out->timestamp_ms >= 0 ? 0 : -EINVAL;
+	if (!valid_seq(eq, strlen(eq)))
+		return -EINVAL;
+	strcpy(out->seq, eq);
+	return 0;
+}
+
+/* Sorts out the entry name of a stream directory. */
+static int parse_entry(struct kfs_path *out)
+{
+	char *at;
+	int err;
+
+	strcpy(out->full, out->name);
+	if (out->name[0] == '@') {
+		out->kind = KFS_NODE_SVIEW;
+		out->name[0] = '\0';
+		err = kfs_position_parse(out->full + 1, &out->pos);
+		return err ? -EINVAL : 0;
+	}
+	at = strchr(out->name, '@');
+	if (at && at - out->name == KFS_SHARD_ID_LEN) {
+		*at = '\0';
+		if (kfs_is_shard_id(out->name)) {
+			out->kind = KFS_NODE_SHARD;
+			out->view = 1;
+			err = kfs_position_parse(at + 1, &out->pos);
+			return err ? -EINVAL : 0;
+		}
+		*at = '@';
+	}
+	if (kfs_is_shard_id(out->name)) {
+		out->kind = KFS_NODE_SHARD;
+		return 0;
+	}
+	out->kind = KFS_NODE_KEY;
+	/* A key view needs a position keyword after its last '@'; without
+	 * one, the whole name is a key ("user@example.com"). */
+	at = strrchr(out->name, '@');
+	if (at && at > out->name) {
+		err = kfs_position_parse(at + 1, &out->pos);
+		if (err == -ENOENT)
+			return 0;
+		*at = '\0';
+		out->view = 1;
+		return err;
+	}
+	return 0;
+}
+
 int kfs_path_parse(const char *path, struct kfs_path *out)
 {
 	const char *p = path, *slash;
@@ -35,20 +149,5 @@ int kfs_path_parse(const char *path, struct kfs_path *out)
 	if (strchr(p, '/') || strlen(p) > NAME_MAX)
 		return -ENOENT;
 	strcpy(out->name, p);
-	if (kfs_is_shard_id(out->name)) {
-		out->kind = KFS_NODE_SHARD;
-	} else if (strncmp(out->name, "shardId-", 8) == 0 &&
-		   strlen(out->name) > 20 && out->name[20] == '@') {
-		out->name[20] = '\0';
-		if (kfs_is_shard_id(out->name)) {
-			out->name[20] = '@';
-			out->kind = KFS_NODE_VIEW;
-		} else {
-			out->name[20] = '@';
-			out->kind = KFS_NODE_KEY;
-		}
-	} else {
-		out->kind = KFS_NODE_KEY;
-	}
-	return 0;
+	return parse_entry(out);
 }

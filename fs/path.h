@@ -1,27 +1,50 @@
-/* path.h - what a path of the mount names (SPEC section 2). */
+/* path.h - what a path of the mount names (SPEC section 2, docs/reading.md). */
 #ifndef KFS_PATH_H
 #define KFS_PATH_H
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 
 enum kfs_node {
 	KFS_NODE_ROOT,    /* "/" */
 	KFS_NODE_STREAM,  /* "/S" */
-	KFS_NODE_SHARD,   /* "/S/shardId-000000000000" */
-	KFS_NODE_VIEW,    /* "/S/shardId-000000000000@POSITION" */
-	KFS_NODE_KEY,     /* "/S/anything-else": a partition-key file */
+	KFS_NODE_SHARD,   /* "/S/shardId-000000000000", or a view of it */
+	KFS_NODE_KEY,     /* "/S/anything-else": a partition-key file, or a view */
+	KFS_NODE_SVIEW,   /* "/S/@POSITION": the stream-wide view */
+};
+
+/* Where a view starts: "@POSITION" after a shard id, a key or nothing. */
+struct kfs_position {
+	enum kfs_iter_type type;
+	char seq[KFS_SEQ_MAX];   /* the two sequence-number types */
+	int64_t timestamp_ms;    /* AT_TIMESTAMP */
+	int json;                /* ".jsonl": one JSON object a record */
 };
 
 struct kfs_path {
 	enum kfs_node kind;
 	int valid_stream;                        /* stream is a valid name */
+	int view;                                /* SHARD or KEY: "@POSITION" given */
+	struct kfs_position pos;                 /* when view, or SVIEW */
 	char stream[KFS_STREAM_NAME_MAX + 1];    /* for every kind but ROOT */
-	char name[NAME_MAX + 1];                 /* shard id, view or key */
+	char name[NAME_MAX + 1];                 /* shard id or key, without "@..." */
+	char full[NAME_MAX + 1];                 /* the entry's whole name */
 };
 
-/* Splits `path`; -ENOENT for paths deeper than a stream's entries. */
+/*
+ * Splits `path`.  Returns -ENOENT for paths deeper than a stream's
+ * entries, and -EINVAL for a malformed position of a view (out is filled
+ * as far as known, for messages).
+ */
 int kfs_path_parse(const char *path, struct kfs_path *out);
+
+/* Parses POSITION (what follows '@').  Returns 0, -EINVAL when malformed,
+ * or -ENOENT when s does not begin with a position keyword. */
+int kfs_position_parse(const char *s, struct kfs_position *out);
+
+/* The position as written in a view name, for messages. */
+const char *kfs_iter_type_name(enum kfs_iter_type t);
 
 #endif

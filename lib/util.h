@@ -24,5 +24,10 @@ int kfs_is_shard_id(const char *name);
 
 /* Formats ms since the epoch as ISO 8601 UTC with milliseconds. */
 void kfs_format_iso8601(int64_t ms, char *buf, size_t size);
+/* Parses a time as ISO 8601 (YYYY-MM-DDTHH:MM:SS, an optional fraction of
+ * a second, an optional zone Z, +HH:MM, +HHMM or +HH; no zone is UTC) or
+ * as epoch seconds with an optional fraction.  Fractions past the
+ * millisecond are dropped.  Returns 0, or -1 when s is neither. */
+int kfs_parse_timestamp(const char *s, int64_t *ms_out);
 
 #endif

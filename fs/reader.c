@@ -1,0 +1,749 @@
+/* reader.c - see reader.h. */
+#include "reader.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/local/ids.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define READ_BATCH 10000       /* records asked of get_records per fetch */
+#define RELIST_MS 1000         /* a following reader looks for new shards */
+#define PASSES_MAX 64          /* lane changes handled in one fetch */
+
+enum lane_state { LANE_PENDING, LANE_ACTIVE, LANE_DONE };
+
+/* One shard of a reader. */
+struct lane {
+	char shard[KFS_SHARD_ID_LEN + 1];
+	char parent[KFS_SHARD_ID_LEN + 1];
+	char adjacent[KFS_SHARD_ID_LEN + 1];
+	enum lane_state state;
+	struct kfs_iter_spec start;    /* where it begins (seq points at seq[]) */
+	char seq[KFS_SEQ_MAX];
+	char *iter;                    /* NULL: not begun */
+};
+
+struct kfs_reader {
+	struct kfs_backend *be;
+	char stream[KFS_STREAM_NAME_MAX + 1];
+	enum kfs_node kind;
+	char name[NAME_MAX + 1];       /* shard id or key */
+	int view;                      /* follows */
+	struct kfs_position pos;       /* TRIM_HORIZON for plain files */
+	enum kfs_framing framing;
+	struct kfs_sizes *sizes;
+
+	int key_filter;                /* keep the records of name[] only */
+	int have_hash;                 /* key_hash holds MD5(key) */
+	unsigned __int128 key_hash;
+	int64_t anchor_ms;             /* seq views of streams: N's arrival */
+
+	struct lane *lanes;
+	size_t n_lanes, cap_lanes;
+	size_t rr;                     /* the lane whose turn is next */
+	int listed;                    /* lanes made from a listing */
+	int relist;                    /* list again before the next pass */
+	int64_t listed_ms;
+	int ended;                     /* nothing more, ever */
+
+	/* Rendered bytes not yet returned: buf[buf_off] is at file offset
+	 * bufpos. */
+	unsigned char *buf;
+	size_t buf_len, buf_off, buf_cap;
+	uint64_t bufpos;
+};
+
+int kfs_reader_follows(const struct kfs_reader *r)
+{
+	return r->view;
+}
+
+/* ---- the buffer -------------------------------------------------------- */
+
+/* Room for n more bytes at buf + buf_len. */
+static int reserve(struct kfs_reader *r, size_t n)
+{
+	if (r->buf_off > 0 && r->buf_off == r->buf_len) {
+		r->buf_off = r->buf_len = 0;
+	} else if (r->buf_off > 0 && r->buf_len + n > r->buf_cap) {
+		memmove(r->buf, r->buf + r->buf_off, r->buf_len - r->buf_off);
+		r->buf_len -= r->buf_off;
+		r->buf_off = 0;
+	}
+	if (r->buf_len + n > r->buf_cap) {
+		size_t cap = r->buf_cap ? r->buf_cap : 4096;
+		unsigned char *b;
+
+		while (cap < r->buf_len + n)
+			cap *= 2;
+		b = realloc(r->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		r->buf = b;
+		r->buf_cap = cap;
+	}
+	return 0;
+}
+
+static int put(struct kfs_reader *r, const void *p, size_t n)
+{
+	int err = reserve(r, n);
+
+	if (err)
+		return err;
+	memcpy(r->buf + r->buf_len, p, n);
+	r->buf_len += n;
+	return 0;
+}
+
+static int puts_(struct kfs_reader *r, const char *s)
+{
+	return put(r, s, strlen(s));
+}
+
+static void drop_buffer(struct kfs_reader *r)
+{
+	r->buf_len = r->buf_off = 0;
+}
+
+/* ---- JSON lines -------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+static int utf8_valid(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq(p + i, n - i);
+		if (!l)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+/* Appends p as a JSON string; bytes that are not UTF-8 become U+FFFD. */
+static int put_json_string(struct kfs_reader *r, const unsigned char *p,
+			   size_t n)
+{
+	int err = put(r, "\"", 1);
+
+	for (size_t i = 0; !err && i < n;) {
+		unsigned char c = p[i];
+		size_t l = utf8_seq(p + i, n - i);
+		char esc[8];
+
+		if (l == 0) {
+			err = puts_(r, "\\ufffd");
+			i++;
+			continue;
+		}
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			err = put(r, esc, 2);
+		} else if (c == '\n') {
+			err = puts_(r, "\\n");
+		} else if (c == '\t') {
+			err = puts_(r, "\\t");
+		} else if (c == '\r') {
+			err = puts_(r, "\\r");
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			err = puts_(r, esc);
+		} else {
+			err = put(r, p + i, l);
+		}
+		i += l;
+	}
+	return err ? err : put(r, "\"", 1);
+}
+
+static int put_field(struct kfs_reader *r, const char *name, const char *value)
+{
+	int err = puts_(r, name);
+
+	return err ? err : put_json_string(r, (const unsigned char *)value,
+					   strlen(value));
+}
+
+static int render_json(struct kfs_reader *r, const char *shard,
+		       const struct kfs_record *rec)
+{
+	char t[40];
+	int err, text = utf8_valid(rec->data, rec->len);
+
+	kfs_format_iso8601(rec->arrival_ms, t, sizeof(t));
+	err = put_field(r, "{\"SequenceNumber\":", rec->seq);
+	if (!err)
+		err = put_field(r, ",\"ApproximateArrivalTimestamp\":", t);
+	if (!err)
+		err = put_field(r, ",\"PartitionKey\":", rec->key);
+	if (!err)
+		err = put_field(r, ",\"ShardId\":", shard);
+	if (!err)
+		err = puts_(r, ",\"Data\":");
+	if (!err && text) {
+		err = put_json_string(r, rec->data, rec->len);
+	} else if (!err) {
+		size_t n = 4 * ((rec->len + 2) / 3);
+
+		err = put(r, "\"", 1);
+		if (!err)
+			err = reserve(r, n + 1);
+		if (!err) {
+			EVP_EncodeBlock(r->buf + r->buf_len, rec->data,
+					(int)rec->len);
+			r->buf_len += n;
+			err = put(r, "\"", 1);
+		}
+	}
+	if (!err)
+		err = puts_(r, text ? ",\"DataEncoding\":\"utf8\"}\n"
+				    : ",\"DataEncoding\":\"base64\"}\n");
+	return err;
+}
+
+/* Appends the records of res (those of the key, for key readers). */
+static int render(struct kfs_reader *r, const char *shard,
+		  const struct kfs_get_result *res)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < res->n; i++) {
+		const struct kfs_record *rec = &res->records[i];
+
+		if (r->key_filter && strcmp(rec->key, r->name) != 0)
+			continue;
+		if (r->pos.json) {
+			err = render_json(r, shard, rec);
+		} else {
+			err = put(r, rec->data, rec->len);
+			if (!err && kfs_framed_len(r->framing, rec->data,
+						   rec->len) > rec->len)
+				err = put(r, "\n", 1);
+		}
+	}
+	return err;
+}
+
+/* ---- lanes ------------------------------------------------------------- */
+
+static struct lane *lane_find(struct kfs_reader *r, const char *shard)
+{
+	for (size_t i = 0; i < r->n_lanes; i++)
+		if (strcmp(r->lanes[i].shard, shard) == 0)
+			return &r->lanes[i];
+	return NULL;
+}
+
+static struct lane *lane_add(struct kfs_reader *r, const char *shard)
+{
+	struct lane *l;
+
+	if (r->n_lanes == r->cap_lanes) {
+		size_t cap = r->cap_lanes ? 2 * r->cap_lanes : 8;
+		struct lane *v = realloc(r->lanes, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		r->lanes = v;
+		r->cap_lanes = cap;
+	}
+	l = &r->lanes[r->n_lanes++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->shard, sizeof(l->shard), "%s", shard);
+	l->start.type = KFS_ITER_TRIM_HORIZON;
+	return l;
+}
+
+static void lanes_clear(struct kfs_reader *r)
+{
+	for (size_t i = 0; i < r->n_lanes; i++)
+		free(r->lanes[i].iter);
+	r->n_lanes = 0;
+	r->rr = 0;
+	r->listed = 0;
+}
+
+static void lane_start(struct lane *l, enum kfs_iter_type t, const char *seq,
+		       int64_t ts)
+{
+	l->start.type = t;
+	l->start.timestamp_ms = ts;
+	l->start.seq = NULL;
+	if (seq) {
+		snprintf(l->seq, sizeof(l->seq), "%s", seq);
+		l->start.seq = l->seq;
+	}
+}
+
+static int lane_begin(struct kfs_reader *r, struct lane *l)
+{
+	struct kfs_iter_spec spec = l->start;
+
+	if (l->iter)
+		return 0;
+	if (spec.seq)
+		spec.seq = l->seq;
+	return r->be->ops->get_iterator(r->be->impl, r->stream, l->shard, &spec,
+					&l->iter);
+}
+
+/* 1 when the shard's hash key range holds the key's hash. */
+static int holds_key(const struct kfs_reader *r, const struct kfs_shard_desc *d)
+{
+	unsigned __int128 lo, hi;
+
+	if (!r->have_hash || kfs_ids_parse_u128(d->hash_start, &lo) ||
+	    kfs_ids_parse_u128(d->hash_end, &hi))
+		return 1;
+	return r->key_hash >= lo && r->key_hash <= hi;
+}
+
+/* Marks the ancestors of `shard` done (seq views: they end before N). */
+static void skip_ancestors(struct kfs_reader *r, const char *shard, int depth)
+{
+	struct lane *l = lane_find(r, shard);
+
+	if (!l || depth > 64)
+		return;
+	if (l->parent[0]) {
+		struct lane *p = lane_find(r, l->parent);
+		if (p) {
+			p->state = LANE_DONE;
+			skip_ancestors(r, p->shard, depth + 1);
+		}
+	}
+	if (l->adjacent[0]) {
+		struct lane *p = lane_find(r, l->adjacent);
+		if (p) {
+			p->state = LANE_DONE;
+			skip_ancestors(r, p->shard, depth + 1);
+		}
+	}
+}
+
+/*
+ * Finds the shard that holds sequence number N, and N's arrival time.
+ * Returns 0, -EINVAL when no shard of the stream holds it, or -errno.
+ */
+static int locate_seq(struct kfs_reader *r, const struct kfs_shard_list *sl,
+		      size_t *index, int64_t *arrival_ms)
+{
+	for (size_t i = 0; i < sl->n; i++) {
+		struct kfs_iter_spec spec = {
+			.type = KFS_ITER_AT_SEQUENCE_NUMBER,
+			.seq = r->pos.seq,
+		};
+		struct kfs_get_result res = { 0 };
+		char *it = NULL;
+		int err = r->be->ops->get_iterator(r->be->impl, r->stream,
+						   sl->v[i].id, &spec, &it);
+
+		if (err == -EINVAL || err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+		err = r->be->ops->get_records(r->be->impl, it, 1, &res);
+		free(it);
+		if (err == -EINVAL || err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+		if (res.n > 0 && strcmp(res.records[0].seq, r->pos.seq) == 0) {
+			*index = i;
+			*arrival_ms = res.records[0].arrival_ms;
+			kfs_get_result_clear(&res);
+			return 0;
+		}
+		kfs_get_result_clear(&res);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Lists the stream's shards and makes lanes of those not known yet.  The
+ * first listing of a view fixes where each lane starts (docs/reading.md,
+ * "Positions"); shards that appear later start at their beginning.
+ */
+static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
+{
+	struct kfs_shard_list sl = { 0 };
+	size_t anchor = (size_t)-1;
+	int first = !r->listed, err;
+
+	err = r->be->ops->list_shards(r->be->impl, r->stream, &sl);
+	if (err)
+		return err;
+	if (first && r->view && (r->pos.type == KFS_ITER_AT_SEQUENCE_NUMBER ||
+				 r->pos.type == KFS_ITER_AFTER_SEQUENCE_NUMBER)) {
+		err = locate_seq(r, &sl, &anchor, &r->anchor_ms);
+		if (err == -EINVAL && why)
+			snprintf(why, why_size, "no shard of the stream holds "
+				 "sequence number %s", r->pos.seq);
+		if (err)
+			goto out;
+	}
+	for (size_t i = 0; i < sl.n; i++) {
+		const struct kfs_shard_desc *d = &sl.v[i];
+		struct lane *l;
+
+		if (lane_find(r, d->id))
+			continue;
+		l = lane_add(r, d->id);
+		if (!l) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(l->parent, d->parent, sizeof(l->parent));
+		memcpy(l->adjacent, d->adjacent_parent, sizeof(l->adjacent));
+		l->state = LANE_PENDING;
+		if (r->key_filter && !holds_key(r, d)) {
+			l->state = LANE_DONE;  /* none of the key's records */
+			continue;
+		}
+		if (!r->view || !first) {
+			if (r->view && r->pos.type == KFS_ITER_AT_TIMESTAMP)
+				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+					   r->pos.timestamp_ms);
+			continue;   /* TRIM_HORIZON */
+		}
+		switch (r->pos.type) {
+		case KFS_ITER_TRIM_HORIZON:
+			break;
+		case KFS_ITER_LATEST:
+			if (d->closed) {
+				l->state = LANE_DONE;
+			} else {
+				lane_start(l, KFS_ITER_LATEST, NULL, 0);
+				err = lane_begin(r, l); /* the tip at open */
+				if (err)
+					goto out;
+			}
+			break;
+		case KFS_ITER_AT_TIMESTAMP:
+			lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+				   r->pos.timestamp_ms);
+			break;
+		default:
+			if (i == anchor)
+				lane_start(l, r->pos.type, r->pos.seq, 0);
+			else
+				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+					   r->anchor_ms);
+			break;
+		}
+	}
+	if (anchor != (size_t)-1)
+		skip_ancestors(r, sl.v[anchor].id, 0);
+	r->listed = 1;
+	r->relist = 0;
+	r->listed_ms = kfs_mono_ms();
+out:
+	kfs_shard_list_clear(&sl);
+	return err;
+}
+
+/* Starts the lanes whose retained parents are all read to their end. */
+static void promote(struct kfs_reader *r)
+{
+	for (size_t i = 0; i < r->n_lanes; i++) {
+		struct lane *l = &r->lanes[i], *p;
+
+		if (l->state != LANE_PENDING)
+			continue;
+		if (l->parent[0] && (p = lane_find(r, l->parent)) &&
+		    p->state != LANE_DONE)
+			continue;
+		if (l->adjacent[0] && (p = lane_find(r, l->adjacent)) &&
+		    p->state != LANE_DONE)
+			continue;
+		l->state = LANE_ACTIVE;
+	}
+}
+
+/* Sets the reader up at its start; also after a seek backwards. */
+static int setup(struct kfs_reader *r, char *why, size_t why_size)
+{
+	struct lane *l;
+	int err;
+
+	lanes_clear(r);
+	drop_buffer(r);
+	r->bufpos = 0;
+	r->ended = 0;
+	if (r->kind != KFS_NODE_SHARD)
+		return list_lanes(r, why, why_size);
+	l = lane_add(r, r->name);
+	if (!l)
+		return -ENOMEM;
+	l->state = LANE_ACTIVE;
+	r->listed = 1;
+	if (!r->view)
+		return 0;
+	lane_start(l, r->pos.type, r->pos.seq[0] ? r->pos.seq : NULL,
+		   r->pos.timestamp_ms);
+	err = lane_begin(r, l);   /* checks the position now */
+	if (err == -EINVAL && why)
+		snprintf(why, why_size, "shard %s has no %s%s%s", r->name,
+			 kfs_iter_type_name(r->pos.type), r->pos.seq[0] ? "=" : "",
+			 r->pos.seq);
+	return err;
+}
+
+int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
+		    struct kfs_reader **out, char *why, size_t why_size)
+{
+	struct kfs_reader *r = calloc(1, sizeof(*r));
+	int err;
+
+	*out = NULL;
+	if (why && why_size)
+		why[0] = '\0';
+	if (!r)
+		return -ENOMEM;
+	r->be = be;
+	snprintf(r->stream, sizeof(r->stream), "%s", spec->stream);
+	snprintf(r->name, sizeof(r->name), "%s", spec->name ? spec->name : "");
+	r->kind = spec->kind;
+	r->framing = spec->framing;
+	r->view = spec->pos != NULL;
+	if (spec->pos)
+		r->pos = *spec->pos;
+	else
+		r->pos.type = KFS_ITER_TRIM_HORIZON;
+	if (r->kind == KFS_NODE_SHARD && !r->view)
+		r->sizes = spec->sizes;
+	if (r->kind == KFS_NODE_KEY) {
+		r->key_filter = 1;
+		r->have_hash = kfs_ids_md5_hash(r->name, strlen(r->name),
+						&r->key_hash) == 0;
+	}
+	err = setup(r, why, why_size);
+	if (err) {
+		kfs_reader_free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+void kfs_reader_free(struct kfs_reader *r)
+{
+	if (!r)
+		return;
+	lanes_clear(r);
+	free(r->lanes);
+	free(r->buf);
+	free(r);
+}
+
+/* ---- fetching ---------------------------------------------------------- */
+
+/* One get_records on a lane.  Returns 1 when bytes were added, 0 when
+ * none, -errno. */
+static int fetch_lane(struct kfs_reader *r, struct lane *l)
+{
+	struct kfs_get_result res = { 0 };
+	size_t before = r->buf_len - r->buf_off;
+	int err = lane_begin(r, l);
+
+	if (err)
+		return err;
+	err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH, &res);
+	if (err)
+		return err;
+	free(l->iter);
+	l->iter = res.next_iterator;
+	res.next_iterator = NULL;
+	err = render(r, l->shard, &res);
+	if (!err && r->sizes && res.n > 0)
+		kfs_sizes_report(r->sizes, r->stream, l->shard,
+				 r->bufpos + (r->buf_len - r->buf_off),
+				 res.records[res.n - 1].seq);
+	if (!l->iter) {
+		/* A closed shard read to its end: its children may start. */
+		l->state = LANE_DONE;
+		r->relist = 1;
+	}
+	kfs_get_result_clear(&res);
+	if (err)
+		return err;
+	return r->buf_len - r->buf_off > before;
+}
+
+/* Fetches the next records into the buffer.  Returns 1 when bytes were
+ * added, 0 at the tip of every lane (r->ended once nothing more can
+ * come), -errno. */
+static int fetch(struct kfs_reader *r)
+{
+	for (int pass = 0; pass < PASSES_MAX; pass++) {
+		int changed = 0, active = 0, pending = 0;
+		size_t n;
+
+		if (r->kind != KFS_NODE_SHARD &&
+		    (r->relist || (r->view && kfs_mono_ms() - r->listed_ms >=
+						      RELIST_MS))) {
+			int err = list_lanes(r, NULL, 0);
+			if (err)
+				return err;
+		}
+		promote(r);
+		n = r->n_lanes;
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (r->rr + k) % n;
+			struct lane *l = &r->lanes[i];
+			int got;
+
+			if (l->state == LANE_PENDING)
+				pending++;
+			if (l->state != LANE_ACTIVE)
+				continue;
+			active++;
+			got = fetch_lane(r, l);
+			if (got < 0)
+				return got;
+			if (l->state == LANE_DONE)
+				changed = 1;
+			if (got > 0) {
+				r->rr = (i + 1) % n;
+				return 1;
+			}
+		}
+		if (changed)
+			continue;   /* children may start now */
+		if (active == 0 && pending == 0 && r->kind == KFS_NODE_SHARD)
+			r->ended = 1;   /* a closed shard read to its end */
+		return 0;           /* plain files: EOF at the tip, for now */
+	}
+	return 0;
+}
+
+/* 1 when the reader can seek by bytes: plain shard files of engines that
+ * index them. */
+static int can_seek(const struct kfs_reader *r)
+{
+	return r->kind == KFS_NODE_SHARD && !r->view && r->be->ops->seek_bytes;
+}
+
+/* Moves the cursor to file offset off: a seek where the engine can, else
+ * from the start again (reading on to off drops what comes before). */
+static int seek_to(struct kfs_reader *r, uint64_t off)
+{
+	uint64_t skip = 0;
+	char *iter = NULL;
+	int err;
+
+	if (!can_seek(r))
+		return setup(r, NULL, 0);
+	err = r->be->ops->seek_bytes(r->be->impl, r->stream, r->name,
+				     r->framing, off, &iter, &skip);
+	if (err)
+		return err;
+	err = setup(r, NULL, 0);
+	if (err) {
+		free(iter);
+		return err;
+	}
+	r->lanes[0].iter = iter;
+	r->bufpos = off - skip;
+	return 0;
+}
+
+ssize_t kfs_reader_read(struct kfs_reader *r, char *dst, size_t size,
+			uint64_t offset)
+{
+	size_t copied = 0;
+	int err = 0;
+
+	/* Backwards, or far forwards on a file that can seek. */
+	if (offset < r->bufpos ||
+	    (can_seek(r) &&
+	     offset > r->bufpos + (r->buf_len - r->buf_off) + (1u << 20))) {
+		err = seek_to(r, offset);
+		if (err)
+			return err;
+	}
+	while (copied < size) {
+		uint64_t want = offset + copied;
+		size_t avail = r->buf_len - r->buf_off;
+
+		if (avail > 0 && want > r->bufpos) {
+			size_t n = want - r->bufpos < avail ? want - r->bufpos
+							    : avail;
+			r->buf_off += n;
+			r->bufpos += n;
+			continue;
+		}
+		if (avail > 0) {
+			size_t n = avail < size - copied ? avail : size - copied;
+			memcpy(dst + copied, r->buf + r->buf_off, n);
+			r->buf_off += n;
+			r->bufpos += n;
+			copied += n;
+			continue;
+		}
+		/* A view returns what it has rather than wait for a fetch. */
+		if ((copied > 0 && r->view) || r->ended)
+			break;
+		err = fetch(r);
+		if (err <= 0)
+			break;
+		err = 0;
+	}
+	if (copied > 0)
+		return (ssize_t)copied;
+	if (err < 0)
+		return err;
+	return r->ended || !r->view ? 0 : -EAGAIN;
+}
+
+int kfs_reader_poll(struct kfs_reader *r)
+{
+	int got;
+
+	if (r->buf_len > r->buf_off || r->ended || !r->view)
+		return 1;
+	got = fetch(r);
+	if (got < 0)
+		return got;
+	return got > 0 || r->ended;
+}
