@@ -176,7 +176,7 @@ static int kfs_getattr(const char *path, struct stat *st,
 			st->st_size = shd.bytes[fs->opt->framing];
 		else if (fs->sizes)
 			st->st_size = (off_t)kfs_sizes_get(fs->sizes, p.stream,
-							   p.name);
+							   sd.creation_ms, p.name);
 		st->st_blocks = (st->st_size + 511) / 512;
 		fill_times(st, sd.creation_ms);
 		if (shd.newest_arrival_ms >= 0) {
@@ -673,10 +673,11 @@ static int open_handle(const char *op, const char *path,
 {
 	struct kfs_fs *fs = get_fs();
 	struct kfs_path p;
+	struct kfs_stream_desc sd;
 	struct kfs_shard_desc shd;
 	struct kfs_handle *h;
 	int acc = fi->flags & O_ACCMODE;
-	int err = resolve(fs, op, path, &p, NULL, &shd);
+	int err = resolve(fs, op, path, &p, &sd, &shd);
 
 	if (err)
 		return err;
@@ -709,6 +710,7 @@ static int open_handle(const char *op, const char *path,
 			.pos = is_view(&p) ? &p.pos : NULL,
 			.framing = fs->opt->framing,
 			.sizes = fs->sizes,
+			.created_ms = sd.creation_ms,
 		};
 		char why[KFS_SEQ_MAX + 120];
 

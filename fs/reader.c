@@ -39,6 +39,7 @@ struct kfs_reader {
 	struct kfs_position pos;       /* TRIM_HORIZON for plain files */
 	enum kfs_framing framing;
 	struct kfs_sizes *sizes;
+	int64_t created_ms;            /* the stream's, for sizes */
 
 	int key_filter;                /* keep the records of name[] only */
 	int have_hash;                 /* key_hash holds MD5(key) */
@@ -552,6 +553,7 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 		r->pos.type = KFS_ITER_TRIM_HORIZON;
 	if (r->kind == KFS_NODE_SHARD && !r->view)
 		r->sizes = spec->sizes;
+	r->created_ms = spec->created_ms;
 	if (r->kind == KFS_NODE_KEY) {
 		r->key_filter = 1;
 		r->have_hash = kfs_ids_md5_hash(r->name, strlen(r->name),
@@ -596,7 +598,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	res.next_iterator = NULL;
 	err = render(r, l->shard, &res);
 	if (!err && r->sizes && res.n > 0)
-		kfs_sizes_report(r->sizes, r->stream, l->shard,
+		kfs_sizes_report(r->sizes, r->stream, r->created_ms, l->shard,
 				 r->bufpos + (r->buf_len - r->buf_off),
 				 res.records[res.n - 1].seq);
 	if (!l->iter) {

@@ -29,6 +29,7 @@ struct kfs_reader_spec {
 	const struct kfs_position *pos;  /* a view's position; NULL: a plain file */
 	enum kfs_framing framing;        /* text rendering */
 	struct kfs_sizes *sizes;         /* plain shard readers report here, or NULL */
+	int64_t created_ms;              /* the stream's creation time, for sizes */
 };
 
 struct kfs_reader;

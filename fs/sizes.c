@@ -18,6 +18,8 @@
 struct shard_size {
 	char stream[KFS_STREAM_NAME_MAX + 1];
 	char shard[KFS_SHARD_ID_LEN + 1];
+	int64_t created_ms;        /* the stream's creation: a new stream of
+				    * the same name starts again */
 	uint64_t bytes;            /* learned so far */
 	char last_seq[KFS_SEQ_MAX]; /* the record ending at `bytes`; "" none */
 	char *iter;                /* where the next look reads on; NULL: from last_seq */
@@ -67,17 +69,26 @@ void kfs_sizes_free(struct kfs_sizes *s)
  * not move while a look is under way (busy ones are never forgotten, and
  * the array only grows), but callers find them again by name. */
 static struct shard_size *find(struct kfs_sizes *s, const char *stream,
-			       const char *shard, int make)
+			       int64_t created_ms, const char *shard, int make)
 {
 	int64_t now = kfs_mono_ms();
 	struct shard_size *e;
 
 	for (size_t i = 0; i < s->n; i++) {
 		e = &s->v[i];
-		if (!strcmp(e->stream, stream) && !strcmp(e->shard, shard)) {
-			e->used_ms = now;
-			return e;
+		if (strcmp(e->stream, stream) || strcmp(e->shard, shard))
+			continue;
+		if (e->created_ms != created_ms) {
+			if (e->busy || !make)
+				return NULL;   /* a look at the old stream */
+			free(e->iter);
+			memset(e, 0, sizeof(*e));
+			snprintf(e->stream, sizeof(e->stream), "%s", stream);
+			snprintf(e->shard, sizeof(e->shard), "%s", shard);
+			e->created_ms = created_ms;
 		}
+		e->used_ms = now;
+		return e;
 	}
 	if (!make)
 		return NULL;
@@ -102,6 +113,7 @@ static struct shard_size *find(struct kfs_sizes *s, const char *stream,
 	memset(e, 0, sizeof(*e));
 	snprintf(e->stream, sizeof(e->stream), "%s", stream);
 	snprintf(e->shard, sizeof(e->shard), "%s", shard);
+	e->created_ms = created_ms;
 	e->used_ms = now;
 	return e;
 }
@@ -160,7 +172,7 @@ static int learn(struct kfs_sizes *s, const char *stream, const char *shard,
 }
 
 uint64_t kfs_sizes_get(struct kfs_sizes *s, const char *stream,
-		       const char *shard)
+		       int64_t created_ms, const char *shard)
 {
 	struct shard_size *e;
 	struct look lk = { 0 };
@@ -168,7 +180,7 @@ uint64_t kfs_sizes_get(struct kfs_sizes *s, const char *stream,
 	int first, err;
 
 	pthread_mutex_lock(&s->lock);
-	e = find(s, stream, shard, 1);
+	e = find(s, stream, created_ms, shard, 1);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return 0;
@@ -194,7 +206,7 @@ uint64_t kfs_sizes_get(struct kfs_sizes *s, const char *stream,
 			  strerror(-err));
 
 	pthread_mutex_lock(&s->lock);
-	e = find(s, stream, shard, 0);
+	e = find(s, stream, created_ms, shard, 0);
 	if (e) {
 		e->busy = 0;
 		e->looked_ms = kfs_mono_ms();
@@ -222,12 +234,13 @@ uint64_t kfs_sizes_get(struct kfs_sizes *s, const char *stream,
 }
 
 void kfs_sizes_report(struct kfs_sizes *s, const char *stream,
-		      const char *shard, uint64_t end, const char *last_seq)
+		      int64_t created_ms, const char *shard, uint64_t end,
+		      const char *last_seq)
 {
 	struct shard_size *e;
 
 	pthread_mutex_lock(&s->lock);
-	e = find(s, stream, shard, 1);
+	e = find(s, stream, created_ms, shard, 1);
 	if (e && end > e->bytes) {
 		e->bytes = end;
 		snprintf(e->last_seq, sizeof(e->last_seq), "%s", last_seq);

@@ -24,13 +24,16 @@ int kfs_sizes_new(struct kfs_backend *be, enum kfs_framing framing,
 void kfs_sizes_free(struct kfs_sizes *s);
 
 /* The bytes known of the shard, after learning more when the last look is
- * older than the poll interval and nobody else is looking. */
+ * older than the poll interval and nobody else is looking.  created_ms is
+ * the stream's creation time: a stream deleted and made again under the
+ * same name starts from 0. */
 uint64_t kfs_sizes_get(struct kfs_sizes *s, const char *stream,
-		       const char *shard);
+		       int64_t created_ms, const char *shard);
 
 /* A reader from TRIM_HORIZON has rendered the shard up to byte `end`,
  * whose last record is `last_seq`. */
 void kfs_sizes_report(struct kfs_sizes *s, const char *stream,
-		      const char *shard, uint64_t end, const char *last_seq);
+		      int64_t created_ms, const char *shard, uint64_t end,
+		      const char *last_seq);
 
 #endif

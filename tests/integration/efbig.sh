@@ -3,7 +3,7 @@
 # efbig.sh - a record over the limit (data + partition key) fails its write
 # with EFBIG and nothing of it is stored; records up to the limit are
 # stored, and so are the lines after a refused one.  On both backends; on
-# AWS sizes are not known (assert_size), and the part raising
+# AWS sizes are learned by reading (assert_size), and the part raising
 # max_record_size above 1 MiB is for the local engine only: kinesalite
 # refuses records over 1 MiB (the service takes up to 10 MiB).
 # shellcheck source=functions.sh

@@ -549,32 +549,29 @@ EOF
 
 # ---- sizes ---------------------------------------------------------------
 
-# size_is FILE N: FILE's st_size is N (for wait_for).  On the AWS backend
-# the size of a shard is not known (Kinesis has no call that says it): the
-# filesystem shows 0, or what it has learned from reading, so it may be
-# anything from 0 to N, never more.
+# size_is FILE N: FILE's st_size is N (for wait_for).
 size_is()
 {
-    local got
-    got=$(file_size "$1")
-    if on_aws; then
-        [ "$got" -ge 0 ] && [ "$got" -le "$2" ]
-    else
-        [ "$got" = "$2" ]
-    fi
+    [ "$(file_size "$1")" = "$2" ]
 }
 
-# assert_size FILE N WHAT: st_size of FILE as size_is says.
+# assert_size FILE N WHAT: st_size of FILE is N.  On the AWS backend a
+# shard's size is what the mount has learned by reading it, which may lag
+# by a poll interval (1 s): it has 3 s to get there, and must not pass N.
 assert_size()
 {
-    local got
-    got=$(file_size "$1")
-    if ! size_is "$1" "$2"; then
-        if on_aws; then
-            fail "$3: size $got, expected 0..$2 (sizes are not known on AWS)"
-        fi
-        fail "$3: got '$got', expected '$2'"
+    local got i
+    if on_aws; then
+        for ((i = 0; i < 30; i++)); do
+            got=$(file_size "$1")
+            [ "$got" -le "$2" ] || fail "$3: size $got, more than $2"
+            [ "$got" = "$2" ] && return 0
+            sleep 0.1
+        done
+        fail "$3: size $got, expected $2 within 3 s"
     fi
+    got=$(file_size "$1")
+    [ "$got" = "$2" ] || fail "$3: got '$got', expected '$2'"
 }
 
 # ---- the AWS backend: kinesalite, the aws CLI, loopback helpers -----------

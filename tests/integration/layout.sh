@@ -129,8 +129,8 @@ expect_probe OK setxattr "$s" user.kinesis.retention_hours 48
 assert_eq "$(xattr "$s" retention_hours)" 48 "retention_hours after refused values"
 
 # Sizes: a shard file holds the bytes of its records; with record=line a
-# record without a newline reads with one added.  (On AWS a size is not
-# known: size_is and assert_size accept 0 up to the size.)
+# record without a newline reads with one added.  (On AWS a size is what
+# the mount learned by reading: assert_size gives it a poll interval.)
 s0=$s/shardId-000000000000
 s1=$s/shardId-000000000001
 assert_size "$s0" 0 "size of an empty shard"

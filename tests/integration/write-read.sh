@@ -3,7 +3,7 @@
 # write-read.sh - what is written comes back: line framing and its tail,
 # linger, write framing, writes to a shard file, keys and their routing,
 # O_TRUNC, reads at offsets, two writers on one key.  On both backends (on
-# AWS a shard's size is not known: see assert_size).
+# AWS a shard's size is learned by reading: see assert_size).
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 requires bc --version
