@@ -580,8 +580,9 @@ void kfs_reader_free(struct kfs_reader *r)
 
 /* ---- fetching ---------------------------------------------------------- */
 
-/* One get_records on a lane.  Returns 1 when bytes were added, 0 when
- * none, -errno. */
+/* One get_records on a lane.  Returns 1 when bytes were added, 2 when
+ * records came but none was kept (another key's) or the service says
+ * more is behind an empty page, 0 at the tip, -errno. */
 static int fetch_lane(struct kfs_reader *r, struct lane *l)
 {
 	struct kfs_get_result res = { 0 };
@@ -606,10 +607,14 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 		l->state = LANE_DONE;
 		r->relist = 1;
 	}
-	kfs_get_result_clear(&res);
-	if (err)
+	if (err) {
+		kfs_get_result_clear(&res);
 		return err;
-	return r->buf_len - r->buf_off > before;
+	}
+	err = r->buf_len - r->buf_off > before ? 1
+	      : res.n > 0 || (res.millis_behind > 0 && l->iter) ? 2 : 0;
+	kfs_get_result_clear(&res);
+	return err;
 }
 
 /* Fetches the next records into the buffer.  Returns 1 when bytes were
@@ -617,8 +622,8 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
  * come), -errno. */
 static int fetch(struct kfs_reader *r)
 {
-	for (int pass = 0; pass < PASSES_MAX; pass++) {
-		int changed = 0, active = 0, pending = 0;
+	for (int idle = 0; idle < PASSES_MAX;) {
+		int changed = 0, active = 0, pending = 0, progress = 0;
 		size_t n;
 
 		if (r->kind != KFS_NODE_SHARD &&
@@ -645,13 +650,19 @@ static int fetch(struct kfs_reader *r)
 				return got;
 			if (l->state == LANE_DONE)
 				changed = 1;
-			if (got > 0) {
+			if (got == 1) {
 				r->rr = (i + 1) % n;
 				return 1;
 			}
+			if (got == 2)
+				progress = 1;
 		}
-		if (changed)
+		if (progress)
+			continue;   /* records of other keys: read on */
+		if (changed) {
+			idle++;
 			continue;   /* children may start now */
+		}
 		if (active == 0 && pending == 0 && r->kind == KFS_NODE_SHARD)
 			r->ended = 1;   /* a closed shard read to its end */
 		return 0;           /* plain files: EOF at the tip, for now */

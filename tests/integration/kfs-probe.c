@@ -27,20 +27,63 @@
  *                                   line's first error (or OK), then
  *                                   "close:" and the close's result
  *   kfs-probe writestr PATH STRING  STRING as it is, in one write(2), close
+ *   kfs-probe writestr-at PATH STRING
+ *                                   writestr, printing "OK START END" (or the
+ *                                   errno name and the times): CLOCK_MONOTONIC
+ *                                   in ms before the open and after the close
+ *   kfs-probe now                   CLOCK_MONOTONIC in ms
+ *
+ * Reading views, which follow (a read at the tip waits for the next record):
+ *
+ *   kfs-probe read-for PATH MS [EXPECT]
+ *                                   copies what reading PATH gives to stdout
+ *                                   for MS ms, or until EXPECT bytes (EXPECT
+ *                                   "Nl": N newlines) came and then 500 ms
+ *                                   more, to catch what should not come.  The
+ *                                   reads happen in a child that is killed
+ *                                   with SIGKILL at the end, so that nothing
+ *                                   depends on the filesystem's interrupts.
+ *                                   On stderr: "open ERRNO" or "read ERRNO"
+ *                                   when one fails, then "end: eof|error|
+ *                                   timeout BYTES".
+ *   kfs-probe poll PATH TIMEOUT_MS [poll|select|epoll]
+ *                                   open O_RDONLY; a first poll with timeout
+ *                                   0 prints "idle" (or "ready REVENTS" when
+ *                                   it is readable at once); then waits up
+ *                                   to TIMEOUT_MS: "readable MS at T" (MS
+ *                                   since the wait began, T CLOCK_MONOTONIC
+ *                                   in ms) or "timeout"; then reads once:
+ *                                   "read N: BYTES" or "read ERRNO"
+ *   kfs-probe read-nonblock PATH    open O_RDONLY|O_NONBLOCK, one read(2):
+ *                                   "OK N" or the errno name
+ *   kfs-probe read-intr PATH MS     a blocking read(2) interrupted after MS
+ *                                   ms by SIGALRM, whose handler does not
+ *                                   restart it: prints the read's result
+ *                                   ("EINTR", "OK N") and the ms it took
  *
  * A write(2) that returns a short count is continued with the rest, as
  * cat(1) or stdio would, so what is printed is what such a program meets.
  */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct {
@@ -111,6 +154,8 @@ static const char *errno_name(int e)
 	snprintf(buf, sizeof(buf), "E%d", e);
 	return buf;
 }
+
+static void usage(void);
 
 /* Writes all of buf, continuing after short counts; 0 or an errno. */
 static int write_all(int fd, const char *buf, size_t len)
@@ -242,6 +287,265 @@ static int do_writes(const char *path, char **sizes, int n)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC in ms. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse_ms(const char *s)
+{
+	size_t v;
+
+	if (parse_size(s, &v) < 0 || v > 3600 * 1000)
+		usage();
+	return (int)v;
+}
+
+/* `read-for`: the child reads PATH and sends what it gets up the pipe. */
+static void read_for_child(const char *path, int out)
+{
+	char buf[65536];
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0) {
+		fprintf(stderr, "open %s\n", errno_name(errno));
+		_exit(1);
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "read %s\n", errno_name(errno));
+			_exit(1);
+		}
+		if (n == 0)
+			_exit(0);
+		if (write_all(out, buf, (size_t)n) != 0)
+			_exit(3);
+	}
+}
+
+static int do_read_for(const char *path, int ms, const char *expect)
+{
+	int64_t deadline = now_ms() + ms, total = 0, lines = 0, want = -1;
+	int want_lines = 0, fds[2], status;
+	const char *end = "timeout";
+	pid_t pid;
+
+	if (expect != NULL) {
+		size_t v, len = strlen(expect);
+		char num[32];
+
+		want_lines = len > 0 && expect[len - 1] == 'l';
+		if (len >= sizeof(num))
+			usage();
+		memcpy(num, expect, len + 1);
+		if (want_lines)
+			num[len - 1] = '\0';
+		if (parse_size(num, &v) < 0)
+			usage();
+		want = (int64_t)v;
+	}
+	fflush(stdout);
+	if (pipe(fds) < 0) {
+		perror("kfs-probe: pipe");
+		exit(2);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("kfs-probe: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		read_for_child(path, fds[1]);
+	}
+	close(fds[1]);
+	for (;;) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		char buf[65536];
+		ssize_t n;
+		int rc;
+
+		if (left <= 0)
+			break;
+		rc = poll(&p, 1, (int)left);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			break;
+		n = read(fds[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* The child is gone: EOF or an error. */
+			end = NULL;
+			break;
+		}
+		if (write_all(1, buf, (size_t)n) != 0)
+			break;
+		total += n;
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+		if (want >= 0 && (want_lines ? lines : total) >= want) {
+			int64_t grace = now_ms() + 500;
+
+			if (grace < deadline)
+				deadline = grace;
+			want = -1;
+		}
+	}
+	if (end != NULL)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (end == NULL)
+		end = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "eof" : "error";
+	fprintf(stderr, "end: %s %lld\n", end, (long long)total);
+	return 0;
+}
+
+/* Waits for fd to be readable with poll, select or epoll; 1 readable, 0
+ * not within ms, -1 an error (printed). */
+static int wait_readable(int fd, int ms, const char *how, int *revents)
+{
+	*revents = 0;
+	if (strcmp(how, "poll") == 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int rc = poll(&p, 1, ms);
+
+		if (rc < 0) {
+			printf("poll %s\n", errno_name(errno));
+			return -1;
+		}
+		*revents = p.revents;
+		return rc > 0 && (p.revents & POLLIN);
+	}
+	if (strcmp(how, "select") == 0) {
+		fd_set r;
+		struct timeval tv = { .tv_sec = ms / 1000,
+				      .tv_usec = (ms % 1000) * 1000 };
+		int rc;
+
+		FD_ZERO(&r);
+		FD_SET(fd, &r);
+		rc = select(fd + 1, &r, NULL, NULL, &tv);
+		if (rc < 0) {
+			printf("select %s\n", errno_name(errno));
+			return -1;
+		}
+		*revents = rc > 0 ? POLLIN : 0;
+		return rc > 0;
+	}
+	if (strcmp(how, "epoll") == 0) {
+		struct epoll_event ev = { .events = EPOLLIN }, got;
+		int ep = epoll_create1(0), rc;
+
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			printf("epoll %s\n", errno_name(errno));
+			return -1;
+		}
+		rc = epoll_wait(ep, &got, 1, ms);
+		close(ep);
+		if (rc < 0) {
+			printf("epoll_wait %s\n", errno_name(errno));
+			return -1;
+		}
+		*revents = rc > 0 ? (int)got.events : 0;
+		return rc > 0 && (got.events & EPOLLIN);
+	}
+	usage();
+	return -1;
+}
+
+static int do_poll(const char *path, int ms, const char *how)
+{
+	char buf[65536];
+	int64_t t0, t1;
+	int fd, rc, rev;
+	ssize_t n;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		printf("open %s\n", errno_name(errno));
+		return 0;
+	}
+	rc = wait_readable(fd, 0, how, &rev);
+	if (rc < 0)
+		return 0;
+	if (rc > 0 || rev != 0)
+		printf("ready %#x\n", rev);
+	else
+		printf("idle\n");
+	if (rc == 0) {
+		t0 = now_ms();
+		rc = wait_readable(fd, ms, how, &rev);
+		t1 = now_ms();
+		if (rc < 0)
+			return 0;
+		if (rc == 0) {
+			printf("timeout\n");
+			return 0;
+		}
+		printf("readable %lld at %lld\n", (long long)(t1 - t0),
+		       (long long)t1);
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0) {
+		printf("read %s\n", errno_name(errno));
+		return 0;
+	}
+	printf("read %zd: ", n);
+	fwrite(buf, 1, (size_t)n, stdout);
+	printf("\n");
+	close(fd);
+	return 0;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int do_read_intr(const char *path, int ms)
+{
+	struct sigaction sa;
+	struct itimerval it = { .it_value = { .tv_sec = ms / 1000,
+					      .tv_usec = (ms % 1000) * 1000 } };
+	char buf[65536];
+	int64_t t0;
+	ssize_t n;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART */
+	sigaction(SIGALRM, &sa, NULL);
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		printf("open %s\n", errno_name(errno));
+		return 0;
+	}
+	t0 = now_ms();
+	setitimer(ITIMER_REAL, &it, NULL);
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0)
+		printf("%s %lld\n", errno_name(errno), (long long)(now_ms() - t0));
+	else
+		printf("OK %zd %lld\n", n, (long long)(now_ms() - t0));
+	close(fd);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -251,7 +555,13 @@ static void usage(void)
 		"       kfs-probe getxattr PATH NAME\n"
 		"       kfs-probe write PATH BYTES\n"
 		"       kfs-probe writes PATH BYTES...\n"
-		"       kfs-probe writestr PATH STRING\n");
+		"       kfs-probe writestr PATH STRING\n"
+		"       kfs-probe writestr-at PATH STRING\n"
+		"       kfs-probe now\n"
+		"       kfs-probe read-for PATH MS [BYTES|LINESl]\n"
+		"       kfs-probe poll PATH TIMEOUT_MS [poll|select|epoll]\n"
+		"       kfs-probe read-nonblock PATH\n"
+		"       kfs-probe read-intr PATH MS\n");
 	exit(2);
 }
 
@@ -260,6 +570,10 @@ int main(int argc, char **argv)
 	const char *op, *path;
 	int err = 0;
 
+	if (argc == 2 && strcmp(argv[1], "now") == 0) {
+		printf("%lld\n", (long long)now_ms());
+		return 0;
+	}
 	if (argc < 3)
 		usage();
 	op = argv[1];
@@ -303,6 +617,37 @@ int main(int argc, char **argv)
 		return do_writes(path, argv + 3, argc - 3);
 	} else if (strcmp(op, "writestr") == 0 && argc == 4) {
 		err = do_write(path, argv[3], strlen(argv[3]));
+	} else if (strcmp(op, "writestr-at") == 0 && argc == 4) {
+		int64_t t0 = now_ms();
+
+		err = do_write(path, argv[3], strlen(argv[3]));
+		printf("%s %lld %lld\n", errno_name(err), (long long)t0,
+		       (long long)now_ms());
+		return 0;
+	} else if (strcmp(op, "read-for") == 0 && (argc == 4 || argc == 5)) {
+		return do_read_for(path, parse_ms(argv[3]),
+				   argc == 5 ? argv[4] : NULL);
+	} else if (strcmp(op, "poll") == 0 && (argc == 4 || argc == 5)) {
+		return do_poll(path, parse_ms(argv[3]),
+			       argc == 5 ? argv[4] : "poll");
+	} else if (strcmp(op, "read-nonblock") == 0 && argc == 3) {
+		char buf[65536];
+		ssize_t n;
+		int fd = open(path, O_RDONLY | O_NONBLOCK);
+
+		if (fd < 0) {
+			printf("open %s\n", errno_name(errno));
+			return 0;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0)
+			printf("%s\n", errno_name(errno));
+		else
+			printf("OK %zd\n", n);
+		close(fd);
+		return 0;
+	} else if (strcmp(op, "read-intr") == 0 && argc == 4) {
+		return do_read_intr(path, parse_ms(argv[3]));
 	} else {
 		usage();
 	}
