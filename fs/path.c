@@ -25,7 +25,7 @@ const char *kfs_iter_type_name(enum kfs_iter_type t)
 /* 1 when s is 1 to 128 decimal digits (a sequence number's form). */
 static int valid_seq(const char *s, size_t n)
 {
-	if (n < 1 || n > 128 || n >= KFS_SEQ_MAX)
+	if (n < 1 || n > KFS_POS_SEQ_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')

@@ -15,10 +15,12 @@ enum kfs_node {
 	KFS_NODE_SVIEW,   /* "/S/@POSITION": the stream-wide view */
 };
 
+#define KFS_POS_SEQ_MAX 128      /* digits of a sequence number in a name */
+
 /* Where a view starts: "@POSITION" after a shard id, a key or nothing. */
 struct kfs_position {
 	enum kfs_iter_type type;
-	char seq[KFS_SEQ_MAX];   /* the two sequence-number types */
+	char seq[KFS_POS_SEQ_MAX + 1]; /* the two sequence-number types */
 	int64_t timestamp_ms;    /* AT_TIMESTAMP */
 	int json;                /* ".jsonl": one JSON object a record */
 };

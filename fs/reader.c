@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/local/ids.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -26,7 +25,7 @@ struct lane {
 	char adjacent[KFS_SHARD_ID_LEN + 1];
 	enum lane_state state;
 	struct kfs_iter_spec start;    /* where it begins (seq points at seq[]) */
-	char seq[KFS_SEQ_MAX];
+	char seq[KFS_POS_SEQ_MAX + 1];
 	char *iter;                    /* NULL: not begun */
 };
 
@@ -42,8 +41,6 @@ struct kfs_reader {
 	int64_t created_ms;            /* the stream's, for sizes */
 
 	int key_filter;                /* keep the records of name[] only */
-	int have_hash;                 /* key_hash holds MD5(key) */
-	unsigned __int128 key_hash;
 	int64_t anchor_ms;             /* seq views of streams: N's arrival */
 
 	struct lane *lanes;
@@ -328,17 +325,6 @@ static int lane_begin(struct kfs_reader *r, struct lane *l)
 					&l->iter);
 }
 
-/* 1 when the shard's hash key range holds the key's hash. */
-static int holds_key(const struct kfs_reader *r, const struct kfs_shard_desc *d)
-{
-	unsigned __int128 lo, hi;
-
-	if (!r->have_hash || kfs_ids_parse_u128(d->hash_start, &lo) ||
-	    kfs_ids_parse_u128(d->hash_end, &hi))
-		return 1;
-	return r->key_hash >= lo && r->key_hash <= hi;
-}
-
 /* Marks the ancestors of `shard` done (seq views: they end before N). */
 static void skip_ancestors(struct kfs_reader *r, const char *shard, int depth)
 {
@@ -362,6 +348,41 @@ static void skip_ancestors(struct kfs_reader *r, const char *shard, int depth)
 	}
 }
 
+/* Looks up record N (the view's sequence number) in a shard.  Returns 0
+ * with its arrival time, -EINVAL when the shard does not hold it, or
+ * -errno. */
+static int find_seq(struct kfs_reader *r, const char *shard, int64_t *arrival_ms)
+{
+	struct kfs_iter_spec spec = {
+		.type = KFS_ITER_AT_SEQUENCE_NUMBER,
+		.seq = r->pos.seq,
+	};
+	struct kfs_get_result res = { 0 };
+	char *it = NULL;
+	int err = r->be->ops->get_iterator(r->be->impl, r->stream, shard, &spec,
+					   &it);
+
+	if (err)
+		return err == -ENOENT ? -EINVAL : err;
+	err = r->be->ops->get_records(r->be->impl, it, 1, &res);
+	free(it);
+	if (err)
+		return err == -ENOENT ? -EINVAL : err;
+	if (res.n > 0 && strcmp(res.records[0].seq, r->pos.seq) == 0)
+		*arrival_ms = res.records[0].arrival_ms;
+	else
+		err = -EINVAL;
+	kfs_get_result_clear(&res);
+	return err;
+}
+
+static int check_seq(struct kfs_reader *r, const char *shard)
+{
+	int64_t ignored;
+
+	return find_seq(r, shard, &ignored);
+}
+
 /*
  * Finds the shard that holds sequence number N, and N's arrival time.
  * Returns 0, -EINVAL when no shard of the stream holds it, or -errno.
@@ -370,32 +391,12 @@ static int locate_seq(struct kfs_reader *r, const struct kfs_shard_list *sl,
 		      size_t *index, int64_t *arrival_ms)
 {
 	for (size_t i = 0; i < sl->n; i++) {
-		struct kfs_iter_spec spec = {
-			.type = KFS_ITER_AT_SEQUENCE_NUMBER,
-			.seq = r->pos.seq,
-		};
-		struct kfs_get_result res = { 0 };
-		char *it = NULL;
-		int err = r->be->ops->get_iterator(r->be->impl, r->stream,
-						   sl->v[i].id, &spec, &it);
+		int err = find_seq(r, sl->v[i].id, arrival_ms);
 
-		if (err == -EINVAL || err == -ENOENT)
-			continue;
-		if (err)
-			return err;
-		err = r->be->ops->get_records(r->be->impl, it, 1, &res);
-		free(it);
-		if (err == -EINVAL || err == -ENOENT)
-			continue;
-		if (err)
-			return err;
-		if (res.n > 0 && strcmp(res.records[0].seq, r->pos.seq) == 0) {
+		if (err == 0)
 			*index = i;
-			*arrival_ms = res.records[0].arrival_ms;
-			kfs_get_result_clear(&res);
-			return 0;
-		}
-		kfs_get_result_clear(&res);
+		if (err != -EINVAL)
+			return err;
 	}
 	return -EINVAL;
 }
@@ -437,10 +438,6 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 		memcpy(l->parent, d->parent, sizeof(l->parent));
 		memcpy(l->adjacent, d->adjacent_parent, sizeof(l->adjacent));
 		l->state = LANE_PENDING;
-		if (r->key_filter && !holds_key(r, d)) {
-			l->state = LANE_DONE;  /* none of the key's records */
-			continue;
-		}
 		if (!r->view || !first) {
 			if (r->view && r->pos.type == KFS_ITER_AT_TIMESTAMP)
 				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
@@ -522,7 +519,12 @@ static int setup(struct kfs_reader *r, char *why, size_t why_size)
 		return 0;
 	lane_start(l, r->pos.type, r->pos.seq[0] ? r->pos.seq : NULL,
 		   r->pos.timestamp_ms);
-	err = lane_begin(r, l);   /* checks the position now */
+	if (r->pos.seq[0])
+		err = check_seq(r, r->name);
+	else
+		err = 0;
+	if (!err)
+		err = lane_begin(r, l);   /* checks the position now */
 	if (err == -EINVAL && why)
 		snprintf(why, why_size, "shard %s has no %s%s%s", r->name,
 			 kfs_iter_type_name(r->pos.type), r->pos.seq[0] ? "=" : "",
@@ -554,11 +556,9 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 	if (r->kind == KFS_NODE_SHARD && !r->view)
 		r->sizes = spec->sizes;
 	r->created_ms = spec->created_ms;
-	if (r->kind == KFS_NODE_KEY) {
-		r->key_filter = 1;
-		r->have_hash = kfs_ids_md5_hash(r->name, strlen(r->name),
-						&r->key_hash) == 0;
-	}
+	/* Key readers read every shard: writers may have put the key's
+	 * records anywhere with an explicit hash key. */
+	r->key_filter = r->kind == KFS_NODE_KEY;
 	err = setup(r, why, why_size);
 	if (err) {
 		kfs_reader_free(r);

@@ -10,7 +10,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define FIRST_BUDGET_MS 2000   /* the first look at a shard */
+#define FIRST_BUDGET_MS 500    /* the first look at a shard */
 #define LATER_BUDGET_MS 500    /* every later one */
 #define FORGET_MS 600000       /* shards nobody asked about for 10 min */
 #define PAGE_RECORDS 10000

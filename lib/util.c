@@ -172,6 +172,8 @@ int kfs_parse_timestamp(const char *s, int64_t *ms_out)
 
 		if ((oh = digits(&p, 2)) < 0 || oh > 23)
 			return -1;
+		if (*p == ':' && !p[1])
+			return -1;   /* "+02:" */
 		if (*p == ':')
 			p++;
 		if (*p && ((om = digits(&p, 2)) < 0 || om > 59))
