@@ -65,6 +65,15 @@ void kfs_sizes_free(struct kfs_sizes *s)
 	free(s);
 }
 
+static void entry_init(struct shard_size *e, const char *stream,
+		       int64_t created_ms, const char *shard)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->stream, sizeof(e->stream), "%s", stream);
+	snprintf(e->shard, sizeof(e->shard), "%s", shard);
+	e->created_ms = created_ms;
+}
+
 /* The entry of a shard, made when missing; sizes lock held.  Entries do
  * not move while a look is under way (busy ones are never forgotten, and
  * the array only grows), but callers find them again by name. */
@@ -82,10 +91,7 @@ static struct shard_size *find(struct kfs_sizes *s, const char *stream,
 			if (e->busy || !make)
 				return NULL;   /* a look at the old stream */
 			free(e->iter);
-			memset(e, 0, sizeof(*e));
-			snprintf(e->stream, sizeof(e->stream), "%s", stream);
-			snprintf(e->shard, sizeof(e->shard), "%s", shard);
-			e->created_ms = created_ms;
+			entry_init(e, stream, created_ms, shard);
 		}
 		e->used_ms = now;
 		return e;
@@ -110,10 +116,7 @@ static struct shard_size *find(struct kfs_sizes *s, const char *stream,
 		s->cap = cap;
 	}
 	e = &s->v[s->n++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->stream, sizeof(e->stream), "%s", stream);
-	snprintf(e->shard, sizeof(e->shard), "%s", shard);
-	e->created_ms = created_ms;
+	entry_init(e, stream, created_ms, shard);
 	e->used_ms = now;
 	return e;
 }

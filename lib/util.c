@@ -144,12 +144,17 @@ static int parse_epoch(const char *s, int64_t *ms_out)
 
 int kfs_parse_timestamp(const char *s, int64_t *ms_out)
 {
+	if (strlen(s) < 19 || s[4] != '-')
+		return parse_epoch(s, ms_out);
+	return kfs_parse_iso8601(s, 0, ms_out);
+}
+
+int kfs_parse_iso8601(const char *s, int need_zone, int64_t *ms_out)
+{
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	const char *p = s;
 	int y, mo, d, h, mi, sec, ms = 0, off = 0;
 
-	if (strlen(s) < 19 || s[4] != '-')
-		return parse_epoch(s, ms_out);
 	if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 0 ||
 	    *p++ != '-' || (d = digits(&p, 2)) < 0 || (*p != 'T' && *p != 't') ||
 	    (p++, (h = digits(&p, 2)) < 0) || *p++ != ':' ||
@@ -179,6 +184,8 @@ int kfs_parse_timestamp(const char *s, int64_t *ms_out)
 		if (*p && ((om = digits(&p, 2)) < 0 || om > 59))
 			return -1;
 		off = sign * (oh * 60 + om);
+	} else if (need_zone) {
+		return -1;
 	}
 	if (*p)
 		return -1;

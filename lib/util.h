@@ -29,5 +29,8 @@ void kfs_format_iso8601(int64_t ms, char *buf, size_t size);
  * as epoch seconds with an optional fraction.  Fractions past the
  * millisecond are dropped.  Returns 0, or -1 when s is neither. */
 int kfs_parse_timestamp(const char *s, int64_t *ms_out);
+/* The ISO 8601 part of kfs_parse_timestamp; with need_zone, a time
+ * without a zone is refused too. */
+int kfs_parse_iso8601(const char *s, int need_zone, int64_t *ms_out);
 
 #endif

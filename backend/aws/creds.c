@@ -67,74 +67,9 @@ int kfs_aws_creds_copy(struct kfs_aws_creds *dst, const struct kfs_aws_creds *sr
 
 /* ---- helpers of the sources ------------------------------------------- */
 
-/* n digits at *p into *v, advancing *p; 0 or -1. */
-static int digits(const char **p, int n, int *v)
-{
-	*v = 0;
-	for (int i = 0; i < n; i++, (*p)++) {
-		if (**p < '0' || **p > '9')
-			return -1;
-		*v = *v * 10 + (**p - '0');
-	}
-	return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 int kfs_creds_parse_time(const char *s, int64_t *ms)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	const char *p = s;
-	int y, mo, d, h, mi, se, frac = 0, off = 0;
-
-	if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-	    *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
-		return -EINVAL;
-	p++;
-	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
-	    *p++ != ':' || digits(&p, 2, &se))
-		return -EINVAL;
-	if (*p == '.') {
-		int n = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++, n++)
-			if (n < 3)
-				frac = frac * 10 + (*p - '0');
-		if (n == 0)
-			return -EINVAL;
-		for (; n < 3; n++)
-			frac *= 10;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p++ == '-' ? -1 : 1, oh, om;
-
-		if (digits(&p, 2, &oh) || (*p == ':' && !*++p) ||
-		    digits(&p, 2, &om) || oh > 23 || om > 59)
-			return -EINVAL;
-		off = sign * (oh * 60 + om);
-	} else {
-		return -EINVAL;
-	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-	    (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) ||
-	    h > 23 || mi > 59 || se > 60)
-		return -EINVAL;
-	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
-		(int64_t)off * 60) * 1000) + frac;
-	return 0;
+	return s && kfs_parse_iso8601(s, 1, ms) == 0 ? 0 : -EINVAL;
 }
 
 /* The non-empty string member `key` of o, or NULL. */
