@@ -41,8 +41,9 @@
  *                                   "Nl": N newlines) came and then 500 ms
  *                                   more, to catch what should not come.  The
  *                                   reads happen in a child that is killed
- *                                   with SIGKILL at the end, so that nothing
- *                                   depends on the filesystem's interrupts.
+ *                                   with SIGKILL at the end (or when this
+ *                                   process dies), so that nothing depends
+ *                                   on the filesystem's interrupts.
  *                                   On stderr: "open ERRNO" or "read ERRNO"
  *                                   when one fails, then "end: eof|error|
  *                                   timeout BYTES".
@@ -77,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -336,7 +338,7 @@ static int do_read_for(const char *path, int ms, const char *expect)
 	int64_t deadline = now_ms() + ms, total = 0, lines = 0, want = -1;
 	int want_lines = 0, fds[2], status;
 	const char *end = "timeout";
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (expect != NULL) {
 		size_t v, len = strlen(expect);
@@ -353,6 +355,7 @@ static int do_read_for(const char *path, int ms, const char *expect)
 		want = (int64_t)v;
 	}
 	fflush(stdout);
+	parent = getpid();
 	if (pipe(fds) < 0) {
 		perror("kfs-probe: pipe");
 		exit(2);
@@ -363,6 +366,9 @@ static int do_read_for(const char *path, int ms, const char *expect)
 		exit(2);
 	}
 	if (pid == 0) {
+		/* Killed with the parent, which may be killed itself. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(3);
 		close(fds[0]);
 		read_for_child(path, fds[1]);
 	}
