@@ -22,6 +22,7 @@
 
 #include "fs/path.h"
 #include "fs/reader.h"
+#include "lib/cancel.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -63,6 +64,7 @@ struct kfs_handle {
 };
 
 static struct fuse_pollhandle *pollers_del(struct kfs_handle *h, int *was);
+static int wait_cancelled(void);
 
 static struct kfs_fs *get_fs(void)
 {
@@ -714,7 +716,14 @@ static int open_handle(const char *op, const char *path,
 		};
 		char why[KFS_SEQ_MAX + 120];
 
+		/* A view's position is looked up now: a signal ends it. */
+		kfs_cancel_set(wait_cancelled);
 		err = kfs_reader_open(fs->be, &spec, &h->rd, why, sizeof(why));
+		kfs_cancel_set(NULL);
+		if (err == -EINTR) {
+			handle_unref(h);
+			return err;
+		}
 		if (err) {
 			handle_unref(h);
 			return fail(err, op, &p, why[0] ? why : NULL);
@@ -822,7 +831,9 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 		uint64_t gen = kfs_follow_gen(&fs->follow, h->stream);
 
 		pthread_mutex_lock(&h->lock);
+		kfs_cancel_set(wait_cancelled);
 		n = kfs_reader_read(h->rd, buf, size, (uint64_t)offset);
+		kfs_cancel_set(NULL);
 		pthread_mutex_unlock(&h->lock);
 		if (n != -EAGAIN || nonblock)
 			break;
@@ -830,7 +841,7 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 		if (n < 0)
 			return (int)n;   /* EINTR: not worth a log line */
 	}
-	if (n < 0 && n != -EAGAIN) {
+	if (n < 0 && n != -EAGAIN && n != -EINTR) {
 		kfs_err("read %s/%s: %s", h->stream, h->full, strerror((int)-n));
 		return (int)n;
 	}

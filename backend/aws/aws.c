@@ -50,6 +50,7 @@
 #include "errors.h"
 #include "profile.h"
 #include "wire.h"
+#include "lib/cancel.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -146,7 +147,7 @@ struct kfs_aws {
 static void log_fail(const char *action, const char *what,
 		     const struct kfs_aws_error *e)
 {
-	if (e->err == -ENOENT)
+	if (e->err == -ENOENT || e->err == -EINTR)
 		return;
 	kfs_info("%s %s: %s%s%s (%s)", action, what, e->type,
 		 e->type[0] && e->message[0] ? ": " : "", e->message,
@@ -935,9 +936,14 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	if (!svc)
 		return -ENOMEM;
 	for (;;) {
-		cJSON *req = kfs_wire_get_records_req(svc, limit), *resp;
+		cJSON *req, *resp;
 		struct kfs_aws_error e;
 
+		if (kfs_cancelled()) {
+			rc = -EINTR;
+			break;
+		}
+		req = kfs_wire_get_records_req(svc, limit);
 		if (!req) {
 			rc = -ENOMEM;
 			break;

@@ -8,20 +8,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/cancel.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "wire.h"
 
 void kfs_aws_sleep_ms(int64_t ms)
 {
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	kfs_sleep_cancellable(ms);
 }
 
 /* A per-thread xorshift generator: jitter needs no lock and no quality. */
@@ -171,6 +165,13 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 		if (rc == 0)
 			break;
 		ambiguous |= e->ambiguous;
+		if (kfs_cancelled()) {
+			/* The caller was interrupted: no more tries. */
+			rc = e->err = -EINTR;
+			snprintf(e->message, sizeof(e->message), "interrupted");
+			e->retry = KFS_AWS_FATAL;
+			break;
+		}
 		if (e->retry == KFS_AWS_AUTH && !refreshed) {
 			/* Expired or rotated credentials: fetch anew, once. */
 			kfs_info("%s: credentials refused (%s), fetching them "

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/cancel.h"
 #include "lib/log.h"
 
 #define POOL_IDLE_MAX 16        /* idle handles kept for their connections */
@@ -155,6 +156,8 @@ static int curl_errno(CURLcode rc)
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_HTTP2:
 		return -EPROTO;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -EINTR;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	case CURLE_URL_MALFORMAT:
@@ -164,6 +167,13 @@ static int curl_errno(CURLcode rc)
 	default:
 		return -EIO;
 	}
+}
+
+static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)data; (void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
+	return kfs_cancelled();
 }
 
 static int curl_send(void *impl, const struct kfs_http_request *req,
@@ -232,6 +242,9 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "kinesisfs/" PACKAGE_VERSION);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
+	/* An interrupted FUSE request ends its transfer (lib/cancel.h). */
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, &sink);
 	SET(CURLOPT_HEADERFUNCTION, on_header);

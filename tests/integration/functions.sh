@@ -294,7 +294,8 @@ kfs_mount()
     if [ "$KFS_VALGRIND" = 1 ]; then
         kfs_vg=$tmp/daemon.$kfs_n.vg
         cmd=("$VALGRIND" --error-exitcode=99 --leak-check=full
-             --errors-for-leak-kinds=definite --log-file="$kfs_vg")
+             --errors-for-leak-kinds=definite --log-file="$kfs_vg"
+             --suppressions="$KFS_SRCDIR/tests/valgrind.supp")
     fi
     cmd+=("$KFS_BIN" -f -o "$(kfs_backend_opts)${opts:+,$opts}" "$mp")
     echo "+ ${cmd[*]}" >&2
