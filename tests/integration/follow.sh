@@ -17,18 +17,6 @@ requires bc --version
 
 kfs_setup
 
-# Readers started in the background, killed at the end whatever happens.
-bg_pids=()
-kill_bg()
-{
-    local p
-    for p in "${bg_pids[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    return 0
-}
-cleanup_fn kill_bg
-
 # start_reader OUT CMD...: CMD in the background, its output in OUT; sets
 # $reader.
 start_reader()
@@ -83,21 +71,6 @@ lines_are()
     shift 2
     printf '%s\n' "$@" >"$file.expected"
     assert_file_eq "$file" "$file.expected" "$what"
-}
-
-# settle DIR: before an unmount, after readers were killed.  The kernel
-# sends an INTERRUPT for the FLUSH of a process killed while it reads, which
-# libfuse 3.14 may get after it answered the FLUSH: it then keeps the
-# INTERRUPT until the next request comes, and frees it only then (valgrind:
-# 128 bytes definitely lost from fuse_session_process_buf at unmount).  A few
-# requests that always reach the daemon (getxattr) let it go.
-settle()
-{
-    local i
-    sleep "$kfs_slow"
-    for ((i = 0; i < 5; i++)); do
-        getfattr -n user.kinesis.status "$1" >/dev/null 2>&1 || true
-    done
 }
 
 poll_ms=500

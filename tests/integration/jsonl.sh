@@ -82,21 +82,6 @@ check_shape()
     fi
 }
 
-# settle DIR: before an unmount, after readers were killed.  The kernel
-# sends an INTERRUPT for the FLUSH of a process killed while it reads, which
-# libfuse 3.14 may get after it answered the FLUSH: it then keeps the
-# INTERRUPT until the next request comes, and frees it only then (valgrind:
-# 128 bytes definitely lost from fuse_session_process_buf at unmount).  A few
-# requests that always reach the daemon (getxattr) let it go.
-settle()
-{
-    local i
-    sleep "$kfs_slow"
-    for ((i = 0; i < 5; i++)); do
-        getfattr -n user.kinesis.status "$1" >/dev/null 2>&1 || true
-    done
-}
-
 # ms ISO: milliseconds since the epoch.
 ms() { date -u -d "$1" +%s%3N; }
 

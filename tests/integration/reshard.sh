@@ -25,17 +25,6 @@ kfs_setup
 view_ms=$((20000 * kfs_slow))
 top=340282366920938463463374607431768211455    # 2^128 - 1
 
-bg_pids=()
-kill_bg()
-{
-    local p
-    for p in "${bg_pids[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    return 0
-}
-cleanup_fn kill_bg
-
 # key_hash KEY: MD5(KEY) as a decimal 128-bit number.
 key_hash()
 {
@@ -82,21 +71,6 @@ home()
         fi
     done <"$tmp/open.$2"
     fail "no open shard of phase $2 holds key $1 (hash $h): $(cat "$tmp/open.$2")"
-}
-
-# settle DIR: before an unmount, after readers were killed.  The kernel
-# sends an INTERRUPT for the FLUSH of a process killed while it reads, which
-# libfuse 3.14 may get after it answered the FLUSH: it then keeps the
-# INTERRUPT until the next request comes, and frees it only then (valgrind:
-# 128 bytes definitely lost from fuse_session_process_buf at unmount).  A few
-# requests that always reach the daemon (getxattr) let it go.
-settle()
-{
-    local i
-    sleep "$kfs_slow"
-    for ((i = 0; i < 5; i++)); do
-        getfattr -n user.kinesis.status "$1" >/dev/null 2>&1 || true
-    done
 }
 
 nkeys=24
