@@ -204,6 +204,8 @@ void kfs_options_usage(const char *prog)
 "    -o allow_other         let other users use the mount\n"
 "    -o allow_root          let root use the mount\n"
 "    -o auto_unmount        unmount when the daemon exits\n"
+"    -o max_threads=N       threads serving requests; a reader waiting in a\n"
+"                           view holds one (default here: 256)\n"
 "\n"
 "See kinesisfs(1) and docs/ for the layout, semantics and errors.\n",
 	       prog);
