@@ -235,7 +235,11 @@ out_destroy:
 out:
 	if (fs_ready)
 		kfs_fs_shutdown(&fs);
+	/* The producer's last deliveries still wake readers (on_stored):
+	 * what they use goes after it. */
 	kfs_producer_free(prod, KFS_DRAIN_MS);
+	if (fs_ready)
+		kfs_fs_free(&fs);
 	kfs_backend_free(be);
 	if (daemon_fd != -1)
 		close(daemon_fd); /* the parent reads EOF and exits 1 */

@@ -1338,6 +1338,10 @@ void kfs_fs_shutdown(struct kfs_fs *fs)
 		handle_unref(h);
 	}
 	poll_stop(fs);
+}
+
+void kfs_fs_free(struct kfs_fs *fs)
+{
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
 	pthread_mutex_destroy(&fs->poll_lock);

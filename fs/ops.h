@@ -46,8 +46,12 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 /* For the producer's on_stored: records of `stream` were stored (arg is
  * the kfs_fs). */
 void kfs_fs_on_stored(void *arg, const char *stream);
-/* Stops the linger thread; call after the FUSE loop ended. */
+/* Stops the linger and poll threads and hands the partial lines of files
+ * still open to the producer; call after the FUSE loop ended. */
 void kfs_fs_shutdown(struct kfs_fs *fs);
+/* Frees what fs holds; call once the producer is freed (its deliveries
+ * wake readers through fs). */
+void kfs_fs_free(struct kfs_fs *fs);
 
 struct fuse_operations;
 extern const struct fuse_operations kfs_fuse_ops;
