@@ -49,6 +49,19 @@ void kfs_get_result_clear(struct kfs_get_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+const char *kfs_iter_type_name(enum kfs_iter_type t)
+{
+	static const char *const names[] = {
+		[KFS_ITER_TRIM_HORIZON] = "TRIM_HORIZON",
+		[KFS_ITER_LATEST] = "LATEST",
+		[KFS_ITER_AT_SEQUENCE_NUMBER] = "AT_SEQUENCE_NUMBER",
+		[KFS_ITER_AFTER_SEQUENCE_NUMBER] = "AFTER_SEQUENCE_NUMBER",
+		[KFS_ITER_AT_TIMESTAMP] = "AT_TIMESTAMP",
+	};
+
+	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : NULL;
+}
+
 const char *kfs_stream_status_name(enum kfs_stream_status s)
 {
 	switch (s) {

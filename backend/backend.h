@@ -218,6 +218,9 @@ void kfs_shard_list_clear(struct kfs_shard_list *l);
 void kfs_get_result_clear(struct kfs_get_result *r);
 
 const char *kfs_stream_status_name(enum kfs_stream_status s);
+/* The service's name of an iterator type ("TRIM_HORIZON"...), NULL when t
+ * is none. */
+const char *kfs_iter_type_name(enum kfs_iter_type t);
 
 /* Marks a put entry failed with err (-errno) and reason. */
 void kfs_put_entry_fail(struct kfs_put_entry *en, int err, const char *reason);

@@ -1244,6 +1244,20 @@ static void *tails_main(void *arg)
 	return NULL;
 }
 
+/* Starts a thread of fs once (init may come again), under its lock;
+ * logs `what` when it cannot. */
+static void start_thread(struct kfs_fs *fs, pthread_mutex_t *lock,
+			 int *started, pthread_t *thread,
+			 void *(*fn)(void *), const char *what)
+{
+	pthread_mutex_lock(lock);
+	if (!*started && pthread_create(thread, NULL, fn, fs) == 0)
+		*started = 1;
+	pthread_mutex_unlock(lock);
+	if (!*started)
+		kfs_err("cannot start %s", what);
+}
+
 static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	struct kfs_fs *fs = get_fs();
@@ -1257,22 +1271,12 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* One FUSE write per write(2) up to 1 MiB, so that record=write
 	 * keeps a record whole. */
 	conn->max_write = 1u << 20;
-	pthread_mutex_lock(&fs->tails_lock);
-	if (!fs->tails_started &&
-	    pthread_create(&fs->tails_thread, NULL, tails_main, fs) == 0)
-		fs->tails_started = 1;
-	pthread_mutex_unlock(&fs->tails_lock);
-	if (!fs->tails_started)
-		kfs_err("cannot start the linger thread: partial lines wait "
-			"for fsync or close");
-	pthread_mutex_lock(&fs->poll_lock);
-	if (!fs->poll_started && !fs->poll_stop &&
-	    pthread_create(&fs->poll_thread, NULL, poll_main, fs) == 0)
-		fs->poll_started = 1;
-	pthread_mutex_unlock(&fs->poll_lock);
-	if (!fs->poll_started)
-		kfs_err("cannot start the poll thread: poll(2) on views waits "
-			"for a read");
+	start_thread(fs, &fs->tails_lock, &fs->tails_started, &fs->tails_thread,
+		     tails_main, "the linger thread: partial lines wait for "
+		     "fsync or close");
+	start_thread(fs, &fs->poll_lock, &fs->poll_started, &fs->poll_thread,
+		     poll_main, "the poll thread: poll(2) on views waits for a "
+		     "read");
 	return fs;
 }
 

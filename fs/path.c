@@ -8,20 +8,6 @@
 
 #define KFS_JSON_SUFFIX ".jsonl"
 
-static const char *const type_names[] = {
-	[KFS_ITER_TRIM_HORIZON] = "TRIM_HORIZON",
-	[KFS_ITER_LATEST] = "LATEST",
-	[KFS_ITER_AT_SEQUENCE_NUMBER] = "AT_SEQUENCE_NUMBER",
-	[KFS_ITER_AFTER_SEQUENCE_NUMBER] = "AFTER_SEQUENCE_NUMBER",
-	[KFS_ITER_AT_TIMESTAMP] = "AT_TIMESTAMP",
-};
-
-const char *kfs_iter_type_name(enum kfs_iter_type t)
-{
-	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0])
-		       ? type_names[t] : "?";
-}
-
 /* 1 when s is 1 to 128 decimal digits (a sequence number's form). */
 static int valid_seq(const char *s, size_t n)
 {
@@ -46,10 +32,11 @@ int kfs_position_parse(const char *s, struct kfs_position *out)
 		return -EINVAL;
 	eq = strchr(s, '=');
 	kw = eq ? (size_t)(eq - s) : n;
-	for (int i = 0; i <= KFS_ITER_AT_TIMESTAMP; i++) {
-		size_t l = strlen(type_names[i]);
-		if (kw >= l && strncmp(s, type_names[i], l) == 0 &&
-		    (t < 0 || l > strlen(type_names[t])))
+	for (int i = 0; kfs_iter_type_name(i); i++) {
+		const char *name = kfs_iter_type_name(i);
+		size_t l = strlen(name);
+		if (kw >= l && strncmp(s, name, l) == 0 &&
+		    (t < 0 || l > strlen(kfs_iter_type_name(t))))
 			t = i;
 	}
 	if (t < 0)
@@ -64,8 +51,8 @@ int kfs_position_parse(const char *s, struct kfs_position *out)
 	}
 	eq = strchr(arg, '=');
 	if (t == KFS_ITER_TRIM_HORIZON || t == KFS_ITER_LATEST)
-		return strcmp(arg, type_names[t]) == 0 ? 0 : -EINVAL;
-	if (!eq || (size_t)(eq - arg) != strlen(type_names[t]))
+		return strcmp(arg, kfs_iter_type_name(t)) == 0 ? 0 : -EINVAL;
+	if (!eq || (size_t)(eq - arg) != strlen(kfs_iter_type_name(t)))
 		return -EINVAL;
 	eq++;
 	if (t == KFS_ITER_AT_TIMESTAMP)

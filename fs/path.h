@@ -46,7 +46,5 @@ int kfs_path_parse(const char *path, struct kfs_path *out);
  * or -ENOENT when s does not begin with a position keyword. */
 int kfs_position_parse(const char *s, struct kfs_position *out);
 
-/* The position as written in a view name, for messages. */
-const char *kfs_iter_type_name(enum kfs_iter_type t);
 
 #endif

@@ -376,13 +376,6 @@ static int find_seq(struct kfs_reader *r, const char *shard, int64_t *arrival_ms
 	return err;
 }
 
-static int check_seq(struct kfs_reader *r, const char *shard)
-{
-	int64_t ignored;
-
-	return find_seq(r, shard, &ignored);
-}
-
 /*
  * Finds the shard that holds sequence number N, and N's arrival time.
  * Returns 0, -EINVAL when no shard of the stream holds it, or -errno.
@@ -501,6 +494,7 @@ static void promote(struct kfs_reader *r)
 /* Sets the reader up at its start; also after a seek backwards. */
 static int setup(struct kfs_reader *r, char *why, size_t why_size)
 {
+	int64_t arrival_ms;   /* of record N: known, not needed here */
 	struct lane *l;
 	int err;
 
@@ -519,10 +513,7 @@ static int setup(struct kfs_reader *r, char *why, size_t why_size)
 		return 0;
 	lane_start(l, r->pos.type, r->pos.seq[0] ? r->pos.seq : NULL,
 		   r->pos.timestamp_ms);
-	if (r->pos.seq[0])
-		err = check_seq(r, r->name);
-	else
-		err = 0;
+	err = r->pos.seq[0] ? find_seq(r, r->name, &arrival_ms) : 0;
 	if (!err)
 		err = lane_begin(r, l);   /* checks the position now */
 	if (err == -EINVAL && why)

@@ -521,14 +521,6 @@ int kfs_wire_put_records_parse(const cJSON *resp, struct kfs_put_entry *e,
 
 /* ---- GetShardIterator ------------------------------------------------ */
 
-static const char *const iter_type_names[] = {
-	[KFS_ITER_TRIM_HORIZON] = "TRIM_HORIZON",
-	[KFS_ITER_LATEST] = "LATEST",
-	[KFS_ITER_AT_SEQUENCE_NUMBER] = "AT_SEQUENCE_NUMBER",
-	[KFS_ITER_AFTER_SEQUENCE_NUMBER] = "AFTER_SEQUENCE_NUMBER",
-	[KFS_ITER_AT_TIMESTAMP] = "AT_TIMESTAMP",
-};
-
 int kfs_wire_shard_iterator_req(const char *stream, const char *shard_id,
 				const struct kfs_iter_spec *spec, cJSON **out)
 {
@@ -548,7 +540,7 @@ int kfs_wire_shard_iterator_req(const char *stream, const char *shard_id,
 		return -ENOMEM;
 	if (!cJSON_AddStringToObject(o, "ShardId", shard_id) ||
 	    !cJSON_AddStringToObject(o, "ShardIteratorType",
-				     iter_type_names[spec->type]))
+				     kfs_iter_type_name(spec->type)))
 		goto fail;
 	if ((spec->type == KFS_ITER_AT_SEQUENCE_NUMBER ||
 	     spec->type == KFS_ITER_AFTER_SEQUENCE_NUMBER) &&

@@ -25,33 +25,7 @@
 
 #define HOUR ((int64_t)3600 * 1000)
 #define T0 ((int64_t)1732550000000) /* 2024-11-25, ms */
-
-/* The injected clock; tests move it. */
-static int64_t fake_now = T0;
-
-static int64_t clock_fn(void *ctx)
-{
-	(void)ctx;
-	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
-}
-
-static void set_now(int64_t t)
-{
-	__atomic_store_n(&fake_now, t, __ATOMIC_RELAXED);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "scratch.h"
 
 static char *new_dir(void)
 {

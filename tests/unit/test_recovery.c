@@ -34,19 +34,8 @@
 #define MIN_REC 26           /* frame 8 + body header 18: empty key and data */
 #define RESERVE_BLOCK KFS_SEGLOG_RESERVE_BLOCK
 #define IDX_RESERVED 52      /* the reservation in the .idx header: u64, crc */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#define T0 0                 /* the clock is not faked here */
+#include "scratch.h"
 
 static char *new_log_dir(void)
 {

@@ -32,34 +32,11 @@
 
 /* 2026-11-25T10:00:00Z in ms (date -ud 2026-11-25T10:00:00Z +%s). */
 #define T0 ((int64_t)1795600800000)
+#include "scratch.h"
 #define S0 "shardId-000000000000"
 #define S1 "shardId-000000000001"
 
-/* ---- the engine's clock ------------------------------------------------- */
-
-static int64_t fake_now = T0;
-
-static int64_t clock_fn(void *ctx)
-{
-	(void)ctx;
-	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
-}
-
-static void set_now(int64_t t)
-{
-	__atomic_store_n(&fake_now, t, __ATOMIC_RELAXED);
-}
-
 /* ---- a data directory and an engine -------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 struct env {
 	char *dir;
@@ -87,7 +64,7 @@ static void env_open(struct env *e)
 static void env_close(struct env *e)
 {
 	kfs_backend_free(e->be);
-	nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rm_rf(e->dir);
 	free(e->dir);
 	set_now(T0);
 }

@@ -1,0 +1,47 @@
+/*
+ * scratch.h - what the engine's unit tests share: an injected clock and
+ * the removal of scratch directories.  Include after tap.h; define T0 (ms
+ * since the epoch, the clock's start) first.
+ */
+#ifndef KFS_SCRATCH_H
+#define KFS_SCRATCH_H
+
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#ifndef T0
+#error "define T0, the fake clock's start, before including scratch.h"
+#endif
+
+/* The injected clock (kfs_local_config.now_ms); tests move it. */
+static int64_t fake_now __attribute__((unused)) = T0;
+
+static inline int64_t clock_fn(void *ctx)
+{
+	(void)ctx;
+	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+}
+
+static inline void set_now(int64_t t)
+{
+	__atomic_store_n(&fake_now, t, __ATOMIC_RELAXED);
+}
+
+static inline int rm_entry(const char *path, const struct stat *sb, int flag,
+			   struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -rf dir. */
+static inline void rm_rf(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
