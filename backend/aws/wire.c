@@ -641,8 +641,10 @@ int kfs_wire_get_records_parse(const cJSON *resp, struct kfs_get_result *out,
 			goto fail;
 		out->n++;
 	}
-	out->millis_behind = cJSON_IsNumber(mb) && mb->valuedouble > 0
-		? (int64_t)mb->valuedouble : 0;
+	/* 2^63 and above (or inf) do not convert: INT64_MAX. */
+	out->millis_behind = !cJSON_IsNumber(mb) || !(mb->valuedouble > 0) ? 0
+		: mb->valuedouble < 9223372036854775808.0 ? (int64_t)mb->valuedouble
+		: INT64_MAX;
 	cJSON_ArrayForEach(r, kids) {
 		const char *id = str_of(r, "ShardId");
 		if (!id || strlen(id) > KFS_SHARD_ID_LEN) {
