@@ -129,48 +129,6 @@ static int parse_path(const char *path, struct kfs_path *p)
 	return err;
 }
 
-/* 1 when the n bytes at s are valid UTF-8 (no overlong forms, no
- * surrogates, nothing past U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len;
-		unsigned cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i < len)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /* Resolves a path that must exist; fills the stream and shard as asked.
  * A shard view's shard is always looked up. */
 static int resolve(struct kfs_fs *fs, const char *op, const char *path,
@@ -800,8 +758,8 @@ static int open_handle(const char *op, const char *path,
 	 * The local engine stores any bytes (docs/semantics.md, "Bad
 	 * inputs"; JSON lines show U+FFFD for a bad byte). */
 	if (p.kind == KFS_NODE_KEY && acc != O_RDONLY &&
-	    strcmp(fs->opt->backend, "local") != 0 &&
-	    !valid_utf8((const unsigned char *)p.name, strlen(p.name)))
+	    !(fs->be->ops->caps & KFS_CAP_BINARY_KEYS) &&
+	    !kfs_utf8_valid(p.name, strlen(p.name)))
 		return fail(-EINVAL, op, &p, "a partition key must be valid "
 			    "UTF-8");
 	h = calloc(1, sizeof(*h));
