@@ -71,18 +71,61 @@ static struct kfs_fs *get_fs(void)
 	return fuse_get_context()->private_data;
 }
 
+/* Copies a name for a log line, control bytes as \xNN: a name holding a
+ * newline must not make two lines (or forge one). */
+static const char *log_name(const char *s, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Logs one line for a failed operation and returns err. */
 static int fail(int err, const char *op, const struct kfs_path *p,
 		const char *reason)
 {
 	const char *key = p->kind >= KFS_NODE_SHARD ? p->full : "";
+	char sbuf[4 * KFS_STREAM_NAME_MAX + 8], kbuf[4 * NAME_MAX + 8];
+	const char *stream = log_name(p->stream, sbuf, sizeof(sbuf));
 
+	key = log_name(key, kbuf, sizeof(kbuf));
 	if (err == -ENOENT)
-		kfs_info("%s %s%s%s: %s", op, p->stream, *key ? "/" : "", key,
+		kfs_info("%s %s%s%s: %s", op, stream, *key ? "/" : "", key,
 			 reason ? reason : strerror(-err));
 	else
-		kfs_err("%s %s%s%s: %s", op, p->stream, *key ? "/" : "", key,
+		kfs_err("%s %s%s%s: %s", op, stream, *key ? "/" : "", key,
 			reason ? reason : strerror(-err));
+	return err;
+}
+
+/*
+ * kfs_path_parse, but a component longer than NAME_MAX is ENAMETOOLONG:
+ * the kernel passes FUSE names of up to 1024 bytes (4095 on recent
+ * kernels), which no file here can have
+ * (docs/semantics.md, "Bad inputs").  p is filled for messages either way.
+ */
+static int parse_path(const char *path, struct kfs_path *p)
+{
+	int err = kfs_path_parse(path, p);
+	const char *s = path;
+
+	while (*s) {
+		size_t n = strcspn(s, "/");
+
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		s += n;
+		s += strspn(s, "/");
+	}
 	return err;
 }
 
@@ -94,8 +137,10 @@ static int resolve(struct kfs_fs *fs, const char *op, const char *path,
 {
 	struct kfs_stream_desc tmp;
 	struct kfs_shard_desc tmp_shd;
-	int err = kfs_path_parse(path, p);
+	int err = parse_path(path, p);
 
+	if (err == -ENAMETOOLONG)
+		return fail(err, op, p, "a name is at most 255 bytes");
 	if (err == -EINVAL)
 		return fail(err, op, p, "not a view: POSITION is TRIM_HORIZON, "
 			    "LATEST, AT_SEQUENCE_NUMBER=N, AFTER_SEQUENCE_NUMBER=N "
@@ -243,8 +288,10 @@ static int kfs_mkdir(const char *path, mode_t mode)
 {
 	struct kfs_fs *fs = get_fs();
 	struct kfs_path p;
-	int err = kfs_path_parse(path, &p);
+	int err = parse_path(path, &p);
 
+	if (err == -ENAMETOOLONG)
+		return fail(err, "mkdir", &p, "a name is at most 255 bytes");
 	if (err || p.kind != KFS_NODE_STREAM)
 		return fail(-EPERM, "mkdir", &p, "streams hold no directories");
 	if (!p.valid_stream)
@@ -309,19 +356,31 @@ static int deny(const char *op, const char *path)
 	return err ? err : fail(-EPERM, op, &p, "not supported by kinesisfs");
 }
 
+/* link, symlink, mknod: the new name need not exist (it must not), so it
+ * is not looked up: EPERM whatever it is (docs/semantics.md). */
+static int deny_new(const char *op, const char *path)
+{
+	struct kfs_path p;
+	int err = parse_path(path, &p);
+
+	if (err == -ENAMETOOLONG)
+		return fail(err, op, &p, "a name is at most 255 bytes");
+	return fail(-EPERM, op, &p, "not supported by kinesisfs");
+}
+
 static int kfs_link(const char *from, const char *to)
 {
-	return deny("link", to);
+	return deny_new("link", to);
 }
 
 static int kfs_symlink(const char *target, const char *path)
 {
-	return deny("symlink", path);
+	return deny_new("symlink", path);
 }
 
 static int kfs_mknod(const char *path, mode_t mode, dev_t dev)
 {
-	return deny("mknod", path);
+	return deny_new("mknod", path);
 }
 
 static int kfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -335,7 +394,9 @@ static int kfs_chown(const char *path, uid_t uid, gid_t gid,
 	return deny("chown", path);
 }
 
-/* Truncation is accepted and ignored (SPEC 3), so that `>` works. */
+/* Truncation to 0 is accepted and ignored (SPEC 3), so that `>` works;
+ * to any other size it is refused: records cannot be removed, nor a file
+ * extended with zeros (docs/semantics.md). */
 static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct kfs_fs *fs = get_fs();
@@ -349,6 +410,10 @@ static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return fail(-EISDIR, "truncate", &p, NULL);
 	if (is_view(&p))
 		return fail(-EACCES, "truncate", &p, "views are read-only");
+	if (size != 0)
+		return fail(-EPERM, "truncate", &p, "only truncation to size 0 "
+			    "is accepted (and ignored): records cannot be "
+			    "removed or added by truncate");
 	return 0;
 }
 
@@ -688,6 +753,15 @@ static int open_handle(const char *op, const char *path,
 	if (is_view(&p) && acc != O_RDONLY)
 		return fail(-EACCES, op, &p, "views are read-only: write to "
 			    "the shard or key file");
+	/* On AWS a partition key is a Unicode string: a key the service
+	 * would refuse is refused at open rather than at the first flush.
+	 * The local engine stores any bytes (docs/semantics.md, "Bad
+	 * inputs"; JSON lines show U+FFFD for a bad byte). */
+	if (p.kind == KFS_NODE_KEY && acc != O_RDONLY &&
+	    !(fs->be->ops->caps & KFS_CAP_BINARY_KEYS) &&
+	    !kfs_utf8_valid(p.name, strlen(p.name)))
+		return fail(-EINVAL, op, &p, "a partition key must be valid "
+			    "UTF-8");
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return fail(-ENOMEM, op, &p, NULL);
@@ -745,7 +819,7 @@ static int kfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct kfs_path p;
 
-	if (kfs_path_parse(path, &p) == 0 && p.kind == KFS_NODE_STREAM)
+	if (parse_path(path, &p) == 0 && p.kind == KFS_NODE_STREAM)
 		return fail(-EPERM, "create", &p,
 			    "the root holds only streams (mkdir makes one)");
 	return open_handle("create", path, fi);

@@ -113,51 +113,6 @@ static void drop_buffer(struct kfs_reader *r)
 
 /* ---- JSON lines -------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none:
- * no overlong forms, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-static int utf8_valid(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq(p + i, n - i);
-		if (!l)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
-
 /* Appends p as a JSON string; bytes that are not UTF-8 become U+FFFD. */
 static int put_json_string(struct kfs_reader *r, const unsigned char *p,
 			   size_t n)
@@ -166,7 +121,7 @@ static int put_json_string(struct kfs_reader *r, const unsigned char *p,
 
 	for (size_t i = 0; !err && i < n;) {
 		unsigned char c = p[i];
-		size_t l = utf8_seq(p + i, n - i);
+		size_t l = kfs_utf8_seq(p + i, n - i);
 		char esc[8];
 
 		if (l == 0) {
@@ -207,7 +162,7 @@ static int render_json(struct kfs_reader *r, const char *shard,
 		       const struct kfs_record *rec)
 {
 	char t[40];
-	int err, text = utf8_valid(rec->data, rec->len);
+	int err, text = kfs_utf8_valid(rec->data, rec->len);
 
 	kfs_format_iso8601(rec->arrival_ms, t, sizeof(t));
 	err = put_field(r, "{\"SequenceNumber\":", rec->seq);

@@ -33,4 +33,10 @@ int kfs_parse_timestamp(const char *s, int64_t *ms_out);
  * without a zone is refused too. */
 int kfs_parse_iso8601(const char *s, int need_zone, int64_t *ms_out);
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when there
+ * is none: no overlong forms, no surrogates, nothing past U+10FFFF. */
+size_t kfs_utf8_seq(const unsigned char *p, size_t n);
+/* 1 when the n bytes at data are valid UTF-8. */
+int kfs_utf8_valid(const void *data, size_t n);
+
 #endif

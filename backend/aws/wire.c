@@ -120,40 +120,7 @@ int kfs_wire_valid_seq(const char *s)
 
 int kfs_wire_valid_utf8(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		unsigned c = *p;
-		int n;
-		unsigned cp;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
+	return kfs_utf8_valid(s, strlen(s));
 }
 
 int kfs_wire_time_ms(const cJSON *v, int64_t *ms)
@@ -633,8 +600,10 @@ int kfs_wire_get_records_parse(const cJSON *resp, struct kfs_get_result *out,
 			goto fail;
 		out->n++;
 	}
-	out->millis_behind = cJSON_IsNumber(mb) && mb->valuedouble > 0
-		? (int64_t)mb->valuedouble : 0;
+	/* 2^63 and above (or inf) do not convert: INT64_MAX. */
+	out->millis_behind = !cJSON_IsNumber(mb) || !(mb->valuedouble > 0) ? 0
+		: mb->valuedouble < 9223372036854775808.0 ? (int64_t)mb->valuedouble
+		: INT64_MAX;
 	cJSON_ArrayForEach(r, kids) {
 		const char *id = str_of(r, "ShardId");
 		if (!id || strlen(id) > KFS_SHARD_ID_LEN) {

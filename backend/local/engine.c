@@ -2087,7 +2087,7 @@ static void local_destroy(void *impl)
 
 static const struct kfs_backend_ops local_ops = {
 	.name = "local",
-	.caps = KFS_CAP_CHEAP_PUT | KFS_CAP_SIZES,
+	.caps = KFS_CAP_CHEAP_PUT | KFS_CAP_SIZES | KFS_CAP_BINARY_KEYS,
 	.destroy = local_destroy,
 	.list_streams = local_list_streams,
 	.create_stream = local_create_stream,

@@ -1209,7 +1209,8 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	}
 	closedir(d);
 	d = NULL;
-	qsort(firsts, n_firsts, sizeof(*firsts), cmp_u64);
+	if (n_firsts > 1) /* firsts is NULL when there is none */
+		qsort(firsts, n_firsts, sizeof(*firsts), cmp_u64);
 
 	/*
 	 * Counters that may have been handed out before a crash are never
@@ -1456,6 +1457,12 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 	}
 	if (log->broken) {
 		rc = log->broken;
+		goto unlock;
+	}
+	/* Counters are used up (files that say the log is at 2^64 - 1):
+	 * next must stay representable, never wrap to counters given. */
+	if (n > UINT64_MAX - log->next) {
+		rc = -ENOSPC;
 		goto unlock;
 	}
 	t = log->tail;

@@ -72,6 +72,7 @@ void kfs_seglog_close(struct kfs_seglog *log);
  * the arrival time *arrival_out = max(now_ms, previous arrival), so that
  * arrival times never decrease within a log.  All or nothing: on error
  * (-ENOSPC, -EIO, ...) the files are cut back to the previous tail.
+ * -ENOSPC too when the counters are used up (next would pass 2^64 - 1).
  * After kfs_seglog_seal() it gives -ESHUTDOWN; n is 1 to
  * KFS_SEGLOG_RESERVE_BLOCK, else -EINVAL.
  * Counters are handed out only below a reservation made durable first:

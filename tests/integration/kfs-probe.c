@@ -10,6 +10,24 @@
  *   kfs-probe rmdir PATH
  *   kfs-probe unlink PATH
  *   kfs-probe rename A B            rename(2), not mv's copy fallback
+ *   kfs-probe link A B              link(2)
+ *   kfs-probe symlink TARGET PATH   symlink(2)
+ *   kfs-probe mknod PATH fifo|reg   mknod(2) of a FIFO or a regular file
+ *   kfs-probe chmod PATH MODE       chmod(2), MODE in octal
+ *   kfs-probe chown PATH UID GID    chown(2)
+ *   kfs-probe truncate PATH N       truncate(2) to N bytes
+ *   kfs-probe ftruncate PATH N      open O_WRONLY, ftruncate(2) to N, close
+ *   kfs-probe removexattr PATH NAME
+ *   kfs-probe pwrite PATH OFFSET STRING
+ *                                   open O_WRONLY (no O_APPEND), one
+ *                                   pwrite(2) of STRING at OFFSET, close
+ *   kfs-probe direct-write PATH STRING
+ *                                   open O_WRONLY|O_APPEND|O_DIRECT, STRING in
+ *                                   one write(2) from a page-aligned buffer,
+ *                                   close; "open ERRNO" if the open fails
+ *   kfs-probe write0 PATH           open O_WRONLY|O_APPEND, write(2) of 0
+ *                                   bytes, close; prints "OK N" (what the
+ *                                   write returned) or the errno name
  *   kfs-probe creat PATH            open O_WRONLY|O_CREAT|O_TRUNC, close
  *   kfs-probe open-read PATH        open O_RDONLY, close
  *   kfs-probe open-write PATH       open O_WRONLY, close
@@ -556,7 +574,16 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: kfs-probe mkdir|rmdir|unlink|creat|open-read|open-write|stat PATH\n"
-		"       kfs-probe rename A B\n"
+		"       kfs-probe rename|link A B\n"
+		"       kfs-probe symlink TARGET PATH\n"
+		"       kfs-probe mknod PATH fifo|reg\n"
+		"       kfs-probe chmod PATH MODE\n"
+		"       kfs-probe chown PATH UID GID\n"
+		"       kfs-probe truncate|ftruncate PATH N\n"
+		"       kfs-probe removexattr PATH NAME\n"
+		"       kfs-probe pwrite PATH OFFSET STRING\n"
+		"       kfs-probe direct-write PATH STRING\n"
+		"       kfs-probe write0 PATH\n"
 		"       kfs-probe setxattr PATH NAME VALUE\n"
 		"       kfs-probe getxattr PATH NAME\n"
 		"       kfs-probe write PATH BYTES\n"
@@ -593,6 +620,103 @@ int main(int argc, char **argv)
 		err = unlink(path) < 0 ? errno : 0;
 	} else if (strcmp(op, "rename") == 0 && argc == 4) {
 		err = rename(path, argv[3]) < 0 ? errno : 0;
+	} else if (strcmp(op, "link") == 0 && argc == 4) {
+		err = link(path, argv[3]) < 0 ? errno : 0;
+	} else if (strcmp(op, "symlink") == 0 && argc == 4) {
+		err = symlink(path, argv[3]) < 0 ? errno : 0;
+	} else if (strcmp(op, "mknod") == 0 && argc == 4) {
+		mode_t m;
+
+		if (strcmp(argv[3], "fifo") == 0)
+			m = S_IFIFO | 0644;
+		else if (strcmp(argv[3], "reg") == 0)
+			m = S_IFREG | 0644;
+		else
+			usage();
+		err = mknod(path, m, 0) < 0 ? errno : 0;
+	} else if (strcmp(op, "chmod") == 0 && argc == 4) {
+		char *end;
+		unsigned long m = strtoul(argv[3], &end, 8);
+
+		if (*end || end == argv[3])
+			usage();
+		err = chmod(path, (mode_t)m) < 0 ? errno : 0;
+	} else if (strcmp(op, "chown") == 0 && argc == 5) {
+		size_t u, g;
+
+		if (parse_size(argv[3], &u) < 0 || parse_size(argv[4], &g) < 0)
+			usage();
+		err = chown(path, (uid_t)u, (gid_t)g) < 0 ? errno : 0;
+	} else if ((strcmp(op, "truncate") == 0 ||
+		    strcmp(op, "ftruncate") == 0) && argc == 4) {
+		size_t n;
+
+		if (parse_size(argv[3], &n) < 0)
+			usage();
+		if (op[0] == 't') {
+			err = truncate(path, (off_t)n) < 0 ? errno : 0;
+		} else {
+			int fd = open(path, O_WRONLY);
+
+			if (fd < 0) {
+				printf("open %s\n", errno_name(errno));
+				return 0;
+			}
+			err = ftruncate(fd, (off_t)n) < 0 ? errno : 0;
+			err = close_keep(fd, err);
+		}
+	} else if (strcmp(op, "removexattr") == 0 && argc == 4) {
+		err = removexattr(path, argv[3]) < 0 ? errno : 0;
+	} else if (strcmp(op, "pwrite") == 0 && argc == 5) {
+		size_t off, len = strlen(argv[4]);
+		ssize_t n;
+		int fd;
+
+		if (parse_size(argv[3], &off) < 0)
+			usage();
+		fd = open(path, O_WRONLY);
+		if (fd < 0) {
+			printf("open %s\n", errno_name(errno));
+			return 0;
+		}
+		n = pwrite(fd, argv[4], len, (off_t)off);
+		err = n < 0 ? errno : (size_t)n == len ? 0 : EIO;
+		err = close_keep(fd, err);
+	} else if (strcmp(op, "direct-write") == 0 && argc == 4) {
+		size_t len = strlen(argv[3]);
+		void *buf;
+		ssize_t n;
+		int fd;
+
+		if (posix_memalign(&buf, 4096, len + 4096) != 0) {
+			perror("kfs-probe: posix_memalign");
+			exit(2);
+		}
+		memcpy(buf, argv[3], len);
+		fd = open(path, O_WRONLY | O_APPEND | O_DIRECT);
+		if (fd < 0) {
+			printf("open %s\n", errno_name(errno));
+			free(buf);
+			return 0;
+		}
+		n = write(fd, buf, len);
+		err = n < 0 ? errno : (size_t)n == len ? 0 : EIO;
+		err = close_keep(fd, err);
+		free(buf);
+	} else if (strcmp(op, "write0") == 0 && argc == 3) {
+		ssize_t n;
+		int fd = open(path, O_WRONLY | O_APPEND);
+
+		if (fd < 0) {
+			printf("open %s\n", errno_name(errno));
+			return 0;
+		}
+		n = write(fd, "", 0);
+		err = close_keep(fd, n < 0 ? errno : 0);
+		if (err == 0) {
+			printf("OK %zd\n", n);
+			return 0;
+		}
 	} else if (strcmp(op, "creat") == 0 && argc == 3) {
 		err = do_open_close(path, O_WRONLY | O_CREAT | O_TRUNC);
 	} else if (strcmp(op, "open-read") == 0 && argc == 3) {
