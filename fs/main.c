@@ -157,7 +157,13 @@ int main(int argc, char *argv[])
 	if (asprintf(&fsname, "-ofsname=kinesisfs:%s,subtype=kinesisfs",
 		     strcmp(opt.backend, "local") == 0 ? opt.data_dir
 						       : opt.backend) < 0 ||
-	    fuse_opt_add_arg(&args, fsname) == -1)
+	    fuse_opt_add_arg(&args, fsname) == -1 ||
+	    kfs_options_fuse_args(&opt, &args) == -1)
+		goto out_args;
+	/* -o ca_bundle is AWS_CA_BUNDLE given on the command line: every
+	 * HTTPS request (the service, credential endpoints) trusts it.  Set
+	 * before any thread starts. */
+	if (opt.ca_bundle && setenv("AWS_CA_BUNDLE", opt.ca_bundle, 1) != 0)
 		goto out_args;
 
 	kfs_log_init(1, opt.debug ? KFS_LOG_DEBUG : KFS_LOG_INFO);

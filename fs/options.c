@@ -25,6 +25,10 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("linger_ms=%s", linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
+	KFS_OPT("ca_bundle=%s", ca_bundle),
+	KFS_OPT("allow_other", allow_other),
+	KFS_OPT("allow_root", allow_root),
+	KFS_OPT("no_default_permissions", no_default_permissions),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("debug", debug),
 	KFS_OPT("--help", show_help),
@@ -57,6 +61,20 @@ static int parse_long(const char *name, const char *s, long min, long max,
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int kfs_options_fuse_args(const struct kfs_options *o, struct fuse_args *args)
+{
+	if (o->allow_other && fuse_opt_add_arg(args, "-oallow_other") == -1)
+		return -1;
+	if (o->allow_root && fuse_opt_add_arg(args, "-oallow_root") == -1)
+		return -1;
+	/* A shared mount lets the kernel check owners and modes, as on a
+	 * disk: others may read streams but not write or make them. */
+	if ((o->allow_other || o->allow_root) && !o->no_default_permissions &&
+	    fuse_opt_add_arg(args, "-odefault_permissions") == -1)
+		return -1;
 	return 0;
 }
 
@@ -135,6 +153,16 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	if (o->allow_other && o->allow_root) {
+		fprintf(stderr, "kinesisfs: -o allow_other and -o allow_root "
+			"exclude each other\n");
+		bad = 1;
+	}
+	if (o->ca_bundle && access(o->ca_bundle, R_OK) != 0) {
+		fprintf(stderr, "kinesisfs: -o ca_bundle=%s: %s\n", o->ca_bundle,
+			strerror(errno));
+		bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -171,6 +199,9 @@ void kfs_options_usage(const char *prog)
 "                           (default: 1048576, at most 10485760)\n"
 "    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
 "                           records on AWS (default: 1000, at least 200)\n"
+"    -o ca_bundle=FILE      CA certificates (PEM) that TLS trusts for the\n"
+"                           service (default: AWS_CA_BUNDLE, else the\n"
+"                           system's); certificates are always verified\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages\n"
 "    -h, --help             print this help\n"
@@ -201,8 +232,12 @@ void kfs_options_usage(const char *prog)
 "    -f                     stay in the foreground, log to stderr\n"
 "    -d                     FUSE debug output (implies -f)\n"
 "    -s                     single-threaded\n"
-"    -o allow_other         let other users use the mount\n"
-"    -o allow_root          let root use the mount\n"
+"    -o allow_other         let other users use the mount (default: only\n"
+"                           the user who mounts); implies default_permissions\n"
+"    -o allow_root          let root use the mount too; implies\n"
+"                           default_permissions\n"
+"    -o no_default_permissions  with allow_other/allow_root: the kernel does\n"
+"                           not check owners and modes (anyone may write)\n"
 "    -o auto_unmount        unmount when the daemon exits\n"
 "    -o max_threads=N       threads serving requests; a reader waiting in a\n"
 "                           view holds one (default here: 256)\n"
@@ -223,5 +258,6 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->linger_s);
 	free(o->max_record_s);
 	free(o->poll_s);
+	free(o->ca_bundle);
 	memset(o, 0, sizeof(*o));
 }

@@ -24,6 +24,10 @@ struct kfs_options {
 	char *linger_s;          /* linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
+	char *ca_bundle;         /* CA certificates for TLS, PEM file */
+	int allow_other;         /* FUSE's allow_other (given back to FUSE) */
+	int allow_root;          /* FUSE's allow_root (given back to FUSE) */
+	int no_default_permissions; /* the kernel does not check modes */
 	int allow_delete;        /* rmdir deletes streams */
 	int debug;               /* our debug log (-o debug) */
 	int show_help;           /* --help / -h */
@@ -43,6 +47,10 @@ int kfs_options_parse(struct fuse_args *args, struct kfs_options *o);
 /* Fills defaults and checks values; prints one line per problem and
  * returns -1 when one is bad. */
 int kfs_options_check(struct kfs_options *o);
+/* Gives FUSE its mount options back, with default_permissions added
+ * when the mount is shared (allow_other, allow_root) unless
+ * no_default_permissions is given.  0, or -1 when out of memory. */
+int kfs_options_fuse_args(const struct kfs_options *o, struct fuse_args *args);
 /* The default data_dir for this user (SPEC section 1); caller frees. */
 char *kfs_options_default_data_dir(void);
 void kfs_options_usage(const char *prog);

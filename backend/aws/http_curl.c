@@ -353,7 +353,7 @@ int kfs_http_curl_new(struct kfs_http **out)
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	if (p->ca_bundle)
-		kfs_info("TLS: trusting the CA bundle %s (AWS_CA_BUNDLE)",
+		kfs_info("TLS: trusting the CA bundle %s",
 			 p->ca_bundle);
 	h->ops = &curl_ops;
 	h->impl = p;

@@ -56,7 +56,7 @@ sources_of() {
 		backend/backend.c lib/log.c lib/util.c ;;
 	wire) echo backend/aws/wire.c backend/aws/errors.c backend/backend.c \
 		lib/log.c lib/util.c ;;
-	path) echo fs/path.c lib/util.c ;;
+	path) echo fs/path.c backend/backend.c lib/util.c ;;
 	# kfs_creds_parse_time lives in creds.c, which links every source.
 	profile) echo backend/aws/profile.c backend/aws/creds.c \
 		backend/aws/creds_http.c backend/aws/creds_env.c \

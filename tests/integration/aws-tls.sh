@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# aws-tls.sh - the AWS backend over HTTPS (docs/aws.md, "TLS"): kinesalite
+# behind tests/aws/tls-proxy.js, with a certificate from a CA made here.
+#   - the system's CAs do not know it: the mount refuses to talk (EIO to
+#     the caller, one log line naming the certificate problem), nothing is
+#     stored;
+#   - a CA bundle of another CA, and a certificate for another host name,
+#     are refused the same way;
+#   - -o ca_bundle=FILE, and AWS_CA_BUNDLE, make it work: mkdir, echo, cat,
+#     and the aws CLI reads the record from kinesalite;
+#   - -o ca_bundle naming a file that is not there fails the mount with a
+#     clear message.
+KFS_BACKEND=aws
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+
+kfs_setup
+requires openssl
+pki=$tmp/pki
+mkdir "$pki"
+# make_ca NAME: a self-signed CA in $pki/NAME.pem / NAME.key.
+make_ca()
+{
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kinesisfs test $1" \
+        -keyout "$pki/$1.key" -out "$pki/$1.pem" 2>>"$pki/openssl.log" ||
+        error "openssl could not make CA $1: $(cat "$pki/openssl.log")"
+}
+# make_cert NAME CA SAN: a server certificate signed by CA for SAN.
+make_cert()
+{
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" \
+        -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>>"$pki/openssl.log" &&
+        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" \
+            -CAcreateserial -days 2 -out "$pki/$1.pem" \
+            -extfile <(printf 'subjectAltName=%s\n' "$3") 2>>"$pki/openssl.log" ||
+        error "openssl could not make certificate $1: $(cat "$pki/openssl.log")"
+}
+make_ca ca
+make_ca other-ca
+make_cert loopback ca "IP:127.0.0.1,DNS:localhost"
+make_cert elsewhere ca "DNS:elsewhere.example"
+kinesalite_port=${kinesalite_url##*:}
+
+# start_tls NAME CERT: a TLS front with CERT; sets $tls_port.
+start_tls()
+{
+    kfs_helper_start "$1" tls-proxy.js --upstream-port "$kinesalite_port" \
+        --cert "$pki/$2.pem" --key "$pki/$2.key"
+    tls_port=$helper_port
+}
+start_tls tls loopback
+good_port=$tls_port
+start_tls tls-elsewhere elsewhere
+elsewhere_port=$tls_port
+
+# refused NAME: mkdir of stream NAME fails with EIO and a log line about
+# the certificate, and kinesalite has no such stream.
+refused()
+{
+    log_mark
+    expect_probe EIO mkdir "$mnt/$1"
+    _kfs_log_new -i | grep -q -E "$1: SSL" ||
+        fail "mkdir $1: no log line gives the TLS failure: $(_kfs_log_new -i)"
+    # curl's reason at info, then the failed call.
+    expect_logged -i 2 2 "$1" "mkdir $1 refused over TLS"
+    if awsk describe-stream-summary --stream-name "$1" >/dev/null 2>&1; then
+        fail "stream $1 was made although TLS was refused"
+    fi
+}
+
+# ---- no CA bundle: the system's CAs do not know the test CA --------------
+kfs_endpoint=https://127.0.0.1:$good_port
+kfs_mount
+refused untrusted
+kfs_umount
+
+# ---- another CA's bundle --------------------------------------------------
+kfs_mount "ca_bundle=$pki/other-ca.pem"
+refused otherca
+kfs_umount
+
+# ---- the right CA, a certificate for another name -------------------------
+kfs_endpoint=https://127.0.0.1:$elsewhere_port
+kfs_mount "ca_bundle=$pki/ca.pem"
+refused wrongname
+kfs_umount
+
+# ---- -o ca_bundle ---------------------------------------------------------
+kfs_endpoint=https://127.0.0.1:$good_port
+kfs_mount "ca_bundle=$pki/ca.pem"
+grep -q "TLS: trusting the CA bundle $pki/ca.pem" "$kfs_log" ||
+    fail "the log does not name the CA bundle in use"
+mkdir "$mnt/tls"
+wait_for 10 "the stream is ACTIVE" \
+    sh -c "[ \"\$(getfattr -n user.kinesis.status --only-values '$mnt/tls')\" = ACTIVE ]"
+echo '{"Data":"1"}' >>"$mnt/tls/111"
+assert_eq "$(cat "$mnt/tls/111")" '{"Data":"1"}' "the record read over TLS"
+aws_read_stream raw tls "$tmp/cli"
+assert_eq "$(cat "$tmp/cli")" '{"Data":"1"}' "the record as the aws CLI reads it"
+kfs_umount
+
+# ---- AWS_CA_BUNDLE --------------------------------------------------------
+export AWS_CA_BUNDLE=$pki/ca.pem
+kfs_mount
+echo '{"Data":"2"}' >>"$mnt/tls/111"
+assert_eq "$(tail -n 1 "$mnt/tls/111")" '{"Data":"2"}' "the record put with AWS_CA_BUNDLE"
+kfs_umount
+unset AWS_CA_BUNDLE
+
+# ---- a CA bundle that is not there ---------------------------------------
+if "$KFS_BIN" -f -o "$(kfs_backend_opts),ca_bundle=$pki/missing.pem" "$mnt" \
+    >"$tmp/missing.out" 2>&1; then
+    fail "a mount with a missing CA bundle came up"
+fi
+grep -q "ca_bundle=$pki/missing.pem: No such file" "$tmp/missing.out" ||
+    fail "no clear message for a missing CA bundle: $(cat "$tmp/missing.out")"
