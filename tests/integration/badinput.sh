@@ -192,6 +192,34 @@ assert_eq "$(timeout 30 cat "$s/ключ-€-𝄞")" 'unicode key' "key file wit
 expect_logged 0 0 "-" "a UTF-8 key"
 alive "names that are not UTF-8"
 
+# ---- names that look like request syntax: stored exactly as named -------
+# A key reaches the service only as a JSON string (cJSON escapes it): a
+# quote cannot end it, a backslash cannot escape, control bytes and URL
+# syntax mean nothing.  Read back through the JSON lines (on AWS, what the
+# service stored) and, on AWS, with the aws CLI from kinesalite.
+inj_keys=('k"},"StreamName":"other","PartitionKey":"x' 'back\slash\u0000\"' $'tab\there'
+          $'ctl\x01\x1f\x7f' '%2F..%2Fx?a=b&c#d' 'Content-Length: 0')
+: >"$tmp/inj.expected"
+for i in "${!inj_keys[@]}"; do
+    echo "inj $i" >>"$s/${inj_keys[$i]}"
+    echo "inj $i" >>"$tmp/sh0.expected"
+    printf '%s\t"inj %s\\n"\n' "${inj_keys[$i]}" "$i" >>"$tmp/inj.expected"
+done
+expect_logged 0 0 "-" "keys that look like request syntax"
+for i in "${!inj_keys[@]}"; do
+    "$probe" read-for "$s/${inj_keys[$i]}@TRIM_HORIZON.jsonl" $((30000 * kfs_slow)) 1l \
+        >"$tmp/inj.$i.jsonl" 2>/dev/null
+    assert_eq "$(jq -r .Data "$tmp/inj.$i.jsonl")" "inj $i" "the record of key view $i"
+    got=$(jq -j '.PartitionKey' "$tmp/inj.$i.jsonl")
+    assert_eq "$got" "${inj_keys[$i]}" "the partition key of record 'inj $i' in its JSON line"
+done
+if on_aws; then
+    aws_read_stream tsv "$sname" "$tmp/inj.cli"
+    grep -F 'inj ' "$tmp/inj.cli" >"$tmp/inj.got" || true
+    assert_file_eq "$tmp/inj.got" "$tmp/inj.expected" "keys that look like request syntax, read with the aws CLI"
+fi
+alive "keys that look like request syntax"
+
 # ---- long names: 255 bytes work, 256 are ENAMETOOLONG --------------------
 k255=$(printf 'k%.0s' $(seq 255))
 k256=${k255}K
