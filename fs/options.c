@@ -25,6 +25,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("linger_ms=%s", linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
+	KFS_OPT("timeout_ms=%s", timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("debug", debug),
 	KFS_OPT("--help", show_help),
@@ -135,6 +136,13 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->timeout_ms = 0;
+	if (o->timeout_s) {
+		if (parse_long("timeout_ms", o->timeout_s, 100, 600000, &v) == 0)
+			o->timeout_ms = (int)v;
+		else
+			bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -171,6 +179,9 @@ void kfs_options_usage(const char *prog)
 "                           (default: 1048576, at most 10485760)\n"
 "    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
 "                           records on AWS (default: 1000, at least 200)\n"
+"    -o timeout_ms=N        longest wait for the answer to one request on AWS,\n"
+"                           then it is tried again (default: 30000, 60000 for\n"
+"                           PutRecords and GetRecords)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages\n"
 "    -h, --help             print this help\n"
@@ -223,5 +234,6 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->linger_s);
 	free(o->max_record_s);
 	free(o->poll_s);
+	free(o->timeout_s);
 	memset(o, 0, sizeof(*o));
 }

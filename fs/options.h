@@ -24,6 +24,7 @@ struct kfs_options {
 	char *linger_s;          /* linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
+	char *timeout_s;         /* timeout_ms, as given */
 	int allow_delete;        /* rmdir deletes streams */
 	int debug;               /* our debug log (-o debug) */
 	int show_help;           /* --help / -h */
@@ -35,6 +36,7 @@ struct kfs_options {
 	int linger_ms;           /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
+	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
 };
 
 /* Takes kinesisfs's options out of args (the rest stays for FUSE).
