@@ -133,6 +133,7 @@ struct kfs_get_result {
 #define KFS_CAP_CHEAP_PUT 0x1   /* a put costs little: no point lingering to batch */
 #define KFS_CAP_SIZES 0x2       /* describe_shard knows the bytes of shards */
 #define KFS_CAP_BINARY_KEYS 0x4 /* partition keys may be any bytes, not only UTF-8 */
+#define KFS_CAP_OUTAGES 0x8     /* EIO may be a remote service's passing outage */
 
 struct kfs_backend_ops {
 	const char *name;

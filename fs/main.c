@@ -95,6 +95,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
 			.endpoint = o->endpoint,
 			.profile = o->profile,
 			.max_record_bytes = o->max_record_size,
+			.timeout_ms = o->timeout_ms,
 			/* No ListStreams at mount: refused credentials show
 			 * as EACCES on use (SPEC section 5), and a mount made
 			 * while the endpoint is down comes up.  Missing

@@ -891,6 +891,7 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
 	struct kfs_fs *fs = h->fs;
 	int nonblock = h->nonblock || (fi->flags & O_NONBLOCK);
+	int follows, failing = 0;
 	ssize_t n;
 
 	if (!h->readable || !h->rd)
@@ -908,13 +909,28 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 		kfs_cancel_set(wait_cancelled);
 		n = kfs_reader_read(h->rd, buf, size, (uint64_t)offset);
 		kfs_cancel_set(NULL);
+		follows = kfs_reader_follows(h->rd);
 		pthread_mutex_unlock(&h->lock);
-		if (n != -EAGAIN || nonblock)
+		if (n == -EIO && follows && !nonblock &&
+		    (fs->be->ops->caps & KFS_CAP_OUTAGES)) {
+			/* A follower outlasts the service's outages, as
+			 * tail -f outlasts a quiet file: it looks again each
+			 * poll interval, from where it was.  (On the local
+			 * engine EIO is damage, which the reader must see.) */
+			if (!failing)
+				kfs_warn("read %s/%s: %s; trying again every "
+					 "%d ms", h->stream, h->full,
+					 strerror(EIO), fs->opt->poll_ms);
+			failing = 1;
+		} else if (n != -EAGAIN || nonblock) {
 			break;
+		}
 		n = wait_records(h, gen);
 		if (n < 0)
 			return (int)n;   /* EINTR: not worth a log line */
 	}
+	if (failing && n >= 0)
+		kfs_info("read %s/%s: reading again", h->stream, h->full);
 	if (n < 0 && n != -EAGAIN && n != -EINTR) {
 		kfs_err("read %s/%s: %s", h->stream, h->full, strerror((int)-n));
 		return (int)n;

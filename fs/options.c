@@ -29,6 +29,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("allow_other", allow_other),
 	KFS_OPT("allow_root", allow_root),
 	KFS_OPT("no_default_permissions", no_default_permissions),
+	KFS_OPT("timeout_ms=%s", timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("debug", debug),
 	KFS_OPT("--help", show_help),
@@ -163,6 +164,13 @@ int kfs_options_check(struct kfs_options *o)
 			strerror(errno));
 		bad = 1;
 	}
+	o->timeout_ms = 0;
+	if (o->timeout_s) {
+		if (parse_long("timeout_ms", o->timeout_s, 100, 600000, &v) == 0)
+			o->timeout_ms = (int)v;
+		else
+			bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -202,6 +210,9 @@ void kfs_options_usage(const char *prog)
 "    -o ca_bundle=FILE      CA certificates (PEM) that TLS trusts for the\n"
 "                           service (default: AWS_CA_BUNDLE, else the\n"
 "                           system's); certificates are always verified\n"
+"    -o timeout_ms=N        longest wait for the answer to one request on AWS,\n"
+"                           then it is tried again (default: 30000, 60000 for\n"
+"                           PutRecords and GetRecords)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages\n"
 "    -h, --help             print this help\n"
@@ -259,5 +270,6 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->max_record_s);
 	free(o->poll_s);
 	free(o->ca_bundle);
+	free(o->timeout_s);
 	memset(o, 0, sizeof(*o));
 }

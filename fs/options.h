@@ -28,6 +28,7 @@ struct kfs_options {
 	int allow_other;         /* FUSE's allow_other (given back to FUSE) */
 	int allow_root;          /* FUSE's allow_root (given back to FUSE) */
 	int no_default_permissions; /* the kernel does not check modes */
+	char *timeout_s;         /* timeout_ms, as given */
 	int allow_delete;        /* rmdir deletes streams */
 	int debug;               /* our debug log (-o debug) */
 	int show_help;           /* --help / -h */
@@ -39,6 +40,7 @@ struct kfs_options {
 	int linger_ms;           /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
+	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
 };
 
 /* Takes kinesisfs's options out of args (the rest stays for FUSE).

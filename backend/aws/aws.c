@@ -11,7 +11,11 @@
  * changes drop what they make stale.  One fetch at a time per entry: the
  * others wait for its answer, without the cache lock held across the
  * request.  A generation number per entry keeps a fetch that started before
- * an invalidation from storing its stale answer.
+ * an invalidation from storing its stale answer.  When a refresh fails
+ * for want of the service (network, 5xx, throttling past the retries), the
+ * last answer goes on being used, for up to STALE_MAX_MS: a stream that
+ * existed a moment ago still does, so stat, open and a stream view's
+ * listing ride out an outage instead of failing with EIO.
  *
  * Iterators.  What get_iterator hands out is a composite (wire.h): the
  * service's iterator plus where reading started and the last record
@@ -62,6 +66,8 @@
 #define ITER_REFRESH_MAX 3       /* expired iterators replaced per call */
 #define POLL_MAX_MS 2000         /* longest wait between status polls */
 #define EVENTUAL_MS 10000        /* a new stream may be unknown this long */
+#define STALE_MAX_MS 300000      /* a cached answer stands in for one the
+				  * service cannot give, this long */
 
 enum cache_kind {
 	CACHE_STREAMS,           /* the ListStreams names; name "" */
@@ -84,7 +90,13 @@ struct centry {
 	int valid;                        /* val is usable; protected by cache_lock */
 	int loading;                      /* a thread is fetching it; cache_lock */
 	uint64_t gen;                     /* bumped by invalidation; cache_lock */
-	int64_t at_ms;                    /* monotonic time of val; cache_lock */
+	int64_t at_ms;                    /* monotonic time of val, or of the
+					   * failed refresh that kept it;
+					   * cache_lock */
+	int64_t answered_ms;              /* monotonic time the service gave
+					   * val; protected by cache_lock */
+	int stale;                        /* val outlived a failed refresh;
+					   * protected by cache_lock */
 	struct cval val;                  /* protected by cache_lock */
 };
 
@@ -306,6 +318,13 @@ static int cval_copy(struct cval *dst, const struct cval *src, enum cache_kind k
 	return -EINVAL;
 }
 
+/* The action that fills an entry of `kind`, for log lines. */
+static const char *cache_action(enum cache_kind kind)
+{
+	return kind == CACHE_STREAMS ? "ListStreams" : kind == CACHE_DESC
+		? "DescribeStreamSummary" : "ListShards";
+}
+
 static int fetch(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		 struct cval *v)
 {
@@ -415,10 +434,35 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		cval_clear(&e->val);
 		if (cval_copy(&e->val, &tmp, kind) == 0) {
 			e->valid = 1;
-			e->at_ms = kfs_mono_ms();
+			e->at_ms = e->answered_ms = kfs_mono_ms();
+			if (e->stale)
+				kfs_info("%s %s: the service answers again",
+					 cache_action(kind), name);
+			e->stale = 0;
 		} else {
 			cval_clear(&e->val);
 			e->valid = 0;
+		}
+	} else if ((rc == -EIO || rc == -EAGAIN) && gen == e->gen && e->valid &&
+		   kfs_mono_ms() - e->answered_ms < STALE_MAX_MS) {
+		struct cval old;
+
+		memset(&old, 0, sizeof(old));
+		if (cval_copy(&old, &e->val, kind) == 0) {
+			if (!e->stale)
+				kfs_warn("%s %s: no answer from the service (%s); "
+					 "using the one of %lld s ago", cache_action(kind),
+					 name, strerror(-rc), (long long)((kfs_mono_ms() -
+					 e->answered_ms) / 1000));
+			e->stale = 1;
+			/* Not asked again before cache_ms: each try costs
+			 * the retries of a whole call. */
+			e->at_ms = kfs_mono_ms();
+			cval_clear(&tmp);
+			tmp = old;
+			rc = tmp.err;
+		} else {
+			cval_clear(&old);
 		}
 	}
 	pthread_cond_broadcast(&a->cache_cond);
@@ -1255,7 +1299,8 @@ static void aws_destroy(void *impl)
 
 static const struct kfs_backend_ops aws_ops = {
 	.name = "aws",
-	.caps = 0, /* a put is a round trip: batching pays off */
+	/* A put is a round trip (batching pays off); EIO is often an outage. */
+	.caps = KFS_CAP_OUTAGES,
 	.destroy = aws_destroy,
 	.list_streams = aws_list_streams,
 	.create_stream = aws_create_stream,
@@ -1296,6 +1341,7 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 	a->client.backoff_ms = t.backoff_ms > 0 ? t.backoff_ms : KFS_AWS_BACKOFF_MS;
 	a->client.backoff_cap_ms = t.backoff_cap_ms > 0 ? t.backoff_cap_ms
 							: KFS_AWS_BACKOFF_CAP_MS;
+	a->client.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
 	a->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes
 						    : KFS_RECORD_LIMIT_DEFAULT;
 	a->cache_ms = cfg->cache_ms ? cfg->cache_ms : KFS_AWS_CACHE_MS_DEFAULT;

@@ -25,6 +25,9 @@ struct kfs_aws_config {
 	int cache_ms;                /* reuse of ListStreams, ListShards and
 				      * DescribeStreamSummary answers; 0 means
 				      * KFS_AWS_CACHE_MS_DEFAULT, < 0 never */
+	int timeout_ms;              /* longest wait for the answer to one
+				      * attempt of a request; 0: 30 s, 60 s
+				      * for PutRecords and GetRecords */
 	int probe;                   /* 1: one ListStreams call at open, so
 				      * that refused credentials or an
 				      * unreachable endpoint fail the mount */

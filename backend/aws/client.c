@@ -105,7 +105,12 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 		.body = body,
 		.body_len = body_len,
 		.sign = &sig,
-		.timeout_ms = flags & KFS_CALL_LONG ? KFS_AWS_LONG_TIMEOUT_MS : 0,
+		.timeout_ms = c->timeout_ms > 0 ? c->timeout_ms
+			      : flags & KFS_CALL_LONG ? KFS_AWS_LONG_TIMEOUT_MS : 0,
+		/* A short timeout asked for is short for connecting too. */
+		.connect_timeout_ms = c->timeout_ms > 0 &&
+				      c->timeout_ms < KFS_HTTP_CONNECT_TIMEOUT_MS
+				      ? c->timeout_ms : 0,
 	};
 	rc = kfs_http_send(c->http, &req, &hr);
 	kfs_aws_creds_clear(&cr);

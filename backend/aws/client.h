@@ -38,12 +38,17 @@ struct kfs_aws_client {
 	int max_attempts;                    /* tries of a retried call, >= 1 */
 	int backoff_ms;                      /* first backoff */
 	int backoff_cap_ms;                  /* longest backoff */
+	int timeout_ms;                      /* one attempt of any action (-o
+					      * timeout_ms); 0: KFS_HTTP_TIMEOUT_MS,
+					      * KFS_AWS_LONG_TIMEOUT_MS with
+					      * KFS_CALL_LONG */
 };
 
 /* Call flags. */
 #define KFS_CALL_ONCE 0x1   /* no retry for throttling or failures: the
 			     * caller decides (PutRecords, GetRecords) */
-#define KFS_CALL_LONG 0x2   /* KFS_AWS_LONG_TIMEOUT_MS instead of the default */
+#define KFS_CALL_LONG 0x2   /* KFS_AWS_LONG_TIMEOUT_MS instead of the default
+			     * (unless timeout_ms is set) */
 
 /*
  * Sends Kinesis action `action` (e.g. "ListStreams") with body `req`

@@ -15,6 +15,10 @@
 //   none                          forward everything
 //   reset    [rate=R] [repeat=K]  read the request, then reset the connection
 //   http500  [rate=R] [repeat=K]  500 {"__type":"InternalFailure"}
+//   http503  [rate=R] [repeat=K]  503 as the service and its load balancers
+//                                 send it: {"__type":"ServiceUnavailable"},
+//                                 {"__type":"InternalFailure"}, or an empty
+//                                 body with x-amzn-ErrorType, at random
 //   throttle [rate=R] [repeat=K]  400 ProvisionedThroughputExceededException
 //   partial  [rate=R] [repeat=K]  PutRecords: for each shard of the request,
 //                                 with probability R, fail its entries from a
@@ -25,6 +29,18 @@
 //                                 or InternalFailure).  PutRecord: throttle.
 //   slow     [rate=R] [ms=MS]     wait MS (default 1500) before forwarding;
 //                                 nothing is forwarded if the client gave up
+//   hang     [rate=R] [repeat=K]  read the request and never answer nor
+//                                 forward it: only the client's timeout ends
+//                                 the wait
+//   expired  [rate=R] [repeat=K]  GetRecords: 400 ExpiredIteratorException,
+//                                 for iterators that came from an earlier
+//                                 GetRecords (NextShardIterator), never for
+//                                 one just handed out by GetShardIterator
+//                                 (those are fresh at the service too)
+//   expiredtoken keys=ID,ID       every request signed with one of these
+//                                 access key ids gets 400
+//                                 ExpiredTokenException (rate and repeat do
+//                                 not apply; actions default to all)
 //   gone     [secs=S]             refuse connections for S seconds (default
 //                                 10): the port is closed and idle
 //                                 connections dropped; then mode none
@@ -32,7 +48,8 @@
 //                                 http500, throttle, partial, slow at random
 //
 // and, with any mode, actions=A,B,... the X-Amz-Target actions it applies
-// to (default PutRecords,PutRecord; "all" for every action).
+// to (default PutRecords,PutRecord; GetRecords for expired; "all" for every
+// action).
 //
 // A fault is only injected on a request whose records (PutRecords and
 // PutRecord entries, identified by partition key, hash key and data; for
@@ -82,9 +99,9 @@ const stats = {
   entries_forwarded: 0,  // PutRecords/PutRecord entries forwarded
   actions: {},           // requests received by action
   faults: {              // faults injected
-    reset: 0, http500: 0, throttle: 0,
+    reset: 0, http500: 0, http503: 0, throttle: 0,
     partial_requests: 0, partial_entries: 0,
-    slow: 0, slow_abandoned: 0,
+    slow: 0, slow_abandoned: 0, hang: 0, expired: 0, expiredtoken: 0,
     gone: 0, refused_requests: 0, dropped_connections: 0,
   },
   faulted_records: 0,    // entries in requests that got a fault
@@ -96,21 +113,25 @@ function saveStats() {
 
 // ---- the mode --------------------------------------------------------------
 
-const MODES = ['none', 'reset', 'http500', 'throttle', 'partial', 'slow', 'gone', 'mix']
+const MODES = ['none', 'reset', 'http500', 'http503', 'throttle', 'partial', 'slow', 'hang',
+  'expired', 'expiredtoken', 'gone', 'mix']
 let mode = { name: 'none' }
 let controlText = null
 
 function parseMode(line) {
   const words = line.trim().split(/\s+/)
   const m = { name: words[0] || 'none', rate: 0.5, repeat: 2, ms: 1500, secs: 10,
-    actions: new Set(['PutRecords', 'PutRecord']), all: false }
+    actions: new Set(['PutRecords', 'PutRecord']), all: false, keys: new Set() }
   if (!MODES.includes(m.name)) throw new Error(`unknown mode ${m.name}`)
+  if (m.name === 'expired') m.actions = new Set(['GetRecords'])
+  if (m.name === 'expiredtoken') m.all = true
   for (const w of words.slice(1)) {
     const [k, v] = w.split('=')
     if (k === 'rate') m.rate = Number(v)
     else if (k === 'repeat') m.repeat = Number(v)
     else if (k === 'ms') m.ms = Number(v)
     else if (k === 'secs') m.secs = Number(v)
+    else if (k === 'keys') m.keys = new Set(v.split(','))
     else if (k === 'actions') {
       m.all = v === 'all'
       m.actions = new Set(v.split(','))
@@ -342,6 +363,38 @@ async function partial(req, res, body, parsed, ids) {
   return true
 }
 
+// The access key id a request is signed with ("" when unsigned).
+function accessKeyOf(req) {
+  const m = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization || ''))
+  return m ? m[1] : ''
+}
+
+// Iterators handed out by GetShardIterator: fresh, never expired here.
+const freshIterators = new Set()
+function noteFresh(body) {
+  try {
+    const it = JSON.parse(body.toString()).ShardIterator
+    if (typeof it !== 'string') return
+    if (freshIterators.size >= 100000) freshIterators.clear()
+    freshIterators.add(it)
+  } catch (err) {
+    // Not ours to judge: the client reads the answer.
+  }
+}
+
+// A 503 in one of the shapes the service and its load balancers send.
+function reply503(res) {
+  const pick = Math.floor(random() * 3)
+  if (pick === 2) {
+    res.writeHead(503, { 'x-amzn-ErrorType': 'ServiceUnavailableException:http://internal.amazon.com/coral/',
+      'x-amzn-RequestId': `kfs-test-${process.pid}-${Date.now()}`, 'Content-Length': '0' })
+    return res.end()
+  }
+  return common.replyJson(res, 503, pick === 0
+    ? { __type: 'ServiceUnavailable', message: 'Service Unavailable' }
+    : { __type: 'InternalFailure', message: 'Internal service failure.' })
+}
+
 function wait(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -371,7 +424,17 @@ async function handle(req, res) {
   }
 
   let m = mode
-  if (m.name !== 'none' && (m.all || m.actions.has(action))) {
+  if (m.name === 'expiredtoken') {
+    if ((m.all || m.actions.has(action)) && m.keys.has(accessKeyOf(req))) {
+      stats.faults.expiredtoken++
+      saveStats()
+      return common.replyJson(res, 400, { __type: 'ExpiredTokenException',
+        message: 'The security token included in the request is expired' })
+    }
+  } else if (m.name === 'expired' && !(action === 'GetRecords' && parsed &&
+      typeof parsed.ShardIterator === 'string' && !freshIterators.has(parsed.ShardIterator))) {
+    // Only an iterator from an earlier GetRecords can have expired.
+  } else if (m.name !== 'none' && (m.all || m.actions.has(action))) {
     const ids = identitiesOf(action, body, parsed)
     let kind = m.name
     if (kind === 'mix') kind = ['reset', 'http500', 'throttle', 'partial', 'slow'][Math.floor(random() * 5)]
@@ -405,6 +468,15 @@ async function handle(req, res) {
       if (kind === 'http500') {
         return common.replyJson(res, 500, { __type: 'InternalFailure', message: 'Internal service failure.' })
       }
+      if (kind === 'http503') return reply503(res)
+      if (kind === 'hang') return   // the client's timeout ends it
+      if (kind === 'expired') {
+        const now = Date.now()
+        return common.replyJson(res, 400, { __type: 'ExpiredIteratorException',
+          message: `Iterator expired. The iterator was created at time ${new Date(now - 300500).toUTCString()} ` +
+            `while right now it is ${new Date(now).toUTCString()} which is further in the future than the ` +
+            'tolerated delay of 300000 milliseconds.' })
+      }
       return common.replyJson(res, 400, { __type: 'ProvisionedThroughputExceededException',
         message: throttleMessage(parsed && parsed.StreamName) })
     }
@@ -422,6 +494,7 @@ async function handle(req, res) {
     return
   }
   stats.forwarded++
+  if (action === 'GetShardIterator' && up.status === 200) noteFresh(up.body)
   if (action === 'PutRecords' && parsed && Array.isArray(parsed.Records)) {
     stats.entries_forwarded += parsed.Records.length
   } else if (action === 'PutRecord') {

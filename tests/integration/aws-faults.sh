@@ -16,27 +16,7 @@ KFS_BACKEND=aws
 . "$(dirname "$0")/functions.sh"
 
 kfs_setup
-: "${KFS_FAULT_SEED:=$RANDOM}"
-msg "fault-proxy seed $KFS_FAULT_SEED (KFS_FAULT_SEED=$KFS_FAULT_SEED replays it)"
-kfs_helper_start faults fault-proxy.js --upstream "$kinesalite_url" \
-    --stats "$tmp/faults.stats" --control "$tmp/faults.control" --seed "$KFS_FAULT_SEED"
-kfs_endpoint=http://127.0.0.1:$helper_port
-
-# stat_of FIELD: a number from the proxy's stats ("faults.reset", ...).
-stat_of()
-{
-    node -e 'let v = JSON.parse(require("fs").readFileSync(process.argv[1]));
-             for (const k of process.argv[2].split(".")) v = v[k];
-             console.log(v)' "$tmp/faults.stats" "$1"
-}
-mode_is() { [ "$(stat_of mode)" = "$1" ]; }
-
-# fault_mode LINE: puts LINE in force (see fault-proxy.js).
-fault_mode()
-{
-    printf '%s\n' "$1" >"$tmp/faults.control"
-    wait_for 5 "the fault proxy takes mode '$1'" mode_is "$1"
-}
+fault_proxy_start
 
 # Retries are worth a warning in the log, at most; an error is not.
 expect_log '^kinesisfs: warning: '
@@ -53,37 +33,6 @@ w2 key2,key3,key4
 w3 key4,key5
 w4 shardId-000000000003"
 nlines=200
-: >"$tmp/expected"
-
-# expect_lines ID FILES FIRST LAST: the records kfs-writer ID writes, as
-# aws_read_stream's tsv shows them: "KEY<TAB>"LINE\n"".
-expect_lines()
-{
-    "$writer" --print "$1" "$3" "$4" |
-        awk -v files="$2" -v first="$3" \
-            'BEGIN { m = split(files, f, ",") }
-             { printf "%s\t\"%s\\n\"\n", f[(NR + first - 2) % m + 1], $0 }' >>"$tmp/expected"
-}
-
-# start_writers PHASE NLINES FSYNC_EVERY: starts the writers of a phase;
-# their pids in ${pids[@]}, their ids in ${ids[@]}.
-start_writers()
-{
-    local phase=$1 n=$2 every=$3 id files paths f
-    pids=()
-    ids=()
-    while read -r id files; do
-        paths=
-        for f in ${files//,/ }; do
-            paths=${paths:+$paths,}$s/$f
-        done
-        "$writer" "$paths" "$phase-$id" "$n" "$every" \
-            >"$tmp/acks.$phase-$id" 2>"$tmp/err.$phase-$id" &
-        pids+=($!)
-        ids+=("$phase-$id")
-        expect_lines "$phase-$id" "$files" 1 "$n"
-    done <<<"$writers"
-}
 
 # wait_writers N: every writer succeeded and acknowledged all N lines.
 wait_writers()
@@ -139,10 +88,7 @@ w4 shardId-000000000003"
 start_writers gone-early 2000 10
 early_pids=("${pids[@]}")
 early_ids=("${ids[@]}")
-has_ack() { [ -s "$tmp/acks.$1" ]; }
-for id in "${early_ids[@]}"; do
-    wait_for 30 "writer $id got a first acknowledgement" has_ack "$id"
-done
+wait_acked
 t_gone=$(date +%s)
 fault_mode "gone secs=10"
 writers="w1 key1,key2
@@ -156,11 +102,14 @@ t_back=$(date +%s)
 pids=("${early_pids[@]}")
 ids=("${early_ids[@]}")
 wait_writers 2000
-wait_for 15 "the fault proxy is back" mode_is none
+wait_for 15 "the fault proxy is back" _fault_mode_is none
 msg "endpoint gone: writers done $((t_back - t_gone))s after it went"
 writers=$writers_before
 
 # ---- everything, read with the aws CLI from kinesalite ------------------------
+while read -r id files n; do
+    writer_lines "$id" "$files" 1 "$n"
+done <"$tmp/writer.ids" >"$tmp/expected"
 aws_read_stream tsv faults "$tmp/got"
 sort "$tmp/got" >"$tmp/got.sorted"
 sort "$tmp/expected" >"$tmp/expected.sorted"

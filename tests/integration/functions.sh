@@ -719,6 +719,83 @@ kinesalite_start()
     kfs_endpoint=$kinesalite_url
 }
 
+# fault_proxy_start [ARGS...]: tests/aws/fault-proxy.js in front of
+# kinesalite (seeded by $KFS_FAULT_SEED, which a run prints so that it can
+# be replayed), and $kfs_endpoint pointed at it.
+fault_proxy_start()
+{
+    : "${KFS_FAULT_SEED:=$RANDOM}"
+    msg "fault-proxy seed $KFS_FAULT_SEED (KFS_FAULT_SEED=$KFS_FAULT_SEED replays it)"
+    kfs_helper_start faults fault-proxy.js --upstream "$kinesalite_url" \
+        --stats "$tmp/faults.stats" --control "$tmp/faults.control" \
+        --seed "$KFS_FAULT_SEED" "$@"
+    kfs_endpoint=http://127.0.0.1:$helper_port
+}
+
+# json_stat FILE FIELD: a value from a helper's JSON stats file
+# ("faults.reset", "fetches.AKIA...": 0 when missing).
+json_stat()
+{
+    node -e 'let v = JSON.parse(require("fs").readFileSync(process.argv[1]));
+             for (const k of process.argv[2].split(".")) v = v == null ? v : v[k];
+             console.log(v == null ? 0 : v)' "$1" "$2"
+}
+
+# stat_of FIELD: a number from the fault proxy's stats.
+stat_of() { json_stat "$tmp/faults.stats" "$1"; }
+_fault_mode_is() { [ "$(stat_of mode)" = "$1" ]; }
+
+# fault_mode LINE: puts LINE in force (see fault-proxy.js).
+fault_mode()
+{
+    printf '%s\n' "$1" >"$tmp/faults.control"
+    wait_for 5 "the fault proxy takes mode '$1'" _fault_mode_is "$1"
+}
+
+# writer_lines ID FILES FIRST LAST: lines FIRST..LAST of kfs-writer ID
+# writing FILES in turn, as aws_read_stream's tsv shows them:
+# "KEY<TAB>"LINE\n"".
+writer_lines()
+{
+    "$writer" --print "$1" "$3" "$4" |
+        awk -v files="$2" -v first="$3" \
+            'BEGIN { m = split(files, f, ",") }
+             { printf "%s\t\"%s\\n\"\n", f[(NR + first - 2) % m + 1], $0 }'
+}
+
+# start_writers PHASE NLINES FSYNC_EVERY: starts a kfs-writer for each line
+# "ID FILE,FILE..." of $writers on the files of stream directory $s, fsync
+# every FSYNC_EVERY lines; their pids in ${pids[@]}, ids (PHASE-ID) in
+# ${ids[@]}, acks in $tmp/acks.ID, errors in $tmp/err.ID, and "ID FILES
+# NLINES" added to $tmp/writer.ids.
+start_writers()
+{
+    local phase=$1 n=$2 every=$3 id files paths f
+    pids=()
+    ids=()
+    while read -r id files; do
+        paths=
+        for f in ${files//,/ }; do
+            paths=${paths:+$paths,}$s/$f
+        done
+        "$writer" "$paths" "$phase-$id" "$n" "$every" \
+            >"$tmp/acks.$phase-$id" 2>"$tmp/err.$phase-$id" &
+        pids+=($!)
+        ids+=("$phase-$id")
+        echo "$phase-$id $files $n" >>"$tmp/writer.ids"
+    done <<<"$writers"
+}
+
+# wait_acked: each writer of ${ids[@]} has had a first acknowledgement.
+_kfs_has_ack() { [ -s "$tmp/acks.$1" ]; }
+wait_acked()
+{
+    local id
+    for id in "${ids[@]}"; do
+        wait_for 30 "writer $id got a first acknowledgement" _kfs_has_ack "$id"
+    done
+}
+
 # awsk ARGS...: `aws kinesis ARGS` against kinesalite (never through a
 # proxy), blobs given raw (--data '{"Data":"1"}' as in the seed scenario).
 awsk()
