@@ -207,6 +207,21 @@ static int read_small_file(int dir_fd, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+/* Reads metadata file dir_fd/name into buf (NUL-ended).  Written whole,
+ * every line ended, it can only be cut short or altered from outside: a
+ * text that does not end its last line gives -EUCLEAN, so that a value
+ * cut in the middle ("next_shard_index 1" of 12) is never taken. */
+static int meta_read(int dir_fd, const char *name, char *buf, size_t size)
+{
+	int rc = read_small_file(dir_fd, name, buf, size);
+	size_t n;
+
+	if (rc < 0)
+		return rc;
+	n = strlen(buf);
+	return n > 0 && n < size - 1 && buf[n - 1] == '\n' ? 0 : -EUCLEAN;
+}
+
 /* The value of line "key value" in a metadata text; 0 or -EINVAL. */
 static int meta_get(const char *text, const char *key, char *out, size_t size)
 {
@@ -420,7 +435,7 @@ static int shard_meta_read(int dir_fd, struct lshard *sh)
 	int64_t closed;
 	int rc;
 
-	if ((rc = read_small_file(dir_fd, SHARD_META, text, sizeof(text))) < 0)
+	if ((rc = meta_read(dir_fd, SHARD_META, text, sizeof(text))) < 0)
 		return rc;
 	if (strncmp(text, "kinesisfs-shard 1\n", 18) != 0 ||
 	    meta_get_u64(text, "index", &index, 10) < 0 || index > UINT32_MAX ||
@@ -618,8 +633,12 @@ static int stream_load(struct kfs_local *e, const char *name, struct lstream **o
 		rc = -errno;
 		goto fail;
 	}
-	if ((rc = read_small_file(dfd, STREAM_META, text, sizeof(text))) < 0)
+	if ((rc = meta_read(dfd, STREAM_META, text, sizeof(text))) < 0) {
+		if (rc == -EUCLEAN)
+			kfs_err("%s/streams/%s/%s: cut short or altered; the stream "
+				"is not served", e->data_dir, name, STREAM_META);
 		goto fail;
+	}
 	if (strncmp(text, "kinesisfs-stream 1\n", 19) != 0 ||
 	    meta_get(text, "name", v, sizeof(v)) < 0 || strcmp(v, name) != 0 ||
 	    meta_get_i64(text, "creation_ms", &st->creation_ms) < 0 ||
@@ -667,6 +686,12 @@ static int stream_load(struct kfs_local *e, const char *name, struct lstream **o
 			close(sfd);
 		if (rc == 0 && strcmp(sh->id, de->d_name) != 0)
 			rc = -EINVAL;
+		if (rc == -EUCLEAN) {
+			kfs_err("%s/streams/%s/%s/%s: cut short or altered; the stream "
+				"is not served", e->data_dir, name, de->d_name, SHARD_META);
+			shard_free(sh);
+			goto fail;
+		}
 		if (rc < 0) {
 			kfs_err("%s/streams/%s/%s: cannot load shard: %s", e->data_dir,
 				name, de->d_name, strerror(-rc));
@@ -770,9 +795,11 @@ static int load_all(struct kfs_local *e)
 		if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE)
 			break;
 		if (rc < 0) {
-			/* Leave it on disk, out of the way: its name stays taken. */
-			kfs_err("%s/streams/%s: cannot load stream (%s); it is not "
-				"served", e->data_dir, de->d_name, strerror(-rc));
+			/* Leave it on disk, out of the way: its name stays taken.
+			 * A damaged metadata file was logged by name. */
+			if (rc != -EUCLEAN)
+				kfs_err("%s/streams/%s: cannot load stream (%s); it is "
+					"not served", e->data_dir, de->d_name, strerror(-rc));
 			rc = 0;
 			continue;
 		}
@@ -1139,7 +1166,10 @@ static int local_create_stream(void *impl, const char *stream, int shard_count)
 		table_remove(e, st);
 	pthread_rwlock_unlock(&e->streams_lock);
 	if (rc < 0) {
-		kfs_err("create stream %s: %s", stream, strerror(-rc));
+		/* EEXIST: a stream not served (damaged) holds the name; the
+		 * caller reports it, as for a served one. */
+		if (rc != -EEXIST)
+			kfs_err("create stream %s: %s", stream, strerror(-rc));
 		stream_unref(st);
 		return rc;
 	}

@@ -222,6 +222,9 @@ struct kfs_seglog {
 				     * cut back; protected by append_lock */
 	uint64_t trim_floor;        /* trim horizon never goes below; state_lock */
 	uint64_t synced_next;       /* next as of the last sync; state_lock */
+	uint64_t bad_logged;        /* counter of the last record logged as
+				     * failing its checksum (each read that
+				     * reaches it fails, one log line); atomic */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -717,7 +720,10 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	struct seg *s;
 	uint64_t raw_base[KFS_FRAMING_COUNT], exp_cum[KFS_FRAMING_COUNT];
 	uint64_t n_idx, synced = 0, synced_raw = 0, trusted, valid = 0;
-	uint64_t exp_off = LOG_HDR, idx_size, seen;
+	uint64_t exp_off = LOG_HDR, idx_size, seen, dropped;
+	uint64_t damaged = UINT64_MAX, damaged_off = 0, damaged_cum[KFS_FRAMING_COUNT] = {0};
+	int64_t damaged_arrival = -1;
+	int stop = 0;
 	int64_t last_arrival = -1, first_arrival = -1;
 	int rc = 0, rebuild = 0, changed = 0;
 	unsigned char *ebuf = NULL;
@@ -863,8 +869,15 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 				 "checking the whole segment", log->dir, iname);
 		}
 	}
-	/* Entries after it are checked one by one against their records. */
-	while (valid < n_idx) {
+	/*
+	 * Entries after it are checked one by one against their records.
+	 * One record recorded as synced may fail while those after it are
+	 * whole: damage to the disk, not a torn write.  It is kept (reads of
+	 * it fail with EIO) rather than cut with the synced records after
+	 * it, unless no record after it checks out (then the tail is cut
+	 * there, as a torn one would be).
+	 */
+	while (valid < n_idx && !stop) {
 		struct ientry ev[ENTRY_CHUNK];
 		size_t k = n_idx - valid < ENTRY_CHUNK ? (size_t)(n_idx - valid) : ENTRY_CHUNK;
 		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
@@ -873,12 +886,15 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		if ((rc = pread_full(s->idx_fd, buf, k * IDX_ENTRY,
 				     IDX_HDR + valid * IDX_ENTRY)) < 0)
 			goto out;
-		for (j = 0; j < k; j++) {
+		for (j = 0; j < k && !stop; j++) {
 			struct ientry *e = &ev[j];
 			struct rview r;
 
-			if (entry_decode(buf + j * IDX_ENTRY, e) < 0 || e->off != exp_off)
+			if (entry_decode(buf + j * IDX_ENTRY, e) < 0 || e->off != exp_off ||
+			    e->len < BODY_HDR || e->len > BODY_MAX) {
+				stop = 1;
 				break;
+			}
 			rc = scan_record(&sc, e->off, &r);
 			if (rc < 0)
 				goto out;
@@ -886,19 +902,37 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			    r.arrival_ms != e->arrival_ms || r.arrival_ms < last_arrival ||
 			    e->cum[KFS_FRAMING_LINE] != exp_cum[KFS_FRAMING_LINE] +
 							 line_len(r.data, r.data_len) ||
-			    e->cum[KFS_FRAMING_WRITE] != exp_cum[KFS_FRAMING_WRITE] + r.data_len)
-				break;
+			    e->cum[KFS_FRAMING_WRITE] != exp_cum[KFS_FRAMING_WRITE] + r.data_len) {
+				if (damaged != UINT64_MAX || valid >= synced ||
+				    e->arrival_ms < last_arrival) {
+					stop = 1;
+					break;
+				}
+				/* Taken on the index's word, for now. */
+				damaged = valid;
+				damaged_off = exp_off;
+				memcpy(damaged_cum, exp_cum, sizeof(damaged_cum));
+				damaged_arrival = last_arrival;
+			}
 			exp_off += FRAME_HDR + e->len;
 			memcpy(exp_cum, e->cum, sizeof(exp_cum));
 			last_arrival = e->arrival_ms;
 			valid++;
 		}
-		if (j < k)
-			break;
 	}
-	if (valid < n_idx)
-		kfs_warn("%s/%s: %" PRIu64 " index entries beyond the last valid "
-			 "record dropped", log->dir, iname, n_idx - valid);
+	if (damaged != UINT64_MAX && valid == damaged + 1) {
+		/* Nothing after it checked out: a torn tail after all. */
+		valid = damaged;
+		exp_off = damaged_off;
+		memcpy(exp_cum, damaged_cum, sizeof(exp_cum));
+		last_arrival = damaged_arrival;
+		damaged = UINT64_MAX;
+	}
+	if (damaged != UINT64_MAX)
+		kfs_err("%s/%s: record %" PRIu64 " at offset %" PRIu64 " is corrupt; "
+			"it is lost (reads of it fail with EIO), the records after "
+			"it are kept", log->dir, lname, first + damaged, damaged_off);
+	dropped = n_idx - valid;
 
 	/* Records in the log past the index: re-create their entries. */
 	for (;;) {
@@ -949,10 +983,18 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	}
 	if (sc.size > exp_off) {
 		/* Cut by seg_finish(), once its counters are skipped. */
+		char more[64] = "";
+
+		if (dropped)
+			snprintf(more, sizeof(more), "; %" PRIu64 " index entries "
+				 "dropped", dropped);
 		kfs_warn("%s/%s: torn or corrupt tail cut at offset %" PRIu64
-			 " (%" PRIu64 " bytes removed)", log->dir, lname, exp_off,
-			 sc.size - exp_off);
+			 " (%" PRIu64 " bytes removed)%s", log->dir, lname, exp_off,
+			 sc.size - exp_off, more);
 		s->cut_bytes = sc.size - exp_off;
+	} else if (dropped) {
+		kfs_warn("%s/%s: %" PRIu64 " index entries beyond the last valid "
+			 "record dropped", log->dir, iname, dropped);
 	}
 	/* Entries left past `valid`, or a "synced" count above it, are
 	 * evidence too: seg_finish() removes them. */
@@ -1086,32 +1128,50 @@ fail:
 }
 
 /* Renames a segment whose header is corrupt to <name>.log.bad, out of
- * the way, and removes its index. */
-static void seg_set_aside(struct kfs_seglog *log, uint64_t first)
+ * the way (kfs_seglog_open() still counts it), and removes its index. */
+static int seg_set_aside(struct kfs_seglog *log, uint64_t first)
 {
-	char lname[32], iname[32], bad[48];
+	char lname[32], iname[32], bad[32];
 
 	seg_name(lname, sizeof(lname), first, "log");
 	seg_name(iname, sizeof(iname), first, "idx");
-	snprintf(bad, sizeof(bad), "%s.bad", lname);
+	seg_name(bad, sizeof(bad), first, "log.bad");
+	if (renameat(log->dir_fd, lname, log->dir_fd, bad) < 0) {
+		int err = errno;
+		kfs_err("%s/%s: segment header is corrupt, and it cannot be set "
+			"aside: %s", log->dir, lname, strerror(err));
+		return -err;
+	}
 	kfs_err("%s/%s: segment header is corrupt; set aside as %s, "
 		"its records are lost", log->dir, lname, bad);
-	renameat(log->dir_fd, lname, log->dir_fd, bad);
 	unlinkat(log->dir_fd, iname, 0);
+	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* A segment file found by kfs_seglog_open(). */
+struct seg_file {
+	uint64_t first;   /* the counter its name gives */
+	int aside;        /* 1: "<first>.log.bad", set aside by an earlier open */
+};
+
+/* By counter; a segment set aside comes before a live one of the same
+ * counter (the new tail that replaced it). */
+static int cmp_seg_file(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	const struct seg_file *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return y->aside - x->aside;
 }
 
-/* Parses "<16 hex>.log"; 1 and *first when it is one. */
+/* Parses "<16 hex>.<ext>"; 1 and *first when it is one. */
 static int parse_seg_name(const char *name, const char *ext, uint64_t *first)
 {
 	uint64_t v = 0;
 
-	if (strlen(name) != 20 || name[16] != '.' || strcmp(name + 17, ext) != 0)
+	if (strlen(name) != 17 + strlen(ext) || name[16] != '.' ||
+	    strcmp(name + 17, ext) != 0)
 		return 0;
 	for (int i = 0; i < 16; i++) {
 		char c = name[i];
@@ -1146,8 +1206,9 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 		    struct kfs_seglog **out)
 {
 	struct kfs_seglog *log;
-	uint64_t *firsts = NULL, dropped_next = 0, reserved = 0, res_first = 0;
-	size_t n_firsts = 0, cap_firsts = 0, n_aside = 0;
+	struct seg_file *firsts = NULL;
+	uint64_t dropped_next = 0, reserved = 0, res_first = 0;
+	size_t n_firsts = 0, cap_firsts = 0;
 	int res_known = 1;
 	DIR *d = NULL;
 	struct dirent *de;
@@ -1157,6 +1218,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	if (!log)
 		return -ENOMEM;
 	log->dir_fd = -1;
+	log->bad_logged = UINT64_MAX;
 	pthread_mutex_init(&log->append_lock, NULL);
 	pthread_mutex_init(&log->state_lock, NULL);
 	pthread_mutex_init(&log->sync_lock, NULL);
@@ -1181,19 +1243,23 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	}
 	while ((de = readdir(d))) {
 		uint64_t first;
-		if (parse_seg_name(de->d_name, "log", &first)) {
-			if (n_firsts == cap_firsts) {
-				size_t nc = cap_firsts ? cap_firsts * 2 : 16;
-				uint64_t *v = realloc(firsts, nc * sizeof(*v));
-				if (!v) {
-					rc = -ENOMEM;
-					goto fail;
-				}
-				firsts = v;
-				cap_firsts = nc;
+		int aside = 0;
+
+		if (!parse_seg_name(de->d_name, "log", &first) &&
+		    !(aside = parse_seg_name(de->d_name, "log.bad", &first)))
+			continue;
+		if (n_firsts == cap_firsts) {
+			size_t nc = cap_firsts ? cap_firsts * 2 : 16;
+			struct seg_file *v = realloc(firsts, nc * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				goto fail;
 			}
-			firsts[n_firsts++] = first;
+			firsts = v;
+			cap_firsts = nc;
 		}
+		firsts[n_firsts].first = first;
+		firsts[n_firsts++].aside = aside;
 	}
 	/* An .idx without its .log is what a purge cut short leaves. */
 	rewinddir(d);
@@ -1210,7 +1276,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	closedir(d);
 	d = NULL;
 	if (n_firsts > 1) /* firsts is NULL when there is none */
-		qsort(firsts, n_firsts, sizeof(*firsts), cmp_u64);
+		qsort(firsts, n_firsts, sizeof(*firsts), cmp_seg_file);
 
 	/*
 	 * Counters that may have been handed out before a crash are never
@@ -1221,23 +1287,46 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	 * counter of the previous one.  When the last usable segment ends
 	 * before dropped_next, appends go on in a new segment starting
 	 * there (reads skip the gap); only once it is on disk are the torn
-	 * tails cut and corrupt segments set aside (seg_finish()).
+	 * tails cut (seg_finish()).
+	 * A segment whose header is corrupt is set aside as "<first>.log.bad"
+	 * before that segment is made (it may have the same name), and such
+	 * a file stays evidence for every later open, counted as it was the
+	 * first time: whatever happens in between, the counters it may have
+	 * held are skipped, and no file the log keeps open is renamed.
 	 * The reservation of the newest segment that has one counts too
 	 * (a removed last segment had none of its own); one that cannot be
 	 * read is RESERVE_BLOCK past the segment's evidence.
 	 */
 	for (size_t i = 0; i < n_firsts; i++) {
 		struct seg *s, *prev = log->n_segs ? log->segs[log->n_segs - 1] : NULL;
-		uint64_t cap = i + 1 < n_firsts ? firsts[i + 1] : UINT64_MAX, gone_end;
+		uint64_t first = firsts[i].first, gone_end;
+		uint64_t cap = i + 1 < n_firsts ? firsts[i + 1].first : UINT64_MAX;
 
-		rc = seg_open(log, firsts[i], i == n_firsts - 1,
-			      prev ? prev->end : NULL, &s, &gone_end);
-		if (rc < 0)
-			goto fail;
+		if (firsts[i].aside) {
+			char bad[32];
+			struct stat st;
+
+			seg_name(bad, sizeof(bad), first, "log.bad");
+			gone_end = add_sat(first, fstatat(log->dir_fd, bad, &st, 0) == 0 ?
+					   max_records_in((uint64_t)st.st_size) : 0);
+			rc = 2;
+		} else {
+			rc = seg_open(log, first, i == n_firsts - 1,
+				      prev ? prev->end : NULL, &s, &gone_end);
+			if (rc < 0)
+				goto fail;
+			if (rc == 2) {
+				int err = seg_set_aside(log, first);
+				if (err < 0) {
+					rc = err;
+					goto fail;
+				}
+			}
+		}
 		if (rc > 0) {
 			if (rc == 2) {
 				/* Its reservation goes with it. */
-				res_first = firsts[i];
+				res_first = first;
 				res_known = 0;
 				reserved = add_sat(gone_end, RESERVE_BLOCK);
 			}
@@ -1245,8 +1334,6 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 				gone_end = cap;
 			if (gone_end > dropped_next)
 				dropped_next = gone_end;
-			if (rc == 2)
-				firsts[n_aside++] = firsts[i]; /* i >= n_aside */
 			continue;
 		}
 		if (prev && prev->first + prev->count > s->first) {
@@ -1305,8 +1392,6 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	for (size_t i = 0; i < log->n_segs; i++)
 		if ((rc = seg_finish(log, log->segs[i])) < 0)
 			goto fail;
-	for (size_t i = 0; i < n_aside; i++)
-		seg_set_aside(log, firsts[i]);
 	{
 		struct seg *t = log->segs[log->n_segs - 1];
 		log->tail = t;
@@ -1958,8 +2043,11 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 
 			if (ev[j].off + FRAME_HDR + ev[j].len > ev[0].off + span ||
 			    rec_parse(p, ev[j].len, &rv) < 0 || rv.counter != c) {
-				kfs_err("%s: record %" PRIu64 " in segment %016" PRIx64
-					" fails its checksum", log->dir, c, s->first);
+				if (__atomic_exchange_n(&log->bad_logged, c,
+							__ATOMIC_RELAXED) != c)
+					kfs_err("%s: record %" PRIu64 " in segment %016"
+						PRIx64 " fails its checksum", log->dir,
+						c, s->first);
 				rc = -EIO;
 				break;
 			}

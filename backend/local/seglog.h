@@ -50,7 +50,9 @@ int kfs_seglog_create(int dir_fd, uint64_t first_counter);
  * Opens the log in `dir`, recovering its tail: index entries written
  * since the last sync are checked against the log, missing ones rebuilt
  * from it, and a torn or corrupt log tail is truncated to the last valid
- * record (logged with kfs_warn).  Counters the lost records may have had
+ * record (logged with kfs_warn); one synced record that fails while the
+ * records after it check out is kept in place instead, reads of it
+ * failing with -EIO (logged with kfs_err).  Counters the lost records may have had
  * are never given again, even when no byte of them is left: the next
  * counter is past what the files show and past the durable reservation
  * (see kfs_seglog_append), which after anything but a clean close

@@ -3,6 +3,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw */
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -615,6 +616,101 @@ TEST(corrupt_last_segment_header_skips_its_counters)
 	list_logs(dir, names, sizeof(names));
 	CHECK(strstr(names, "0000000000000008.log.bad") != NULL);
 	CHECK(strstr(names, "0000000000000008.idx") == NULL);
+	check_appends_skip(dir, log, 8, 9, 100);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* How many of this process's open files are renamed aside (".bad") or
+ * deleted. */
+static int fds_on_gone_files(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	REQUIRE(d != NULL);
+	while ((de = readdir(d))) {
+		char p[300], target[PATH_MAX];
+		ssize_t k;
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", de->d_name);
+		k = readlink(p, target, sizeof(target) - 1);
+		if (k <= 0)
+			continue;
+		target[k] = '\0';
+		if (strstr(target, ".bad") || strstr(target, " (deleted)")) {
+			printf("#   fd %s is on %s\n", de->d_name, target);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static void write_garbage(const char *dir, const char *name, size_t n)
+{
+	char p[512];
+	unsigned char buf[256];
+	int fd;
+
+	REQUIRE(n <= sizeof(buf));
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 37 + 11);
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, buf, n) == (ssize_t)n);
+	close(fd);
+}
+
+TEST(corrupt_segment_at_the_last_counter)
+{
+	char *dir = log_with(3, 0);
+	struct kfs_seglog *log;
+	struct kfs_seglog_in in = {KEY, 1, "late", 4};
+	uint64_t first;
+	int64_t arrival;
+
+	/* Found by fuzz_seglog: the new tail, made at the same counter as
+	 * the segment set aside, replaced its file, and was then renamed
+	 * aside itself, the log writing to files that were gone. */
+	write_garbage(dir, "ffffffffffffffff.log", 100);
+	log = open_log_capture(dir, 0);
+	CHECK(strstr(captured, "set aside as ffffffffffffffff.log.bad") != NULL);
+	CHECK_EQ_INT(fds_on_gone_files(), 0);
+	CHECK_EQ_INT(file_size(dir, "ffffffffffffffff.log.bad"), 100);
+	CHECK_EQ_INT(file_size(dir, "ffffffffffffffff.log"), LOG_HDR);
+	CHECK_EQ_INT(file_size(dir, "ffffffffffffffff.idx"), IDX_HDR);
+	CHECK_EQ_INT(read_check(log), 3);
+	/* Every counter may have been handed out: none is left. */
+	CHECK_EQ_INT(kfs_seglog_append(log, &in, 1, 5000, &first, &arrival), -ENOSPC);
+	close_clean(log);
+	log = open_log_capture(dir, 0);
+	CHECK_EQ_STR(captured, "");
+	CHECK_EQ_INT(fds_on_gone_files(), 0);
+	CHECK_EQ_INT(read_check(log), 3);
+	CHECK(kfs_seglog_next(log) == UINT64_MAX);
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+TEST(segment_set_aside_still_counts_after_a_crash)
+{
+	char *dir = log_with(9, 100);
+	char from[512], to[512];
+	struct kfs_seglog *log;
+
+	/* A crash right after the open set the last segment aside, before
+	 * it made the one that skips its counters. */
+	snprintf(from, sizeof(from), "%s/0000000000000008.log", dir);
+	snprintf(to, sizeof(to), "%s/0000000000000008.log.bad", dir);
+	REQUIRE(rename(from, to) == 0);
+	snprintf(from, sizeof(from), "%s/0000000000000008.idx", dir);
+	REQUIRE(unlink(from) == 0);
+	log = open_log_capture(dir, 100);
+	CHECK(strstr(captured, "0000000000000008 has no readable reservation") != NULL);
 	check_appends_skip(dir, log, 8, 9, 100);
 	rm_rf(dir);
 	free(dir);
@@ -1478,6 +1574,8 @@ int main(void)
 	RUN(failed_append_leaves_no_torn_record);
 	RUN(failed_open_keeps_the_evidence);
 	RUN(corrupt_last_segment_header_skips_its_counters);
+	RUN(corrupt_segment_at_the_last_counter);
+	RUN(segment_set_aside_still_counts_after_a_crash);
 	RUN(overlapping_segments);
 	RUN(purge_and_byte_positions_after_a_skip);
 	RUN(power_cut_takes_unsynced_records_whole);
