@@ -1611,9 +1611,11 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		rc = pwrite_full(t->idx_fd, ents, n * IDX_ENTRY,
 				 IDX_HDR + t->count * IDX_ENTRY);
 	if (rc < 0) {
-		/* Leave no torn record: cut both files back to the tail. */
-		kfs_err("%s: append of %zu records failed: %s", log->dir, n,
-			strerror(-rc));
+		/* Leave no torn record: cut both files back to the tail.
+		 * The failure reaches the writers, and their error line
+		 * (the producer's) is the one; this is the detail. */
+		kfs_info("%s: append of %zu records failed: %s", log->dir, n,
+			 strerror(-rc));
 		if (ftruncate(t->log_fd, (off_t)t->log_size) < 0 ||
 		    ftruncate(t->idx_fd, (off_t)(IDX_HDR + t->count * IDX_ENTRY)) < 0) {
 			log->broken = -EIO;
