@@ -30,16 +30,6 @@ start_reader()
     bg_pids+=("$reader")
 }
 
-# has_open PID PATH: PID holds PATH open.
-has_open()
-{
-    local f
-    for f in /proc/"$1"/fd/*; do
-        [ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0
-    done
-    return 1
-}
-
 # opened PID PATH: waits until PID has PATH open, then a moment for the
 # view to take its position.
 opened()

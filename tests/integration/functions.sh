@@ -15,6 +15,8 @@
 #   KFS_SRCDIR    source top directory
 #   VALGRIND      valgrind, or empty
 #   KFS_VALGRIND  1 to run the daemon under valgrind; errors fail the test
+#   KFS_TSAN      1 when built with --enable-tsan: ThreadSanitizer reports
+#                 of the daemon (or of a test tool) fail the test
 #   KFS_BACKEND   local (default) or aws: the same test on the AWS backend,
 #                 against kinesalite started by kfs_setup on a free loopback
 #                 port (the tests/integration/aws-*.sh wrappers set it)
@@ -42,6 +44,17 @@ testdir=$(cd "$(dirname "$0")" && pwd)
 : "${KFS_TOOLS:=$testdir}"
 : "${VALGRIND:=}"
 : "${KFS_VALGRIND:=}"
+: "${KFS_TSAN:=}"
+# ThreadSanitizer maps its shadow memory at fixed addresses, which some
+# kernels' address space randomization (vm.mmap_rnd_bits above 28) gets in
+# the way of ("FATAL: ThreadSanitizer: unexpected memory mapping"): under
+# it the test runs again with randomization off for itself and everything
+# it starts, when setarch can do that.
+if [ "$KFS_TSAN" = 1 ] && [ -z "${KFS_TSAN_NORANDOM:-}" ] &&
+    setarch "$(uname -m)" -R true 2>/dev/null; then
+    export KFS_TSAN_NORANDOM=1
+    exec setarch "$(uname -m)" -R bash "$0" "$@"
+fi
 : "${KFS_BACKEND:=local}"
 aws_dir=$KFS_SRCDIR/tests/aws
 if [ -z "${KFS_AWS_NODE_MODULES:-}" ]; then
@@ -73,6 +86,8 @@ writer=$KFS_TOOLS/kfs-writer
 # unmount, and the whole test; valgrind makes everything slower.
 if [ "$KFS_VALGRIND" = 1 ]; then
     kfs_slow=4
+elif [ "$KFS_TSAN" = 1 ]; then
+    kfs_slow=2
 else
     kfs_slow=1
 fi
@@ -181,6 +196,12 @@ kfs_setup()
     data=$tmp/data
     mkdir "$mnt"
     cleanup_fn _kfs_remove_tmp
+    if [ "$KFS_TSAN" = 1 ]; then
+        # Every report in a file of its own ($tmp/tsan.PID), none on the
+        # daemon's stderr; the process goes on after one and exits 66.
+        export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}halt_on_error=0:exitcode=66:log_path=$tmp/tsan:second_deadlock_stack=1:suppressions=$KFS_SRCDIR/tests/tsan.supp"
+        cleanup_fn _kfs_check_tsan
+    fi
     # Helpers (kinesalite, proxies) stop once the mounts are gone.
     cleanup_fn _kfs_stop_helpers
     cleanup_fn _kfs_cleanup_mounts
@@ -417,6 +438,28 @@ _kfs_check_valgrind()
     fi
 }
 
+# ThreadSanitizer's reports, of the daemon or of any test tool: each fails
+# the test, once.
+_kfs_check_tsan()
+{
+    local f found=
+    [ "$KFS_TSAN" = 1 ] || return 0
+    for f in "$tmp"/tsan.*; do
+        [ -f "$f" ] || continue
+        echo "---- ThreadSanitizer: $(basename "$f") ----" >&2
+        head -n 200 "$f" >&2
+        mv "$f" "$tmp/reported.${f##*/}"
+        found=1
+    done
+    [ -z "$found" ] && return 0
+    if [ "${FUNCNAME[1]}" = _kfs_run_cleanup ]; then
+        msg "FAIL: ThreadSanitizer reported races or errors"
+        [ "$kfs_exit_status" -ne 0 ] || kfs_exit_status=1
+        return 0
+    fi
+    fail "ThreadSanitizer reported races or errors"
+}
+
 # kfs_umount: unmounts, waits for the daemon to exit, fails on a nonzero
 # exit status, on valgrind errors and on unexpected log lines.
 kfs_umount()
@@ -452,6 +495,7 @@ kfs_umount()
     fi
     _kfs_reap
     _kfs_check_valgrind
+    _kfs_check_tsan
     [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status"
     _kfs_check_log "$kfs_log"
 }
@@ -466,6 +510,7 @@ kfs_kill9()
     [ "$kfs_status" -eq 137 ] || fail "the daemon was not killed by SIGKILL (status $kfs_status)"
     fusermount3 -uz "$kfs_mp" 2>/dev/null || umount -l "$kfs_mp"
     ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after a lazy unmount"
+    _kfs_check_tsan
     _kfs_check_log "$kfs_log"
 }
 
@@ -561,6 +606,16 @@ _kfs_kill_bg()
         kill "$p" 2>/dev/null
     done
     return 0
+}
+
+# has_open PID PATH: PID holds PATH open.
+has_open()
+{
+    local f
+    for f in /proc/"$1"/fd/*; do
+        [ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0
+    done
+    return 1
 }
 
 # settle DIR: before an unmount, after readers were killed.  The kernel

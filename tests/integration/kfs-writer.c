@@ -1,7 +1,7 @@
 /*
  * kfs-writer - writes numbered lines and reports which ones are durable.
  *
- *   kfs-writer FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]
+ *   kfs-writer [--for SECONDS] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]
  *   kfs-writer --print ID FIRST LAST
  *
  * The first form opens each FILE with O_WRONLY|O_APPEND and writes lines
@@ -18,6 +18,10 @@
  * lines the same way.  The first error is printed on stderr and ends the
  * program with status 1.
  *
+ * With --for SECONDS it stops writing after SECONDS (or NLINES, whichever
+ * comes first), then closes and acks as above: its last ack line says how
+ * many lines it wrote.
+ *
  * The second form prints lines FIRST..LAST of writer ID exactly as the
  * first form writes them, so tests can tell a whole written line from
  * anything else.
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_FILES 64
@@ -76,9 +81,18 @@ static unsigned long parse_ulong(const char *s, const char *what)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: kfs-writer FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]\n"
+		"usage: kfs-writer [--for SECONDS] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]\n"
 		"       kfs-writer --print ID FIRST LAST\n");
 	exit(2);
+}
+
+/* Monotonic seconds. */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Writes len bytes, continuing after short counts; 0 or an errno. */
@@ -128,12 +142,18 @@ int main(int argc, char **argv)
 	int fds[MAX_FILES];
 	int nfiles = 0, i;
 	const char *id;
-	unsigned long nlines, every, split = 1, n, acked = 0;
+	unsigned long nlines, every, split = 1, n, acked = 0, seconds = 0;
 	char buf[LINE_MAX_BYTES];
+	double until = 0;
 
 	if (argc == 5 && strcmp(argv[1], "--print") == 0)
 		return print_lines(argv[2], parse_ulong(argv[3], "FIRST"),
 				   parse_ulong(argv[4], "LAST"));
+	if (argc >= 3 && strcmp(argv[1], "--for") == 0) {
+		seconds = parse_ulong(argv[2], "SECONDS");
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc != 5 && argc != 6)
 		usage();
 	id = argv[2];
@@ -161,6 +181,8 @@ int main(int argc, char **argv)
 	if (nfiles == 0)
 		usage();
 
+	if (seconds)
+		until = now_s() + (double)seconds;
 	for (n = 1; n <= nlines; n++) {
 		size_t len = make_line(buf, id, n);
 		int fd = fds[(n - 1) % (unsigned long)nfiles];
@@ -189,6 +211,10 @@ int main(int argc, char **argv)
 			}
 			ack(id, acked + 1, n);
 			acked = n;
+		}
+		if (seconds && now_s() >= until) {
+			nlines = n;
+			break;
 		}
 	}
 	for (i = 0; i < nfiles; i++) {
