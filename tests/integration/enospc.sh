@@ -55,7 +55,7 @@ for w in A B; do
 done
 [ -s "$tmp/acked" ] || fail "no fsync was acknowledged before the disk was full"
 sort "$tmp/got" >"$tmp/got.sorted"
-[ -z "$(uniq -d "$tmp/got.sorted")" ] || fail "lines there more than once"
+assert_once "$tmp/got.sorted" "lines are there"
 [ -z "$(comm -13 "$tmp/got.sorted" <(sort "$tmp/acked"))" ] || fail "acknowledged lines are missing"
 [ -z "$(comm -23 "$tmp/got.sorted" <(sort "$tmp/written"))" ] || fail "lines there that were never written"
 msg "$(grep -c '' "$tmp/got") lines stored, $(grep -c '' "$tmp/acked") acknowledged"

@@ -528,6 +528,18 @@ expect_probe()
     fi
 }
 
+# assert_once SORTED WHAT: no line of the sorted file SORTED is there more
+# than once; else shows up to 5 and fails with "N WHAT more than once".
+assert_once()
+{
+    local dups
+    dups=$(uniq -d "$1")
+    if [ -n "$dups" ]; then
+        printf '%s\n' "$dups" | head -n 5 >&2
+        fail "$(printf '%s\n' "$dups" | grep -c '') $2 more than once"
+    fi
+}
+
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.1s until it succeeds.
 wait_for()
 {
@@ -849,6 +861,20 @@ wait_acked()
     for id in "${ids[@]}"; do
         wait_for 30 "writer $id got a first acknowledgement" _kfs_has_ack "$id"
     done
+}
+
+# outage_starts SECS: the writers of $writers start (phase gone-early,
+# 2000 lines, fsync every 10) and, once each has a first acknowledgement,
+# the endpoint goes for SECS seconds.  Sets ${early_pids[@]},
+# ${early_ids[@]} and $t_gone (epoch seconds).
+outage_starts()
+{
+    start_writers gone-early 2000 10
+    early_pids=("${pids[@]}")
+    early_ids=("${ids[@]}")
+    wait_acked
+    t_gone=$(date +%s)
+    fault_mode "gone secs=$1"
 }
 
 # awsk ARGS...: `aws kinesis ARGS` against kinesalite (never through a

@@ -136,11 +136,7 @@ check_stream()
     sort "$tmp/written" >"$tmp/written.sorted"
     sort "$tmp/acked.all" >"$tmp/acked.sorted"
 
-    uniq -d "$tmp/got.sorted" >"$tmp/dups"
-    if [ -s "$tmp/dups" ]; then
-        head -n 5 "$tmp/dups" >&2
-        fail "round $round: $(wc -l <"$tmp/dups") lines are there more than once"
-    fi
+    assert_once "$tmp/got.sorted" "lines are there (round $round)"
     comm -23 "$tmp/got.sorted" "$tmp/written.sorted" >"$tmp/bad"
     if [ -s "$tmp/bad" ]; then
         head -n 5 "$tmp/bad" | cut -c1-200 >&2
