@@ -92,6 +92,7 @@ struct kfs_put_entry {
 	const char *explicit_hash_key;  /* decimal, or NULL */
 	const void *data;
 	size_t len;
+	int no_seq;                     /* 1: the caller has no use for seq */
 	/* results, filled by put_records */
 	int err;                        /* 0, or -errno for this record */
 	char seq[KFS_SEQ_MAX];          /* sequence number when err == 0 */

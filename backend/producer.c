@@ -6,23 +6,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* One queued record; key, explicit hash key and data live in the same
- * allocation, right after the struct. */
+/*
+ * The records of one kfs_producer_put_many() call share one allocation:
+ * the block header, the key and explicit hash key once, then each record's
+ * struct and data.  The block is freed when its last record is resolved.
+ */
+struct pblock {
+	unsigned refs;            /* records not yet resolved; atomic */
+};
+
+/* One queued record, inside its block. */
 struct precord {
 	struct precord *next;     /* queue link */
+	struct pblock *blk;       /* the allocation it lives in */
 	struct kfs_ack *ack;      /* whose record it is (borrowed) */
-	const char *key;          /* partition key, inside this allocation */
-	const char *ehk;          /* explicit hash key or NULL, inside it too */
-	const unsigned char *data;/* data, inside it too */
+	const char *key;          /* partition key, in the block */
+	const char *ehk;          /* explicit hash key or NULL, in the block */
+	const unsigned char *data;/* data, in the block */
 	size_t len;               /* data length */
 	size_t cost;              /* bytes counted against the queue bound */
 	int64_t enq_ms;           /* monotonic time it was queued */
 };
+
+/* Lets go of a resolved record; the last one frees the block. */
+static void precord_done(struct precord *r)
+{
+	struct pblock *b = r->blk;
+
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
 
 #define KEYSET_BUCKETS 256
 
@@ -50,6 +69,7 @@ struct pstream {
 	size_t count;                 /* records in the queue */
 	size_t bytes;                 /* their cost */
 	int kicked;                   /* send without lingering until drained */
+	int busy;                     /* batches being stored now, queued or direct */
 	int stop;                     /* the producer is shutting down */
 };
 
@@ -92,14 +112,21 @@ int kfs_ack_wait(struct kfs_ack *a)
 	return err;
 }
 
-static void ack_resolve(struct kfs_ack *a, int err)
+/* Resolves n records of a with one result. */
+static void ack_resolve_n(struct kfs_ack *a, int err, uint64_t n)
 {
 	pthread_mutex_lock(&a->lock);
 	if (err && !a->err)
 		a->err = err;
-	if (--a->pending == 0)
+	a->pending -= n;
+	if (a->pending == 0)
 		pthread_cond_broadcast(&a->done);
 	pthread_mutex_unlock(&a->lock);
+}
+
+static void ack_resolve(struct kfs_ack *a, int err)
+{
+	ack_resolve_n(a, err, 1);
 }
 
 void kfs_producer_config_default(struct kfs_producer_config *cfg)
@@ -194,12 +221,12 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 		       unsigned *seed)
 {
 	struct kfs_producer *p = ps->p;
-	struct kfs_put_entry *e = calloc(n, sizeof(*e));
+	struct kfs_put_entry *e = malloc(n * sizeof(*e));
 	size_t *todo = malloc(n * sizeof(*todo));
-	struct kfs_put_entry *sub = calloc(n, sizeof(*sub));
+	struct kfs_put_entry *sub = NULL;
 	size_t ntodo = n, cost = 0, stored = 0, failed = 0, retries = 0;
 
-	if (!e || !todo || !sub) {
+	if (!e || !todo) {
 		for (size_t i = 0; i < n; i++)
 			ack_resolve(recs[i]->ack, -ENOMEM);
 		kfs_err("stream %s: %zu record(s) not stored: out of memory",
@@ -212,31 +239,40 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 		e[i].explicit_hash_key = recs[i]->ehk;
 		e[i].data = recs[i]->data;
 		e[i].len = recs[i]->len;
+		e[i].no_seq = 1; /* writers learn no sequence numbers */
+		e[i].err = 0;
+		e[i].seq[0] = e[i].shard_id[0] = e[i].reason[0] = '\0';
 		todo[i] = i;
 	}
 	for (int attempt = 0; ntodo > 0; attempt++) {
-		size_t again = 0;
+		struct kfs_put_entry *v = e;
+		size_t again = 0, ok = 0;
 
 		if (attempt > 0) {
+			/* Only the failed entries go again, in their order. */
+			if (!sub && !(sub = malloc(n * sizeof(*sub)))) {
+				for (size_t k = 0; k < ntodo; k++)
+					e[todo[k]].err = -ENOMEM;
+				break;
+			}
 			backoff(&p->cfg, attempt - 1, seed);
 			retries += ntodo;
+			for (size_t k = 0; k < ntodo; k++) {
+				sub[k] = e[todo[k]];
+				sub[k].err = 0;
+				sub[k].reason[0] = '\0';
+			}
+			v = sub;
 		}
+		p->be->ops->put_records(p->be->impl, ps->name, v, ntodo);
+		for (size_t k = 0; k < ntodo; k++)
+			ok += v[k].err == 0;
+		if (ok && p->cfg.on_stored)
+			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
 		for (size_t k = 0; k < ntodo; k++) {
-			sub[k] = e[todo[k]];
-			sub[k].err = 0;
-			sub[k].reason[0] = '\0';
-		}
-		p->be->ops->put_records(p->be->impl, ps->name, sub, ntodo);
-		if (p->cfg.on_stored) {
-			size_t ok = 0;
-			for (size_t k = 0; k < ntodo; k++)
-				ok += sub[k].err == 0;
-			if (ok)
-				p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
-		}
-		for (size_t k = 0; k < ntodo; k++) {
-			e[todo[k]] = sub[k];
-			if (sub[k].err && retryable(sub[k].err) &&
+			if (v != e)
+				e[todo[k]] = sub[k];
+			if (v[k].err && retryable(v[k].err) &&
 			    attempt + 1 < p->cfg.max_attempts)
 				todo[again++] = todo[k];
 		}
@@ -246,17 +282,21 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 		ntodo = again;
 	}
 	log_failures(ps->name, e, n);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, run; i < n; i += run) {
+		/* A run of one writer's records with one result: one wake-up. */
+		for (run = 1; i + run < n && recs[i + run]->ack == recs[i]->ack &&
+		     e[i + run].err == e[i].err; run++)
+			;
 		if (e[i].err)
-			failed++;
+			failed += run;
 		else
-			stored++;
-		ack_resolve(recs[i]->ack, e[i].err);
+			stored += run;
+		ack_resolve_n(recs[i]->ack, e[i].err, run);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {
 		cost += recs[i]->cost;
-		free(recs[i]);
+		precord_done(recs[i]);
 	}
 	free(e);
 	free(todo);
@@ -286,13 +326,14 @@ static void fail_queued(struct pstream *ps)
 		n++;
 		cost += r->cost;
 		ack_resolve(r->ack, -EIO);
-		if (r != ps->head)
-			free(r);
 	}
-	if (n) {
+	if (n)
 		kfs_err("stream %s, key %s: %zu record(s) not delivered before "
 			"unmount", ps->name, first, n);
-		free(ps->head);
+	/* first points into the head's block: free only after the log. */
+	for (struct precord *r = ps->head, *next; r; r = next) {
+		next = r->next;
+		precord_done(r);
 	}
 	ps->head = ps->tail = NULL;
 	ps->count = ps->bytes = 0;
@@ -465,9 +506,11 @@ static void *sender_main(void *arg)
 		}
 		if (ps->head)
 			pthread_cond_signal(&ps->wake); /* more for another sender */
+		ps->busy++;
 		pthread_mutex_unlock(&ps->lock);
 		send_batch(ps, batch, n, &seed);
 		pthread_mutex_lock(&ps->lock);
+		ps->busy--;
 		if (cfg->max_inflight > 1) {
 			keys_release(ps, me->idx);
 			pthread_cond_broadcast(&ps->wake);
@@ -533,57 +576,215 @@ int kfs_producer_put(struct kfs_producer *p, const char *stream,
 		     const char *key, const char *explicit_hash_key,
 		     const void *data, size_t len, struct kfs_ack *ack)
 {
+	struct iovec v = { .iov_base = (void *)data, .iov_len = len };
+
+	return kfs_producer_put_many(p, stream, key, explicit_hash_key, &v, 1,
+				     ack);
+}
+
+#define PALIGN(x) (((x) + 15) & ~(size_t)15)
+
+/* Records in one call from which a cheap backend is called directly. */
+#define DIRECT_MIN 32
+
+/*
+ * Whether n records of `ack` may skip the queue and go to the backend
+ * from the caller's thread: the backend is cheap (a local append), the
+ * call is big enough for that to pay, and nothing written before could be
+ * overtaken: the writer has no record pending and the stream's queue is
+ * empty with no batch being stored.  Then *out is the stream, marked busy
+ * until direct_end().
+ */
+static int direct_begin(struct kfs_producer *p, const char *stream,
+			size_t n, struct kfs_ack *ack, struct pstream **out)
+{
+	struct pstream *ps;
+	int ok;
+
+	if (n < DIRECT_MIN || !(p->be->ops->caps & KFS_CAP_CHEAP_PUT))
+		return 0;
+	pthread_mutex_lock(&ack->lock);
+	ok = ack->pending == 0;
+	pthread_mutex_unlock(&ack->lock);
+	if (!ok)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	ps = p->stopping ? NULL : stream_get(p, stream);
+	pthread_mutex_unlock(&p->lock);
+	if (!ps)
+		return 0; /* the queued path reports why */
+	pthread_mutex_lock(&ps->lock);
+	ok = !ps->head && ps->busy == 0 && !ps->stop;
+	if (ok)
+		ps->busy++;
+	pthread_mutex_unlock(&ps->lock);
+	*out = ps;
+	return ok;
+}
+
+static void direct_end(struct pstream *ps)
+{
+	pthread_mutex_lock(&ps->lock);
+	ps->busy--;
+	pthread_mutex_unlock(&ps->lock);
+}
+
+/*
+ * Stores n records in the caller's thread, in batches as the sender would
+ * make them; the result goes to ack as if they had been queued (an error
+ * is kept for fsync/close).  The writer waits for its own records instead
+ * of copying them into the queue and waking a sender: for a big write to
+ * a local log that is most of the cost.
+ */
+static void put_direct(struct kfs_producer *p, struct pstream *ps,
+		       const char *key, const char *ehk, const struct iovec *v,
+		       size_t n, struct kfs_ack *ack)
+{
+	size_t max = p->cfg.batch_records, stored = 0, failed = 0, batches = 0;
+	struct kfs_put_entry *e = malloc((n < max ? n : max) * sizeof(*e));
+	int err = 0;
+
+	if (!e) {
+		kfs_err("stream %s, key %s: %zu record(s) not stored: out of "
+			"memory", ps->name, key, n);
+		failed = n;
+		err = -ENOMEM;
+	}
+	for (size_t i = 0; e && i < n;) {
+		size_t m = 0, bytes = 0;
+
+		while (i + m < n && m < max &&
+		       (m == 0 || bytes + v[i + m].iov_len <= p->cfg.batch_bytes)) {
+			struct kfs_put_entry *en = &e[m];
+
+			en->key = key;
+			en->explicit_hash_key = ehk;
+			en->data = v[i + m].iov_base;
+			en->len = v[i + m].iov_len;
+			en->no_seq = 1;
+			en->err = 0;
+			en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
+			bytes += en->len;
+			m++;
+		}
+		size_t bad = 0;
+
+		p->be->ops->put_records(p->be->impl, ps->name, e, m);
+		batches++;
+		for (size_t k = 0; k < m; k++) {
+			if (e[k].err && !err)
+				err = e[k].err;
+			bad += e[k].err != 0;
+		}
+		failed += bad;
+		if (bad < m && p->cfg.on_stored)
+			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+		log_failures(ps->name, e, m);
+		i += m;
+	}
+	stored = n - failed;
+	free(e);
+	if (err) {
+		pthread_mutex_lock(&ack->lock);
+		if (!ack->err)
+			ack->err = err;
+		pthread_mutex_unlock(&ack->lock);
+	}
+	pthread_mutex_lock(&p->lock);
+	p->stats.records_put += stored;
+	p->stats.records_failed += failed;
+	p->stats.batches += batches;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
+			  const char *key, const char *explicit_hash_key,
+			  const struct iovec *v, size_t n, struct kfs_ack *ack)
+{
 	size_t klen = strlen(key) + 1;
 	size_t elen = explicit_hash_key ? strlen(explicit_hash_key) + 1 : 0;
-	struct precord *r = malloc(sizeof(*r) + klen + elen + len);
+	size_t size = PALIGN(sizeof(struct pblock) + klen + elen), total = 0;
+	struct precord *first, *last = NULL;
 	struct pstream *ps;
+	struct pblock *b;
+	char *at;
+	int64_t now;
 	int wake;
 
-	if (!r)
-		return -ENOMEM;
-	memcpy((char *)(r + 1), key, klen);
-	r->key = (char *)(r + 1);
-	r->ehk = NULL;
-	if (elen) {
-		memcpy((char *)(r + 1) + klen, explicit_hash_key, elen);
-		r->ehk = (char *)(r + 1) + klen;
+	if (n == 0)
+		return 0;
+	if (direct_begin(p, stream, n, ack, &ps)) {
+		put_direct(p, ps, key, explicit_hash_key, v, n, ack);
+		direct_end(ps);
+		return 0;
 	}
-	r->data = (unsigned char *)(r + 1) + klen + elen;
-	if (len)
-		memcpy((unsigned char *)r->data, data, len);
-	r->len = len;
-	r->cost = len + klen;
-	r->ack = ack;
-	r->next = NULL;
+	for (size_t i = 0; i < n; i++)
+		size += PALIGN(sizeof(struct precord) + v[i].iov_len);
+	b = malloc(size);
+	if (!b)
+		return -ENOMEM;
+	b->refs = (unsigned)n;
+	at = (char *)(b + 1);
+	memcpy(at, key, klen);
+	key = at;
+	if (elen) {
+		memcpy(at + klen, explicit_hash_key, elen);
+		explicit_hash_key = at + klen;
+	} else {
+		explicit_hash_key = NULL;
+	}
+	at = (char *)b + PALIGN(sizeof(struct pblock) + klen + elen);
+	first = (struct precord *)at;
+	for (size_t i = 0; i < n; i++) {
+		struct precord *r = (struct precord *)at;
+
+		r->blk = b;
+		r->ack = ack;
+		r->key = key;
+		r->ehk = explicit_hash_key;
+		r->data = (unsigned char *)(r + 1);
+		if (v[i].iov_len)
+			memcpy(r + 1, v[i].iov_base, v[i].iov_len);
+		r->len = v[i].iov_len;
+		r->cost = v[i].iov_len + klen;
+		r->next = NULL;
+		total += r->cost;
+		if (last)
+			last->next = r;
+		last = r;
+		at += PALIGN(sizeof(*r) + v[i].iov_len);
+	}
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping && p->queued > 0 &&
-	       p->queued + r->cost > p->cfg.queue_bytes)
+	       p->queued + total > p->cfg.queue_bytes)
 		pthread_cond_wait(&p->space, &p->lock);
 	ps = p->stopping ? NULL : stream_get(p, stream);
 	if (!ps) {
 		int err = p->stopping ? -ESHUTDOWN : -ENOMEM;
 		pthread_mutex_unlock(&p->lock);
-		free(r);
+		free(b);
 		return err;
 	}
-	p->queued += r->cost;
+	p->queued += total;
 	pthread_mutex_unlock(&p->lock);
 
 	pthread_mutex_lock(&ack->lock);
-	ack->pending++;
+	ack->pending += n;
 	pthread_mutex_unlock(&ack->lock);
 
+	now = kfs_mono_ms();
+	for (struct precord *r = first; r; r = r->next)
+		r->enq_ms = now;
 	pthread_mutex_lock(&ps->lock);
-	r->enq_ms = kfs_mono_ms();
 	wake = ps->head == NULL;
 	if (ps->tail)
-		ps->tail->next = r;
+		ps->tail->next = first;
 	else
-		ps->head = r;
-	ps->tail = r;
-	ps->count++;
-	ps->bytes += r->cost;
+		ps->head = first;
+	ps->tail = last;
+	ps->count += n;
+	ps->bytes += total;
 	if (wake || ps->count >= p->cfg.batch_records ||
 	    ps->bytes >= p->cfg.batch_bytes)
 		pthread_cond_signal(&ps->wake);

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "backend.h"
 
@@ -85,6 +86,15 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms);
 int kfs_producer_put(struct kfs_producer *p, const char *stream,
 		     const char *key, const char *explicit_hash_key,
 		     const void *data, size_t len, struct kfs_ack *ack);
+
+/*
+ * Queues n records of one key at once, as kfs_producer_put() would one
+ * after the other, in one allocation and one pass through the locks.
+ * All or nothing: on error none is queued.
+ */
+int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
+			  const char *key, const char *explicit_hash_key,
+			  const struct iovec *v, size_t n, struct kfs_ack *ack);
 
 /* Asks the stream's sender to send what is queued now, without lingering.
  * Does not wait. */

@@ -503,20 +503,34 @@ static void tails_del(struct kfs_handle *h)
 		handle_unref(h);
 }
 
-/* Hands one record to the producer; called with the handle lock held. */
-static int put_record(struct kfs_handle *h, const void *data, size_t len)
+/* Hands records (of the handle's key) to the producer; handle lock held.
+ * *n is set to 0.  0 or -errno. */
+static int put_lines(struct kfs_handle *h, const struct iovec *v, size_t *n)
 {
 	struct kfs_fs *fs = h->fs;
-	int err = kfs_producer_put(fs->prod, h->stream, h->name,
-				   h->kind == KFS_NODE_SHARD ? h->ehk : NULL,
-				   data, len, &h->ack);
+	int err;
 
+	if (*n == 0)
+		return 0;
+	err = kfs_producer_put_many(fs->prod, h->stream, h->name,
+				    h->kind == KFS_NODE_SHARD ? h->ehk : NULL,
+				    v, *n, &h->ack);
+	*n = 0;
 	if (err == -ESHUTDOWN)
 		err = -EIO;
 	if (err)
 		kfs_err("write %s/%s: record not queued: %s", h->stream, h->name,
 			strerror(-err));
 	return err;
+}
+
+/* Hands one record to the producer; handle lock held. */
+static int put_record(struct kfs_handle *h, const void *data, size_t len)
+{
+	struct iovec v = { .iov_base = (void *)data, .iov_len = len };
+	size_t n = 1;
+
+	return put_lines(h, &v, &n);
 }
 
 /* tail_ms is also read by the linger thread without the handle lock. */
@@ -604,11 +618,17 @@ static int keep_partial(struct kfs_handle *h, const char *s, size_t n)
  *    split write(2)), it fails with EFBIG again instead of being taken as
  *    new lines.
  */
+/* Complete lines of one write handed to the producer at once. */
+#define LINES_BATCH 1024
+
 static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 {
-	size_t off = 0;
+	struct iovec v[LINES_BATCH];
+	size_t off = 0, nv = 0, batch_off = 0;
 	int err;
 
+	v[0].iov_base = NULL; /* (put_lines reads none while nv is 0) */
+	v[0].iov_len = 0;
 	if (h->retry_len) {
 		size_t n = h->retry_len;
 
@@ -621,6 +641,9 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 			h->discarding = 0;
 		return -EFBIG;
 	}
+	/* Lines collected in v (from batch_off on) are queued before
+	 * anything else is done with the handle, so order is kept; when
+	 * queuing fails, none of them is taken. */
 	while (off < size) {
 		const char *s = buf + off;
 		const char *nl = memchr(s, '\n', size - off);
@@ -628,6 +651,8 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 		size_t total = h->line_len + n;
 
 		if (!record_fits(h, total)) {
+			if ((err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
 			if (h->line_len == 0 && off > 0)
 				return (int)off; /* the rest comes again */
 			efbig(h, total);
@@ -643,6 +668,8 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 		}
 		if (!nl) {
 			/* A partial line: keep it for the next write. */
+			if ((err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
 			err = keep_partial(h, s, n);
 			if (err)
 				return off ? (int)off : err;
@@ -650,18 +677,34 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 			break;
 		}
 		if (h->line_len == 0) {
-			err = put_record(h, s, n);
-		} else {
-			err = keep_partial(h, s, n);
-			if (!err)
-				err = put_record(h, h->line, h->line_len);
+			if (nv == 0)
+				batch_off = off;
+			v[nv].iov_base = (void *)s;
+			v[nv++].iov_len = n;
+			off += n;
+			if (nv == LINES_BATCH &&
+			    (err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
+			continue;
+		}
+		/* The end of a line begun in an earlier write comes first
+		 * (nv is 0: it can only be the first line).  h->line holds it
+		 * until put_lines(): nothing is kept before that. */
+		err = keep_partial(h, s, n);
+		if (err) {
 			h->line_len = 0;
 			set_tail_ms(h, 0);
-		}
-		if (err)
 			return off ? (int)off : err;
+		}
+		batch_off = off;
+		v[nv].iov_base = h->line;
+		v[nv++].iov_len = h->line_len;
+		h->line_len = 0;
+		set_tail_ms(h, 0);
 		off += n;
 	}
+	if ((err = put_lines(h, v, &nv)) != 0)
+		return batch_off ? (int)batch_off : err;
 	return (int)size;
 }
 

@@ -1384,6 +1384,8 @@ static int local_put_records(void *impl, const char *stream,
 	struct lshard **dest = NULL;
 	struct kfs_seglog_in *in = NULL;
 	size_t *pick = NULL;
+	const char *prev_key = NULL;   /* the last key hashed, and its hash */
+	unsigned __int128 prev_hash = 0;
 	int rc = 0;
 
 	bg_ensure(e);
@@ -1424,9 +1426,14 @@ static int local_put_records(void *impl, const char *stream,
 					   "decimal from 0 to 2^128-1");
 				continue;
 			}
+		} else if (prev_key && strcmp(prev_key, en->key) == 0) {
+			h = prev_hash; /* a batch is mostly runs of one key */
 		} else if (kfs_ids_md5_hash(en->key, klen, &h) < 0) {
 			kfs_put_entry_fail(en, -EIO, "cannot compute MD5");
 			continue;
+		} else {
+			prev_key = en->key;
+			prev_hash = h;
 		}
 		dest[i] = route(st, h);
 		if (!dest[i])
@@ -1463,7 +1470,8 @@ static int local_put_records(void *impl, const char *stream,
 				kfs_put_entry_fail(en, r == -ESHUTDOWN ? -EAGAIN : r, why);
 				continue;
 			}
-			encode_seq(sh, first + k, arrival, en->seq);
+			if (!en->no_seq)
+				encode_seq(sh, first + k, arrival, en->seq);
 			memcpy(en->shard_id, sh->id, sizeof(en->shard_id));
 		}
 	}
