@@ -999,6 +999,7 @@ static void pollers_add(struct kfs_handle *h, struct fuse_pollhandle *ph)
 		h->pnext = fs->pollers;
 		fs->pollers = h;
 		added = 1;
+		pthread_cond_signal(&fs->poll_cond);
 	}
 	pthread_mutex_unlock(&fs->poll_lock);
 	if (added) {
@@ -1076,6 +1077,13 @@ static void *poll_main(void *arg)
 		struct kfs_handle *ready = NULL, *h, *next;
 
 		pthread_mutex_lock(&fs->poll_lock);
+		/* With nobody polling, stores need not wake this thread: it
+		 * sleeps until a poller comes (each store would otherwise
+		 * cost a wake-up and a lock handed back and forth). */
+		while (!fs->pollers && !fs->poll_stop) {
+			pthread_cond_wait(&fs->poll_cond, &fs->poll_lock);
+			gen = kfs_follow_any(&fs->follow);
+		}
 		if (fs->poll_stop) {
 			pthread_mutex_unlock(&fs->poll_lock);
 			break;
@@ -1120,6 +1128,7 @@ static void poll_stop(struct kfs_fs *fs)
 {
 	pthread_mutex_lock(&fs->poll_lock);
 	fs->poll_stop = 1;
+	pthread_cond_signal(&fs->poll_cond);
 	pthread_mutex_unlock(&fs->poll_lock);
 	kfs_follow_notify(&fs->follow, "");
 	if (fs->poll_started)
@@ -1438,6 +1447,7 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	pthread_mutex_init(&fs->tails_lock, NULL);
 	pthread_cond_init(&fs->tails_cond, NULL);
 	pthread_mutex_init(&fs->poll_lock, NULL);
+	pthread_cond_init(&fs->poll_cond, NULL);
 	kfs_follow_init(&fs->follow);
 	if (!(be->ops->caps & KFS_CAP_SIZES) &&
 	    kfs_sizes_new(be, opt->framing, opt->poll_ms, &fs->sizes) != 0)
@@ -1482,6 +1492,7 @@ void kfs_fs_free(struct kfs_fs *fs)
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
 	pthread_mutex_destroy(&fs->poll_lock);
+	pthread_cond_destroy(&fs->poll_cond);
 	kfs_follow_destroy(&fs->follow);
 	kfs_sizes_free(fs->sizes);
 	fs->sizes = NULL;

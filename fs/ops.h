@@ -35,6 +35,7 @@ struct kfs_fs {
 
 	pthread_mutex_t poll_lock;        /* "poll lock": protects below */
 	struct kfs_handle *pollers;       /* views polled and not yet readable */
+	pthread_cond_t poll_cond;         /* a poller was added, or stop */
 	int poll_stop;                    /* the poll thread must end */
 	int poll_started;                 /* the poll thread runs */
 	pthread_t poll_thread;            /* tells the kernel of readable views */

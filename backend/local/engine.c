@@ -1383,9 +1383,11 @@ static int local_put_records(void *impl, const char *stream,
 	struct lstream *st = NULL;
 	struct lshard **dest = NULL;
 	struct kfs_seglog_in *in = NULL;
-	size_t *pick = NULL;
-	const char *prev_key = NULL;   /* the last key hashed, and its hash */
+	size_t *pick = NULL, *klens = NULL;
+	const char *prev_key = NULL;   /* the last key checked, its length */
+	size_t prev_klen = 0;          /* and its hash (prev_hashed) */
 	unsigned __int128 prev_hash = 0;
+	int prev_hashed = 0;
 	int rc = 0;
 
 	bg_ensure(e);
@@ -1404,7 +1406,8 @@ static int local_put_records(void *impl, const char *stream,
 	dest = calloc(n, sizeof(*dest));
 	in = calloc(n, sizeof(*in));
 	pick = calloc(n, sizeof(*pick));
-	if (!dest || !in || !pick) {
+	klens = calloc(n, sizeof(*klens));
+	if (!dest || !in || !pick || !klens) {
 		rc = -ENOMEM;
 		for (size_t i = 0; i < n; i++)
 			kfs_put_entry_fail(&entries[i], rc, "out of memory");
@@ -1417,23 +1420,37 @@ static int local_put_records(void *impl, const char *stream,
 		unsigned __int128 h;
 		size_t klen;
 
-		if (kfs_put_entry_check(en, e->max_record_bytes) != 0)
+		/* A batch is mostly runs of one key, often the very same
+		 * string: it is checked and hashed once per run. */
+		if (prev_key && en->key == prev_key &&
+		    en->len + prev_klen <= e->max_record_bytes) {
+			en->err = 0;
+			en->reason[0] = '\0';
+			klen = prev_klen;
+		} else if (kfs_put_entry_check(en, e->max_record_bytes) != 0) {
 			continue;
-		klen = strlen(en->key);
+		} else {
+			klen = strlen(en->key);
+			if (!prev_key || strcmp(prev_key, en->key) != 0)
+				prev_hashed = 0;
+			prev_key = en->key;
+			prev_klen = klen;
+		}
+		klens[i] = klen;
 		if (en->explicit_hash_key) {
 			if (kfs_ids_parse_u128(en->explicit_hash_key, &h) < 0) {
 				kfs_put_entry_fail(en, -EINVAL, "explicit hash key is not a "
 					   "decimal from 0 to 2^128-1");
 				continue;
 			}
-		} else if (prev_key && strcmp(prev_key, en->key) == 0) {
-			h = prev_hash; /* a batch is mostly runs of one key */
+		} else if (prev_hashed) {
+			h = prev_hash;
 		} else if (kfs_ids_md5_hash(en->key, klen, &h) < 0) {
 			kfs_put_entry_fail(en, -EIO, "cannot compute MD5");
 			continue;
 		} else {
-			prev_key = en->key;
 			prev_hash = h;
+			prev_hashed = 1;
 		}
 		dest[i] = route(st, h);
 		if (!dest[i])
@@ -1454,7 +1471,7 @@ static int local_put_records(void *impl, const char *stream,
 			if (dest[j] != sh)
 				continue;
 			in[m].key = entries[j].key;
-			in[m].key_len = strlen(entries[j].key);
+			in[m].key_len = klens[j];
 			in[m].data = entries[j].data;
 			in[m].len = entries[j].len;
 			pick[m++] = j;
@@ -1480,6 +1497,7 @@ out:
 	free(dest);
 	free(in);
 	free(pick);
+	free(klens);
 	stream_unref(st);
 	return rc;
 }

@@ -103,19 +103,27 @@
  * byte and no entry of them, while their counters were handed out.  So
  * the "reserved" count R of the last segment's .idx header is made
  * durable before any counter >= R is handed out: an append that needs
- * one first syncs the log and index, then raises R to next +
- * KFS_SEGLOG_RESERVE_BLOCK and fdatasyncs the header (once per block of
- * counters, not per append).  Opening goes on from the highest of R and
- * what the files show, in a new segment when that is past their end.
+ * one raises R to next + KFS_SEGLOG_RESERVE_BLOCK and fdatasyncs the
+ * .idx (once per block of counters, not per append; the records are
+ * not synced for it).  Opening goes on from the highest of R and what
+ * the files show, in a new segment when that is past their end.
  * Rotation copies R into the new segment's header, which is then the
  * one that counts (earlier headers keep stale values; retention never
  * deletes the last segment, nor sealing change it); a clean close
- * (kfs_seglog_unreserve()) lowers R to next, so that the next open goes
- * on without a gap.  As every counter below next was durable when R was
- * raised, a reservation that cannot be read (its checksum fails, the
- * .idx is gone, the last segment is set aside) is taken as
- * KFS_SEGLOG_RESERVE_BLOCK past what the files show; a rebuilt .idx
- * keeps a readable R, else says unknown (inverted checksum).
+ * (kfs_seglog_unreserve()) syncs everything and lowers R to next, so
+ * that the next open goes on without a gap.  As the records below R
+ * may never have reached the disk, a reservation that cannot be read
+ * (its checksum fails, the .idx is gone, the last segment is set aside)
+ * is taken as KFS_SEGLOG_RESERVE_UNKNOWN (2^32) past what the files
+ * show; a rebuilt .idx keeps a readable R, else says unknown (inverted
+ * checksum).
+ *
+ * Rotation does not sync the segment it leaves: the next sync does
+ * (kfs_seglog_sync() syncs every such segment, then the tail), so an
+ * append never waits for a whole segment to reach the disk.  Opening
+ * checks every segment alike, so a power cut that takes the end of one
+ * that was left unsynced is repaired like a torn tail, with a gap in the
+ * counters that reads pass over.
  *
  * Creating a segment writes and fdatasyncs the .idx header, then the .log
  * header, and fsyncs the directory before any record goes in, so a valid
@@ -146,6 +154,7 @@
 /* Counters reserved at a time.  No append takes more, so a reservation
  * is never further than this past the counters the files show. */
 #define RESERVE_BLOCK ((uint64_t)KFS_SEGLOG_RESERVE_BLOCK)
+#define RESERVE_UNKNOWN ((uint64_t)KFS_SEGLOG_RESERVE_UNKNOWN)
 
 /* One decoded index entry. */
 struct ientry {
@@ -222,6 +231,9 @@ struct kfs_seglog {
 				     * cut back; protected by append_lock */
 	uint64_t trim_floor;        /* trim horizon never goes below; state_lock */
 	uint64_t synced_next;       /* next as of the last sync; state_lock */
+	struct seg **unsynced;      /* segments rotated away from and not yet
+				     * synced, each with a reference; state_lock */
+	size_t n_unsynced, cap_unsynced; /* state_lock */
 	uint64_t bad_logged;        /* counter of the last record logged as
 				     * failing its checksum (each read that
 				     * reaches it fails, one log line); atomic */
@@ -1300,7 +1312,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 				/* Its reservation goes with it. */
 				res_first = first;
 				res_known = 0;
-				reserved = add_sat(gone_end, RESERVE_BLOCK);
+				reserved = add_sat(gone_end, RESERVE_UNKNOWN);
 			}
 			if (gone_end > cap)
 				gone_end = cap;
@@ -1325,7 +1337,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 			dropped_next = s->lost_end < cap ? s->lost_end : cap;
 		res_first = s->first;
 		res_known = s->reserved_ok;
-		reserved = s->reserved_ok ? s->reserved : add_sat(s->lost_end, RESERVE_BLOCK);
+		reserved = s->reserved_ok ? s->reserved : add_sat(s->lost_end, RESERVE_UNKNOWN);
 		if ((rc = segs_push(log, s)) < 0) {
 			seg_unref(s);
 			goto fail;
@@ -1397,6 +1409,9 @@ void kfs_seglog_close(struct kfs_seglog *log)
 	for (size_t i = 0; i < log->n_segs; i++)
 		seg_unref(log->segs[i]);
 	free(log->segs);
+	for (size_t i = 0; i < log->n_unsynced; i++)
+		seg_unref(log->unsynced[i]);
+	free(log->unsynced);
 	if (log->dir_fd >= 0)
 		close(log->dir_fd);
 	pthread_mutex_destroy(&log->append_lock);
@@ -1408,26 +1423,43 @@ void kfs_seglog_close(struct kfs_seglog *log)
 
 /* ---- appending -------------------------------------------------------- */
 
-/* Syncs the tail fully and starts a new segment at log->next, with the
- * reservation.  Called with append_lock held. */
+/*
+ * Starts a new segment at log->next, with the reservation.  The old tail
+ * is not synced here but by the next sync (kfs_seglog_sync(), the
+ * background pass within a second, fsync, a clean close), so that an
+ * append never waits for 64 MiB to reach the disk; until then it is in
+ * log->unsynced, and opening checks it as it checks any segment (entries
+ * past its "synced" count against the log).  Called with append_lock held.
+ */
 static int rotate(struct kfs_seglog *log)
 {
 	struct seg *t = log->tail, *s;
-	int rc;
+	int rc = 0;
 
-	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0)
-		return -errno;
-	if ((rc = seg_note_synced(log, t, t->count)) < 0)
+	pthread_mutex_lock(&log->state_lock);
+	if (log->n_unsynced == log->cap_unsynced) {
+		size_t nc = log->cap_unsynced ? 2 * log->cap_unsynced : 4;
+		struct seg **v = realloc(log->unsynced, nc * sizeof(*v));
+		if (v) {
+			log->unsynced = v;
+			log->cap_unsynced = nc;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&log->state_lock);
+	if (rc < 0)
 		return rc;
-	if (fdatasync(t->idx_fd) < 0)
-		return -errno;
 	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end,
 			     log->reserved, &s)) < 0)
 		return rc;
 	pthread_mutex_lock(&log->state_lock);
 	rc = segs_push(log, s);
-	if (rc == 0)
+	if (rc == 0) {
 		log->tail = s;
+		seg_ref(t);
+		log->unsynced[log->n_unsynced++] = t;
+	}
 	pthread_mutex_unlock(&log->state_lock);
 	if (rc < 0) {
 		char name[32];
@@ -1441,29 +1473,22 @@ static int rotate(struct kfs_seglog *log)
 }
 
 /*
- * Makes r the reservation, durably: syncs what was appended (so that
- * every counter below log->next is on disk when r is, see the layout),
- * then writes r to the tail's .idx header and fdatasyncs it.  Raises it
- * before an append, lowers it to log->next for a clean close.
- * append_lock held.
+ * Makes r the reservation, durably: writes it to the tail's .idx header
+ * and fdatasyncs the .idx (the records need not be on disk: an unreadable
+ * reservation counts as KFS_SEGLOG_RESERVE_UNKNOWN past what the files
+ * show).  Raises it before an append, lowers it to log->next for a clean
+ * close.  append_lock held.
  */
 static int reserve(struct kfs_seglog *log, uint64_t r)
 {
 	struct seg *t = log->tail;
 	int rc;
 
-	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0)
-		return -errno;
-	if ((rc = seg_note_synced(log, t, t->count)) < 0 ||
-	    (rc = idx_write_reserved(t, r)) < 0)
+	if ((rc = idx_write_reserved(t, r)) < 0)
 		return rc;
 	if (fdatasync(t->idx_fd) < 0)
 		return -errno;
 	log->reserved = r;
-	pthread_mutex_lock(&log->state_lock);
-	if (log->next > log->synced_next)
-		log->synced_next = log->next;
-	pthread_mutex_unlock(&log->state_lock);
 	return 0;
 }
 
@@ -1472,8 +1497,11 @@ int kfs_seglog_unreserve(struct kfs_seglog *log)
 	int rc = 0;
 
 	pthread_mutex_lock(&log->append_lock);
-	if (log->reserved != log->next || kfs_seglog_dirty(log))
-		rc = reserve(log, log->next);
+	if (log->reserved != log->next || kfs_seglog_dirty(log)) {
+		rc = kfs_seglog_sync(log);
+		if (rc == 0)
+			rc = reserve(log, log->next);
+	}
 	pthread_mutex_unlock(&log->append_lock);
 	if (rc < 0)
 		kfs_err("%s: cannot give back the reserved counters: %s", log->dir,
@@ -1626,27 +1654,68 @@ void kfs_seglog_unseal(struct kfs_seglog *log)
 	pthread_mutex_unlock(&log->append_lock);
 }
 
+/* fdatasyncs s whole and records it in its header; 0 or -errno. */
+static int seg_sync(struct kfs_seglog *log, struct seg *s, uint64_t count)
+{
+	int rc;
+
+	if (fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0) {
+		rc = -errno;
+		kfs_err("%s: fdatasync: %s", log->dir, strerror(-rc));
+		return rc;
+	}
+	return seg_note_synced(log, s, count);
+}
+
 int kfs_seglog_sync(struct kfs_seglog *log)
 {
-	struct seg *t;
+	struct seg *t, **old = NULL;
 	uint64_t count, next;
+	size_t n_old, done = 0;
 	int rc = 0;
 
+	/* The segments rotated away from, then the tail, as of one moment:
+	 * after that everything below `next` is durable. */
 	pthread_mutex_lock(&log->state_lock);
 	t = log->tail;
 	seg_ref(t);
 	count = t->count;
 	next = log->next;
+	n_old = log->n_unsynced;
+	if (n_old) {
+		old = log->unsynced;
+		log->unsynced = NULL;
+		log->n_unsynced = log->cap_unsynced = 0;
+	}
 	pthread_mutex_unlock(&log->state_lock);
 
-	/* Earlier segments were synced whole when the tail moved on. */
-	if (fdatasync(t->log_fd) < 0 || fdatasync(t->idx_fd) < 0) {
-		rc = -errno;
-		kfs_err("%s: fdatasync: %s", log->dir, strerror(-rc));
-	} else {
-		rc = seg_note_synced(log, t, count);
-	}
+	for (; done < n_old; done++)
+		if ((rc = seg_sync(log, old[done], old[done]->count)) < 0)
+			break;
+	if (rc == 0)
+		rc = seg_sync(log, t, count);
 	seg_unref(t);
+	if (done < n_old) {
+		/* Keep what failed and what is left for the next sync. */
+		pthread_mutex_lock(&log->state_lock);
+		for (size_t i = done; i < n_old; i++) {
+			if (log->n_unsynced == log->cap_unsynced) {
+				size_t nc = log->cap_unsynced ? 2 * log->cap_unsynced : 4;
+				struct seg **v = realloc(log->unsynced, nc * sizeof(*v));
+				if (!v)
+					break;
+				log->unsynced = v;
+				log->cap_unsynced = nc;
+			}
+			log->unsynced[log->n_unsynced++] = old[i];
+			old[i] = NULL;
+		}
+		pthread_mutex_unlock(&log->state_lock);
+	}
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i])
+			seg_unref(old[i]);
+	free(old);
 	if (rc == 0) {
 		pthread_mutex_lock(&log->state_lock);
 		if (next > log->synced_next)

@@ -22,7 +22,12 @@
 #define KFS_SEGLOG_SEGMENT_BYTES_DEFAULT ((uint64_t)64 * 1024 * 1024)
 /* Counters reserved at a time (see kfs_seglog_append), and the most
  * records one append takes. */
-#define KFS_SEGLOG_RESERVE_BLOCK 65536
+#define KFS_SEGLOG_RESERVE_BLOCK (1 << 20)
+/* How far past what the files show an unreadable reservation is taken to
+ * be.  Reservations are raised without syncing the records (only the
+ * header is made durable), so a power cut may leave far fewer records
+ * than counters handed out; 2^32 is more than any unsynced backlog. */
+#define KFS_SEGLOG_RESERVE_UNKNOWN ((uint64_t)1 << 32)
 
 struct kfs_seglog;
 
@@ -78,10 +83,10 @@ void kfs_seglog_close(struct kfs_seglog *log);
  * After kfs_seglog_seal() it gives -ESHUTDOWN; n is 1 to
  * KFS_SEGLOG_RESERVE_BLOCK, else -EINVAL.
  * Counters are handed out only below a reservation made durable first:
- * when the batch would pass it, the append syncs the log and reserves
- * the next KFS_SEGLOG_RESERVE_BLOCK counters (one fdatasync of the
- * header), so that a power cut losing the records whole cannot make an
- * open give their counters again.  Other appends do not sync.
+ * when the batch would pass it, the append reserves the next
+ * KFS_SEGLOG_RESERVE_BLOCK counters (one fdatasync of the .idx), so that
+ * a power cut losing the records whole cannot make an open give their
+ * counters again.  Appends never sync the records themselves.
  */
 int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		      size_t n, int64_t now_ms, uint64_t *first_out,

@@ -893,7 +893,8 @@ static uint64_t file_reserved(const char *dir, const char *seg)
  * Called after each append (before: the files just before it) and
  * after each sync (before: NULL) of a writer that may crash: keeps in d
  * what a power cut at that point would leave.  An append that raised
- * the reservation synced everything before its records, then the header.
+ * the reservation made the .idx durable as it was before its records,
+ * the new header included; the .log is not synced for it.
  */
 static void durable_track(const char *dir, const char *seg, const struct durable *before,
 			  struct durable *d)
@@ -904,7 +905,7 @@ static void durable_track(const char *dir, const char *seg, const struct durable
 	if (!before) {
 		*d = now;
 	} else if (hdr_reserved(now.hdr) != hdr_reserved(before->hdr)) {
-		*d = *before;
+		d->idx_size = before->idx_size;
 		memcpy(d->hdr, now.hdr, IDX_HDR);
 	}
 }
@@ -1038,8 +1039,9 @@ TEST(power_cut_takes_unsynced_records_whole)
 		crash_appending(dir, 10, v[k].to, v[k].batch, v[k].sync_at, &d, &max);
 		CHECK_EQ_INT(max, v[k].to - 1);
 		durable_restore(dir, SEG0, &d);
-		survivors = (uint64_t)(d.idx_size - IDX_HDR) / IDX_ENTRY;
+		survivors = (uint64_t)(d.log_size - LOG_HDR) / REC_BYTES;
 		CHECK_EQ_INT(d.log_size, LOG_HDR + (off_t)survivors * REC_BYTES);
+		CHECK(d.idx_size >= IDX_HDR + (off_t)survivors * IDX_ENTRY);
 		CHECK(survivors < (uint64_t)v[k].to); /* records were lost */
 
 		log = open_log_capture(dir, 0);
@@ -1104,6 +1106,82 @@ TEST(rotation_carries_the_reservation)
 	CHECK_EQ_INT(read_check(log), 8);
 	CHECK_EQ_INT(kfs_seglog_next(log), 4 + RESERVE_BLOCK);
 	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* The "synced" count a header holds (its checksum is not checked). */
+static uint64_t hdr_synced(const unsigned char *h)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | h[40 + i];
+	return v;
+}
+
+static uint64_t file_synced(const char *dir, const char *seg)
+{
+	struct durable d;
+
+	durable_snap(dir, seg, &d);
+	return hdr_synced(d.hdr);
+}
+
+/* Rotation leaves the segment it leaves to the next sync, and a power
+ * cut that takes that segment's end is repaired like any torn tail:
+ * the records after it, in later segments, stay, and no counter is
+ * given twice. */
+TEST(rotation_leaves_the_old_segment_to_the_next_sync)
+{
+	/* 100-byte segments: two records each. */
+	char *dir = log_with(4, 100);
+	struct kfs_seglog *log = open_log(dir, 100);
+	struct kfs_get_result r = {0};
+	static const int want[] = {0, 1, 2, 3, 4, 6, 7, 8};
+	uint64_t next;
+
+	for (int i = 4; i < 9; i++)
+		CHECK_EQ_INT(append_one(log, i), i);
+	/* Segments 4 and 6 were rotated away from without a sync. */
+	CHECK_EQ_INT(file_synced(dir, "0000000000000004"), 0);
+	CHECK_EQ_INT(file_synced(dir, "0000000000000006"), 0);
+	CHECK_EQ_INT(kfs_seglog_dirty(log), 1);
+	kfs_seglog_close(log);
+
+	/* The power cut: record 5 never reached the disk. */
+	truncate_to(dir, "0000000000000004.log", LOG_HDR + REC_BYTES);
+	truncate_to(dir, "0000000000000004.idx", IDX_HDR + IDX_ENTRY);
+	log = open_log_capture(dir, 100);
+	CHECK(kfs_seglog_next(log) > 8);
+	CHECK_EQ_INT(kfs_seglog_read(log, 0, 100, 1 << 20, seq_dec, NULL, &r, &next), 0);
+	CHECK_EQ_INT(r.n, sizeof(want) / sizeof(*want));
+	for (size_t i = 0; i < r.n && i < sizeof(want) / sizeof(*want); i++) {
+		char data[16], seq[16];
+
+		snprintf(data, sizeof(data), "rec-%02d", want[i]);
+		snprintf(seq, sizeof(seq), "%d", want[i]);
+		CHECK(rec_data_is(&r.records[i], data));
+		CHECK_EQ_STR(r.records[i].seq, seq);
+	}
+	kfs_get_result_clear(&r);
+
+	/* A sync covers every segment left unsynced, not only the tail. */
+	next = append_one(log, 99);
+	for (int i = 0; i < 4; i++)
+		append_one(log, 99);
+	CHECK_EQ_INT(kfs_seglog_segments(log) > 4, 1);
+	CHECK_EQ_INT(kfs_seglog_sync(log), 0);
+	CHECK_EQ_INT(kfs_seglog_dirty(log), 0);
+	{
+		char seg[17];
+
+		snprintf(seg, sizeof(seg), "%016" PRIx64, next);
+		CHECK_EQ_INT(file_synced(dir, seg), 2);
+		snprintf(seg, sizeof(seg), "%016" PRIx64, next + 2);
+		CHECK_EQ_INT(file_synced(dir, seg), 2);
+	}
+	close_clean(log);
 	rm_rf(dir);
 	free(dir);
 }
@@ -1584,6 +1662,7 @@ int main(void)
 	RUN(purge_and_byte_positions_after_a_skip);
 	RUN(power_cut_takes_unsynced_records_whole);
 	RUN(rotation_carries_the_reservation);
+	RUN(rotation_leaves_the_old_segment_to_the_next_sync);
 	RUN(clean_close_gives_back_the_reservation);
 	RUN(crash_then_corrupt_unsynced_index_entry);
 	RUN(crash_then_corrupt_unsynced_record);
