@@ -30,7 +30,8 @@ struct precord {
 	const char *ehk;          /* explicit hash key or NULL, in the block */
 	const unsigned char *data;/* data, in the block */
 	size_t len;               /* data length */
-	size_t cost;              /* bytes counted against the queue bound */
+	size_t cost;              /* memory counted against the queue bound */
+	size_t wire;              /* data plus key: what counts in a batch */
 	int64_t enq_ms;           /* monotonic time it was queued */
 };
 
@@ -67,7 +68,7 @@ struct pstream {
 	struct inflight_key *inflight[KEYSET_BUCKETS]; /* keys of batches in flight */
 	struct precord *head, *tail;  /* records not yet taken by the sender */
 	size_t count;                 /* records in the queue */
-	size_t bytes;                 /* their cost */
+	size_t bytes;                 /* their data plus keys (wire) */
 	int kicked;                   /* send without lingering until drained */
 	int busy;                     /* batches being stored now, queued or direct */
 	int stop;                     /* the producer is shutting down */
@@ -132,7 +133,7 @@ static void ack_resolve(struct kfs_ack *a, int err)
 void kfs_producer_config_default(struct kfs_producer_config *cfg)
 {
 	cfg->linger_ms = 20;
-	cfg->queue_bytes = 64u << 20;
+	cfg->queue_bytes = 16u << 20;
 	cfg->batch_records = KFS_PUT_BATCH_MAX;
 	cfg->batch_bytes = 5u << 20;
 	cfg->max_attempts = 1;
@@ -420,14 +421,14 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 			pp = &r->next;
 			continue;
 		}
-		if (n > 0 && bytes + r->cost > cfg->batch_bytes)
+		if (n > 0 && bytes + r->wire > cfg->batch_bytes)
 			break;
 		if (shared && owner == -1 && key_hold(ps, r->key, me) != 0)
 			break; /* out of memory: send what we have */
 		*pp = r->next;
 		if (ps->tail == r)
 			ps->tail = prev;
-		bytes += r->cost;
+		bytes += r->wire;
 		batch[n++] = r;
 	}
 	ps->count -= n;
@@ -704,6 +705,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	size_t klen = strlen(key) + 1;
 	size_t elen = explicit_hash_key ? strlen(explicit_hash_key) + 1 : 0;
 	size_t size = PALIGN(sizeof(struct pblock) + klen + elen), total = 0;
+	size_t wire = 0;
 	struct precord *first, *last = NULL;
 	struct pstream *ps;
 	struct pblock *b;
@@ -735,8 +737,12 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	}
 	at = (char *)b + PALIGN(sizeof(struct pblock) + klen + elen);
 	first = (struct precord *)at;
+	/* A record costs what it takes in memory (the block's header goes
+	 * with the first), so that the queue bound bounds the daemon's
+	 * memory, whatever the size of the records. */
 	for (size_t i = 0; i < n; i++) {
 		struct precord *r = (struct precord *)at;
+		size_t rsize = PALIGN(sizeof(*r) + v[i].iov_len);
 
 		r->blk = b;
 		r->ack = ack;
@@ -746,13 +752,15 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		if (v[i].iov_len)
 			memcpy(r + 1, v[i].iov_base, v[i].iov_len);
 		r->len = v[i].iov_len;
-		r->cost = v[i].iov_len + klen;
+		r->cost = rsize + (i == 0 ? (size_t)((char *)first - (char *)b) : 0);
+		r->wire = v[i].iov_len + klen;
+		wire += r->wire;
 		r->next = NULL;
 		total += r->cost;
 		if (last)
 			last->next = r;
 		last = r;
-		at += PALIGN(sizeof(*r) + v[i].iov_len);
+		at += rsize;
 	}
 
 	pthread_mutex_lock(&p->lock);
@@ -784,7 +792,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		ps->head = first;
 	ps->tail = last;
 	ps->count += n;
-	ps->bytes += total;
+	ps->bytes += wire;
 	if (wake || ps->count >= p->cfg.batch_records ||
 	    ps->bytes >= p->cfg.batch_bytes)
 		pthread_cond_signal(&ps->wake);

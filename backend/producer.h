@@ -44,7 +44,8 @@ int kfs_ack_wait(struct kfs_ack *a);
 
 struct kfs_producer_config {
 	int linger_ms;          /* longest a record waits to be batched */
-	size_t queue_bytes;     /* bound on queued bytes, all streams together */
+	size_t queue_bytes;     /* bound on the memory of queued records (their
+				 * allocations), all streams together */
 	size_t batch_records;   /* records per put_records, <= KFS_PUT_BATCH_MAX */
 	size_t batch_bytes;     /* bytes per put_records (data + keys) */
 	int max_attempts;       /* tries per record for retryable errors, >= 1 */
@@ -58,7 +59,7 @@ struct kfs_producer_config {
 	void *on_stored_arg;
 };
 
-/* Fills cfg with the defaults (linger 20 ms, 64 MiB queue, 500 records,
+/* Fills cfg with the defaults (linger 20 ms, 16 MiB queue, 500 records,
  * 5 MiB, 1 attempt, 100 ms, 1 batch in flight). */
 void kfs_producer_config_default(struct kfs_producer_config *cfg);
 
