@@ -787,6 +787,7 @@ static int open_handle(const char *op, const char *path,
 			.framing = fs->opt->framing,
 			.sizes = fs->sizes,
 			.created_ms = sd.creation_ms,
+			.ahead = &fs->ahead,
 		};
 		char why[KFS_SEQ_MAX + 120];
 
@@ -1396,6 +1397,7 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	pthread_cond_init(&fs->tails_cond, NULL);
 	pthread_mutex_init(&fs->poll_lock, NULL);
 	kfs_follow_init(&fs->follow);
+	kfs_read_ahead_init(&fs->ahead);
 	if (!(be->ops->caps & KFS_CAP_SIZES) &&
 	    kfs_sizes_new(be, opt->framing, opt->poll_ms, &fs->sizes) != 0)
 		kfs_err("out of memory: shard files will show size 0");
@@ -1440,6 +1442,7 @@ void kfs_fs_free(struct kfs_fs *fs)
 	pthread_mutex_destroy(&fs->tails_lock);
 	pthread_mutex_destroy(&fs->poll_lock);
 	kfs_follow_destroy(&fs->follow);
+	kfs_read_ahead_destroy(&fs->ahead);   /* before the backend goes */
 	kfs_sizes_free(fs->sizes);
 	fs->sizes = NULL;
 }
