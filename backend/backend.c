@@ -37,16 +37,72 @@ void kfs_shard_list_clear(struct kfs_shard_list *l)
 	l->n = 0;
 }
 
+static void blocks_free(struct kfs_block *b)
+{
+	while (b) {
+		struct kfs_block *next = b->next;
+		free(b);
+		b = next;
+	}
+}
+
 void kfs_get_result_clear(struct kfs_get_result *r)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->records[i].key);
-		free(r->records[i].data);
+	if (!r->blocks) {
+		for (size_t i = 0; i < r->n; i++) {
+			free(r->records[i].key);
+			free(r->records[i].data);
+		}
 	}
+	blocks_free(r->blocks);
 	free(r->records);
 	free(r->next_iterator);
 	kfs_name_list_clear(&r->children);
 	memset(r, 0, sizeof(*r));
+}
+
+unsigned char *kfs_get_result_block(struct kfs_get_result *r, size_t size)
+{
+	struct kfs_block *b = malloc(sizeof(*b) + size);
+
+	if (!b)
+		return NULL;
+	b->next = r->blocks;
+	r->blocks = b;
+	return b->mem;
+}
+
+int kfs_get_result_take(struct kfs_get_result *dst, struct kfs_get_result *src)
+{
+	struct kfs_record *v;
+
+	if (src->n == 0)
+		return 0;
+	if (dst->n > 0 && !dst->blocks != !src->blocks)
+		return -EINVAL;
+	v = realloc(dst->records, (dst->n + src->n) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	dst->records = v;
+	memcpy(v + dst->n, src->records, src->n * sizeof(*v));
+	dst->n += src->n;
+	if (dst->n == src->n && !src->blocks) {
+		/* dst had no record: blocks it held hold nothing. */
+		blocks_free(dst->blocks);
+		dst->blocks = NULL;
+	}
+	if (src->blocks) {
+		struct kfs_block **end = &src->blocks;
+		while (*end)
+			end = &(*end)->next;
+		*end = dst->blocks;
+		dst->blocks = src->blocks;
+		src->blocks = NULL;
+	}
+	free(src->records);
+	src->records = NULL;
+	src->n = 0;
+	return 0;
 }
 
 const char *kfs_iter_type_name(enum kfs_iter_type t)

@@ -115,11 +115,20 @@ struct kfs_iter_spec {
 };
 
 struct kfs_record {
-	char seq[KFS_SEQ_MAX];
-	int64_t arrival_ms;      /* ApproximateArrivalTimestamp */
-	char *key;               /* owned, NUL-terminated */
-	unsigned char *data;     /* owned */
+	unsigned char *data;     /* owned by the record, or by its result's
+				  * blocks when it has any */
 	size_t len;
+	char *key;               /* NUL-terminated; owned as data is */
+	int64_t arrival_ms;      /* ApproximateArrivalTimestamp */
+	/* Last: a reader of data alone touches one cache line a record. */
+	char seq[KFS_SEQ_MAX];   /* "" only under KFS_GET_LAST_SEQ, not the last */
+};
+
+/* A block of memory that records of a result point into (key and data of
+ * many records in one allocation), freed with the result. */
+struct kfs_block {
+	struct kfs_block *next;         /* owned: the block allocated before */
+	unsigned char mem[];
 };
 
 struct kfs_get_result {
@@ -128,13 +137,24 @@ struct kfs_get_result {
 	char *next_iterator;            /* owned; NULL once a closed shard is read to its end */
 	int64_t millis_behind;          /* MillisBehindLatest */
 	struct kfs_name_list children;  /* child shards, when read to the end of a closed shard */
+	struct kfs_block *blocks;       /* owned: when not NULL, the key and data of
+					 * every record point into these blocks
+					 * (the local engine); when NULL each record
+					 * owns its own (aws) */
 };
+
+/* get_records flags. */
+#define KFS_GET_LAST_SEQ 0x1    /* only the last record's seq is needed: the
+				 * others may be left "" (a reader resuming
+				 * from it; views need them all) */
 
 /* Backend capabilities. */
 #define KFS_CAP_CHEAP_PUT 0x1   /* a put costs little: no point lingering to batch */
 #define KFS_CAP_SIZES 0x2       /* describe_shard knows the bytes of shards */
 #define KFS_CAP_BINARY_KEYS 0x4 /* partition keys may be any bytes, not only UTF-8 */
 #define KFS_CAP_OUTAGES 0x8     /* EIO may be a remote service's passing outage */
+#define KFS_CAP_READ_AHEAD 0x10 /* get_records costs no quota and no money:
+				 * readers may ask for the next page early */
 
 struct kfs_backend_ops {
 	const char *name;
@@ -171,10 +191,11 @@ struct kfs_backend_ops {
 			    const struct kfs_iter_spec *spec, char **iter_out);
 
 	/* GetRecords: at most `limit` records (<= KFS_GET_LIMIT_MAX) and
-	 * KFS_GET_BYTES_MAX bytes.  `out` is cleared with
-	 * kfs_get_result_clear(). */
+	 * KFS_GET_BYTES_MAX bytes; `flags` are KFS_GET_* (a backend may
+	 * ignore them: they only allow it to do less).  `out` is cleared
+	 * with kfs_get_result_clear(). */
 	int (*get_records)(void *impl, const char *iterator, int limit,
-			   struct kfs_get_result *out);
+			   unsigned flags, struct kfs_get_result *out);
 
 	/* UpdateShardCount (uniform scaling) and retention changes. */
 	int (*update_shard_count)(void *impl, const char *stream, int target);
@@ -219,6 +240,15 @@ void kfs_name_list_clear(struct kfs_name_list *l);
 int kfs_name_list_add(struct kfs_name_list *l, const char *s);
 void kfs_shard_list_clear(struct kfs_shard_list *l);
 void kfs_get_result_clear(struct kfs_get_result *r);
+/* A new block of `size` bytes owned by r (see kfs_get_result.blocks), or
+ * NULL when out of memory.  Only for results whose records all live in
+ * blocks. */
+unsigned char *kfs_get_result_block(struct kfs_get_result *r, size_t size);
+/* Moves the records of src to the end of dst, with what holds their
+ * bytes; src is left without records (its iterator and children stay).
+ * -EINVAL, and nothing moved, when one holds its records in blocks and
+ * the other not (both non-empty); -ENOMEM. */
+int kfs_get_result_take(struct kfs_get_result *dst, struct kfs_get_result *src);
 
 const char *kfs_stream_status_name(enum kfs_stream_status s);
 /* The service's name of an iterator type ("TRIM_HORIZON"...), NULL when t

@@ -830,6 +830,7 @@ static int open_handle(const char *op, const char *path,
 			.framing = fs->opt->framing,
 			.sizes = fs->sizes,
 			.created_ms = sd.creation_ms,
+			.ahead = &fs->ahead,
 		};
 		char why[KFS_SEQ_MAX + 120];
 
@@ -1449,6 +1450,7 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	pthread_mutex_init(&fs->poll_lock, NULL);
 	pthread_cond_init(&fs->poll_cond, NULL);
 	kfs_follow_init(&fs->follow);
+	kfs_read_ahead_init(&fs->ahead);
 	if (!(be->ops->caps & KFS_CAP_SIZES) &&
 	    kfs_sizes_new(be, opt->framing, opt->poll_ms, &fs->sizes) != 0)
 		kfs_err("out of memory: shard files will show size 0");
@@ -1494,6 +1496,7 @@ void kfs_fs_free(struct kfs_fs *fs)
 	pthread_mutex_destroy(&fs->poll_lock);
 	pthread_cond_destroy(&fs->poll_cond);
 	kfs_follow_destroy(&fs->follow);
+	kfs_read_ahead_destroy(&fs->ahead);   /* before the backend goes */
 	kfs_sizes_free(fs->sizes);
 	fs->sizes = NULL;
 }

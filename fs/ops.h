@@ -10,6 +10,7 @@
 #include "backend/producer.h"
 #include "fs/follow.h"
 #include "fs/options.h"
+#include "fs/reader.h"
 #include "fs/sizes.h"
 
 struct kfs_handle;
@@ -32,6 +33,7 @@ struct kfs_fs {
 
 	struct kfs_follow follow;         /* wakes readers at the tip */
 	struct kfs_sizes *sizes;          /* shard sizes the backend does not know */
+	struct kfs_read_ahead ahead;      /* readers' read-ahead threads */
 
 	pthread_mutex_t poll_lock;        /* "poll lock": protects below */
 	struct kfs_handle *pollers;       /* views polled and not yet readable */

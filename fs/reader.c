@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,24 @@
 #define PASSES_MAX 64          /* lane changes handled in one fetch */
 
 enum lane_state { LANE_PENDING, LANE_ACTIVE, LANE_DONE };
+
+/*
+ * A get_records made early, in a thread of its own, while the reader
+ * renders the page before (reader.h, struct kfs_read_ahead).  The reader
+ * takes its result when it gets to that iterator, and only when it holds
+ * records: at the tip, and on errors, it asks again then, so that the end
+ * of the file and errors are as of the read.  The thread is joined before
+ * the result is used or dropped; until it is, only it touches the fields
+ * below but thread.
+ */
+struct ahead {
+	pthread_t thread;
+	struct kfs_backend *be;
+	struct kfs_read_ahead *ra;     /* counts the thread */
+	char *iter;                    /* owned: where it reads from */
+	int rc;                        /* get_records' answer */
+	struct kfs_get_result res;     /* its records */
+};
 
 /* One shard of a reader. */
 struct lane {
@@ -39,6 +58,7 @@ struct kfs_reader {
 	enum kfs_framing framing;
 	struct kfs_sizes *sizes;
 	int64_t created_ms;            /* the stream's, for sizes */
+	struct kfs_read_ahead *ra;     /* read-ahead allowed, or NULL */
 
 	int key_filter;                /* keep the records of name[] only */
 	int64_t anchor_ms;             /* seq views of streams: N's arrival */
@@ -56,6 +76,14 @@ struct kfs_reader {
 	unsigned char *buf;
 	size_t buf_len, buf_off, buf_cap;
 	uint64_t bufpos;
+
+	/* Records of a text rendering fetched but not rendered yet, from
+	 * pend.records[pend_i] on: their bytes come after the buffer's, and
+	 * reads copy them straight to the caller (pend_copy). */
+	struct kfs_get_result pend;
+	size_t pend_i;
+
+	struct ahead *ahead;           /* the next page, being read; or NULL */
 };
 
 int kfs_reader_follows(const struct kfs_reader *r)
@@ -109,6 +137,8 @@ static int puts_(struct kfs_reader *r, const char *s)
 static void drop_buffer(struct kfs_reader *r)
 {
 	r->buf_len = r->buf_off = 0;
+	kfs_get_result_clear(&r->pend);
+	r->pend_i = 0;
 }
 
 /* ---- JSON lines -------------------------------------------------------- */
@@ -121,9 +151,20 @@ static int put_json_string(struct kfs_reader *r, const unsigned char *p,
 
 	for (size_t i = 0; !err && i < n;) {
 		unsigned char c = p[i];
-		size_t l = kfs_utf8_seq(p + i, n - i);
+		size_t l, run = 0;
 		char esc[8];
 
+		/* Printable ASCII but '"' and '\\' goes as it is, a run at
+		 * a time. */
+		while (i + run < n && p[i + run] >= 0x20 && p[i + run] < 0x7f &&
+		       p[i + run] != '"' && p[i + run] != '\\')
+			run++;
+		if (run > 0) {
+			err = put(r, p + i, run);
+			i += run;
+			continue;
+		}
+		l = kfs_utf8_seq(p + i, n - i);
 		if (l == 0) {
 			err = puts_(r, "\\ufffd");
 			i++;
@@ -195,27 +236,91 @@ static int render_json(struct kfs_reader *r, const char *shard,
 	return err;
 }
 
-/* Appends the records of res (those of the key, for key readers). */
-static int render(struct kfs_reader *r, const char *shard,
-		  const struct kfs_get_result *res)
+/* 1 when rec is one of the file's records (of the key, for key readers). */
+static int kept(const struct kfs_reader *r, const struct kfs_record *rec)
+{
+	return !r->key_filter || strcmp(rec->key, r->name) == 0;
+}
+
+/* Appends the records of res as JSON lines. */
+static int render_jsonl(struct kfs_reader *r, const char *shard,
+			const struct kfs_get_result *res)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < res->n; i++) {
-		const struct kfs_record *rec = &res->records[i];
-
-		if (r->key_filter && strcmp(rec->key, r->name) != 0)
-			continue;
-		if (r->pos.json) {
-			err = render_json(r, shard, rec);
-		} else {
-			err = put(r, rec->data, rec->len);
-			if (!err && kfs_framed_len(r->framing, rec->data,
-						   rec->len) > rec->len)
-				err = put(r, "\n", 1);
-		}
-	}
+	for (size_t i = 0; !err && i < res->n; i++)
+		if (kept(r, &res->records[i]))
+			err = render_json(r, shard, &res->records[i]);
 	return err;
+}
+
+/* Bytes the records of res kept by the file take in text; with `any`,
+ * only whether there are any (not 0). */
+static uint64_t text_bytes(const struct kfs_reader *r,
+			   const struct kfs_get_result *res, int any)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < res->n && !(any && n); i++)
+		if (kept(r, &res->records[i]))
+			n += kfs_framed_len(r->framing, res->records[i].data,
+					    res->records[i].len);
+	return n;
+}
+
+static int pending(const struct kfs_reader *r)
+{
+	return r->pend_i < r->pend.n;
+}
+
+static void pend_next(struct kfs_reader *r)
+{
+	if (++r->pend_i == r->pend.n) {
+		kfs_get_result_clear(&r->pend);
+		r->pend_i = 0;
+	}
+}
+
+/*
+ * Renders pending records as text: whole ones straight into dst, up to
+ * `room` bytes, and returns how many bytes that was.  When none is put
+ * there (the next one does not fit, or dst is NULL), the next one goes
+ * to the buffer instead, so that every call makes progress: 0 with the
+ * buffer filled, or -errno.
+ */
+static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
+{
+	size_t n = 0;
+
+	while (pending(r)) {
+		const struct kfs_record *rec = &r->pend.records[r->pend_i];
+		size_t fl;
+
+		if (!kept(r, rec)) {
+			pend_next(r);
+			continue;
+		}
+		fl = (size_t)kfs_framed_len(r->framing, rec->data, rec->len);
+		if (!dst || fl > room - n) {
+			int err = 0;
+
+			if (n > 0)
+				break;
+			err = put(r, rec->data, rec->len);
+			if (!err && fl > rec->len)
+				err = put(r, "\n", 1);
+			if (err)
+				return err;
+			pend_next(r);
+			break;
+		}
+		memcpy(dst + n, rec->data, rec->len);
+		if (fl > rec->len)
+			dst[n + rec->len] = '\n';
+		n += fl;
+		pend_next(r);
+	}
+	return (ssize_t)n;
 }
 
 /* ---- lanes ------------------------------------------------------------- */
@@ -247,8 +352,11 @@ static struct lane *lane_add(struct kfs_reader *r, const char *shard)
 	return l;
 }
 
+static void ahead_drop(struct kfs_reader *r);
+
 static void lanes_clear(struct kfs_reader *r)
 {
+	ahead_drop(r);   /* it reads from a lane's iterator */
 	for (size_t i = 0; i < r->n_lanes; i++)
 		free(r->lanes[i].iter);
 	r->n_lanes = 0;
@@ -319,7 +427,7 @@ static int find_seq(struct kfs_reader *r, const char *shard, int64_t *arrival_ms
 
 	if (err)
 		return err == -ENOENT ? -EINVAL : err;
-	err = r->be->ops->get_records(r->be->impl, it, 1, &res);
+	err = r->be->ops->get_records(r->be->impl, it, 1, 0, &res);
 	free(it);
 	if (err)
 		return err == -ENOENT ? -EINVAL : err;
@@ -502,6 +610,7 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 	if (r->kind == KFS_NODE_SHARD && !r->view)
 		r->sizes = spec->sizes;
 	r->created_ms = spec->created_ms;
+	r->ra = spec->ahead;
 	/* Key readers read every shard: writers may have put the key's
 	 * records anywhere with an explicit hash key. */
 	r->key_filter = r->kind == KFS_NODE_KEY;
@@ -521,7 +630,118 @@ void kfs_reader_free(struct kfs_reader *r)
 	lanes_clear(r);
 	free(r->lanes);
 	free(r->buf);
+	kfs_get_result_clear(&r->pend);
 	free(r);
+}
+
+/* ---- reading ahead ----------------------------------------------------- */
+
+void kfs_read_ahead_init(struct kfs_read_ahead *ra)
+{
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->cond, NULL);
+	ra->running = 0;
+}
+
+void kfs_read_ahead_destroy(struct kfs_read_ahead *ra)
+{
+	pthread_mutex_lock(&ra->lock);
+	while (ra->running > 0)
+		pthread_cond_wait(&ra->cond, &ra->lock);
+	pthread_mutex_unlock(&ra->lock);
+	pthread_cond_destroy(&ra->cond);
+	pthread_mutex_destroy(&ra->lock);
+}
+
+static void *ahead_main(void *arg)
+{
+	struct ahead *a = arg;
+	struct kfs_read_ahead *ra = a->ra;
+
+	a->rc = a->be->ops->get_records(a->be->impl, a->iter, READ_BATCH,
+					KFS_GET_LAST_SEQ, &a->res);
+	/* The last touch of a: the reader may join and free it now. */
+	pthread_mutex_lock(&ra->lock);
+	ra->running--;
+	pthread_cond_broadcast(&ra->cond);
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+/* Starts reading the page at iter (not taken) early, when the reader
+ * and the backend allow it; without it all works the same, later. */
+static void ahead_start(struct kfs_reader *r, const char *iter)
+{
+	struct ahead *a;
+
+	if (r->ahead || !iter || !r->ra || r->kind != KFS_NODE_SHARD ||
+	    r->view || !(r->be->ops->caps & KFS_CAP_READ_AHEAD))
+		return;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return;
+	a->be = r->be;
+	a->ra = r->ra;
+	a->iter = strdup(iter);
+	if (!a->iter) {
+		free(a);
+		return;
+	}
+	pthread_mutex_lock(&r->ra->lock);
+	r->ra->running++;
+	pthread_mutex_unlock(&r->ra->lock);
+	if (pthread_create(&a->thread, NULL, ahead_main, a) != 0) {
+		pthread_mutex_lock(&r->ra->lock);
+		r->ra->running--;
+		pthread_cond_broadcast(&r->ra->cond);
+		pthread_mutex_unlock(&r->ra->lock);
+		free(a->iter);
+		free(a);
+		return;
+	}
+	r->ahead = a;
+}
+
+/* Waits for the page being read ahead, if any, and hands it over. */
+static struct ahead *ahead_join(struct kfs_reader *r)
+{
+	struct ahead *a = r->ahead;
+
+	if (a) {
+		r->ahead = NULL;
+		pthread_join(a->thread, NULL);
+	}
+	return a;
+}
+
+static void ahead_free(struct ahead *a)
+{
+	if (!a)
+		return;
+	kfs_get_result_clear(&a->res);
+	free(a->iter);
+	free(a);
+}
+
+/* The page read ahead, in *res, when it was read from iter and holds
+ * records: 1; else 0, and it is dropped. */
+static int ahead_take(struct kfs_reader *r, const char *iter,
+		      struct kfs_get_result *res)
+{
+	struct ahead *a = ahead_join(r);
+	int ok = a && a->rc == 0 && a->res.n > 0 && strcmp(a->iter, iter) == 0;
+
+	if (ok) {
+		*res = a->res;
+		memset(&a->res, 0, sizeof(a->res));
+	}
+	ahead_free(a);
+	return ok;
+}
+
+static void ahead_drop(struct kfs_reader *r)
+{
+	ahead_free(ahead_join(r));
 }
 
 /* ---- fetching ---------------------------------------------------------- */
@@ -533,31 +753,60 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 {
 	struct kfs_get_result res = { 0 };
 	size_t before = r->buf_len - r->buf_off;
+	uint64_t added = 0;
 	int err = lane_begin(r, l);
 
 	if (err)
 		return err;
-	err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH, &res);
+	/* Only JSON lines show every sequence number; sizes take the
+	 * last one. */
+	if (!ahead_take(r, l->iter, &res))
+		err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH,
+					      r->pos.json ? 0 : KFS_GET_LAST_SEQ,
+					      &res);
 	if (err)
 		return err;
 	free(l->iter);
 	l->iter = res.next_iterator;
 	res.next_iterator = NULL;
-	err = render(r, l->shard, &res);
+	if (res.n > 0)
+		ahead_start(r, l->iter);   /* while this page is rendered */
+	if (r->pos.json) {
+		err = render_jsonl(r, l->shard, &res);
+		added = r->buf_len - r->buf_off - before;
+	} else {
+		/* The whole batch's bytes only for sizes: they cost a pass
+		 * over records not in the cache any more. */
+		added = text_bytes(r, &res, !r->sizes);
+	}
 	if (!err && r->sizes && res.n > 0)
 		kfs_sizes_report(r->sizes, r->stream, r->created_ms, l->shard,
-				 r->bufpos + (r->buf_len - r->buf_off),
+				 r->bufpos + (r->buf_len - r->buf_off) +
+				 (r->pos.json ? 0 : added),
 				 res.records[res.n - 1].seq);
 	if (!l->iter) {
 		/* A closed shard read to its end: its children may start. */
 		l->state = LANE_DONE;
 		r->relist = 1;
 	}
+	if (!err && !r->pos.json && added > 0) {
+		/* Text is rendered as reads ask for it (fetch runs with
+		 * nothing pending). */
+		r->pend = (struct kfs_get_result){
+			.n = res.n, .records = res.records, .blocks = res.blocks,
+		};
+		r->pend_i = 0;
+		res.n = 0;
+		res.records = NULL;
+		res.blocks = NULL;
+		kfs_get_result_clear(&res);
+		return 1;
+	}
 	if (err) {
 		kfs_get_result_clear(&res);
 		return err;
 	}
-	err = r->buf_len - r->buf_off > before ? 1
+	err = added > 0 ? 1
 	      : res.n > 0 || (res.millis_behind > 0 && l->iter) ? 2 : 0;
 	kfs_get_result_clear(&res);
 	return err;
@@ -680,6 +929,20 @@ ssize_t kfs_reader_read(struct kfs_reader *r, char *dst, size_t size,
 			copied += n;
 			continue;
 		}
+		if (pending(r)) {
+			/* Straight to dst, unless bytes are to be skipped
+			 * first (then through the buffer, above). */
+			ssize_t n = want > r->bufpos
+				    ? pend_copy(r, NULL, 0)
+				    : pend_copy(r, dst + copied, size - copied);
+			if (n < 0) {
+				err = (int)n;
+				break;
+			}
+			r->bufpos += (uint64_t)n;
+			copied += (size_t)n;
+			continue;
+		}
 		/* A view returns what it has rather than wait for a fetch. */
 		if ((copied > 0 && r->view) || r->ended)
 			break;
@@ -699,7 +962,7 @@ int kfs_reader_poll(struct kfs_reader *r)
 {
 	int got;
 
-	if (r->buf_len > r->buf_off || r->ended || !r->view)
+	if (r->buf_len > r->buf_off || pending(r) || r->ended || !r->view)
 		return 1;
 	got = fetch(r);
 	if (got < 0)

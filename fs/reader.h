@@ -14,6 +14,7 @@
 #ifndef KFS_READER_H
 #define KFS_READER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,6 +22,23 @@
 #include "backend/backend.h"
 #include "fs/path.h"
 #include "fs/sizes.h"
+
+/*
+ * Read-ahead: a plain shard reader on a backend with KFS_CAP_READ_AHEAD
+ * asks for its next page in a thread of its own while it renders the
+ * page it has.  The threads are counted here, so that the backend is
+ * freed only once none is left (readers still open at unmount included).
+ */
+struct kfs_read_ahead {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;             /* running went down */
+	int running;                     /* threads reading; protected by lock */
+};
+
+void kfs_read_ahead_init(struct kfs_read_ahead *ra);
+/* Waits until no thread reads ahead, then frees ra's locks; before the
+ * backend is freed. */
+void kfs_read_ahead_destroy(struct kfs_read_ahead *ra);
 
 struct kfs_reader_spec {
 	const char *stream;
@@ -30,6 +48,7 @@ struct kfs_reader_spec {
 	enum kfs_framing framing;        /* text rendering */
 	struct kfs_sizes *sizes;         /* plain shard readers report here, or NULL */
 	int64_t created_ms;              /* the stream's creation time, for sizes */
+	struct kfs_read_ahead *ahead;    /* plain shard readers read ahead, or NULL */
 };
 
 struct kfs_reader;

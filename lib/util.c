@@ -234,7 +234,13 @@ int kfs_utf8_valid(const void *data, size_t n)
 	const unsigned char *p = data;
 
 	for (size_t i = 0; i < n;) {
-		size_t l = kfs_utf8_seq(p + i, n - i);
+		size_t l;
+
+		if (p[i] < 0x80) {   /* ASCII, most of the time */
+			i++;
+			continue;
+		}
+		l = kfs_utf8_seq(p + i, n - i);
 		if (!l)
 			return 0;
 		i += l;

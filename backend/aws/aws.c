@@ -1075,8 +1075,9 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	return rc;
 }
 
+/* flags: sequence numbers come with the records anyway. */
 static int aws_get_records(void *impl, const char *iterator, int limit,
-			   struct kfs_get_result *out)
+			   unsigned flags, struct kfs_get_result *out)
 {
 	return read_records(impl, iterator, limit, 0, out);
 }

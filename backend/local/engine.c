@@ -1654,11 +1654,30 @@ out:
 /* seglog_read's callback: the sequence number of a record of a shard. */
 static void seq_of(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
 {
-	encode_seq(ctx, counter, arrival_ms, seq);
+	if (encode_seq(ctx, counter, arrival_ms, seq) < 0)
+		seq[0] = '\0';
+}
+
+/* What seq_last() learns of the records it is called for. */
+struct last_rec {
+	uint64_t counter;       /* of the last record read */
+	int64_t arrival_ms;     /* its arrival */
+};
+
+/* seglog_read's callback under KFS_GET_LAST_SEQ: no sequence number yet,
+ * only what the last record's will be made of (encoding one costs more
+ * than the rest of reading a record). */
+static void seq_last(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
+{
+	struct last_rec *l = ctx;
+
+	l->counter = counter;
+	l->arrival_ms = arrival_ms;
+	seq[0] = '\0';
 }
 
 static int local_get_records(void *impl, const char *iterator, int limit,
-			     struct kfs_get_result *out)
+			     unsigned flags, struct kfs_get_result *out)
 {
 	struct kfs_local *e = impl;
 	struct lstream *st;
@@ -1698,7 +1717,17 @@ static int local_get_records(void *impl, const char *iterator, int limit,
 	if (sh->closed && tip - c < max)
 		max = (size_t)(tip - c);
 	next = c;
-	if (max > 0) {
+	if (max > 0 && (flags & KFS_GET_LAST_SEQ)) {
+		struct last_rec last;
+
+		rc = kfs_seglog_read(sh->log, c, max, KFS_GET_BYTES_MAX, seq_last,
+				     &last, out, &next);
+		if (rc < 0)
+			goto out;
+		if (out->n > 0)
+			seq_of(sh, last.counter, last.arrival_ms,
+			       out->records[out->n - 1].seq);
+	} else if (max > 0) {
 		rc = kfs_seglog_read(sh->log, c, max, KFS_GET_BYTES_MAX, seq_of, sh,
 				     out, &next);
 		if (rc < 0)
@@ -2143,7 +2172,8 @@ static void local_destroy(void *impl)
 
 static const struct kfs_backend_ops local_ops = {
 	.name = "local",
-	.caps = KFS_CAP_CHEAP_PUT | KFS_CAP_SIZES | KFS_CAP_BINARY_KEYS,
+	.caps = KFS_CAP_CHEAP_PUT | KFS_CAP_SIZES | KFS_CAP_BINARY_KEYS |
+		KFS_CAP_READ_AHEAD,
 	.destroy = local_destroy,
 	.list_streams = local_list_streams,
 	.create_stream = local_create_stream,

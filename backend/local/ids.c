@@ -88,65 +88,108 @@ int kfs_ids_shard_range(uint32_t index, uint32_t count,
 #define SEQ_POS_CREATED 148  /* shard creation seconds, 36 bits */
 #define SEQ_POS_HEAD 184     /* '2', 4 bits */
 
-static void seq_put(uint32_t *l, int pos, int width, uint64_t v)
-{
-	for (int i = 0; i < width; i++)
-		if ((v >> i) & 1)
-			l[(pos + i) / 32] |= (uint32_t)1 << ((pos + i) % 32);
-}
-
 static uint64_t seq_get(const uint32_t *l, int pos, int width)
 {
 	uint64_t v = 0;
+	int got = 0;
 
-	for (int i = 0; i < width; i++)
-		if ((l[(pos + i) / 32] >> ((pos + i) % 32)) & 1)
-			v |= (uint64_t)1 << i;
+	while (got < width) {
+		int b = pos % 32, n = 32 - b < width - got ? 32 - b : width - got;
+		uint32_t mask = n == 32 ? UINT32_MAX : ((uint32_t)1 << n) - 1;
+
+		v |= (uint64_t)((l[pos / 32] >> b) & mask) << got;
+		pos += n;
+		got += n;
+	}
 	return v;
+}
+
+/*
+ * Encoding works in base 10^9, where the fields' places are constants:
+ * the number is w + arrival * 2^36 + counter * 2^80 + y * 2^144 (the
+ * SEQ_POS_ARRIVAL, _COUNTER and _INDEX_LO places), with w the bits below
+ * the arrival (shard index, tail) and y those from bit 144 (the index's
+ * last digit, creation time, head).  Each field is cut into
+ * base-10^9 digits and multiplied by its place's: a few independent
+ * multiplications, one carry pass, and nine decimal digits per limb.
+ */
+#define DEC_BASE 1000000000u
+#define DEC_LIMBS 7          /* 63 digits: room for 56 */
+
+static const uint64_t place36[2] = { 719476736, 68 };              /* 2^36 */
+static const uint64_t place80[3] = { 174706176, 819614629, 1208925 }; /* 2^80 */
+static const uint64_t place144[5] = { 505980416, 272648361, 141535718,
+				      198530623, 22300745 };          /* 2^144 */
+
+/* col += x * place; every product is below 10^18, and no column gets
+ * more than seven terms, so columns stay below 2^64. */
+static void dec_mul_add(uint64_t *col, const uint64_t *x, int nx,
+			const uint64_t *place, int np)
+{
+	for (int i = 0; i < nx; i++)
+		for (int j = 0; j < np; j++)
+			col[i + j] += x[i] * place[j];
+}
+
+/* "00" .. "99", for two digits a step. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* The nine decimal digits of v < 10^9, leading zeros included. */
+static void dec9(char *out, uint32_t v)
+{
+	for (int k = 7; k >= 1; k -= 2) {
+		memcpy(out + k, digit_pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	out[0] = (char)('0' + v);
 }
 
 int kfs_ids_seq_encode(const struct kfs_seq *s, char *buf, size_t size)
 {
-	uint32_t l[SEQ_LIMBS] = {0};
-	char tmp[64];
-	int n = 0, zero;
+	uint64_t col[DEC_LIMBS] = { 0 }, carry = 0;
+	uint64_t w, y, t, wd[2], ad[2], cd[3], yd[2];
 
 	if (s->shard_created_s < 0 || s->shard_created_s > KFS_SEQ_TIME_MAX ||
 	    s->arrival_s < 0 || s->arrival_s > KFS_SEQ_TIME_MAX)
 		return -EINVAL;
 	if (size < KFS_SEQ_DIGITS + 1)
 		return -ENOSPC;
-	seq_put(l, SEQ_POS_TAIL, 4, 2);
-	seq_put(l, SEQ_POS_INDEX, 32, s->shard_index);
-	seq_put(l, SEQ_POS_ARRIVAL, 36, (uint64_t)s->arrival_s);
-	seq_put(l, SEQ_POS_COUNTER, 64, s->counter);
-	seq_put(l, SEQ_POS_INDEX_LO, 4, s->shard_index & 0xf);
-	seq_put(l, SEQ_POS_CREATED, 36, (uint64_t)s->shard_created_s);
-	seq_put(l, SEQ_POS_HEAD, 4, 2);
-
-	/* Repeated division by 10^9 gives nine decimal digits a step. */
-	do {
-		uint64_t rem = 0;
-		zero = 1;
-		for (int i = SEQ_LIMBS - 1; i >= 0; i--) {
-			uint64_t cur = (rem << 32) | l[i];
-			l[i] = (uint32_t)(cur / 1000000000u);
-			rem = cur % 1000000000u;
-			if (l[i])
-				zero = 0;
-		}
-		for (int k = 0; k < 9; k++) {
-			tmp[n++] = (char)('0' + rem % 10);
-			rem /= 10;
-		}
-	} while (!zero);
-	while (n > 1 && tmp[n - 1] == '0')
-		n--;
-	if (n != KFS_SEQ_DIGITS) /* impossible: the leading '2' fixes it */
-		return -EINVAL;
-	for (int i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	buf[n] = '\0';
+	w = (uint64_t)2 << SEQ_POS_TAIL |
+	    (uint64_t)s->shard_index << SEQ_POS_INDEX;
+	y = (uint64_t)(s->shard_index & 0xf) |
+	    (uint64_t)s->shard_created_s << (SEQ_POS_CREATED - SEQ_POS_INDEX_LO) |
+	    (uint64_t)2 << (SEQ_POS_HEAD - SEQ_POS_INDEX_LO);
+	wd[0] = w % DEC_BASE;
+	wd[1] = w / DEC_BASE;
+	ad[0] = (uint64_t)s->arrival_s % DEC_BASE;
+	ad[1] = (uint64_t)s->arrival_s / DEC_BASE;
+	t = s->counter / DEC_BASE;
+	cd[0] = s->counter % DEC_BASE;
+	cd[1] = t % DEC_BASE;
+	cd[2] = t / DEC_BASE;
+	yd[0] = y % DEC_BASE;
+	yd[1] = y / DEC_BASE;
+	col[0] = wd[0];
+	col[1] = wd[1];
+	dec_mul_add(col, ad, 2, place36, 2);
+	dec_mul_add(col, cd, 3, place80, 3);
+	dec_mul_add(col, yd, 2, place144, 5);
+	for (int i = 0; i < DEC_LIMBS; i++) {
+		uint64_t v = col[i] + carry;
+		col[i] = v % DEC_BASE;
+		carry = v / DEC_BASE;
+	}
+	/* 2 * 2^184 <= number < 3 * 2^184: always 56 digits, two in the
+	 * top limb. */
+	if (carry || col[DEC_LIMBS - 1] < 10 || col[DEC_LIMBS - 1] > 99)
+		return -EINVAL; /* impossible */
+	memcpy(buf, digit_pairs + 2 * col[DEC_LIMBS - 1], 2);
+	for (int i = DEC_LIMBS - 2; i >= 0; i--)
+		dec9(buf + 2 + 9 * (DEC_LIMBS - 2 - i), (uint32_t)col[i]);
+	buf[KFS_SEQ_DIGITS] = '\0';
 	return 0;
 }
 

@@ -241,43 +241,58 @@ struct kfs_seglog {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Little-endian integers at any address: one load or store each where
+ * the host is little-endian (memcpy of a constant size is not a call). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define LE16(v) __builtin_bswap16(v)
+#define LE32(v) __builtin_bswap32(v)
+#define LE64(v) __builtin_bswap64(v)
+#else
+#define LE16(v) (v)
+#define LE32(v) (v)
+#define LE64(v) (v)
+#endif
+
 static void put16(unsigned char *p, uint16_t v)
 {
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
+	v = LE16(v);
+	memcpy(p, &v, 2);
 }
 
 static void put32(unsigned char *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	v = LE32(v);
+	memcpy(p, &v, 4);
 }
 
 static void put64(unsigned char *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	v = LE64(v);
+	memcpy(p, &v, 8);
 }
 
 static uint16_t get16(const unsigned char *p)
 {
-	return (uint16_t)(p[0] | p[1] << 8);
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return LE16(v);
 }
 
 static uint32_t get32(const unsigned char *p)
 {
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return LE32(v);
 }
 
 static uint64_t get64(const unsigned char *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return LE64(v);
 }
 
 /* Reads exactly n bytes at off; -EIO on a short read (file cut). */
@@ -1974,7 +1989,10 @@ int kfs_seglog_stat(struct kfs_seglog *log, int64_t cutoff_ms,
 
 /* ---- reading ---------------------------------------------------------- */
 
-static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want)
+/* Room for `want` records in out; exactly that many when `exact`, else
+ * doubling. */
+static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want,
+			int exact)
 {
 	struct kfs_record *v;
 	size_t nc;
@@ -1984,6 +2002,8 @@ static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want)
 	nc = *cap ? *cap : 16;
 	while (nc < want)
 		nc *= 2;
+	if (exact)
+		nc = want;
 	v = realloc(out->records, nc * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -2000,16 +2020,16 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		    struct kfs_get_result *out, uint64_t *next_out)
 {
 	struct ientry ev[ENTRY_CHUNK];
+	struct kfs_block *blocks0 = out->blocks;
 	size_t cap = out->n, got = 0, bytes = 0;
 	uint64_t c = from;
-	unsigned char *buf = NULL;
-	size_t buf_cap = 0;
 	int rc = 0;
 
 	while (got < max_records) {
 		struct seg *s;
-		uint64_t i, avail, span;
+		uint64_t i, avail, span, to_tip;
 		size_t k, m = 0, budget_hit = 0;
+		unsigned char *buf;
 
 		pthread_mutex_lock(&log->state_lock);
 		k = locate_locked(log, &c);
@@ -2021,7 +2041,19 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		seg_ref(s);
 		i = c - s->first;
 		avail = s->count - i;
+		to_tip = log->next - c;
 		pthread_mutex_unlock(&log->state_lock);
+
+		/* Room for all the records up to the tip (or the limit) at
+		 * once: growing by doubling would copy them over and over. */
+		if (got == 0 &&
+		    records_grow(out, &cap, out->n + (to_tip < max_records
+						      ? (size_t)to_tip
+						      : max_records), 1) < 0) {
+			seg_unref(s);
+			rc = -ENOMEM;
+			break;
+		}
 
 		k = avail < ENTRY_CHUNK ? (size_t)avail : ENTRY_CHUNK;
 		if (k > max_records - got)
@@ -2052,20 +2084,19 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			seg_unref(s);
 			break;
 		}
+		/* The records are read into a block of the result, which
+		 * their key and data then point into: no copy of them. */
 		span = ev[m - 1].off + FRAME_HDR + ev[m - 1].len - ev[0].off;
-		if (span > buf_cap) {
-			unsigned char *nb = realloc(buf, span);
-			if (!nb) {
-				seg_unref(s);
-				rc = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			buf_cap = span;
+		buf = span <= SIZE_MAX - sizeof(struct kfs_block)
+		      ? kfs_get_result_block(out, (size_t)span) : NULL;
+		if (!buf) {
+			seg_unref(s);
+			rc = -ENOMEM;
+			break;
 		}
 		rc = pread_full(s->log_fd, buf, span, ev[0].off);
 		if (rc == 0)
-			rc = records_grow(out, &cap, out->n + m);
+			rc = records_grow(out, &cap, out->n + m, 0);
 		if (rc < 0) {
 			kfs_err("%s: reading segment %016" PRIx64 ": %s", log->dir,
 				s->first, strerror(-rc));
@@ -2073,9 +2104,10 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			break;
 		}
 		for (size_t j = 0; j < m; j++) {
-			const unsigned char *p = buf + (ev[j].off - ev[0].off);
+			unsigned char *p = buf + (ev[j].off - ev[0].off);
 			struct kfs_record *r = &out->records[out->n];
 			struct rview rv;
+			char *key;
 
 			if (ev[j].off + FRAME_HDR + ev[j].len > ev[0].off + span ||
 			    rec_parse(p, ev[j].len, &rv) < 0 || rv.counter != c) {
@@ -2087,18 +2119,15 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 				rc = -EIO;
 				break;
 			}
-			memset(r, 0, sizeof(*r));
-			r->key = malloc(rv.key_len + 1);
-			r->data = malloc(rv.data_len ? rv.data_len : 1);
-			if (!r->key || !r->data) {
-				free(r->key);
-				free(r->data);
-				rc = -ENOMEM;
-				break;
-			}
-			memcpy(r->key, rv.key, rv.key_len);
-			r->key[rv.key_len] = '\0';
-			memcpy(r->data, rv.data, rv.data_len);
+			/* The key moves one byte back, over the high byte of
+			 * key_len (checked and parsed already), so that it
+			 * ends with a NUL where its last byte was: the data
+			 * after it stays in place. */
+			key = (char *)p + FRAME_HDR + BODY_HDR - 1;
+			memmove(key, rv.key, rv.key_len);
+			key[rv.key_len] = '\0';
+			r->key = key;
+			r->data = p + FRAME_HDR + BODY_HDR + rv.key_len;
 			r->len = rv.data_len;
 			r->arrival_ms = rv.arrival_ms;
 			seq_fn(ctx, c, rv.arrival_ms, r->seq);
@@ -2110,7 +2139,14 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		if (rc < 0 || budget_hit)
 			break;
 	}
-	free(buf);
+	if (got == 0) {
+		/* Nothing read: the blocks of this call hold nothing. */
+		while (out->blocks != blocks0) {
+			struct kfs_block *b = out->blocks;
+			out->blocks = b->next;
+			free(b);
+		}
+	}
 	*next_out = c;
 	/* What was read before an error is returned; the error comes back
 	 * on the next call, which starts at the bad record. */

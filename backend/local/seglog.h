@@ -154,11 +154,13 @@ int kfs_seglog_stat(struct kfs_seglog *log, int64_t cutoff_ms,
  * retention or corruption) into out->records / out->n, appending to what
  * out holds: at most max_records and max_bytes of key + data, but at least
  * one record when there is one.  seq_fn writes each record's sequence
- * number (the engine alone knows the shard's identity).
+ * number (the engine alone knows the shard's identity).  Every record's
+ * checksum is verified.
  * *next_out is the counter after the last record read (or where reading
  * would resume).  A record failing its checksum gives -EIO (logged) when
- * nothing was read before it.  Records are freed with
- * kfs_get_result_clear().
+ * nothing was read before it.  The records' keys and data are in blocks
+ * of out (kfs_get_result_block), so out must hold no records that own
+ * theirs; all is freed with kfs_get_result_clear().
  */
 int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		    size_t max_bytes,

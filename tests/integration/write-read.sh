@@ -135,6 +135,9 @@ ps0=$p/shardId-000000000000
 cat "$tmp/big" >>"$ps0"
 size=$(file_size "$tmp/big")
 assert_size "$ps0" "$size" "size of a shard holding the 370 KB file"
+# Whole, in pages of records read ahead (docs/local-engine.md, Reading).
+cat_to big.shard "$ps0"
+assert_file_eq "$tmp/big.shard" "$tmp/big" "a shard of 16000 records read with cat"
 for range in 0:1 1:10 37:100 4095:2 4096:1 65535:7 131071:3 131072:64 \
              200000:33 $((size - 3)):3 $((size - 1)):5 "$size":4 $((size + 100)):2; do
     off=${range%:*}

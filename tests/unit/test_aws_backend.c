@@ -654,7 +654,7 @@ TEST(read_with_expired_iterator)
 		 "{\"Records\":[" REC("103", "Ywo=", "k") "],\"NextShardIterator\":\"I4\","
 		 "\"MillisBehindLatest\":0}", 0, NULL));
 	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 20000, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 20000, 0, &r), 0);
 	free(iter);
 	REQUIRE(r.n == 2);
 	CHECK(memcmp(r.records[1].data, "b\n", 2) == 0);
@@ -666,7 +666,7 @@ TEST(read_with_expired_iterator)
 	iter = r.next_iterator;
 	r.next_iterator = NULL;
 	kfs_get_result_clear(&r);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 10000, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 10000, 0, &r), 0);
 	free(iter);
 	REQUIRE(r.n == 1);
 	CHECK_EQ_STR(r.records[0].seq, "103");
@@ -675,7 +675,7 @@ TEST(read_with_expired_iterator)
 	kfs_get_result_clear(&r);
 	SCRIPT_DONE();
 	/* Not ours, or not a shard. */
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, "S/1.0/shardId-000000000000/0", 10, &r), -EINVAL);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, "S/1.0/shardId-000000000000/0", 10, 0, &r), -EINVAL);
 	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "notashard", &spec, &iter), -ENOENT);
 	spec.type = KFS_ITER_AT_SEQUENCE_NUMBER;
 	spec.seq = "12x";
@@ -702,7 +702,7 @@ TEST(latest_resumes_at_its_time)
 	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), 0);
 	CHECK_EQ_INT(kfs_wire_iter_parse(iter, &it), 0);
 	CHECK(it.time_ms > 1700000000000LL);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 0);
 	CHECK(r.next_iterator != NULL);
 	kfs_get_result_clear(&r);
@@ -727,7 +727,7 @@ TEST(throttled_reads)
 	       STEP("GetRecords", NULL, NULL, 200, "{\"Records\":[" REC("1", "YQ==", "k")
 		 "],\"NextShardIterator\":\"G2\",\"MillisBehindLatest\":0}", 0, NULL));
 	t0 = kfs_mono_ms();
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	/* Backed off: 30 ms << 1, then << 2, on top of the 30 ms spacing. */
 	CHECK(kfs_mono_ms() - t0 >= 60 + 120);
 	CHECK_EQ_INT(r.n, 1);
@@ -746,7 +746,7 @@ TEST(throttled_reads)
 	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
 	       STEP("GetRecords", NULL, NULL,
 	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL));
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), -EAGAIN);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), -EAGAIN);
 	SCRIPT_DONE();
 	free(iter);
 	kfs_backend_free(be);
@@ -761,7 +761,7 @@ static void *read_once(void *p)
 	char *iter;
 
 	REQUIRE(kfs_wire_iter_format(&it, "R", &iter) == 0);
-	CHECK_EQ_INT(be->ops->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(be->ops->get_records(be->impl, iter, 100, 0, &r), 0);
 	kfs_get_result_clear(&r);
 	free(iter);
 	return NULL;
@@ -816,7 +816,7 @@ TEST(empty_pages_and_closed_shards)
 		 "\"MillisBehindLatest\":86400000}", 0, NULL),
 	       STEP("GetRecords", "\"E2\"", NULL, 200, "{\"Records\":[" REC("5", "eA==", "k")
 		 "],\"NextShardIterator\":\"E3\",\"MillisBehindLatest\":0}", 0, NULL));
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 1);
 	kfs_get_result_clear(&r);
 	SCRIPT_DONE();
@@ -825,7 +825,7 @@ TEST(empty_pages_and_closed_shards)
 		 "\"ChildShards\":[{\"ShardId\":\"shardId-000000000001\",\"ParentShards\":"
 		 "[\"shardId-000000000000\"],\"HashKeyRange\":{\"StartingHashKey\":\"0\","
 		 "\"EndingHashKey\":\"9\"}}]}", 0, NULL));
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	CHECK(r.next_iterator == NULL);
 	REQUIRE(r.children.n == 1);
 	CHECK_EQ_STR(r.children.v[0], "shardId-000000000001");
@@ -836,7 +836,7 @@ TEST(empty_pages_and_closed_shards)
 	            200, "{\"Records\":[],\"NextShardIterator\":null}", 0, NULL),
 	       STEP("ListShards", NULL, NULL,
 	            200, "{\"Shards\":[" S0 "," S1 "]}", 0, NULL));
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	CHECK(r.next_iterator == NULL);
 	REQUIRE(r.children.n == 1);
 	CHECK_EQ_STR(r.children.v[0], "shardId-000000000001");
@@ -876,7 +876,7 @@ TEST(shard_mtime_follows_the_tip)
 		    "{\"SequenceNumber\":\"9\",\"ApproximateArrivalTimestamp\":1700000009,"
 		    "\"Data\":\"eA==\",\"PartitionKey\":\"k\"}],\"NextShardIterator\":\"R2\","
 		    "\"MillisBehindLatest\":0}", 0, NULL));
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	kfs_get_result_clear(&r);
 	free(iter);
 	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);

@@ -90,14 +90,7 @@ static char *iter(struct kfs_backend *be, const char *stream, const char *shard,
 /* Moves the records of r to the end of acc. */
 static void take(struct kfs_get_result *acc, struct kfs_get_result *r)
 {
-	acc->records = realloc(acc->records, (acc->n + r->n + 1) * sizeof(*acc->records));
-	REQUIRE(acc->records);
-	if (r->n)
-		memcpy(acc->records + acc->n, r->records, r->n * sizeof(*r->records));
-	acc->n += r->n;
-	free(r->records);
-	r->records = NULL;
-	r->n = 0;
+	REQUIRE(kfs_get_result_take(acc, r) == 0);
 }
 
 /* Reads from `it` (freed) until a call returns nothing; all into acc. */
@@ -108,7 +101,7 @@ static int drain(struct kfs_backend *be, char *it, int limit, struct kfs_get_res
 	while (it) {
 		struct kfs_get_result r;
 		size_t got;
-		rc = OPS(be)->get_records(be->impl, it, limit, &r);
+		rc = OPS(be)->get_records(be->impl, it, limit, 0, &r);
 		free(it);
 		it = NULL;
 		if (rc < 0)
@@ -478,7 +471,7 @@ TEST(iterator_types)
 	kfs_get_result_clear(&r);
 	it = iter(be, "i", sh, KFS_ITER_LATEST, NULL, 0);
 	CHECK(it != NULL);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 0);
 	CHECK_EQ_STR(r.next_iterator, it); /* at the tip: same place */
 	CHECK_EQ_INT(r.millis_behind, 0);
@@ -487,7 +480,7 @@ TEST(iterator_types)
 	r.next_iterator = NULL;
 	kfs_get_result_clear(&r);
 	CHECK_EQ_INT(put_str(be, "i", "k", "v10", NULL), 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 1);
 	if (r.n == 1)
 		CHECK(rec_is(&r.records[0], "v10"));
@@ -548,23 +541,23 @@ TEST(iterator_types)
 				     "i/1.0000000000000000/shardId-0000000000/0000000000000000",
 				     "i/1.0000000000000000/shardId-000000000000/0000000000000000/x"};
 		for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
-			int rc = OPS(be)->get_records(be->impl, bad[k], 10, &r);
+			int rc = OPS(be)->get_records(be->impl, bad[k], 10, 0, &r);
 			if (rc != -EINVAL)
 				printf("#   iterator \"%s\" gave %d\n", bad[k], rc);
 			CHECK_EQ_INT(rc, -EINVAL);
 		}
 		it = iter(be, "i", sh, KFS_ITER_TRIM_HORIZON, NULL, 0);
-		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 0, &r), -EINVAL);
+		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 0, 0, &r), -EINVAL);
 		/* Limit above 10000 is capped, not refused. */
-		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 20000, &r), 0);
+		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 20000, 0, &r), 0);
 		CHECK_EQ_INT(r.n, 11);
 		kfs_get_result_clear(&r);
 	}
 	/* Stream deleted, then made again: old iterators are not found. */
 	CHECK_EQ_INT(OPS(be)->delete_stream(be->impl, "i"), 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, &r), -ENOENT);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, 0, &r), -ENOENT);
 	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "i", 1), 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, &r), -ENOENT);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, 0, &r), -ENOENT);
 	free(it);
 	set_now(T0);
 	kfs_backend_free(be);
@@ -587,14 +580,14 @@ TEST(get_limits_count_and_bytes)
 	for (int i = 0; i < 25; i++)
 		CHECK_EQ_INT(put_str(be, "g", "k", "small", NULL), 0);
 	it = iter(be, "g", sh, KFS_ITER_TRIM_HORIZON, NULL, 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 10);
 	CHECK(r.millis_behind >= 0);
 	free(it);
 	it = r.next_iterator;
 	r.next_iterator = NULL;
 	kfs_get_result_clear(&r);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 10);
 	kfs_get_result_clear(&r);
 	free(it);
@@ -611,7 +604,7 @@ TEST(get_limits_count_and_bytes)
 		int sizes[8], calls = 0;
 		size_t total = 0;
 		while (it && calls < 8) {
-			CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10000, &r), 0);
+			CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 10000, 0, &r), 0);
 			free(it);
 			sizes[calls++] = (int)r.n;
 			total += r.n;
@@ -698,7 +691,7 @@ TEST(retention_and_trim_horizon)
 		CHECK_EQ_INT(OPS(be)->seek_bytes(be->impl, "t", sh, KFS_FRAMING_LINE, 4,
 						 &it, &skip), 0);
 		CHECK_EQ_INT(skip, 0);
-		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 1, &r), 0);
+		CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 1, 0, &r), 0);
 		CHECK_EQ_INT(r.n, 1);
 		free(it);
 		kfs_get_result_clear(&r);
@@ -790,7 +783,7 @@ TEST(seek_bytes_everywhere)
 				bad++;
 				continue;
 			}
-			rc = OPS(be)->get_records(be->impl, it, 1, &r);
+			rc = OPS(be)->get_records(be->impl, it, 1, 0, &r);
 			free(it);
 			if (rc != 0) {
 				bad++;
@@ -1070,10 +1063,10 @@ TEST(millis_behind)
 	CHECK_EQ_INT(put_str(be, "m", "k", "b", NULL), 0);
 	set_now(T0 + 5000);
 	it = iter(be, "m", sh, KFS_ITER_TRIM_HORIZON, NULL, 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 1, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 1, 0, &r), 0);
 	CHECK_EQ_INT(r.millis_behind, 4000);
 	kfs_get_result_clear(&r);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 2, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 2, 0, &r), 0);
 	CHECK_EQ_INT(r.millis_behind, 0); /* caught up */
 	kfs_get_result_clear(&r);
 	free(it);
@@ -1213,7 +1206,7 @@ TEST(reshard_uniform_scaling)
 	CHECK_EQ_INT(put1(be, "u", "k", "340282366920938463463374607431768211455", "after\n", 6,
 			  NULL, shard), 0);
 	CHECK_EQ_STR(shard, "shardId-000000000002");
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 0);
 	CHECK(r.next_iterator == NULL);
 	CHECK_EQ_INT(r.children.n, 2);
@@ -1224,7 +1217,7 @@ TEST(reshard_uniform_scaling)
 	kfs_get_result_clear(&r);
 	free(it);
 	it = iter(be, "u", s0, KFS_ITER_TRIM_HORIZON, NULL, 0);
-	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, &r), 0);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, it, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 10);
 	CHECK(r.next_iterator == NULL);
 	CHECK_EQ_INT(r.children.n, 2);

@@ -9,6 +9,15 @@
 
 #define U128_MAX_STR "340282366920938463463374607431768211455"
 
+/* xorshift64*: the same "random" numbers on every run. */
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
 static const char *fmt(unsigned __int128 v, char buf[KFS_HASH_KEY_MAX])
 {
 	kfs_ids_format_u128(v, buf);
@@ -222,6 +231,64 @@ TEST(seq_decode_rejects_other_shapes)
 	CHECK_EQ_INT(kfs_ids_seq_decode("49646437577108476416916876405825929425585429676275269634", &d), 0);
 }
 
+/* The decimal of the 47 hex digits of the layout in ids.h, the slow way
+ * (a digit at a time), to check the encoder against. */
+static void seq_reference(const struct kfs_seq *s, char out[KFS_SEQ_MAX])
+{
+	char hex[64];
+	unsigned char dec[64] = {0}; /* least significant first */
+	int nd = 1, i = 0;
+
+	snprintf(hex, sizeof(hex), "2%09llx%x%016llx00%09llx%08x2",
+		 (unsigned long long)s->shard_created_s, s->shard_index & 0xf,
+		 (unsigned long long)s->counter, (unsigned long long)s->arrival_s,
+		 s->shard_index);
+	for (const char *h = hex; *h; h++) {
+		unsigned carry = (unsigned)(*h <= '9' ? *h - '0' : *h - 'a' + 10);
+		for (int k = 0; k < nd; k++) {
+			unsigned v = dec[k] * 16u + carry;
+			dec[k] = (unsigned char)(v % 10);
+			carry = v / 10;
+		}
+		while (carry) {
+			dec[nd++] = (unsigned char)(carry % 10);
+			carry /= 10;
+		}
+	}
+	while (nd > 0)
+		out[i++] = (char)('0' + dec[--nd]);
+	out[i] = '\0';
+}
+
+TEST(seq_encode_matches_layout)
+{
+	uint64_t seed = 42;
+	int bad = 0;
+
+	for (int n = 0; n < 3000; n++) {
+		struct kfs_seq s = {
+			.shard_created_s = (int64_t)(rnd(&seed) % (KFS_SEQ_TIME_MAX + 1)),
+			.shard_index = (uint32_t)rnd(&seed),
+			.counter = rnd(&seed) >> (n % 64),
+			.arrival_s = (int64_t)(rnd(&seed) % (KFS_SEQ_TIME_MAX + 1)),
+		}, d;
+		char got[KFS_SEQ_MAX], want[KFS_SEQ_MAX];
+
+		if (n % 7 == 0)
+			s.counter = 0;
+		seq_reference(&s, want);
+		if (kfs_ids_seq_encode(&s, got, sizeof(got)) != 0 ||
+		    strcmp(got, want) != 0 || kfs_ids_seq_decode(got, &d) != 0 ||
+		    d.counter != s.counter || d.shard_index != s.shard_index ||
+		    d.arrival_s != s.arrival_s ||
+		    d.shard_created_s != s.shard_created_s) {
+			if (bad++ < 5)
+				printf("#   %s, expected %s\n", got, want);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
 TEST(shard_ids)
 {
 	char id[KFS_SHARD_ID_LEN + 1];
@@ -246,14 +313,56 @@ TEST(crc32c_known_values)
 	memset(o, 0xff, sizeof(o));
 	for (int i = 0; i < 32; i++)
 		inc[i] = (unsigned char)i;
-	CHECK(kfs_crc32c(0, "123456789", 9) == 0xE3069283u);
-	CHECK(kfs_crc32c(0, z, 32) == 0x8A9136AAu);
-	CHECK(kfs_crc32c(0, o, 32) == 0x62A8AB43u);
-	CHECK(kfs_crc32c(0, inc, 32) == 0x46DD794Eu);
-	/* Incremental equals one-shot, at any split and alignment. */
-	for (int k = 0; k <= 32; k++)
-		CHECK(kfs_crc32c(kfs_crc32c(0, inc, (size_t)k), inc + k, (size_t)(32 - k)) ==
-		      0x46DD794Eu);
+	uint32_t (*const fns[])(uint32_t, const void *, size_t) = {
+		kfs_crc32c, kfs_crc32c_sw, kfs_crc32c_hw,
+	};
+
+	memset(o, 0xff, sizeof(o));
+	for (int i = 0; i < 32; i++)
+		inc[i] = (unsigned char)i;
+	/* The one in use, and each of the two it chooses from. */
+	for (size_t f = 0; f < sizeof(fns) / sizeof(fns[0]); f++) {
+		CHECK(fns[f](0, "123456789", 9) == 0xE3069283u);
+		CHECK(fns[f](0, z, 32) == 0x8A9136AAu);
+		CHECK(fns[f](0, o, 32) == 0x62A8AB43u);
+		CHECK(fns[f](0, inc, 32) == 0x46DD794Eu);
+		CHECK(fns[f](0, inc, 0) == 0);
+		/* Incremental equals one-shot, at any split and alignment. */
+		for (int k = 0; k <= 32; k++)
+			CHECK(fns[f](fns[f](0, inc, (size_t)k), inc + k,
+				     (size_t)(32 - k)) == 0x46DD794Eu);
+	}
+}
+
+TEST(crc32c_hardware_equals_software)
+{
+	static unsigned char buf[70000];
+	uint64_t seed = 0x9E3779B97F4A7C15ULL;
+	int bad = 0;
+
+	printf("# crc32c: %s\n", kfs_crc32c_hw_available()
+	       ? "SSE4.2 instruction, compared with the tables"
+	       : "no SSE4.2 here: the tables only");
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)rnd(&seed);
+	/* Random lengths (short ones most), offsets (every alignment) and
+	 * starting values. */
+	for (int n = 0; n < 20000; n++) {
+		uint64_t x = rnd(&seed);
+		size_t off = (size_t)(x % 64);
+		size_t len = n % 16 == 0 ? (size_t)((x >> 8) % 65536)
+					: (size_t)((x >> 8) % 300);
+		uint32_t crc = n % 3 == 0 ? 0 : (uint32_t)(x >> 32);
+		uint32_t want = kfs_crc32c_sw(crc, buf + off, len);
+
+		if (kfs_crc32c_hw(crc, buf + off, len) != want ||
+		    kfs_crc32c(crc, buf + off, len) != want) {
+			if (bad++ < 5)
+				printf("#   differ: offset %zu, %zu bytes, "
+				       "crc %08x\n", off, len, crc);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
 }
 
 int main(void)
@@ -265,7 +374,9 @@ int main(void)
 	RUN(seq_encode_known_values);
 	RUN(seq_roundtrip_and_order);
 	RUN(seq_decode_rejects_other_shapes);
+	RUN(seq_encode_matches_layout);
 	RUN(shard_ids);
 	RUN(crc32c_known_values);
+	RUN(crc32c_hardware_equals_software);
 	return tap_done();
 }

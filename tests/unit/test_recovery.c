@@ -1320,7 +1320,7 @@ static int engine_count(const char *data, int *bad)
 	if (kfs_local_open(&cfg, &be) != 0)
 		return -1;
 	if (be->ops->get_iterator(be->impl, "s", "shardId-000000000000", &spec, &it) == 0 &&
-	    be->ops->get_records(be->impl, it, 10000, &r) == 0) {
+	    be->ops->get_records(be->impl, it, 10000, 0, &r) == 0) {
 		n = (int)r.n;
 		for (size_t i = 0; i < r.n; i++) {
 			char want[16];
@@ -1415,7 +1415,7 @@ static int engine_read_check(struct kfs_backend *be, char (*before)[KFS_SEQ_MAX]
 	int bad = 0;
 
 	if (be->ops->get_iterator(be->impl, "s", "shardId-000000000000", &spec, &it) != 0 ||
-	    be->ops->get_records(be->impl, it, 10000, &r) != 0) {
+	    be->ops->get_records(be->impl, it, 10000, 0, &r) != 0) {
 		free(it);
 		return old + n_new;
 	}

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1921,9 +1922,9 @@ static struct kfs_backend_ops counting_ops;
 static long n_seeks, n_got_records;
 
 static int counting_get_records(void *impl, const char *iterator, int limit,
-				struct kfs_get_result *out)
+				unsigned flags, struct kfs_get_result *out)
 {
-	int rc = real_ops->get_records(impl, iterator, limit, out);
+	int rc = real_ops->get_records(impl, iterator, limit, flags, out);
 	if (rc == 0)
 		n_got_records += (long)out->n;
 	return rc;
@@ -2100,6 +2101,193 @@ TEST(seek_backwards_and_far)
 	env_close(&e);
 }
 
+/* ---- read-ahead -------------------------------------------------------------- */
+
+static pthread_t main_thread;
+static long n_ahead;   /* get_records calls from other threads; atomic */
+
+static int ahead_get_records(void *impl, const char *iterator, int limit,
+			     unsigned flags, struct kfs_get_result *out)
+{
+	if (!pthread_equal(pthread_self(), main_thread))
+		__atomic_add_fetch(&n_ahead, 1, __ATOMIC_RELAXED);
+	return real_ops->get_records(impl, iterator, limit, flags, out);
+}
+
+/* Puts records from..to-1 of the test's pattern (lengths 0 to 60, some
+ * ending in a newline) and adds their rendering to want[]. */
+static void put_pattern(struct env *e, int from, int to,
+			struct buf want[KFS_FRAMING_COUNT])
+{
+	static unsigned char data[500][64];
+	struct kfs_put_entry en[500];
+
+	for (int i = from; i < to; i += 500) {
+		int n = to - i < 500 ? to - i : 500;
+
+		memset(en, 0, sizeof(en));
+		for (int k = 0; k < n; k++) {
+			int len = (i + k) * 7 % 61;
+			for (int x = 0; x < len; x++)
+				data[k][x] = (unsigned char)('a' + (i + k + x) % 26);
+			if (len && (i + k) % 3 == 0)
+				data[k][len - 1] = '\n';
+			en[k].key = "k";
+			en[k].data = data[k];
+			en[k].len = (size_t)len;
+		}
+		REQUIRE(e->be->ops->put_records(e->be->impl, "S", en, (size_t)n) == 0);
+		for (int k = 0; k < n; k++) {
+			REQUIRE(en[k].err == 0);
+			for (int f = 0; f < KFS_FRAMING_COUNT; f++) {
+				buf_add(&want[f], data[k], en[k].len);
+				if (kfs_framed_len((enum kfs_framing)f, data[k],
+						   en[k].len) > en[k].len)
+					buf_add(&want[f], "\n", 1);
+			}
+		}
+	}
+}
+
+/* Reads r from offset `from` to its end, in chunks of changing sizes. */
+static ssize_t drain_odd(struct kfs_reader *r, struct buf *b, uint64_t from)
+{
+	static const size_t sizes[] = { 131072, 1, 4093, 65536, 77777, 100 };
+	char *tmp = malloc(131072);
+	ssize_t got;
+	size_t k = 0;
+
+	REQUIRE(tmp);
+	while ((got = kfs_reader_read(r, tmp, sizes[k++ % 6], from + b->n)) > 0)
+		buf_add(b, tmp, (size_t)got);
+	free(tmp);
+	return got;
+}
+
+TEST(read_ahead_gives_the_same_bytes)
+{
+	enum { NR = 23456, MORE = 777 };   /* pages of 10000 records */
+	struct env e;
+	struct buf want[KFS_FRAMING_COUNT] = {{0}};
+	struct kfs_backend_ops ops;
+	struct kfs_backend wrapped;
+	struct kfs_read_ahead ra;
+	char *tmp = malloc(100000);
+
+	REQUIRE(tmp);
+	env_open(&e);
+	mkstream(&e, "S", 1);
+	put_pattern(&e, 0, NR, want);
+	REQUIRE(e.be->ops->caps & KFS_CAP_READ_AHEAD);
+	real_ops = e.be->ops;
+	ops = *e.be->ops;
+	ops.get_records = ahead_get_records;
+	wrapped.ops = &ops;
+	wrapped.impl = e.be->impl;
+	main_thread = pthread_self();
+	kfs_read_ahead_init(&ra);
+
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++) {
+		struct kfs_reader_spec spec = {
+			.stream = "S", .kind = KFS_NODE_SHARD, .name = S0,
+			.framing = (enum kfs_framing)f, .ahead = &ra,
+		};
+		struct kfs_reader *r = NULL;
+		struct buf b = {0};
+		size_t end;
+		ssize_t got;
+
+		REQUIRE(kfs_reader_open(&wrapped, &spec, &r, NULL, 0) == 0);
+		n_ahead = 0;
+		/* Every byte there is, not asking for more: the page after
+		 * the last one (none yet) is being read ahead. */
+		end = want[f].n;
+		while (b.n < end) {
+			size_t n = end - b.n < 65536 ? end - b.n : 65536;
+			got = kfs_reader_read(r, tmp, n, b.n);
+			REQUIRE(got > 0);
+			buf_add(&b, tmp, (size_t)got);
+		}
+		/* The pages after the first were read ahead, the last one
+		 * (empty) is by now. */
+		for (int k = 0; k < 5000; k++) {
+			int running;
+			pthread_mutex_lock(&ra.lock);
+			running = ra.running;
+			pthread_mutex_unlock(&ra.lock);
+			if (!running)
+				break;
+			usleep(1000);
+		}
+		CHECK(__atomic_load_n(&n_ahead, __ATOMIC_RELAXED) >= 3);
+		/* Records that come before the reader gets to the tip are
+		 * read, not the empty page read ahead there. */
+		put_pattern(&e, NR + 2 * f * MORE, NR + (2 * f + 1) * MORE, want);
+		CHECK_EQ_INT(drain_odd(r, &b, 0), 0);
+		CHECK(b.n == want[f].n && memcmp(b.p, want[f].p, b.n) == 0);
+
+		/* At the end (EOF), records come: the same reader reads them. */
+		end = b.n;
+		put_pattern(&e, NR + (2 * f + 1) * MORE, NR + (2 * f + 2) * MORE, want);
+		CHECK_EQ_INT(drain_odd(r, &b, 0), 0);
+		CHECK(b.n == want[f].n && memcmp(b.p, want[f].p, b.n) == 0);
+		CHECK(b.n > end);
+
+		/* Back while a page is read ahead, then far forwards. */
+		got = kfs_reader_read(r, tmp, 100000, 0);
+		CHECK_EQ_INT(got, 100000);
+		CHECK(got == 100000 && memcmp(tmp, want[f].p, 100000) == 0);
+		got = kfs_reader_read(r, tmp, 1000, 5);
+		CHECK(got == 1000 && memcmp(tmp, want[f].p + 5, 1000) == 0);
+		got = kfs_reader_read(r, tmp, 1000, want[f].n - 700000);
+		CHECK(got == 1000 && memcmp(tmp, want[f].p + want[f].n - 700000, 1000) == 0);
+		buf_free(&b);
+		CHECK_EQ_INT(drain_odd(r, &b, want[f].n - 699000), 0);
+		CHECK(b.n == 699000 && memcmp(b.p, want[f].p + want[f].n - 699000, b.n) == 0);
+		kfs_reader_free(r);   /* with a page being read ahead, maybe */
+		buf_free(&b);
+	}
+	pthread_mutex_lock(&ra.lock);
+	CHECK_EQ_INT(ra.running, 0);
+	pthread_mutex_unlock(&ra.lock);
+	kfs_read_ahead_destroy(&ra);
+
+	/* Views do not read ahead: they follow, and show every number. */
+	{
+		struct kfs_reader_spec spec = { .stream = "S", .kind = KFS_NODE_SHARD,
+						.name = S0, .ahead = &ra };
+		struct kfs_position pos = { .type = KFS_ITER_TRIM_HORIZON, .json = 1 };
+		struct kfs_reader *r = NULL;
+		struct buf b = {0};
+		struct jrec *v = NULL;
+		size_t nv;
+		int bad = 0;
+
+		kfs_read_ahead_init(&ra);
+		spec.pos = &pos;
+		REQUIRE(kfs_reader_open(&wrapped, &spec, &r, NULL, 0) == 0);
+		n_ahead = 0;
+		CHECK_EQ_INT(drain(r, &b, 65536), -EAGAIN);
+		nv = parse_jsonl(b.p, b.n, &v);
+		CHECK_EQ_INT(nv, NR + 2 * KFS_FRAMING_COUNT * MORE);
+		for (size_t i = 0; i < nv; i++)
+			if (strlen(v[i].seq) != KFS_SEQ_DIGITS ||
+			    (i > 0 && strcmp(v[i - 1].seq, v[i].seq) >= 0))
+				bad++;
+		CHECK_EQ_INT(bad, 0);
+		jrecs_free(v, nv);
+		CHECK_EQ_INT(__atomic_load_n(&n_ahead, __ATOMIC_RELAXED), 0);
+		kfs_reader_free(r);
+		kfs_read_ahead_destroy(&ra);
+		buf_free(&b);
+	}
+
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+		buf_free(&want[f]);
+	free(tmp);
+	env_close(&e);
+}
+
 int main(void)
 {
 	kfs_log_init(1, KFS_LOG_ERR);
@@ -2116,5 +2304,6 @@ int main(void)
 	RUN(stream_view_across_resharding);
 	RUN(seq_view_skips_ancestors_whatever_the_clock);
 	RUN(seek_backwards_and_far);
+	RUN(read_ahead_gives_the_same_bytes);
 	return tap_done();
 }
