@@ -190,6 +190,7 @@ struct seg {
 					   * by append_lock */
 	uint64_t synced;                  /* entries recorded durable in the
 					   * header; protected by sync_lock */
+	struct seg *unsynced_next;        /* link in log->unsynced; state_lock */
 	uint64_t cut_bytes;               /* open only: bytes past log_size
 					   * still in the .log (a torn or
 					   * corrupt tail), cut by seg_finish() */
@@ -231,9 +232,9 @@ struct kfs_seglog {
 				     * cut back; protected by append_lock */
 	uint64_t trim_floor;        /* trim horizon never goes below; state_lock */
 	uint64_t synced_next;       /* next as of the last sync; state_lock */
-	struct seg **unsynced;      /* segments rotated away from and not yet
-				     * synced, each with a reference; state_lock */
-	size_t n_unsynced, cap_unsynced; /* state_lock */
+	struct seg *unsynced;       /* segments rotated away from and not yet
+				     * synced, each with a reference, linked
+				     * by unsynced_next; state_lock */
 	uint64_t bad_logged;        /* counter of the last record logged as
 				     * failing its checksum (each read that
 				     * reaches it fails, one log line); atomic */
@@ -1424,9 +1425,11 @@ void kfs_seglog_close(struct kfs_seglog *log)
 	for (size_t i = 0; i < log->n_segs; i++)
 		seg_unref(log->segs[i]);
 	free(log->segs);
-	for (size_t i = 0; i < log->n_unsynced; i++)
-		seg_unref(log->unsynced[i]);
-	free(log->unsynced);
+	while (log->unsynced) {
+		struct seg *u = log->unsynced;
+		log->unsynced = u->unsynced_next;
+		seg_unref(u);
+	}
 	if (log->dir_fd >= 0)
 		close(log->dir_fd);
 	pthread_mutex_destroy(&log->append_lock);
@@ -1449,22 +1452,8 @@ void kfs_seglog_close(struct kfs_seglog *log)
 static int rotate(struct kfs_seglog *log)
 {
 	struct seg *t = log->tail, *s;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&log->state_lock);
-	if (log->n_unsynced == log->cap_unsynced) {
-		size_t nc = log->cap_unsynced ? 2 * log->cap_unsynced : 4;
-		struct seg **v = realloc(log->unsynced, nc * sizeof(*v));
-		if (v) {
-			log->unsynced = v;
-			log->cap_unsynced = nc;
-		} else {
-			rc = -ENOMEM;
-		}
-	}
-	pthread_mutex_unlock(&log->state_lock);
-	if (rc < 0)
-		return rc;
 	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end,
 			     log->reserved, &s)) < 0)
 		return rc;
@@ -1473,7 +1462,8 @@ static int rotate(struct kfs_seglog *log)
 	if (rc == 0) {
 		log->tail = s;
 		seg_ref(t);
-		log->unsynced[log->n_unsynced++] = t;
+		t->unsynced_next = log->unsynced;
+		log->unsynced = t;
 	}
 	pthread_mutex_unlock(&log->state_lock);
 	if (rc < 0) {
@@ -1684,9 +1674,8 @@ static int seg_sync(struct kfs_seglog *log, struct seg *s, uint64_t count)
 
 int kfs_seglog_sync(struct kfs_seglog *log)
 {
-	struct seg *t, **old = NULL;
+	struct seg *t, *old, *u;
 	uint64_t count, next;
-	size_t n_old, done = 0;
 	int rc = 0;
 
 	/* The segments rotated away from, then the tail, as of one moment:
@@ -1696,47 +1685,30 @@ int kfs_seglog_sync(struct kfs_seglog *log)
 	seg_ref(t);
 	count = t->count;
 	next = log->next;
-	n_old = log->n_unsynced;
-	if (n_old) {
-		old = log->unsynced;
-		log->unsynced = NULL;
-		log->n_unsynced = log->cap_unsynced = 0;
-	}
+	old = log->unsynced;
+	log->unsynced = NULL;
 	pthread_mutex_unlock(&log->state_lock);
 
-	for (; done < n_old; done++)
-		if ((rc = seg_sync(log, old[done], old[done]->count)) < 0)
+	while ((u = old) && rc == 0) {
+		rc = seg_sync(log, u, u->count);
+		if (rc < 0)
 			break;
+		old = u->unsynced_next;
+		seg_unref(u);
+	}
 	if (rc == 0)
 		rc = seg_sync(log, t, count);
 	seg_unref(t);
-	if (done < n_old) {
-		/* Keep what failed and what is left for the next sync. */
-		pthread_mutex_lock(&log->state_lock);
-		for (size_t i = done; i < n_old; i++) {
-			if (log->n_unsynced == log->cap_unsynced) {
-				size_t nc = log->cap_unsynced ? 2 * log->cap_unsynced : 4;
-				struct seg **v = realloc(log->unsynced, nc * sizeof(*v));
-				if (!v)
-					break;
-				log->unsynced = v;
-				log->cap_unsynced = nc;
-			}
-			log->unsynced[log->n_unsynced++] = old[i];
-			old[i] = NULL;
-		}
-		pthread_mutex_unlock(&log->state_lock);
+	/* What failed and what is left waits for the next sync. */
+	pthread_mutex_lock(&log->state_lock);
+	while ((u = old)) {
+		old = u->unsynced_next;
+		u->unsynced_next = log->unsynced;
+		log->unsynced = u;
 	}
-	for (size_t i = 0; i < n_old; i++)
-		if (old[i])
-			seg_unref(old[i]);
-	free(old);
-	if (rc == 0) {
-		pthread_mutex_lock(&log->state_lock);
-		if (next > log->synced_next)
-			log->synced_next = next;
-		pthread_mutex_unlock(&log->state_lock);
-	}
+	if (rc == 0 && next > log->synced_next)
+		log->synced_next = next;
+	pthread_mutex_unlock(&log->state_lock);
 	return rc;
 }
 

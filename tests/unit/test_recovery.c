@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1186,6 +1187,52 @@ TEST(rotation_leaves_the_old_segment_to_the_next_sync)
 	free(dir);
 }
 
+struct syncer {
+	struct kfs_seglog *log;   /* synced over and over */
+	int stop;                 /* atomic */
+	int failed;               /* a sync failed */
+};
+
+static void *sync_loop(void *arg)
+{
+	struct syncer *sy = arg;
+
+	while (!__atomic_load_n(&sy->stop, __ATOMIC_ACQUIRE))
+		if (kfs_seglog_sync(sy->log) != 0)
+			sy->failed = 1;
+	return NULL;
+}
+
+/* Rotations (every other record here) while another thread syncs: the
+ * segments rotated away from are handed between the two, none is lost
+ * or synced after it is freed, and in the end all are synced. */
+TEST(rotation_while_syncing)
+{
+	char *dir = new_log_dir();
+	struct kfs_seglog *log = open_log(dir, 100);
+	struct syncer sy = {log, 0, 0};
+	pthread_t th;
+
+	REQUIRE(pthread_create(&th, NULL, sync_loop, &sy) == 0);
+	for (int i = 0; i < 400; i++)
+		CHECK_EQ_INT(append_one(log, i), i);
+	__atomic_store_n(&sy.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(sy.failed, 0);
+	CHECK_EQ_INT(kfs_seglog_sync(log), 0);
+	CHECK_EQ_INT(kfs_seglog_dirty(log), 0);
+	for (int i = 0; i < 400; i += 2) {
+		char seg[17];
+
+		snprintf(seg, sizeof(seg), "%016x", i);
+		CHECK_EQ_INT(file_synced(dir, seg), 2);
+	}
+	CHECK_EQ_INT(read_check(log), 400);
+	close_clean(log);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* Appends without the reservation syncing per call; a clean close gives
  * the rest back and a reopen goes on densely; any other close leaves a
  * gap, never a reuse. */
@@ -1663,6 +1710,7 @@ int main(void)
 	RUN(power_cut_takes_unsynced_records_whole);
 	RUN(rotation_carries_the_reservation);
 	RUN(rotation_leaves_the_old_segment_to_the_next_sync);
+	RUN(rotation_while_syncing);
 	RUN(clean_close_gives_back_the_reservation);
 	RUN(crash_then_corrupt_unsynced_index_entry);
 	RUN(crash_then_corrupt_unsynced_record);
