@@ -1,11 +1,18 @@
 /*
  * nullfs.c - the benchmark's baseline: the least a FUSE filesystem can do.
  *
- *   nullfs [--size BYTES] MOUNTPOINT [FUSE options]
+ *   nullfs [--size BYTES | --store FILE] MOUNTPOINT [FUSE options]
  *
  * The root holds one file, `sink`, BYTES long (0 by default): every write
  * to it succeeds at once and stores nothing, every read returns zeros up to
- * its size.  It is configured as kinesisfs configures itself (direct_io,
+ * its size.
+ *
+ * With --store FILE it is instead the least a filesystem that keeps what is
+ * written can do: every write is one pwrite(2) of its bytes into FILE, every
+ * read one pread(2) from it, `sink` is as long as FILE, and nothing is
+ * checked, framed or indexed.  The benchmark puts FILE on the filesystem
+ * that holds kinesisfs's data_dir: what the kernel costs to take the bytes
+ * into (and out of) the page cache there is then part of this baseline too.  It is configured as kinesisfs configures itself (direct_io,
  * 1 MiB max_write, no attribute cache, the multi-threaded loop), so the two
  * get the same requests from the kernel for the same commands and the
  * difference between them is what kinesisfs does with them.
@@ -18,8 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static off_t sink_size; /* read-only once mounted */
+static int store_fd = -1; /* --store: the file that keeps the bytes */
 
 static void *null_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -44,6 +54,13 @@ static int null_getattr(const char *path, struct stat *st,
 		st->st_mode = S_IFREG | 0644;
 		st->st_nlink = 1;
 		st->st_size = sink_size;
+		if (store_fd >= 0) {
+			struct stat fst;
+
+			if (fstat(store_fd, &fst) < 0)
+				return -errno;
+			st->st_size = fst.st_size;
+		}
 		return 0;
 	}
 	return -ENOENT;
@@ -69,18 +86,30 @@ static int null_open(const char *path, struct fuse_file_info *fi)
 static int null_truncate(const char *path, off_t size,
 			 struct fuse_file_info *fi)
 {
+	if (store_fd >= 0 && ftruncate(store_fd, size) < 0)
+		return -errno;
 	return 0; /* `>` truncates: accepted and ignored, as kinesisfs does */
 }
 
 static int null_write(const char *path, const char *buf, size_t size,
 		      off_t off, struct fuse_file_info *fi)
 {
+	if (store_fd >= 0) {
+		ssize_t n = pwrite(store_fd, buf, size, off);
+
+		return n < 0 ? -errno : (int)n;
+	}
 	return (int)size;
 }
 
 static int null_read(const char *path, char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	if (store_fd >= 0) {
+		ssize_t n = pread(store_fd, buf, size, off);
+
+		return n < 0 ? -errno : (int)n;
+	}
 	if (off >= sink_size)
 		return 0;
 	if ((off_t)size > sink_size - off)
@@ -114,6 +143,16 @@ int main(int argc, char *argv[])
 		sink_size = strtoll(argv[2], &end, 10);
 		if (*end || sink_size < 0) {
 			fprintf(stderr, "nullfs: bad --size %s\n", argv[2]);
+			return 2;
+		}
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	} else if (argc > 2 && strcmp(argv[1], "--store") == 0) {
+		store_fd = open(argv[2], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (store_fd < 0) {
+			fprintf(stderr, "nullfs: %s: %s\n", argv[2],
+				strerror(errno));
 			return 2;
 		}
 		argv[2] = argv[0];
