@@ -178,10 +178,18 @@ static void fill_times(struct stat *st, int64_t ms)
 	st->st_ctim = st->st_mtim;
 }
 
-/* Views: read-only, no size (they follow), the time of asking. */
-static void view_attr(struct stat *st)
+/* -o read_only: every change is refused, whatever the kernel let by. */
+static int refuse_read_only(const struct kfs_fs *fs, const char *op,
+			    const struct kfs_path *p)
 {
-	st->st_mode = S_IFREG | 0444;
+	return fs->opt->read_only ? fail(-EROFS, op, p, "mounted read-only")
+				  : 0;
+}
+
+/* Views: read-only, no size (they follow), the time of asking. */
+static void view_attr(const struct kfs_fs *fs, struct stat *st)
+{
+	st->st_mode = S_IFREG | (fs->opt->file_mode & 0555);
 	st->st_nlink = 1;
 	fill_times(st, kfs_now_ms());
 }
@@ -203,21 +211,21 @@ static int kfs_getattr(const char *path, struct stat *st,
 	st->st_blksize = 4096;
 	switch (p.kind) {
 	case KFS_NODE_ROOT:
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | fs->opt->dir_mode;
 		st->st_nlink = 2;
 		fill_times(st, fs->start_ms);
 		break;
 	case KFS_NODE_STREAM:
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | fs->opt->dir_mode;
 		st->st_nlink = 2;
 		fill_times(st, sd.creation_ms);
 		break;
 	case KFS_NODE_SHARD:
 		if (p.view) {
-			view_attr(st);
+			view_attr(fs, st);
 			break;
 		}
-		st->st_mode = S_IFREG | 0644;
+		st->st_mode = S_IFREG | fs->opt->file_mode;
 		st->st_nlink = 1;
 		if (shd.bytes[fs->opt->framing] >= 0)
 			st->st_size = shd.bytes[fs->opt->framing];
@@ -233,16 +241,16 @@ static int kfs_getattr(const char *path, struct stat *st,
 		}
 		break;
 	case KFS_NODE_SVIEW:
-		view_attr(st);
+		view_attr(fs, st);
 		break;
 	default:
 		if (p.view) {
-			view_attr(st);
+			view_attr(fs, st);
 			break;
 		}
 		/* A key file: any name; its size is not known without
 		 * reading every record of the key. */
-		st->st_mode = S_IFREG | 0644;
+		st->st_mode = S_IFREG | fs->opt->file_mode;
 		st->st_nlink = 1;
 		fill_times(st, sd.creation_ms);
 		break;
@@ -294,6 +302,8 @@ static int kfs_mkdir(const char *path, mode_t mode)
 		return fail(err, "mkdir", &p, "a name is at most 255 bytes");
 	if (err || p.kind != KFS_NODE_STREAM)
 		return fail(-EPERM, "mkdir", &p, "streams hold no directories");
+	if ((err = refuse_read_only(fs, "mkdir", &p)))
+		return err;
 	if (!p.valid_stream)
 		return fail(-EINVAL, "mkdir", &p, "a stream name is 1 to 128 of "
 			    "[a-zA-Z0-9_.-]");
@@ -315,6 +325,8 @@ static int kfs_rmdir(const char *path)
 	if (p.kind != KFS_NODE_STREAM)
 		return fail(p.kind == KFS_NODE_ROOT ? -EBUSY : -ENOTDIR, "rmdir",
 			    &p, NULL);
+	if ((err = refuse_read_only(fs, "rmdir", &p)))
+		return err;
 	if (!fs->opt->allow_delete)
 		return fail(-EPERM, "delete stream", &p,
 			    "deleting streams needs -o allow_delete");
@@ -410,6 +422,8 @@ static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return fail(-EISDIR, "truncate", &p, NULL);
 	if (is_view(&p))
 		return fail(-EACCES, "truncate", &p, "views are read-only");
+	if ((err = refuse_read_only(fs, "truncate", &p)))
+		return err;
 	if (size != 0)
 		return fail(-EPERM, "truncate", &p, "only truncation to size 0 "
 			    "is accepted (and ignored): records cannot be "
@@ -796,6 +810,8 @@ static int open_handle(const char *op, const char *path,
 	if (is_view(&p) && acc != O_RDONLY)
 		return fail(-EACCES, op, &p, "views are read-only: write to "
 			    "the shard or key file");
+	if (acc != O_RDONLY && (err = refuse_read_only(fs, op, &p)))
+		return err;
 	/* On AWS a partition key is a Unicode string: a key the service
 	 * would refuse is refused at open rather than at the first flush.
 	 * The local engine stores any bytes (docs/semantics.md, "Bad
@@ -1293,7 +1309,7 @@ static int kfs_setxattr(const char *path, const char *name, const char *value,
 	long v;
 	int err = resolve(fs, "setxattr", path, &p, NULL, NULL);
 
-	if (err)
+	if (err || (err = refuse_read_only(fs, "setxattr", &p)))
 		return err;
 	if (p.kind == KFS_NODE_STREAM &&
 	    strcmp(name, KFS_XATTR_PREFIX "retention_hours") == 0) {
@@ -1442,8 +1458,8 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	fs->be = be;
 	fs->prod = prod;
 	fs->opt = opt;
-	fs->uid = getuid();
-	fs->gid = getgid();
+	fs->uid = opt->uid;
+	fs->gid = opt->gid;
 	fs->start_ms = kfs_now_ms();
 	pthread_mutex_init(&fs->tails_lock, NULL);
 	pthread_cond_init(&fs->tails_cond, NULL);

@@ -31,6 +31,13 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("no_default_permissions", no_default_permissions),
 	KFS_OPT("timeout_ms=%s", timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
+	KFS_OPT("read_only", read_only),
+	KFS_OPT("ro", read_only),
+	{ "rw", offsetof(struct kfs_options, read_only), 0 },
+	KFS_OPT("uid=%s", uid_s),
+	KFS_OPT("gid=%s", gid_s),
+	KFS_OPT("file_mode=%s", file_mode_s),
+	KFS_OPT("dir_mode=%s", dir_mode_s),
 	KFS_OPT("debug", debug),
 	KFS_OPT("--help", show_help),
 	KFS_OPT("-h", show_help),
@@ -39,30 +46,151 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	FUSE_OPT_END
 };
 
+/* Options of mount(8), fstab and systemd that only they act on: a
+ * mount through the helper or an fstab line gets them, FUSE knows none.
+ * Those ending in '=' or '-' are prefixes. */
+static const char *const kfs_mount_only_opts[] = {
+	"defaults", "auto", "noauto", "_netdev", "nofail", "user", "nouser",
+	"users", "owner", "comment=", "x-", NULL
+};
+
+/* fuse_opt_parse's callback: drops mount(8)'s options, keeps the
+ * others for FUSE, and takes up to two arguments aside. */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct kfs_options *o = data;
+
+	if (key == FUSE_OPT_KEY_OPT) {
+		for (int i = 0; kfs_mount_only_opts[i]; i++) {
+			const char *m = kfs_mount_only_opts[i];
+			size_t n = strlen(m);
+			int prefix = m[n - 1] == '=' || m[n - 1] == '-';
+
+			if (prefix ? strncmp(arg, m, n) == 0 : strcmp(arg, m) == 0)
+				return 0;
+		}
+		return 1;
+	}
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (o->source) {
+		fprintf(stderr, "kinesisfs: %s: too many arguments: expected "
+			"[SOURCE] MOUNTPOINT (see --help)\n", arg);
+		return -1;
+	}
+	o->source = o->mountpoint;
+	o->mountpoint = strdup(arg);
+	if (!o->mountpoint) {
+		fprintf(stderr, "kinesisfs: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
 int kfs_options_parse(struct fuse_args *args, struct kfs_options *o)
 {
 	memset(o, 0, sizeof(*o));
-	if (fuse_opt_parse(args, o, kfs_opt_spec, NULL) == -1)
+	if (fuse_opt_parse(args, o, kfs_opt_spec, opt_proc) == -1)
+		return -1;
+	/* fuse_parse_cmdline takes the mountpoint from args. */
+	if (o->mountpoint && fuse_opt_add_arg(args, o->mountpoint) == -1)
 		return -1;
 	return 0;
 }
 
-/* Parses a whole decimal number in [min, max]; 0 or -1. */
-static int parse_long(const char *name, const char *s, long min, long max,
-		      long *out)
+/* Parses a whole number in base `base` in [min, max]; 0 or -1. */
+static int parse_num(const char *name, const char *s, int base, long min,
+		     long max, long *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
+	v = strtol(s, &end, base);
 	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "kinesisfs: -o %s=%s: expected a number from "
-			"%ld to %ld\n", name, s, min, max);
+		if (base == 8)
+			fprintf(stderr, "kinesisfs: -o %s=%s: expected an octal "
+				"mode from 0 to %lo\n", name, s, max);
+		else
+			fprintf(stderr, "kinesisfs: -o %s=%s: expected a number "
+				"from %ld to %ld\n", name, s, min, max);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+static int parse_long(const char *name, const char *s, long min, long max,
+		      long *out)
+{
+	return parse_num(name, s, 10, min, max, out);
+}
+
+/* Sets *field from SOURCE, unless an -o option gave it another value. */
+static int source_sets(char **field, const char *value, const char *name,
+		       const char *source)
+{
+	if (*field && strcmp(*field, value) != 0) {
+		fprintf(stderr, "kinesisfs: SOURCE %s and -o %s=%s disagree\n",
+			source, name, *field);
+		return -1;
+	}
+	if (!*field && !(*field = strdup(value))) {
+		fprintf(stderr, "kinesisfs: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SOURCE, the first of two arguments (the device field of mount(8) and
+ * fstab): an absolute path is the local engine's data_dir, "aws" or
+ * "aws:REGION" the AWS backend, "local" the local engine, "kinesisfs"
+ * nothing (the options say all).  0, or -1 after saying why.
+ */
+static int apply_source(struct kfs_options *o)
+{
+	const char *s = o->source;
+
+	if (!s || strcmp(s, "kinesisfs") == 0)
+		return 0;
+	if (strcmp(s, "local") == 0)
+		return source_sets(&o->backend, "local", "backend", s);
+	if (s[0] == '/')
+		return source_sets(&o->backend, "local", "backend", s) == -1 ||
+		       source_sets(&o->data_dir, s, "data_dir", s) == -1 ? -1 : 0;
+	if (strcmp(s, "aws") == 0)
+		return source_sets(&o->backend, "aws", "backend", s);
+	if (strncmp(s, "aws:", 4) == 0 && s[4])
+		return source_sets(&o->backend, "aws", "backend", s) == -1 ||
+		       source_sets(&o->region, s + 4, "region", s) == -1 ? -1 : 0;
+	fprintf(stderr, "kinesisfs: SOURCE %s: expected an absolute path (the "
+		"local engine's data_dir), local, aws, aws:REGION or "
+		"kinesisfs\n", s);
+	return -1;
+}
+
+/* uid=, gid=, file_mode=, dir_mode=; 0, or -1 when one is bad. */
+static int check_owner(struct kfs_options *o)
+{
+	long uid = getuid(), gid = getgid(), fmode = 0644, dmode = 0755;
+	/* (uid_t)-1 means "unchanged" to chown: not an owner.  Each is
+	 * checked, so that every bad one is reported. */
+	int bad = (o->uid_s &&
+		   parse_num("uid", o->uid_s, 10, 0, 0xfffffffe, &uid)) |
+		  (o->gid_s &&
+		   parse_num("gid", o->gid_s, 10, 0, 0xfffffffe, &gid)) |
+		  (o->file_mode_s &&
+		   parse_num("file_mode", o->file_mode_s, 8, 0, 0777, &fmode)) |
+		  (o->dir_mode_s &&
+		   parse_num("dir_mode", o->dir_mode_s, 8, 0, 0777, &dmode));
+
+	o->uid = (uid_t)uid;
+	o->gid = (gid_t)gid;
+	o->file_mode = (mode_t)fmode;
+	o->dir_mode = (mode_t)dmode;
+	return bad ? -1 : 0;
 }
 
 int kfs_options_fuse_args(const struct kfs_options *o, struct fuse_args *args)
@@ -70,6 +198,8 @@ int kfs_options_fuse_args(const struct kfs_options *o, struct fuse_args *args)
 	if (o->allow_other && fuse_opt_add_arg(args, "-oallow_other") == -1)
 		return -1;
 	if (o->allow_root && fuse_opt_add_arg(args, "-oallow_root") == -1)
+		return -1;
+	if (o->read_only && fuse_opt_add_arg(args, "-oro") == -1)
 		return -1;
 	/* A shared mount lets the kernel check owners and modes, as on a
 	 * disk: others may read streams but not write or make them. */
@@ -105,6 +235,8 @@ int kfs_options_check(struct kfs_options *o)
 	int bad = 0;
 	long v;
 
+	if (apply_source(o) == -1 || check_owner(o) == -1)
+		bad = 1;
 	if (!o->backend)
 		o->backend = strdup("local");
 	if (strcmp(o->backend, "local") != 0 && strcmp(o->backend, "aws") != 0) {
@@ -184,11 +316,17 @@ int kfs_options_check(struct kfs_options *o)
 void kfs_options_usage(const char *prog)
 {
 	printf(
-"usage: %s [options] MOUNTPOINT\n"
+"usage: %s [options] [SOURCE] MOUNTPOINT\n"
 "\n"
 "Mounts Kinesis data streams as a filesystem: a directory per stream, a file\n"
 "per shard; appending a line to a file puts a record, reading a shard file\n"
 "reads its records.\n"
+"\n"
+"SOURCE (what mount(8) and fstab call the device; default: kinesisfs):\n"
+"    /ABSOLUTE/PATH         the local engine on that data_dir\n"
+"    local                  the local engine (-o data_dir or its default)\n"
+"    aws, aws:REGION        the AWS backend (in that region)\n"
+"    kinesisfs              nothing: the options say all\n"
 "\n"
 "kinesisfs options:\n"
 "    -o backend=local|aws   engine serving the streams (default: local)\n"
@@ -214,7 +352,15 @@ void kfs_options_usage(const char *prog)
 "                           then it is tried again (default: 30000, 60000 for\n"
 "                           PutRecords and GetRecords)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
-"    -o debug               log debug messages\n"
+"    -o debug               log debug messages (default: off)\n"
+"    -o read_only, -o ro    mount read-only: writes, mkdir, rmdir and\n"
+"                           setfattr give EROFS (default: off, -o rw)\n"
+"    -o uid=N, -o gid=N     owner and group shown on every file and\n"
+"                           directory (default: the mounting user's)\n"
+"    -o file_mode=MODE      octal permission bits of files; views drop the\n"
+"                           write bits (default: 0644)\n"
+"    -o dir_mode=MODE       octal permission bits of directories\n"
+"                           (default: 0755)\n"
 "    -h, --help             print this help\n"
 "    -V, --version          print the version\n"
 "\n"
@@ -240,18 +386,28 @@ void kfs_options_usage(const char *prog)
 "  e.g. cat S/shardId-000000000000@LATEST, cat S/@TRIM_HORIZON.jsonl | jq .\n"
 "\n"
 "FUSE options:\n"
-"    -f                     stay in the foreground, log to stderr\n"
+"    -f                     stay in the foreground, log to stderr (default:\n"
+"                           daemonize once mounted, log to syslog)\n"
 "    -d                     FUSE debug output (implies -f)\n"
-"    -s                     single-threaded\n"
+"    -s                     single-threaded (default: multi-threaded)\n"
 "    -o allow_other         let other users use the mount (default: only\n"
 "                           the user who mounts); implies default_permissions\n"
 "    -o allow_root          let root use the mount too; implies\n"
-"                           default_permissions\n"
+"                           default_permissions (default: off)\n"
 "    -o no_default_permissions  with allow_other/allow_root: the kernel does\n"
 "                           not check owners and modes (anyone may write)\n"
-"    -o auto_unmount        unmount when the daemon exits\n"
+"    -o default_permissions the kernel checks owners and modes (default: on\n"
+"                           with allow_other/allow_root, else off)\n"
+"    -o auto_unmount        unmount when the daemon exits (default: off)\n"
 "    -o max_threads=N       threads serving requests; a reader waiting in a\n"
 "                           view holds one (default here: 256)\n"
+"    -o max_idle_threads=N  idle threads kept (default: libfuse's)\n"
+"    -o clone_fd            a /dev/fuse descriptor per thread (default: off)\n"
+"    -o nosuid, nodev, noexec, suid, dev, exec  as for any mount (default\n"
+"                           as root: nosuid,nodev)\n"
+"  Options mount(8), fstab and systemd add are accepted and ignored:\n"
+"    defaults, auto, noauto, _netdev, nofail, user, nouser, users, owner,\n"
+"    comment=*, x-* (x-systemd.automount, ...).\n"
 "\n"
 "See kinesisfs(1) and docs/ for the layout, semantics and errors.\n",
 	       prog);
@@ -271,5 +427,11 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->poll_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);
+	free(o->uid_s);
+	free(o->gid_s);
+	free(o->file_mode_s);
+	free(o->dir_mode_s);
+	free(o->source);
+	free(o->mountpoint);
 	memset(o, 0, sizeof(*o));
 }

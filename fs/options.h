@@ -3,6 +3,7 @@
 #define KFS_OPTIONS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "backend/backend.h"
 
@@ -30,6 +31,13 @@ struct kfs_options {
 	int no_default_permissions; /* the kernel does not check modes */
 	char *timeout_s;         /* timeout_ms, as given */
 	int allow_delete;        /* rmdir deletes streams */
+	int read_only;           /* -o read_only / ro: EROFS, kernel's ro too */
+	char *uid_s;             /* owner shown on every node, as given */
+	char *gid_s;             /* group shown on every node, as given */
+	char *file_mode_s;       /* permission bits of files, as given */
+	char *dir_mode_s;        /* permission bits of directories, as given */
+	char *source;            /* SOURCE, the first of two arguments */
+	char *mountpoint;        /* the last argument, given back to FUSE */
 	int debug;               /* our debug log (-o debug) */
 	int show_help;           /* --help / -h */
 	int show_version;        /* --version / -V */
@@ -41,10 +49,17 @@ struct kfs_options {
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
 	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
+	uid_t uid;               /* default: the mounting user's */
+	gid_t gid;               /* default: the mounting user's group */
+	mode_t file_mode;        /* default 0644 (views: without write bits) */
+	mode_t dir_mode;         /* default 0755 */
 };
 
-/* Takes kinesisfs's options out of args (the rest stays for FUSE).
- * Returns 0, or -1 after printing why to stderr. */
+/* Takes kinesisfs's options out of args (the rest stays for FUSE), and
+ * the options mount(8) and systemd add that mean nothing here (noauto,
+ * _netdev, x-systemd.*, ...).  Of two arguments the first is SOURCE
+ * (kfs_options_check applies it) and the second the mountpoint, which
+ * stays in args.  Returns 0, or -1 after printing why to stderr. */
 int kfs_options_parse(struct fuse_args *args, struct kfs_options *o);
 /* Fills defaults and checks values; prints one line per problem and
  * returns -1 when one is bad. */

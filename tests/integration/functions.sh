@@ -13,6 +13,8 @@
 #   KFS_BIN       the kinesisfs binary
 #   KFS_TOOLS     directory holding kfs-probe and kfs-writer
 #   KFS_SRCDIR    source top directory
+#   KFS_BUILDDIR  build top directory (kfs_make runs make there)
+#   KFS_MAKE      make
 #   VALGRIND      valgrind, or empty
 #   KFS_VALGRIND  1 to run the daemon under valgrind; errors fail the test
 #   KFS_TSAN      1 when built with --enable-tsan: ThreadSanitizer reports
@@ -512,6 +514,23 @@ kfs_kill9()
     ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after a lazy unmount"
     _kfs_check_tsan
     _kfs_check_log "$kfs_log"
+}
+
+# ---- make in the build tree ---------------------------------------------
+
+: "${KFS_BUILDDIR:=$KFS_SRCDIR}"
+: "${KFS_MAKE:=make}"
+
+# kfs_make TARGET VAR=VALUE...: make in the build tree (install into a
+# scratch prefix, ...), quietly, its output in $tmp/make.log, outside the
+# jobserver of the make check that runs the test.
+kfs_make()
+{
+    [ -f "$KFS_BUILDDIR/Makefile" ] || error "no Makefile in KFS_BUILDDIR=$KFS_BUILDDIR"
+    # shellcheck disable=SC2086
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        $KFS_MAKE -s -C "$KFS_BUILDDIR" "$@" >>"$tmp/make.log" 2>&1 ||
+        { tail -n 30 "$tmp/make.log" >&2; fail "make $* failed"; }
 }
 
 # ---- helpers for assertions -------------------------------------------

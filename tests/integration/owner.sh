@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# owner.sh - what every node shows and lets do (docs/mounting.md,
+# "Owner, modes, read-only"):
+#   - by default: the mounting user's uid and gid, directories 0755,
+#     files 0644, views 0444;
+#   - -o uid=,gid=,file_mode=,dir_mode= change them (views keep no write
+#     bit), and with allow_other the kernel checks them: the owner they
+#     name writes, another user is kept out of a 0700 directory;
+#   - -o read_only (and ro): the kernel's mount is read-only, and appends,
+#     open for writing, mkdir, rmdir, truncate and setfattr give EROFS and
+#     store nothing; with the kernel's flag taken off (remount,rw) the
+#     daemon still refuses each of them, with one log line;
+#   - -o ro,rw: the last wins, as with mount(8);
+#   - -o auto_unmount: the mount goes when the daemon is killed;
+#   - bad values are refused at mount with one message.
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+requires getfattr --version
+requires setfattr --version
+requires setpriv --help
+
+kfs_setup
+s=$mnt/own
+shard=$s/shardId-000000000000
+
+# modes_are WANT: "uid gid mode" of the root, a stream, a shard, a key file
+# and a view, one a line.
+modes_are()
+{
+    local got
+    got=$(stat -c '%u %g %a' "$mnt" "$s" "$shard" "$s/k" "$shard@TRIM_HORIZON")
+    assert_eq "$got" "$1" "owner and mode of the root, a stream, a shard, a key file, a view"
+}
+
+# ---- defaults ------------------------------------------------------------
+kfs_mount allow_delete
+mkdir "$s"
+echo one >>"$s/k"
+modes_are "$(id -u) $(id -g) 755
+$(id -u) $(id -g) 755
+$(id -u) $(id -g) 644
+$(id -u) $(id -g) 644
+$(id -u) $(id -g) 444"
+kfs_umount
+
+# ---- uid, gid, file_mode, dir_mode -----------------------------------------
+kfs_mount uid=1234,gid=4321,file_mode=0640,dir_mode=0750
+modes_are "1234 4321 750
+1234 4321 750
+1234 4321 640
+1234 4321 640
+1234 4321 440"
+kfs_umount
+
+# With allow_other the kernel checks them: the owner they name (nobody)
+# writes; another user is kept out of a 0700 stream directory.  ($tmp is
+# 0700: others need a way to the mount point, and their own kfs-probe.)
+chmod 0755 "$tmp"
+install -m 0755 "$probe" "$tmp/kfs-probe"
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+kfs_mount allow_other,uid=65534,gid=65534,file_mode=0600,dir_mode=0700
+got=$(as_user 65534 "$tmp/kfs-probe" write "$s/k" 4)
+assert_eq "$got" OK "an append by the owner uid=65534 names"
+got=$(as_user 65533 "$tmp/kfs-probe" stat "$s/k")
+assert_eq "$got" EACCES "stat by another user in a 0700 stream directory"
+got=$(as_user 65533 "$tmp/kfs-probe" open-read "$mnt")
+assert_eq "$got" EACCES "another user reading a 0700 root"
+kfs_umount
+kfs_mount
+assert_eq "$(cat "$s/k")" "one
+aaaa" "records after the owner's append"
+kfs_umount
+
+# ---- read_only -------------------------------------------------------------
+# refused_all WHAT: every change gives EROFS and nothing is stored.
+refused_all()
+{
+    expect_probe EROFS write "$s/k" 10
+    expect_probe EROFS write "$s/newkey" 10
+    expect_probe EROFS write "$shard" 10
+    expect_probe EROFS open-write "$s/k"
+    expect_probe EROFS mkdir "$mnt/other"
+    expect_probe EROFS rmdir "$s"
+    expect_probe EROFS truncate "$s/k" 0
+    expect_probe EROFS setxattr "$s" user.kinesis.retention_hours 48
+    assert_eq "$(cat "$s/k")" "one
+aaaa" "records of the key after the refused changes ($1)"
+    assert_eq "$(xattr "$s" retention_hours)" 24 "retention after the refused setfattr ($1)"
+    [ -d "$s" ] || fail "the stream is gone after a refused rmdir ($1)"
+    [ ! -e "$mnt/other" ] || fail "a refused mkdir made a stream ($1)"
+    # Reading works: a file, a view.
+    assert_eq "$(timeout 30 sed -n "1{p;q}" "$shard@TRIM_HORIZON")" one "a view on a read-only mount ($1)"
+}
+
+for opt in read_only ro; do
+    kfs_mount "$opt,allow_delete"
+    grep -F " $mnt " /proc/mounts | grep -q -E ' ro,|,ro,| ro ' ||
+        fail "-o $opt: the kernel's mount is not read-only: $(grep -F " $mnt " /proc/mounts)"
+    log_mark
+    refused_all "-o $opt"
+    # The kernel refused those: the daemon saw none.
+    expect_logged 0 0 "-" "changes the kernel refused (-o $opt)"
+    kfs_umount
+done
+
+# The kernel's flag taken off behind the daemon's back (mount -i: no
+# helper): the daemon refuses each change itself, one line each.
+kfs_mount read_only,allow_delete
+mount -i -o remount,rw "$mnt" || error "mount -i -o remount,rw $mnt failed"
+grep -F " $mnt " /proc/mounts | grep -q ' rw,' ||
+    error "remount,rw did not make the kernel's mount writable"
+log_mark
+refused_all "remounted rw"
+expect_logged 8 8 "mounted read-only" "the changes the daemon refused"
+kfs_umount
+
+# The last of ro and rw wins, as with mount(8).
+kfs_mount ro,rw
+expect_probe OK write "$s/k" 3
+kfs_umount
+
+# ---- auto_unmount: fusermount3 unmounts when the daemon dies ----------------
+kfs_mount auto_unmount
+# Served: fusermount3 has handed the daemon its descriptor and watches it.
+assert_eq "$(timeout 30 sed -n 1p "$s/k")" one "a record through an auto_unmount mount"
+kill -KILL "$kfs_pid"
+_kfs_reap
+not_mounted() { ! is_mounted "$mnt"; }
+wait_for 20 "auto_unmount: the mount goes with the killed daemon" not_mounted
+
+# ---- bad values -----------------------------------------------------------
+for o in uid=-1 uid=x uid=4294967295 gid=1.5 gid= file_mode=0888 \
+         file_mode=01777 file_mode=rw dir_mode=-1 dir_mode=; do
+    if "$KFS_BIN" -f -o "$(kfs_backend_opts),$o" "$mnt" >"$tmp/bad.out" 2>&1; then
+        fusermount3 -u "$mnt" 2>/dev/null || true
+        fail "-o $o mounted"
+    fi
+    assert_eq "$(grep -c . "$tmp/bad.out")" 1 "lines printed for -o $o: $(cat "$tmp/bad.out")"
+    grep -q -E "^kinesisfs: -o ${o%%=*}=.*: expected (a number|an octal mode)" "$tmp/bad.out" ||
+        fail "no clear message for -o $o: $(cat "$tmp/bad.out")"
+    ! is_mounted "$mnt" || fail "-o $o left a mount"
+done
