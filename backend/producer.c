@@ -71,6 +71,8 @@ struct pstream {
 	size_t bytes;                 /* their data plus keys (wire) */
 	int kicked;                   /* send without lingering until drained */
 	int busy;                     /* batches being stored now, queued or direct */
+	size_t inflight_n;            /* records of those batches */
+	int64_t direct_since;         /* monotonic ms a direct store began, or 0 */
 	int stop;                     /* the producer is shutting down */
 };
 
@@ -113,6 +115,21 @@ int kfs_ack_wait(struct kfs_ack *a)
 	return err;
 }
 
+/* Adds what one batch came to to the stream's metrics. */
+static void count_batch(struct kfs_producer *p, const char *stream,
+			uint64_t stored, uint64_t bytes, uint64_t failed,
+			uint64_t retried, uint64_t throttled)
+{
+	uint64_t v[KFS_M_COUNT] = { 0 };
+
+	v[KFS_M_RECORDS_PUT] = stored;
+	v[KFS_M_BYTES_PUT] = bytes;
+	v[KFS_M_RECORDS_FAILED] = failed;
+	v[KFS_M_RECORDS_RETRIED] = retried;
+	v[KFS_M_RECORDS_THROTTLED] = throttled;
+	kfs_metrics_add_all(p->cfg.metrics, stream, v);
+}
+
 /* Resolves n records of a with one result. */
 static void ack_resolve_n(struct kfs_ack *a, int err, uint64_t n)
 {
@@ -141,6 +158,7 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->max_inflight = 1;
 	cfg->on_stored = NULL;
 	cfg->on_stored_arg = NULL;
+	cfg->metrics = NULL;
 }
 
 int kfs_producer_new(struct kfs_backend *be,
@@ -213,26 +231,40 @@ static void log_failures(const char *stream, struct kfs_put_entry *e,
 	}
 }
 
+/* The records of a batch are no longer in flight (for the gauges of the
+ * metrics file, before their writers hear). */
+static void batch_landed(struct pstream *ps, size_t n, int64_t *since)
+{
+	pthread_mutex_lock(&ps->lock);
+	ps->inflight_n -= n;
+	*since = 0;
+	pthread_mutex_unlock(&ps->lock);
+}
+
 /*
  * Sends one batch, resending failed retryable entries (only those, in their
  * order) until they succeed or run out of attempts, then resolves every
- * record with its writer.
+ * record with its writer.  *since is the sender's oldest record in flight,
+ * cleared once the batch has landed.
  */
 static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
-		       unsigned *seed)
+		       unsigned *seed, int64_t *since)
 {
 	struct kfs_producer *p = ps->p;
 	struct kfs_put_entry *e = malloc(n * sizeof(*e));
 	size_t *todo = malloc(n * sizeof(*todo));
 	struct kfs_put_entry *sub = NULL;
 	size_t ntodo = n, cost = 0, stored = 0, failed = 0, retries = 0;
+	size_t throttled = 0, bytes = 0;
 
 	if (!e || !todo) {
+		batch_landed(ps, n, since);
 		for (size_t i = 0; i < n; i++)
 			ack_resolve(recs[i]->ack, -ENOMEM);
 		kfs_err("stream %s: %zu record(s) not stored: out of memory",
 			ps->name, n);
 		failed = n;
+		count_batch(p, ps->name, 0, 0, n, 0, 0);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -266,8 +298,10 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 			v = sub;
 		}
 		p->be->ops->put_records(p->be->impl, ps->name, v, ntodo);
-		for (size_t k = 0; k < ntodo; k++)
+		for (size_t k = 0; k < ntodo; k++) {
 			ok += v[k].err == 0;
+			throttled += v[k].err == -EAGAIN;
+		}
 		if (ok && p->cfg.on_stored)
 			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
 		for (size_t k = 0; k < ntodo; k++) {
@@ -283,15 +317,20 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 		ntodo = again;
 	}
 	log_failures(ps->name, e, n);
+	for (size_t i = 0; i < n; i++) {
+		failed += e[i].err != 0;
+		bytes += e[i].err ? 0 : e[i].len;
+	}
+	stored = n - failed;
+	/* Counted before the writers hear: once close(2) returns, the
+	 * metrics file shows its records. */
+	count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
+	batch_landed(ps, n, since);
 	for (size_t i = 0, run; i < n; i += run) {
 		/* A run of one writer's records with one result: one wake-up. */
 		for (run = 1; i + run < n && recs[i + run]->ack == recs[i]->ack &&
 		     e[i + run].err == e[i].err; run++)
 			;
-		if (e[i].err)
-			failed += run;
-		else
-			stored += run;
 		ack_resolve_n(recs[i]->ack, e[i].err, run);
 	}
 out:
@@ -343,6 +382,7 @@ static void fail_queued(struct pstream *ps)
 	p->stats.records_failed += n;
 	pthread_cond_broadcast(&p->space);
 	pthread_mutex_unlock(&p->lock);
+	count_batch(p, ps->name, 0, 0, n, 0, 0);
 }
 
 static unsigned key_bucket(const char *key)
@@ -443,6 +483,8 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 struct sender {
 	struct pstream *ps;   /* its stream */
 	int idx;              /* its index, the owner of the keys it holds */
+	int64_t since;        /* queue time of the oldest record of its batch
+			       * in flight, 0 when none; protected by ps->lock */
 };
 
 static void *sender_main(void *arg)
@@ -508,8 +550,10 @@ static void *sender_main(void *arg)
 		if (ps->head)
 			pthread_cond_signal(&ps->wake); /* more for another sender */
 		ps->busy++;
+		ps->inflight_n += n;
+		me->since = batch[0]->enq_ms;   /* batches keep queue order */
 		pthread_mutex_unlock(&ps->lock);
-		send_batch(ps, batch, n, &seed);
+		send_batch(ps, batch, n, &seed, &me->since);
 		pthread_mutex_lock(&ps->lock);
 		ps->busy--;
 		if (cfg->max_inflight > 1) {
@@ -616,17 +660,22 @@ static int direct_begin(struct kfs_producer *p, const char *stream,
 		return 0; /* the queued path reports why */
 	pthread_mutex_lock(&ps->lock);
 	ok = !ps->head && ps->busy == 0 && !ps->stop;
-	if (ok)
+	if (ok) {
 		ps->busy++;
+		ps->inflight_n += n;
+		ps->direct_since = kfs_mono_ms();
+	}
 	pthread_mutex_unlock(&ps->lock);
 	*out = ps;
 	return ok;
 }
 
-static void direct_end(struct pstream *ps)
+static void direct_end(struct pstream *ps, size_t n)
 {
 	pthread_mutex_lock(&ps->lock);
 	ps->busy--;
+	ps->inflight_n -= n;
+	ps->direct_since = 0;
 	pthread_mutex_unlock(&ps->lock);
 }
 
@@ -642,6 +691,7 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 		       size_t n, struct kfs_ack *ack)
 {
 	size_t max = p->cfg.batch_records, stored = 0, failed = 0, batches = 0;
+	size_t stored_bytes = 0, throttled = 0;
 	struct kfs_put_entry *e = malloc((n < max ? n : max) * sizeof(*e));
 	int err = 0;
 
@@ -676,6 +726,8 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 			if (e[k].err && !err)
 				err = e[k].err;
 			bad += e[k].err != 0;
+			throttled += e[k].err == -EAGAIN;
+			stored_bytes += e[k].err ? 0 : e[k].len;
 		}
 		failed += bad;
 		if (bad < m && p->cfg.on_stored)
@@ -696,6 +748,7 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 	p->stats.records_failed += failed;
 	p->stats.batches += batches;
 	pthread_mutex_unlock(&p->lock);
+	count_batch(p, ps->name, stored, stored_bytes, failed, 0, throttled);
 }
 
 int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
@@ -717,7 +770,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		return 0;
 	if (direct_begin(p, stream, n, ack, &ps)) {
 		put_direct(p, ps, key, explicit_hash_key, v, n, ack);
-		direct_end(ps);
+		direct_end(ps, n);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -827,6 +880,62 @@ void kfs_producer_stats(struct kfs_producer *p, struct kfs_producer_stats *out)
 	*out = p->stats;
 	out->queued_bytes = p->queued;
 	pthread_mutex_unlock(&p->lock);
+}
+
+static int queue_by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct kfs_producer_queue *)a)->name,
+		      ((const struct kfs_producer_queue *)b)->name);
+}
+
+/* The oldest of two queue times, 0 standing for none. */
+static int64_t oldest(int64_t a, int64_t b)
+{
+	return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
+int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
+			size_t *n, size_t *memory, size_t *limit)
+{
+	struct kfs_producer_queue *q;
+	struct pstream *ps, *first;
+	size_t count = 0, i = 0;
+	int64_t now = kfs_mono_ms();
+
+	/* Streams are only added at the head and freed with the producer:
+	 * the list from `first` on holds still once the lock is let go. */
+	pthread_mutex_lock(&p->lock);
+	first = p->streams;
+	*memory = p->queued;
+	pthread_mutex_unlock(&p->lock);
+	*limit = p->cfg.queue_bytes;
+	for (ps = first; ps; ps = ps->next)
+		count++;
+	*out = NULL;
+	*n = 0;
+	if (count == 0)
+		return 0;
+	q = calloc(count, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	for (ps = first; ps; ps = ps->next, i++) {
+		int64_t since;
+
+		snprintf(q[i].name, sizeof(q[i].name), "%s", ps->name);
+		pthread_mutex_lock(&ps->lock);
+		q[i].queued_records = ps->count;
+		q[i].queued_bytes = ps->bytes;
+		q[i].inflight_records = ps->inflight_n;
+		since = oldest(ps->head ? ps->head->enq_ms : 0, ps->direct_since);
+		for (int s = 0; s < ps->nthreads; s++)
+			since = oldest(since, ps->senders[s].since);
+		pthread_mutex_unlock(&ps->lock);
+		q[i].oldest_ms = since ? now - since : 0;
+	}
+	qsort(q, count, sizeof(*q), queue_by_name);
+	*out = q;
+	*n = count;
+	return 0;
 }
 
 void kfs_producer_free(struct kfs_producer *p, int drain_ms)

@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 
 #include "backend.h"
+#include "lib/metrics.h"
 
 /* What one writer has handed over and not yet heard back about. */
 struct kfs_ack {
@@ -57,6 +58,9 @@ struct kfs_producer_config {
 	 * block nor call the producer. */
 	void (*on_stored)(void *arg, const char *stream);
 	void *on_stored_arg;
+	/* Counts records put, failed, retried and throttled, per stream and
+	 * once a batch (borrowed; it must outlive the producer), or NULL. */
+	struct kfs_metrics *metrics;
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 16 MiB queue, 500 records,
@@ -110,5 +114,23 @@ struct kfs_producer_stats {
 	size_t queued_bytes;      /* bytes waiting now */
 };
 void kfs_producer_stats(struct kfs_producer *p, struct kfs_producer_stats *out);
+
+/* What one stream's queue holds at one moment, for metrics. */
+struct kfs_producer_queue {
+	char name[KFS_STREAM_NAME_MAX + 1];
+	uint64_t queued_records;  /* waiting for a batch */
+	uint64_t queued_bytes;    /* their data plus keys */
+	uint64_t inflight_records;/* in batches being stored now */
+	int64_t oldest_ms;        /* age of the oldest record handed over and
+				   * not yet resolved, 0 when none */
+};
+
+/*
+ * The queues of every stream written to since the producer was made,
+ * sorted by name, as *out (the caller frees it) and *n; *memory is the
+ * memory counted against queue_bytes and *limit that bound.  0 or -ENOMEM.
+ */
+int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
+			size_t *n, size_t *memory, size_t *limit);
 
 #endif

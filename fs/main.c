@@ -26,6 +26,7 @@
 #include "backend/versions.h"
 #include "fs/ops.h"
 #include "fs/options.h"
+#include "fs/path.h"
 #include "lib/log.h"
 
 #define KFS_DRAIN_MS 30000   /* longest unmount waits to deliver the queue */
@@ -85,7 +86,8 @@ static void finish_daemon(int fd)
 	close(fd);
 }
 
-static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
+static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
+			struct kfs_backend **be)
 {
 	if (strcmp(o->backend, "local") == 0) {
 		struct kfs_local_config cfg = {
@@ -106,6 +108,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_backend **be)
 			 * while the endpoint is down comes up.  Missing
 			 * credentials and region do fail the mount. */
 			.probe = 0,
+			.metrics = m,
 		};
 		return kfs_aws_open(&cfg, be);
 	}
@@ -133,6 +136,7 @@ int main(int argc, char *argv[])
 	struct kfs_producer_config pcfg;
 	struct kfs_backend *be = NULL;
 	struct kfs_producer *prod = NULL;
+	struct kfs_metrics *metrics = NULL;
 	struct fuse *fuse = NULL;
 	struct kfs_fs fs;
 	int ret = 1, daemon_fd = -1, fs_ready = 0, err;
@@ -181,22 +185,29 @@ int main(int argc, char *argv[])
 	if (opt.ca_bundle && setenv("AWS_CA_BUNDLE", opt.ca_bundle, 1) != 0)
 		goto out_args;
 
-	kfs_log_init(1, opt.debug ? KFS_LOG_DEBUG : KFS_LOG_INFO);
+	/* -d (FUSE's trace of requests, in the foreground) shows our debug
+	 * lines too, as -o debug does (docs/metrics.md, "Logs"). */
+	kfs_log_init(1, opt.debug || cmd.debug ? KFS_LOG_DEBUG : KFS_LOG_INFO);
 	if (!cmd.foreground)
 		daemon_fd = fork_daemon();
 
-	err = open_backend(&opt, &be);
+	metrics = kfs_metrics_new();
+	if (!metrics)
+		kfs_warn("out of memory: %s is left empty", KFS_METRICS_NAME);
+	err = open_backend(&opt, metrics, &be);
 	if (err) {
 		fprintf(stderr, "kinesisfs: cannot open the %s backend: %s\n",
 			opt.backend, strerror(-err));
 		goto out;
 	}
 	kfs_fs_init(&fs, be, NULL, &opt);
+	fs.metrics = metrics;
 	fs_ready = 1;
 	kfs_producer_config_default(&pcfg);
 	pcfg.linger_ms = opt.linger_ms;
 	pcfg.on_stored = kfs_fs_on_stored;   /* wakes readers at the tip */
 	pcfg.on_stored_arg = &fs;
+	pcfg.metrics = metrics;
 	if (strcmp(opt.backend, "aws") == 0) {
 		/* Throttling and failures of the service are retried: the
 		 * backoffs of 9 attempts (100 ms doubling, with jitter) add
@@ -262,6 +273,7 @@ out:
 	if (fs_ready)
 		kfs_fs_free(&fs);
 	kfs_backend_free(be);
+	kfs_metrics_free(metrics);
 	if (daemon_fd != -1)
 		close(daemon_fd); /* the parent reads EOF and exits 1 */
 out_args:

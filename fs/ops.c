@@ -20,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs/metrics.h"
 #include "fs/path.h"
 #include "fs/reader.h"
 #include "lib/cancel.h"
@@ -61,6 +62,10 @@ struct kfs_handle {
 	int64_t tail_ms;                      /* monotonic ms the partial line began */
 	/* reading */
 	struct kfs_reader *rd;                /* the cursor, when readable */
+	char *doc;                            /* @metrics: the document of this open,
+					       * made before the open returns and
+					       * only read after: no lock */
+	size_t doc_len;                       /* its length */
 };
 
 static struct fuse_pollhandle *pollers_del(struct kfs_handle *h, int *was);
@@ -147,7 +152,7 @@ static int resolve(struct kfs_fs *fs, const char *op, const char *path,
 			    "or AT_TIMESTAMP=T, then optionally .jsonl");
 	if (err)
 		return fail(err, op, p, "no such file");
-	if (p->kind == KFS_NODE_ROOT)
+	if (p->kind == KFS_NODE_ROOT || p->kind == KFS_NODE_METRICS)
 		return 0;
 	if (!p->valid_stream)
 		return fail(-ENOENT, op, p, "no such stream");
@@ -243,6 +248,18 @@ static int kfs_getattr(const char *path, struct stat *st,
 	case KFS_NODE_SVIEW:
 		view_attr(fs, st);
 		break;
+	case KFS_NODE_METRICS: {
+		/* The size of the document if it were opened now. */
+		char *doc;
+		size_t len;
+
+		view_attr(st);
+		if (kfs_metrics_render(fs->metrics, fs->prod, &doc, &len) == 0) {
+			st->st_size = (off_t)len;
+			free(doc);
+		}
+		break;
+	}
 	default:
 		if (p.view) {
 			view_attr(fs, st);
@@ -333,6 +350,7 @@ static int kfs_rmdir(const char *path)
 	err = fs->be->ops->delete_stream(fs->be->impl, p.stream);
 	if (err)
 		return fail(err, "delete stream", &p, NULL);
+	kfs_metrics_forget(fs->metrics, p.stream);
 	kfs_info("deleted stream %s", p.stream);
 	return 0;
 }
@@ -347,6 +365,7 @@ static int kfs_unlink(const char *path)
 		return err;
 	return fail(-EPERM, "unlink", &p, p.kind == KFS_NODE_SHARD
 		    ? "shards are removed by retention or resharding, not unlink"
+		    : p.kind == KFS_NODE_METRICS ? "the metrics file cannot be removed"
 		    : "records cannot be removed");
 }
 
@@ -417,6 +436,9 @@ static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 	if (err)
 		return err;
+	if (p.kind == KFS_NODE_METRICS)
+		return fail(-EACCES, "truncate", &p, "the metrics file is "
+			    "read-only");
 	if (p.kind != KFS_NODE_SHARD && p.kind != KFS_NODE_KEY &&
 	    p.kind != KFS_NODE_SVIEW)
 		return fail(-EISDIR, "truncate", &p, NULL);
@@ -464,6 +486,7 @@ static void handle_unref(struct kfs_handle *h)
 		return;
 	kfs_ack_destroy(&h->ack);
 	pthread_mutex_destroy(&h->lock);
+	free(h->doc);
 	free(h->line);
 	kfs_reader_free(h->rd);
 	free(h);
@@ -572,6 +595,7 @@ static int record_fits(struct kfs_handle *h, size_t len)
 
 static int efbig(struct kfs_handle *h, size_t len)
 {
+	kfs_metrics_add(h->fs->metrics, h->stream, KFS_M_RECORDS_REJECTED, 1);
 	kfs_err("write %s/%s: record of %zu bytes or more is over the limit of "
 		"%zu bytes (data plus key); nothing of it was sent",
 		h->stream, h->name, len, h->fs->opt->max_record_size);
@@ -807,6 +831,8 @@ static int open_handle(const char *op, const char *path,
 		return err;
 	if (p.kind == KFS_NODE_ROOT || p.kind == KFS_NODE_STREAM)
 		return fail(-EISDIR, op, &p, NULL);
+	if (p.kind == KFS_NODE_METRICS && acc != O_RDONLY)
+		return fail(-EACCES, op, &p, "the metrics file is read-only");
 	if (is_view(&p) && acc != O_RDONLY)
 		return fail(-EACCES, op, &p, "views are read-only: write to "
 			    "the shard or key file");
@@ -837,7 +863,15 @@ static int open_handle(const char *op, const char *path,
 	h->refs = 1;
 	pthread_mutex_init(&h->lock, NULL);
 	kfs_ack_init(&h->ack);
-	if (h->readable) {
+	if (p.kind == KFS_NODE_METRICS) {
+		/* A snapshot per open: every read sees one document. */
+		err = kfs_metrics_render(fs->metrics, fs->prod, &h->doc,
+					 &h->doc_len);
+		if (err) {
+			handle_unref(h);
+			return fail(err, op, &p, NULL);
+		}
+	} else if (h->readable) {
 		struct kfs_reader_spec spec = {
 			.stream = p.stream,
 			.kind = p.kind,
@@ -847,6 +881,7 @@ static int open_handle(const char *op, const char *path,
 			.sizes = fs->sizes,
 			.created_ms = sd.creation_ms,
 			.ahead = &fs->ahead,
+			.metrics = fs->metrics,
 		};
 		char why[KFS_SEQ_MAX + 120];
 
@@ -954,10 +989,19 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 	int follows, failing = 0;
 	ssize_t n;
 
-	if (!h->readable || !h->rd)
-		return -EBADF;
 	if (offset < 0)
 		return -EINVAL;
+	if (h->kind == KFS_NODE_METRICS) {
+		size_t off = (size_t)offset < h->doc_len ? (size_t)offset
+							 : h->doc_len;
+		size_t len = h->doc_len - off < size ? h->doc_len - off : size;
+
+		if (len)
+			memcpy(buf, h->doc + off, len);
+		return (int)len;
+	}
+	if (!h->readable || !h->rd)
+		return -EBADF;
 	if (size > INT_MAX)
 		size = INT_MAX;
 	for (;;) {
@@ -995,6 +1039,9 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t offset,
 		kfs_err("read %s/%s: %s", h->stream, h->full, strerror((int)-n));
 		return (int)n;
 	}
+	if (n > 0)
+		kfs_metrics_add(fs->metrics, h->stream, KFS_M_BYTES_READ,
+				(uint64_t)n);
 	return (int)n;
 }
 

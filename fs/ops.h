@@ -12,6 +12,7 @@
 #include "fs/options.h"
 #include "fs/reader.h"
 #include "fs/sizes.h"
+#include "lib/metrics.h"
 
 struct kfs_handle;
 
@@ -20,6 +21,8 @@ struct kfs_fs {
 	struct kfs_backend *be;           /* the engine (owned by main) */
 	struct kfs_producer *prod;        /* batches writes (owned by main) */
 	const struct kfs_options *opt;    /* read-only */
+	struct kfs_metrics *metrics;      /* counters (owned by main), or NULL;
+					   * it has its own lock */
 	uid_t uid;                        /* owner shown on every node */
 	gid_t gid;
 	int64_t start_ms;                 /* mount time: the root's times */

@@ -130,6 +130,10 @@ int kfs_path_parse(const char *path, struct kfs_path *out)
 	memcpy(out->stream, p, n);
 	out->valid_stream = kfs_valid_stream_name(out->stream);
 	out->kind = KFS_NODE_STREAM;
+	if (strcmp(out->stream, KFS_METRICS_NAME) == 0) {
+		out->kind = KFS_NODE_METRICS;
+		return slash && slash[1] ? -ENOENT : 0;
+	}
 	if (!slash || !slash[1])
 		return 0;
 	p = slash + 1;

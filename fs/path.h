@@ -13,7 +13,11 @@ enum kfs_node {
 	KFS_NODE_SHARD,   /* "/S/shardId-000000000000", or a view of it */
 	KFS_NODE_KEY,     /* "/S/anything-else": a partition-key file, or a view */
 	KFS_NODE_SVIEW,   /* "/S/@POSITION": the stream-wide view */
+	KFS_NODE_METRICS, /* "/@metrics": the counters (docs/metrics.md) */
 };
+
+/* The metrics file of the root: '@' is never in a stream name. */
+#define KFS_METRICS_NAME "@metrics"
 
 #define KFS_POS_SEQ_MAX 128      /* digits of a sequence number in a name */
 

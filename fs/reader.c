@@ -59,6 +59,7 @@ struct kfs_reader {
 	struct kfs_sizes *sizes;
 	int64_t created_ms;            /* the stream's, for sizes */
 	struct kfs_read_ahead *ra;     /* read-ahead allowed, or NULL */
+	struct kfs_metrics *metrics;   /* records read are counted there, or NULL */
 
 	int key_filter;                /* keep the records of name[] only */
 	int64_t anchor_ms;             /* seq views of streams: N's arrival */
@@ -252,6 +253,19 @@ static int render_jsonl(struct kfs_reader *r, const char *shard,
 		if (kept(r, &res->records[i]))
 			err = render_json(r, shard, &res->records[i]);
 	return err;
+}
+
+/* Records of res kept by the file. */
+static uint64_t kept_records(const struct kfs_reader *r,
+			     const struct kfs_get_result *res)
+{
+	uint64_t n = 0;
+
+	if (!r->key_filter)
+		return res->n;
+	for (size_t i = 0; i < res->n; i++)
+		n += kept(r, &res->records[i]);
+	return n;
 }
 
 /* Bytes the records of res kept by the file take in text; with `any`,
@@ -611,6 +625,7 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 		r->sizes = spec->sizes;
 	r->created_ms = spec->created_ms;
 	r->ra = spec->ahead;
+	r->metrics = spec->metrics;
 	/* Key readers read every shard: writers may have put the key's
 	 * records anywhere with an explicit hash key. */
 	r->key_filter = r->kind == KFS_NODE_KEY;
@@ -769,8 +784,12 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	free(l->iter);
 	l->iter = res.next_iterator;
 	res.next_iterator = NULL;
-	if (res.n > 0)
+	if (res.n > 0) {
 		ahead_start(r, l->iter);   /* while this page is rendered */
+		if (r->metrics)
+			kfs_metrics_add(r->metrics, r->stream,
+					KFS_M_RECORDS_READ, kept_records(r, &res));
+	}
 	if (r->pos.json) {
 		err = render_jsonl(r, l->shard, &res);
 		added = r->buf_len - r->buf_off - before;

@@ -22,6 +22,7 @@
 #include "backend/backend.h"
 #include "fs/path.h"
 #include "fs/sizes.h"
+#include "lib/metrics.h"
 
 /*
  * Read-ahead: a plain shard reader on a backend with KFS_CAP_READ_AHEAD
@@ -49,6 +50,7 @@ struct kfs_reader_spec {
 	struct kfs_sizes *sizes;         /* plain shard readers report here, or NULL */
 	int64_t created_ms;              /* the stream's creation time, for sizes */
 	struct kfs_read_ahead *ahead;    /* plain shard readers read ahead, or NULL */
+	struct kfs_metrics *metrics;     /* counts the records read, or NULL */
 };
 
 struct kfs_reader;

@@ -1047,9 +1047,13 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 			kfs_debug("GetRecords %s: throttled, waiting %lld ms", what,
 				  (long long)ms);
 			rate_penalize(a, it.stream, it.shard, ms);
+			kfs_metrics_add_global(a->client.metrics,
+					       KFS_G_REQUESTS_RETRIED, 1);
 			continue;
 		}
 		if (e.retry == KFS_AWS_TRANSIENT && ++failed < a->client.max_attempts) {
+			kfs_metrics_add_global(a->client.metrics,
+					       KFS_G_REQUESTS_RETRIED, 1);
 			kfs_aws_backoff(&a->client, failed - 1);
 			continue;
 		}
@@ -1343,6 +1347,7 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 	a->client.backoff_cap_ms = t.backoff_cap_ms > 0 ? t.backoff_cap_ms
 							: KFS_AWS_BACKOFF_CAP_MS;
 	a->client.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
+	a->client.metrics = cfg->metrics;
 	a->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes
 						    : KFS_RECORD_LIMIT_DEFAULT;
 	a->cache_ms = cfg->cache_ms ? cfg->cache_ms : KFS_AWS_CACHE_MS_DEFAULT;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "../backend.h"
+#include "lib/metrics.h"
 
 #define KFS_AWS_CACHE_MS_DEFAULT 2000   /* listings and descriptions reused this long */
 
@@ -31,6 +32,8 @@ struct kfs_aws_config {
 	int probe;                   /* 1: one ListStreams call at open, so
 				      * that refused credentials or an
 				      * unreachable endpoint fail the mount */
+	struct kfs_metrics *metrics; /* counts requests retried and throttled
+				      * (borrowed, outlives the backend), or NULL */
 };
 
 /*

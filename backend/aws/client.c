@@ -170,6 +170,9 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 		if (rc == 0)
 			break;
 		ambiguous |= e->ambiguous;
+		if (e->retry == KFS_AWS_THROTTLED)
+			kfs_metrics_add_global(c->metrics,
+					       KFS_G_REQUESTS_THROTTLED, 1);
 		if (kfs_cancelled()) {
 			/* The caller was interrupted: no more tries. */
 			rc = e->err = -EINTR;
@@ -190,6 +193,7 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 			kfs_debug("%s: %s%s%s, retrying (attempt %d of %d)", action,
 				  e->type, e->type[0] && e->message[0] ? ": " : "",
 				  e->message, tries + 1, c->max_attempts);
+			kfs_metrics_add_global(c->metrics, KFS_G_REQUESTS_RETRIED, 1);
 			kfs_aws_backoff(c, n);
 			continue;
 		}

@@ -13,6 +13,7 @@
 #include "creds.h"
 #include "errors.h"
 #include "http.h"
+#include "lib/metrics.h"
 
 #define KFS_AWS_MAX_ATTEMPTS 6        /* tries of a retried call */
 #define KFS_AWS_BACKOFF_MS 100        /* first backoff; doubles */
@@ -42,6 +43,7 @@ struct kfs_aws_client {
 					      * timeout_ms); 0: KFS_HTTP_TIMEOUT_MS,
 					      * KFS_AWS_LONG_TIMEOUT_MS with
 					      * KFS_CALL_LONG */
+	struct kfs_metrics *metrics;         /* borrowed, or NULL */
 };
 
 /* Call flags. */

@@ -74,7 +74,7 @@ static void path(const char *s, size_t n)
 	rc = kfs_path_parse(p, &out);
 	if (rc != 0 && rc != -ENOENT && rc != -EINVAL)
 		die("kfs_path_parse: an unexpected error");
-	if ((unsigned)out.kind > KFS_NODE_SVIEW)
+	if ((unsigned)out.kind > KFS_NODE_METRICS)
 		die("kfs_path_parse: a kind out of range");
 	if (!TERMINATED(out.stream) || !TERMINATED(out.name) || !TERMINATED(out.full))
 		die("kfs_path_parse: an unterminated field");

@@ -278,6 +278,71 @@ TEST(failures_reach_the_writer)
 	sc_free(&s);
 }
 
+/* Counters of the metrics file, once a batch; the queue's gauges. */
+TEST(metrics_and_queues)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer_config cfg;
+	struct kfs_producer *p = NULL;
+	struct kfs_metrics *m = kfs_metrics_new();
+	struct kfs_metrics_snapshot snap;
+	struct kfs_producer_queue *q;
+	size_t n, memory, limit;
+	struct kfs_ack a;
+
+	REQUIRE(m);
+	sc_init(&s, &be);
+	kfs_producer_config_default(&cfg);
+	cfg.linger_ms = 60000;
+	cfg.max_attempts = 5;
+	cfg.backoff_ms = 1;
+	cfg.metrics = m;
+	REQUIRE(kfs_producer_new(&be, &cfg, &p) == 0);
+	kfs_ack_init(&a);
+	put(p, "a", &a);
+	put(p, "fail:2:b", &a);
+	put(p, "bad", &a);
+	put(p, "c", &a);
+	usleep(20000);
+	REQUIRE(kfs_producer_queues(p, &q, &n, &memory, &limit) == 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_STR(q[0].name, "s");
+		CHECK_EQ_INT(q[0].queued_records, 4);
+		CHECK_EQ_INT(q[0].queued_bytes, 1 + 8 + 3 + 1 + 4 * 2);
+		CHECK_EQ_INT(q[0].inflight_records, 0);
+		CHECK(q[0].oldest_ms >= 15);
+	}
+	CHECK(memory > 0);
+	CHECK_EQ_INT(limit, cfg.queue_bytes);
+	free(q);
+	kfs_producer_kick(p, "s");
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EINVAL);
+	REQUIRE(kfs_metrics_snapshot(m, &snap) == 0);
+	CHECK_EQ_INT(snap.n, 1);
+	if (snap.n == 1) {
+		CHECK_EQ_INT(snap.streams[0].v[KFS_M_RECORDS_PUT], 3);
+		CHECK_EQ_INT(snap.streams[0].v[KFS_M_BYTES_PUT], 1 + 8 + 1);
+		CHECK_EQ_INT(snap.streams[0].v[KFS_M_RECORDS_FAILED], 1);
+		CHECK_EQ_INT(snap.streams[0].v[KFS_M_RECORDS_RETRIED], 2);
+		CHECK_EQ_INT(snap.streams[0].v[KFS_M_RECORDS_THROTTLED], 2);
+	}
+	kfs_metrics_snapshot_clear(&snap);
+	REQUIRE(kfs_producer_queues(p, &q, &n, &memory, &limit) == 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_INT(q[0].queued_records, 0);
+		CHECK_EQ_INT(q[0].inflight_records, 0);
+		CHECK_EQ_INT(q[0].oldest_ms, 0);
+	}
+	free(q);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+	kfs_metrics_free(m);
+}
+
 struct bp_arg {
 	struct kfs_producer *p;
 	struct kfs_ack *a;
@@ -426,6 +491,7 @@ int main(void)
 	RUN(linger_sends_without_kick);
 	RUN(only_failed_entries_are_resent);
 	RUN(failures_reach_the_writer);
+	RUN(metrics_and_queues);
 	RUN(full_queue_blocks_writers);
 	RUN(free_delivers_queued_records);
 	RUN(several_batches_in_flight_keep_key_order);

@@ -699,6 +699,11 @@ TEST(path_parse)
 		{"", 0, KFS_NODE_ROOT, "", "", "", 0, 0, 0},
 		{"/S", 0, KFS_NODE_STREAM, "S", "", "", 0, 0, 0},
 		{"/S/", 0, KFS_NODE_STREAM, "S", "", "", 0, 0, 0},
+		/* the metrics file; '@' is never in a stream name */
+		{"/@metrics", 0, KFS_NODE_METRICS, "@metrics", "", "", 0, 0, 0},
+		{"/@metrics/x", -ENOENT, KFS_NODE_METRICS, "@metrics", NULL, NULL,
+		 0, 0, 0},
+		{"/@metricsx", 0, KFS_NODE_STREAM, "@metricsx", "", "", 0, 0, 0},
 		/* plain files */
 		{"/S/" S0, 0, KFS_NODE_SHARD, "S", S0, S0, 0, 0, 0},
 		{"/S/mykey", 0, KFS_NODE_KEY, "S", "mykey", "mykey", 0, 0, 0},
