@@ -253,7 +253,7 @@ static int kfs_getattr(const char *path, struct stat *st,
 		char *doc;
 		size_t len;
 
-		view_attr(st);
+		view_attr(fs, st);
 		if (kfs_metrics_render(fs->metrics, fs->prod, &doc, &len) == 0) {
 			st->st_size = (off_t)len;
 			free(doc);

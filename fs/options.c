@@ -352,7 +352,7 @@ void kfs_options_usage(const char *prog)
 "                           then it is tried again (default: 30000, 60000 for\n"
 "                           PutRecords and GetRecords)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
-"    -o debug               log debug messages (default: off)\n"
+"    -o debug               log debug messages; -d does too (default: off)\n"
 "    -o read_only, -o ro    mount read-only: writes, mkdir, rmdir and\n"
 "                           setfattr give EROFS (default: off, -o rw)\n"
 "    -o uid=N, -o gid=N     owner and group shown on every file and\n"
