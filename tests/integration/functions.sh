@@ -302,6 +302,11 @@ kfs_backend_opts()
     fi
 }
 
+# A command the daemon is started through, which execs it (the daemon's
+# pid stays the one kfs_mount knows): e.g. (unshare -m --propagation
+# unchanged) for a mount made from another mount namespace.
+kfs_launcher=()
+
 # kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
 # $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
 # until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
@@ -315,9 +320,10 @@ kfs_mount()
     kfs_log=$tmp/daemon.$kfs_n.log
     kfs_mp=$mp
     kfs_vg=
+    cmd=("${kfs_launcher[@]}")
     if [ "$KFS_VALGRIND" = 1 ]; then
         kfs_vg=$tmp/daemon.$kfs_n.vg
-        cmd=("$VALGRIND" --error-exitcode=99 --leak-check=full
+        cmd+=("$VALGRIND" --error-exitcode=99 --leak-check=full
              --errors-for-leak-kinds=definite --log-file="$kfs_vg"
              --suppressions="$KFS_SRCDIR/tests/valgrind.supp")
     fi

@@ -1,0 +1,42 @@
+# kinesisfs in a container (docs/containers.md).
+#
+#   docker build -t kinesisfs .
+#   docker run -d --name kinesisfs --device /dev/fuse --cap-add SYS_ADMIN \
+#       --security-opt apparmor=unconfined \
+#       -v kinesisfs-data:/var/lib/kinesisfs \
+#       -v /mnt/kinesis:/mnt/kinesis:rshared kinesisfs
+#
+# Arguments after the image name are kinesisfs options (-o backend=aws,...);
+# the mount point is $KINESISFS_MOUNT. tests/integration/dockerfile.sh runs
+# the build stage's commands and checks the runtime stage's packages.
+
+# ---- build stage: the -dev packages and the autotools build --------------
+FROM debian:12 AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        build-essential autoconf automake pkg-config \
+        libfuse3-dev libcurl4-openssl-dev libcjson-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# OUT is where `make install` puts its tree; the runtime stage copies from it.
+ARG OUT=/out
+RUN autoreconf -fi \
+ && ./configure --quiet --prefix=/usr/local \
+ && make -j"$(nproc)" \
+ && make install-strip DESTDIR="$OUT"
+
+# ---- runtime stage: the shared libraries, fusermount3 and the binary ------
+FROM debian:12-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/usr/local/bin/kinesisfs /usr/local/bin/kinesisfs
+# The local engine's data_dir: mount a volume here to keep the streams.
+ENV KINESISFS_DATA_DIR=/var/lib/kinesisfs
+ENV KINESISFS_MOUNT=/mnt/kinesis
+# kinesisfs is PID 1 and in the foreground (-f), logging to stderr: SIGTERM
+# (docker stop) delivers queued records (up to 30 s), unmounts and exits.
+ENTRYPOINT ["/bin/sh", "-c", "mkdir -p \"$KINESISFS_MOUNT\" && exec kinesisfs -f \"$@\" \"$KINESISFS_MOUNT\"", "kinesisfs"]
+CMD []
