@@ -11,6 +11,7 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -450,6 +451,35 @@ static int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return fail(-EPERM, "truncate", &p, "only truncation to size 0 "
 			    "is accepted (and ignored): records cannot be "
 			    "removed or added by truncate");
+	return 0;
+}
+
+/*
+ * fallocate on a writer: space for records is not reserved ahead, so a
+ * plain allocation (mode 0, or FALLOC_FL_KEEP_SIZE) is accepted and
+ * ignored, as truncation to 0 is.  Answering EOPNOTSUPP instead would make
+ * glibc's posix_fallocate fall back to writing a zero byte per block,
+ * which would reach the stream as data.  Holes, zeroing and collapsing
+ * have no meaning for records: EOPNOTSUPP.
+ */
+static int kfs_fallocate(const char *path, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = resolve(fs, "fallocate", path, &p, NULL, NULL);
+
+	(void)off;
+	(void)len;
+	(void)fi;
+	if (err)
+		return err;
+	if ((err = refuse_read_only(fs, "fallocate", &p)))
+		return err;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return fail(-EOPNOTSUPP, "fallocate", &p, "records have no "
+			    "holes: only plain allocation is accepted (and "
+			    "ignored)");
 	return 0;
 }
 
@@ -1580,6 +1610,7 @@ const struct fuse_operations kfs_fuse_ops = {
 	.chmod = kfs_chmod,
 	.chown = kfs_chown,
 	.truncate = kfs_truncate,
+	.fallocate = kfs_fallocate,
 	.utimens = kfs_utimens,
 	.statfs = kfs_statfs,
 	.open = kfs_open,

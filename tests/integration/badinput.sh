@@ -139,6 +139,23 @@ echo direct >>"$tmp/sh0.expected"
 assert_eq "$(timeout 30 cat "$s/dkey")" direct "key file written with O_DIRECT"
 expect_logged 0 0 "-" "an O_DIRECT write"
 
+# ---- fallocate: a plain allocation accepted and ignored, holes refused ---
+# glibc's posix_fallocate would write a zero byte per block if fallocate
+# were not supported: no byte of it may reach the stream.
+fallocate -l 100000 "$s/fkey" || fail "fallocate of a key file refused"
+fallocate -x -o 0 -l 100000 "$s/fkey" || fail "posix_fallocate of a key file refused"
+fallocate -n -l 4096 "$sh0" || fail "fallocate --keep-size of a shard refused"
+expect_logged 0 0 "-" "plain allocations"
+if fallocate -p -o 0 -l 4096 "$s/fkey" 2>"$tmp/falloc.err"; then
+    fail "punching a hole in a key file succeeded"
+fi
+grep -q -E "not supported|unsupported" "$tmp/falloc.err" || fail "punch hole: $(cat "$tmp/falloc.err")"
+expect_logged 1 1 "$sname.*fkey" "punching a hole"
+echo after-fallocate >>"$s/fkey"
+echo after-fallocate >>"$tmp/sh0.expected"
+assert_eq "$(timeout 30 cat "$s/fkey")" after-fallocate "key file after fallocate"
+alive "fallocate"
+
 # ---- zero-length writes: no record ---------------------------------------
 expect_probe 'OK 0' write0 "$sh0"
 expect_probe 'OK 0' write0 "$s/zkey"
