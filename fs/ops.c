@@ -928,6 +928,15 @@ static int open_handle(const char *op, const char *path,
 			return fail(err, op, &p, why[0] ? why : NULL);
 		}
 	}
+	if (kfs_log_enabled(KFS_LOG_DEBUG)) {
+		char sbuf[4 * KFS_STREAM_NAME_MAX + 8], kbuf[4 * NAME_MAX + 8];
+
+		kfs_debug("%s %s/%s: for %s", op,
+			  log_name(p.stream, sbuf, sizeof(sbuf)),
+			  log_name(p.full, kbuf, sizeof(kbuf)),
+			  acc == O_RDONLY ? "reading" :
+			  acc == O_WRONLY ? "writing" : "reading and writing");
+	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	/* A view is a stream of records, like a pipe. */
