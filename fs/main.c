@@ -86,6 +86,15 @@ static void finish_daemon(int fd)
 	close(fd);
 }
 
+static void log_mounted(const char *mountpoint, const struct kfs_options *o)
+{
+	if (strcmp(o->backend, "local") == 0)
+		kfs_info("mounted %s (backend local, data_dir %s)", mountpoint,
+			 o->data_dir);
+	else
+		kfs_info("mounted %s (backend %s)", mountpoint, o->backend);
+}
+
 static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			struct kfs_backend **be)
 {
@@ -229,14 +238,12 @@ int main(int argc, char *argv[])
 		goto out_destroy;
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
-	if (strcmp(opt.backend, "local") == 0)
-		kfs_info("mounted %s (backend local, data_dir %s)",
-			 cmd.mountpoint, opt.data_dir);
-	else
-		kfs_info("mounted %s (backend %s)", cmd.mountpoint, opt.backend);
+	log_mounted(cmd.mountpoint, &opt);
 	if (daemon_fd != -1) {
 		finish_daemon(daemon_fd);
 		daemon_fd = -1;
+		/* Said on the terminal; said again where the rest goes. */
+		log_mounted(cmd.mountpoint, &opt);
 	}
 	if (cmd.singlethread) {
 		ret = fuse_loop(fuse);

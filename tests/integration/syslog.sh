@@ -86,6 +86,7 @@ if mkdir "$mnt/bad name" 2>/dev/null; then
     fail "mkdir of a bad stream name succeeded"
 fi
 stop_daemon
+wait_for 10 "the mount is logged at info (<30>)" logged 30 "mounted $mnt"
 wait_for 10 "the new stream is logged at info (<30>)" logged 30 "stream logs created"
 wait_for 10 "the bad mkdir is logged at error (<27>)" logged 27 "mkdir bad name: "
 wait_for 10 "the unmount is logged at info (<30>)" logged 30 "unmounting $mnt"
@@ -93,7 +94,7 @@ if lines | grep -q "^<31>"; then
     fail "debug lines without -o debug: $(lines | grep "^<31>" | head -3)"
 fi
 # Until it has mounted the daemon writes to the terminal (start-up errors
-# are seen there), and once detached nothing more.
+# are seen there, and the mount), and once detached nothing more.
 grep -q -x "kinesisfs: info: mounted $mnt .*" "$tmp/terminal.out" ||
     fail "the mount is not reported on the terminal: $(cat "$tmp/terminal.out")"
 if grep -v -E "^kinesisfs: info: mounted " "$tmp/terminal.out" | grep -q .; then
