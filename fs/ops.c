@@ -212,8 +212,8 @@ static int kfs_getattr(const char *path, struct stat *st,
 	if (err)
 		return err;
 	memset(st, 0, sizeof(*st));
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
+	st->st_uid = fs->opt->uid;
+	st->st_gid = fs->opt->gid;
 	st->st_blksize = 4096;
 	switch (p.kind) {
 	case KFS_NODE_ROOT:
@@ -1544,8 +1544,6 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	fs->be = be;
 	fs->prod = prod;
 	fs->opt = opt;
-	fs->uid = opt->uid;
-	fs->gid = opt->gid;
 	fs->start_ms = kfs_now_ms();
 	pthread_mutex_init(&fs->tails_lock, NULL);
 	pthread_cond_init(&fs->tails_cond, NULL);

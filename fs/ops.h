@@ -23,8 +23,6 @@ struct kfs_fs {
 	const struct kfs_options *opt;    /* read-only */
 	struct kfs_metrics *metrics;      /* counters (owned by main), or NULL;
 					   * it has its own lock */
-	uid_t uid;                        /* owner shown on every node */
-	gid_t gid;
 	int64_t start_ms;                 /* mount time: the root's times */
 
 	pthread_mutex_t tails_lock;       /* "tails lock": protects below */
