@@ -43,6 +43,7 @@ struct lane {
 	char parent[KFS_SHARD_ID_LEN + 1];
 	char adjacent[KFS_SHARD_ID_LEN + 1];
 	enum lane_state state;
+	int closed;                    /* the last listing showed it closed */
 	struct kfs_iter_spec start;    /* where it begins (seq points at seq[]) */
 	char seq[KFS_POS_SEQ_MAX + 1];
 	char *iter;                    /* NULL: not begun */
@@ -496,10 +497,12 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 	}
 	for (size_t i = 0; i < sl.n; i++) {
 		const struct kfs_shard_desc *d = &sl.v[i];
-		struct lane *l;
+		struct lane *l = lane_find(r, d->id);
 
-		if (lane_find(r, d->id))
+		if (l) {
+			l->closed = d->closed;
 			continue;
+		}
 		l = lane_add(r, d->id);
 		if (!l) {
 			err = -ENOMEM;
@@ -507,6 +510,7 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 		}
 		memcpy(l->parent, d->parent, sizeof(l->parent));
 		memcpy(l->adjacent, d->adjacent_parent, sizeof(l->adjacent));
+		l->closed = d->closed;
 		l->state = LANE_PENDING;
 		if (!r->view || !first) {
 			if (r->view && r->pos.type == KFS_ITER_AT_TIMESTAMP)
@@ -763,7 +767,8 @@ static void ahead_drop(struct kfs_reader *r)
 
 /* One get_records on a lane.  Returns 1 when bytes were added, 2 when
  * records came but none was kept (another key's) or the service says
- * more is behind an empty page, 0 at the tip, -errno. */
+ * more is behind an empty page, 3 for an empty page of a closed shard
+ * not yet at its end, 0 at the tip, -errno. */
 static int fetch_lane(struct kfs_reader *r, struct lane *l)
 {
 	struct kfs_get_result res = { 0 };
@@ -825,8 +830,12 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 		kfs_get_result_clear(&res);
 		return err;
 	}
+	/* A closed shard has no tip: an empty page of it with a next
+	 * iterator (Kinesis and kinesalite give one before the end) is not
+	 * the end of what there is to read, and its children wait on it. */
 	err = added > 0 ? 1
-	      : res.n > 0 || (res.millis_behind > 0 && l->iter) ? 2 : 0;
+	      : res.n > 0 || (res.millis_behind > 0 && l->iter) ? 2
+	      : l->closed && l->iter ? 3 : 0;
 	kfs_get_result_clear(&res);
 	return err;
 }
@@ -862,8 +871,8 @@ static int fetch(struct kfs_reader *r)
 			got = fetch_lane(r, l);
 			if (got < 0)
 				return got;
-			if (l->state == LANE_DONE)
-				changed = 1;
+			if (l->state == LANE_DONE || got == 3)
+				changed = 1;   /* counted: a bounded number */
 			if (got == 1) {
 				r->rr = (i + 1) % n;
 				return 1;

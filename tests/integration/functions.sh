@@ -198,6 +198,9 @@ kfs_setup()
     data=$tmp/data
     mkdir "$mnt"
     cleanup_fn _kfs_remove_tmp
+    if [ "${KFS_ASAN:-}" = 1 ]; then
+        export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$KFS_SRCDIR/tests/lsan.supp"
+    fi
     if [ "$KFS_TSAN" = 1 ]; then
         # Every report in a file of its own ($tmp/tsan.PID), none on the
         # daemon's stderr; the process goes on after one and exits 66.
@@ -477,8 +480,9 @@ kfs_umount()
     # The kernel sends RELEASE/RELEASEDIR after close(2) has returned, and
     # drops those still queued at unmount: libfuse then never frees the
     # handle of a directory just listed (a definite leak of 120 bytes plus
-    # the listing).  A slow daemon under valgrind needs a moment.
-    if [ "$KFS_VALGRIND" = 1 ]; then
+    # the listing).  A daemon slowed by valgrind or ASan needs a moment, and
+    # both check for leaks at exit.
+    if [ "$KFS_VALGRIND" = 1 ] || [ "${KFS_ASAN:-}" = 1 ]; then
         sleep 1
     fi
     # Busy right after a close is possible while the kernel releases files.
