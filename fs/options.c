@@ -171,6 +171,32 @@ static int apply_source(struct kfs_options *o)
 	return -1;
 }
 
+/*
+ * Makes *path absolute against the working directory the command was run
+ * from: the daemon moves to / once in the background, and a relative
+ * data_dir or ca_bundle would then name another place.  0, or -1 after
+ * saying why.
+ */
+static int absolute_path(char **path, const char *opt)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "kinesisfs: -o %s=%s: cannot resolve it against "
+			"the working directory: %s\n", opt, *path, strerror(errno));
+		return -1;
+	}
+	if (asprintf(&abs, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, *path) == -1) {
+		fprintf(stderr, "kinesisfs: out of memory\n");
+		return -1;
+	}
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* uid=, gid=, file_mode=, dir_mode=; 0, or -1 when one is bad. */
 static int check_owner(struct kfs_options *o)
 {
@@ -291,6 +317,8 @@ int kfs_options_check(struct kfs_options *o)
 			"exclude each other\n");
 		bad = 1;
 	}
+	if (absolute_path(&o->ca_bundle, "ca_bundle") == -1)
+		bad = 1;
 	if (o->ca_bundle && access(o->ca_bundle, R_OK) != 0) {
 		fprintf(stderr, "kinesisfs: -o ca_bundle=%s: %s\n", o->ca_bundle,
 			strerror(errno));
@@ -310,6 +338,8 @@ int kfs_options_check(struct kfs_options *o)
 			bad = 1;
 		}
 	}
+	if (absolute_path(&o->data_dir, "data_dir") == -1)
+		bad = 1;
 	return bad ? -1 : 0;
 }
 

@@ -9,6 +9,8 @@
 #     data_dir=, ro and comment=: read-only, EROFS on a write;
 #   - mount.fuse3 without our helper (what mount -t fuse.kinesisfs does
 #     where mount.fuse.kinesisfs is missing): it runs kinesisfs SOURCE DIR;
+#   - -o data_dir=RELATIVE: taken against the working directory, though
+#     the daemon moves to / in the background;
 #   - a bad SOURCE: a clear message, a non-zero exit, no mount.
 # The helper is installed into a scratch prefix (make install prefix=...),
 # and mount(8) finds it in /sbin through an overlay of /usr/sbin with that
@@ -117,6 +119,18 @@ PATH=$p/bin:$PATH mount.fuse3 "$data" "$mnt" -t fuse.kinesisfs -o _netdev,nofail
 note_daemon
 write_read s3
 umounted "$data"
+
+# ---- a relative data_dir, the daemon in the background --------------------------
+# The daemon moves to / once in the background: data_dir is taken against
+# the directory the command ran in ($tmp), before that.
+mount -t kinesisfs local "$mnt" -o data_dir=reldata ||
+    fail "mount -t kinesisfs local -o data_dir=reldata failed"
+note_daemon
+grep -F " $mnt " /proc/mounts | grep -q -F "kinesisfs:$tmp/reldata " ||
+    fail "the relative data_dir was not taken against the working directory: $(grep -F " $mnt " /proc/mounts)"
+write_read s4
+[ -d "$tmp/reldata/streams/s4" ] || fail "the stream is not in $tmp/reldata"
+umounted "$tmp/reldata"
 
 # ---- a bad SOURCE ------------------------------------------------------------
 if mount -t kinesisfs relative/dir "$mnt" 2>"$tmp/bad.err"; then
