@@ -939,8 +939,12 @@ static int open_handle(const char *op, const char *path,
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
-	/* A view is a stream of records, like a pipe. */
-	fi->nonseekable = is_view(&p);
+	/* A view is a stream of records, but lseek succeeds on it (the kernel
+	 * keeps the offset): head(1) puts the offset back after the lines it
+	 * printed, and fails on a regular file that cannot seek.  A read
+	 * elsewhere than where the view is goes through kfs_reader_read(),
+	 * as on any file: behind, from the view's position again; ahead,
+	 * records skipped. */
 	return 0;
 }
 

@@ -570,6 +570,48 @@ static int do_read_intr(const char *path, int ms)
 	return 0;
 }
 
+/* reread PATH N: reads N bytes, then N bytes again with pread at offset 0
+ * (after lseek to 0 succeeded), and prints the second; status 1 on an
+ * error or a short read. */
+static int do_reread(const char *path, const char *nstr)
+{
+	char *a, *b;
+	size_t n, got = 0;
+	ssize_t r = 0;
+	int fd;
+
+	if (parse_size(nstr, &n) < 0 || n == 0)
+		usage();
+	a = malloc(n);
+	b = malloc(n);
+	fd = open(path, O_RDONLY);
+	if (!a || !b || fd < 0) {
+		fprintf(stderr, "reread: open: %s\n", errno_name(errno));
+		return 1;
+	}
+	while (got < n && (r = read(fd, a + got, n - got)) > 0)
+		got += (size_t)r;
+	if (got < n) {
+		fprintf(stderr, "reread: read: %s\n", r < 0 ? errno_name(errno) : "EOF");
+		return 1;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		fprintf(stderr, "reread: lseek: %s\n", errno_name(errno));
+		return 1;
+	}
+	for (got = 0; got < n && (r = pread(fd, b + got, n - got, (off_t)got)) > 0;)
+		got += (size_t)r;
+	if (got < n) {
+		fprintf(stderr, "reread: pread: %s\n", r < 0 ? errno_name(errno) : "EOF");
+		return 1;
+	}
+	fwrite(b, 1, n, stdout);
+	close(fd);
+	free(a);
+	free(b);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -594,7 +636,8 @@ static void usage(void)
 		"       kfs-probe read-for PATH MS [BYTES|LINESl]\n"
 		"       kfs-probe poll PATH TIMEOUT_MS [poll|select|epoll]\n"
 		"       kfs-probe read-nonblock PATH\n"
-		"       kfs-probe read-intr PATH MS\n");
+		"       kfs-probe read-intr PATH MS\n"
+		"       kfs-probe reread PATH N\n");
 	exit(2);
 }
 
@@ -776,6 +819,8 @@ int main(int argc, char **argv)
 			printf("OK %zd\n", n);
 		close(fd);
 		return 0;
+	} else if (strcmp(op, "reread") == 0 && argc == 4) {
+		return do_reread(path, argv[3]);
 	} else if (strcmp(op, "read-intr") == 0 && argc == 4) {
 		return do_read_intr(path, parse_ms(argv[3]));
 	} else {

@@ -6,7 +6,9 @@
 # arrival times (a time between two groups of records put 1.2 s apart, in
 # each form a time may take); EINVAL for malformed positions and for
 # sequence numbers a shard does not hold; a key named user@example.com;
-# views not listed, read-only, of size 0.  On both backends.
+# views not listed, read-only, of size 0; head(1) on a view ends cleanly
+# (lseek succeeds) and a view read again from offset 0 gives the same
+# bytes.  On both backends.
 #
 # Views follow (a read at the tip waits), so they are read with
 # `kfs-probe read-for`, which stops after a while, or once what is
@@ -376,6 +378,25 @@ expect_logged 0 0 "-" "stat of views"
 # Nothing reached the stream.
 timeout 30 cat "$sh0" "$sh1" >"$tmp/after-writes"
 assert_file_eq "$tmp/after-writes" "$tmp/before-writes" "the shards after the refused writes to views"
+
+# ---- head(1) on a view: it puts the offset back, and ends cleanly ------------
+# head reads a buffer, prints its lines, then lseeks back over what it read
+# past them; on a regular file that cannot seek it fails (status 1).
+head -n 2 "$sh0" >"$tmp/head.expected"
+timeout 30 head -n 2 "$s/shardId-000000000000@TRIM_HORIZON" >"$tmp/head" 2>"$tmp/head.err" ||
+    fail "head -n 2 of a shard view: status $?: $(cat "$tmp/head.err")"
+assert_file_eq "$tmp/head" "$tmp/head.expected" "head -n 2 of a shard view"
+[ ! -s "$tmp/head.err" ] || fail "head -n 2 of a shard view said: $(cat "$tmp/head.err")"
+timeout 30 head -n 1 "$s/@TRIM_HORIZON.jsonl" >"$tmp/head.jsonl" 2>"$tmp/head.err" ||
+    fail "head -n 1 of a .jsonl view: status $?: $(cat "$tmp/head.err")"
+[ "$(jq -r .ShardId "$tmp/head.jsonl")" = shardId-000000000000 ] ||
+    fail "head -n 1 of @TRIM_HORIZON.jsonl: $(cat "$tmp/head.jsonl")"
+# Read again from offset 0 after a seek back: the same bytes (a view read
+# behind where it is starts again from its position).
+"$probe" reread "$s/shardId-000000000000@TRIM_HORIZON" 16 >"$tmp/at0" ||
+    fail "reread of a shard view: $(cat "$tmp/at0")"
+head -c 16 "$sh0" >"$tmp/at0.expected"
+assert_file_eq "$tmp/at0" "$tmp/at0.expected" "a shard view read again from offset 0"
 
 # ---- views of what does not exist: ENOENT ------------------------------------
 expect_probe ENOENT open-read "$s/shardId-000000000002@LATEST"
