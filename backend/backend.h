@@ -29,6 +29,10 @@
 #define KFS_GET_LIMIT_MAX 10000          /* records per get_records */
 #define KFS_GET_BYTES_MAX (10 * 1024 * 1024) /* bytes per get_records */
 #define KFS_PUT_BATCH_MAX 500            /* entries per put_records */
+/* Entries per put_records of a KFS_CAP_CHEAP_PUT backend (the local
+ * engine), whose puts are no service's API calls: a big write is stored
+ * in one append, not one per 500 lines. */
+#define KFS_CHEAP_PUT_BATCH_MAX 8192
 #define KFS_RETENTION_MIN_HOURS 24
 #define KFS_RETENTION_MAX_HOURS 8760
 

@@ -680,8 +680,8 @@ static void direct_end(struct pstream *ps, size_t n)
 }
 
 /*
- * Stores n records in the caller's thread, in batches as the sender would
- * make them; the result goes to ack as if they had been queued (an error
+ * Stores n records in the caller's thread, in batches of up to
+ * KFS_CHEAP_PUT_BATCH_MAX records and batch_bytes; the result goes to ack as if they had been queued (an error
  * is kept for fsync/close).  The writer waits for its own records instead
  * of copying them into the queue and waking a sender: for a big write to
  * a local log that is most of the cost.
@@ -690,7 +690,9 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 		       const char *key, const char *ehk, const struct iovec *v,
 		       size_t n, struct kfs_ack *ack)
 {
-	size_t max = p->cfg.batch_records, stored = 0, failed = 0, batches = 0;
+	/* One backend call for all of them where it can: each call is one
+	 * append to the shard's log, two pwrites and a lock round. */
+	size_t max = KFS_CHEAP_PUT_BATCH_MAX, stored = 0, failed = 0, batches = 0;
 	size_t stored_bytes = 0, throttled = 0;
 	struct kfs_put_entry *e = malloc((n < max ? n : max) * sizeof(*e));
 	int err = 0;

@@ -1393,7 +1393,7 @@ static int local_put_records(void *impl, const char *stream,
 	bg_ensure(e);
 	if (n == 0)
 		return 0;
-	if (n > KFS_PUT_BATCH_MAX || !kfs_valid_stream_name(stream))
+	if (n > KFS_CHEAP_PUT_BATCH_MAX || !kfs_valid_stream_name(stream))
 		rc = -EINVAL;
 	else if (!(st = stream_get(e, stream)))
 		rc = -ENOENT;
