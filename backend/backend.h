@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define KFS_STREAM_NAME_MAX 128          /* [a-zA-Z0-9_.-]{1,128} */
 #define KFS_SHARD_ID_LEN 20              /* "shardId-" + 12 digits */
@@ -189,6 +190,19 @@ struct kfs_backend_ops {
 	 */
 	int (*put_records)(void *impl, const char *stream,
 			   struct kfs_put_entry *entries, size_t n);
+
+	/*
+	 * Optional, for KFS_CAP_CHEAP_PUT backends: stores n records of one
+	 * partition key (hashed, no explicit hash key), in order, all or
+	 * none, without an entry per record to fill (a big write is ~1,000
+	 * lines).  Returns 0 when all are stored, 1 when none is and
+	 * put_records is to be called for them instead: it reports each
+	 * entry's result, so that what goes wrong (a bad key, a record over
+	 * the limit, a failed append, a shard closed by a reshard) is told as
+	 * it always is.  n <= KFS_CHEAP_PUT_BATCH_MAX.
+	 */
+	int (*put_run)(void *impl, const char *stream, const char *key,
+		       const struct iovec *v, size_t n);
 
 	/* GetShardIterator: *iter_out is malloc'd, the caller frees it. */
 	int (*get_iterator)(void *impl, const char *stream, const char *shard_id,

@@ -694,18 +694,36 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 	 * append to the shard's log, two pwrites and a lock round. */
 	size_t max = KFS_CHEAP_PUT_BATCH_MAX, stored = 0, failed = 0, batches = 0;
 	size_t stored_bytes = 0, throttled = 0;
-	struct kfs_put_entry *e = malloc((n < max ? n : max) * sizeof(*e));
+	struct kfs_put_entry *e = NULL; /* made when put_records is called */
 	int err = 0;
 
-	if (!e) {
-		kfs_err("stream %s, key %s: %zu record(s) not stored: out of "
-			"memory", ps->name, key, n);
-		failed = n;
-		err = -ENOMEM;
-	}
-	for (size_t i = 0; e && i < n;) {
+	for (size_t i = 0; i < n;) {
 		size_t m = 0, bytes = 0;
 
+		/* A run of one key, without an entry per record, where the
+		 * backend can; what it does not take goes the usual way. */
+		if (!ehk && p->be->ops->put_run) {
+			while (i + m < n && m < max &&
+			       (m == 0 || bytes + v[i + m].iov_len <= p->cfg.batch_bytes))
+				bytes += v[i + m++].iov_len;
+			if (p->be->ops->put_run(p->be->impl, ps->name, key, v + i, m) == 0) {
+				batches++;
+				stored_bytes += bytes;
+				if (p->cfg.on_stored)
+					p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+				i += m;
+				continue;
+			}
+			m = 0;
+			bytes = 0;
+		}
+		if (!e && !(e = malloc((n - i < max ? n - i : max) * sizeof(*e)))) {
+			kfs_err("stream %s, key %s: %zu record(s) not stored: out "
+				"of memory", ps->name, key, n - i);
+			failed += n - i;
+			err = -ENOMEM;
+			break;
+		}
 		while (i + m < n && m < max &&
 		       (m == 0 || bytes + v[i + m].iov_len <= p->cfg.batch_bytes)) {
 			struct kfs_put_entry *en = &e[m];

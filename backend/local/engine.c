@@ -1388,6 +1388,9 @@ static int local_put_records(void *impl, const char *stream,
 	size_t prev_klen = 0;          /* and its hash (prev_hashed) */
 	unsigned __int128 prev_hash = 0;
 	int prev_hashed = 0;
+	unsigned __int128 routed_h = 0; /* the last hash key routed, where to */
+	struct lshard *routed_sh = NULL;
+	int routed = 0;
 	int rc = 0;
 
 	bg_ensure(e);
@@ -1452,7 +1455,14 @@ static int local_put_records(void *impl, const char *stream,
 			prev_hash = h;
 			prev_hashed = 1;
 		}
-		dest[i] = route(st, h);
+		/* Routed once per run of one hash key too: route() walks
+		 * the shards. */
+		if (!routed || h != routed_h) {
+			routed_sh = route(st, h);
+			routed_h = h;
+			routed = 1;
+		}
+		dest[i] = routed_sh;
 		if (!dest[i])
 			kfs_put_entry_fail(en, -EIO, "no open shard holds the hash key");
 	}
@@ -1498,6 +1508,52 @@ out:
 	free(in);
 	free(pick);
 	free(klens);
+	stream_unref(st);
+	return rc;
+}
+
+static int local_put_run(void *impl, const char *stream, const char *key,
+			 const struct iovec *v, size_t n)
+{
+	struct kfs_local *e = impl;
+	struct kfs_put_entry check = { .key = key };
+	struct kfs_seglog_in *in = NULL;
+	struct lstream *st = NULL;
+	struct lshard *sh;
+	unsigned __int128 h;
+	uint64_t first;
+	int64_t arrival;
+	size_t klen;
+	int rc = 1;
+
+	bg_ensure(e);
+	if (n == 0 || n > KFS_CHEAP_PUT_BATCH_MAX ||
+	    kfs_put_entry_check(&check, e->max_record_bytes) != 0)
+		return 1;
+	klen = strlen(key);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].iov_len + klen > e->max_record_bytes)
+			return 1;
+	if (kfs_ids_md5_hash(key, klen, &h) < 0 || !kfs_valid_stream_name(stream) ||
+	    !(st = stream_get(e, stream)))
+		return 1;
+	in = malloc(n * sizeof(*in));
+	if (!in) {
+		stream_unref(st);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		in[i].key = key;
+		in[i].key_len = klen;
+		in[i].data = v[i].iov_base;
+		in[i].len = v[i].iov_len;
+	}
+	pthread_rwlock_rdlock(&st->lock);
+	sh = route(st, h);
+	if (sh && kfs_seglog_append(sh->log, in, n, now_ms(e), &first, &arrival) == 0)
+		rc = 0;
+	pthread_rwlock_unlock(&st->lock);
+	free(in);
 	stream_unref(st);
 	return rc;
 }
@@ -2182,6 +2238,7 @@ static const struct kfs_backend_ops local_ops = {
 	.list_shards = local_list_shards,
 	.describe_shard = local_describe_shard,
 	.put_records = local_put_records,
+	.put_run = local_put_run,
 	.get_iterator = local_get_iterator,
 	.get_records = local_get_records,
 	.update_shard_count = local_update_shard_count,

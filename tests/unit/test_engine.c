@@ -389,6 +389,61 @@ TEST(batch_results_per_entry)
 	free(dir);
 }
 
+TEST(put_run_stores_all_or_leaves_all_to_put_records)
+{
+	char *dir = new_dir();
+	struct kfs_backend *be = open_at(dir, 0, 1000);
+	static char big[1000];
+	struct iovec v[4] = {
+		{ .iov_base = "r1", .iov_len = 2 },
+		{ .iov_base = "", .iov_len = 0 },
+		{ .iov_base = "r3", .iov_len = 2 },
+		{ .iov_base = big, .iov_len = sizeof(big) },
+	};
+	char key257[258];
+	struct kfs_get_result r;
+	char seq[KFS_SEQ_MAX];
+	const char *shard = NULL;
+
+	memset(key257, 'k', 257);
+	key257[257] = '\0';
+	REQUIRE(OPS(be)->put_run != NULL);
+	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "pr", 2), 0);
+	/* Where a record of the key goes: the run goes there too. */
+	CHECK_EQ_INT(put1(be, "pr", "111", NULL, "r0", 2, seq, NULL), 0);
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "pr", "111", v, 3), 0);
+	/* Left to put_records, nothing stored: a record over the limit
+	 * (1000 bytes of data and key), a bad key, a missing stream, too
+	 * many records. */
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "pr", "111", v, 4), 1);
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "pr", key257, v, 1), 1);
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "pr", "", v, 1), 1);
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "nostream", "111", v, 1), 1);
+	CHECK_EQ_INT(OPS(be)->put_run(be->impl, "pr", "111", v,
+				      KFS_CHEAP_PUT_BATCH_MAX + 1), 1);
+	for (int i = 0; i < 2 && !shard; i++) {
+		const char *id = i ? "shardId-000000000001" : "shardId-000000000000";
+
+		if (read_all(be, "pr", id, &r) > 0)
+			shard = id;
+		else
+			kfs_get_result_clear(&r);
+	}
+	REQUIRE(shard != NULL);
+	CHECK_EQ_INT(r.n, 4);
+	if (r.n == 4) {
+		CHECK(rec_is(&r.records[0], "r0"));
+		CHECK(rec_is(&r.records[1], "r1"));
+		CHECK(rec_is(&r.records[2], ""));
+		CHECK(rec_is(&r.records[3], "r3"));
+		CHECK_EQ_STR(r.records[3].key, "111");
+	}
+	kfs_get_result_clear(&r);
+	kfs_backend_free(be);
+	rm_rf(dir);
+	free(dir);
+}
+
 TEST(record_and_key_limits)
 {
 	char *dir = new_dir();
@@ -1561,6 +1616,7 @@ int main(void)
 	RUN(eexist_and_enoent);
 	RUN(routing_by_md5_and_explicit_hash_key);
 	RUN(batch_results_per_entry);
+	RUN(put_run_stores_all_or_leaves_all_to_put_records);
 	RUN(record_and_key_limits);
 	RUN(sequence_numbers_increase);
 	RUN(iterator_types);
