@@ -681,11 +681,25 @@ static void direct_end(struct pstream *ps, size_t n)
 
 /*
  * Stores n records in the caller's thread, in batches of up to
- * KFS_CHEAP_PUT_BATCH_MAX records and batch_bytes; the result goes to ack as if they had been queued (an error
- * is kept for fsync/close).  The writer waits for its own records instead
+ * KFS_CHEAP_PUT_BATCH_MAX records and batch_bytes; the result goes to ack
+ * as if they had been queued (an error is kept for fsync/close).  The writer waits for its own records instead
  * of copying them into the queue and waking a sender: for a big write to
  * a local log that is most of the cost.
  */
+/* How many of the records v[i..n) go in the next batch (at least one, at
+ * most max, and within batch_bytes), their bytes in *bytes. */
+static size_t batch_span(const struct kfs_producer *p, const struct iovec *v,
+			 size_t i, size_t n, size_t max, size_t *bytes)
+{
+	size_t m = 0;
+
+	*bytes = 0;
+	while (i + m < n && m < max &&
+	       (m == 0 || *bytes + v[i + m].iov_len <= p->cfg.batch_bytes))
+		*bytes += v[i + m++].iov_len;
+	return m;
+}
+
 static void put_direct(struct kfs_producer *p, struct pstream *ps,
 		       const char *key, const char *ehk, const struct iovec *v,
 		       size_t n, struct kfs_ack *ack)
@@ -698,24 +712,18 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 	int err = 0;
 
 	for (size_t i = 0; i < n;) {
-		size_t m = 0, bytes = 0;
+		size_t bytes, m = batch_span(p, v, i, n, max, &bytes);
 
 		/* A run of one key, without an entry per record, where the
 		 * backend can; what it does not take goes the usual way. */
-		if (!ehk && p->be->ops->put_run) {
-			while (i + m < n && m < max &&
-			       (m == 0 || bytes + v[i + m].iov_len <= p->cfg.batch_bytes))
-				bytes += v[i + m++].iov_len;
-			if (p->be->ops->put_run(p->be->impl, ps->name, key, v + i, m) == 0) {
-				batches++;
-				stored_bytes += bytes;
-				if (p->cfg.on_stored)
-					p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
-				i += m;
-				continue;
-			}
-			m = 0;
-			bytes = 0;
+		if (!ehk && p->be->ops->put_run &&
+		    p->be->ops->put_run(p->be->impl, ps->name, key, v + i, m) == 0) {
+			batches++;
+			stored_bytes += bytes;
+			if (p->cfg.on_stored)
+				p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+			i += m;
+			continue;
 		}
 		if (!e && !(e = malloc((n - i < max ? n - i : max) * sizeof(*e)))) {
 			kfs_err("stream %s, key %s: %zu record(s) not stored: out "
@@ -724,19 +732,16 @@ static void put_direct(struct kfs_producer *p, struct pstream *ps,
 			err = -ENOMEM;
 			break;
 		}
-		while (i + m < n && m < max &&
-		       (m == 0 || bytes + v[i + m].iov_len <= p->cfg.batch_bytes)) {
-			struct kfs_put_entry *en = &e[m];
+		for (size_t k = 0; k < m; k++) {
+			struct kfs_put_entry *en = &e[k];
 
 			en->key = key;
 			en->explicit_hash_key = ehk;
-			en->data = v[i + m].iov_base;
-			en->len = v[i + m].iov_len;
+			en->data = v[i + k].iov_base;
+			en->len = v[i + k].iov_len;
 			en->no_seq = 1;
 			en->err = 0;
 			en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
-			bytes += en->len;
-			m++;
 		}
 		size_t bad = 0;
 
