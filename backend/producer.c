@@ -16,20 +16,24 @@
  * The records of one kfs_producer_put_many() call share one allocation:
  * the block header, the key and explicit hash key once, then each record's
  * struct and data.  The block is freed when its last record is resolved.
+ * A run (producer.h) is one struct standing for all of its records, then
+ * their iovecs, then their data back to back.
  */
 struct pblock {
-	unsigned refs;            /* records not yet resolved; atomic */
+	unsigned refs;            /* queue entries not yet resolved; atomic */
 };
 
-/* One queued record, inside its block. */
+/* One queued record or run, inside its block. */
 struct precord {
 	struct precord *next;     /* queue link */
 	struct pblock *blk;       /* the allocation it lives in */
 	struct kfs_ack *ack;      /* whose record it is (borrowed) */
 	const char *key;          /* partition key, in the block */
 	const char *ehk;          /* explicit hash key or NULL, in the block */
-	const unsigned char *data;/* data, in the block */
-	size_t len;               /* data length */
+	const unsigned char *data;/* data, in the block (one record) */
+	size_t len;               /* data length (one record) */
+	const struct iovec *run;  /* a run: its records, in the block; or NULL */
+	size_t n;                 /* records it stands for: 1, or the run's */
 	size_t cost;              /* memory counted against the queue bound */
 	size_t wire;              /* data plus key: what counts in a batch */
 	int64_t enq_ms;           /* monotonic time it was queued */
@@ -72,7 +76,6 @@ struct pstream {
 	int kicked;                   /* send without lingering until drained */
 	int busy;                     /* batches being stored now, queued or direct */
 	size_t inflight_n;            /* records of those batches */
-	int64_t direct_since;         /* monotonic ms a direct store began, or 0 */
 	int stop;                     /* the producer is shutting down */
 };
 
@@ -83,6 +86,7 @@ struct kfs_producer {
 	pthread_cond_t space;              /* queue has room again */
 	struct pstream *streams;           /* one per stream written to */
 	size_t queued;                     /* cost of every queued record */
+	size_t queued_runs;                /* of which runs (RUN_QUEUE_MAX) */
 	int stopping;                      /* no new records accepted */
 	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
 	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
@@ -128,6 +132,18 @@ static void count_batch(struct kfs_producer *p, const char *stream,
 	v[KFS_M_RECORDS_RETRIED] = retried;
 	v[KFS_M_RECORDS_THROTTLED] = throttled;
 	kfs_metrics_add_all(p->cfg.metrics, stream, v);
+}
+
+/* Adds a batch's outcome to the producer's counters. */
+static void count_stats(struct kfs_producer *p, uint64_t stored,
+			uint64_t failed, uint64_t retries, uint64_t batches)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stats.records_put += stored;
+	p->stats.records_failed += failed;
+	p->stats.retries += retries;
+	p->stats.batches += batches;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Resolves n records of a with one result. */
@@ -241,14 +257,110 @@ static void batch_landed(struct pstream *ps, size_t n, int64_t *since)
 	pthread_mutex_unlock(&ps->lock);
 }
 
+/* How many of the records v[i..n) go in the next batch (at least one, at
+ * most max, and within batch_bytes), their bytes in *bytes. */
+static size_t batch_span(const struct kfs_producer *p, const struct iovec *v,
+			 size_t i, size_t n, size_t max, size_t *bytes)
+{
+	size_t m = 0;
+
+	*bytes = 0;
+	while (i + m < n && m < max &&
+	       (m == 0 || *bytes + v[i + m].iov_len <= p->cfg.batch_bytes))
+		*bytes += v[i + m++].iov_len;
+	return m;
+}
+
+/*
+ * Stores a run (the records of one big write, one key) for a cheap
+ * backend, in batches of up to KFS_CHEAP_PUT_BATCH_MAX records and
+ * batch_bytes, then resolves it with its writer: the first error, if any,
+ * for all of its records (a run is stored in order and stops at nothing:
+ * each batch's records are stored or failed on their own).  *since as
+ * for send_batch.
+ */
+static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
+{
+	struct kfs_producer *p = ps->p;
+	const struct iovec *v = r->run;
+	const char *key = r->key, *ehk = r->ehk;
+	/* One backend call for all of them where it can: each call is one
+	 * append to the shard's log, two pwrites and a lock round. */
+	size_t n = r->n, max = KFS_CHEAP_PUT_BATCH_MAX, failed = 0;
+	size_t batches = 0, stored_bytes = 0, throttled = 0;
+	struct kfs_put_entry *e = NULL; /* made when put_records is called */
+	int err = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t bytes, m = batch_span(p, v, i, n, max, &bytes);
+		size_t bad = 0;
+
+		/* A run of one key, without an entry per record, where the
+		 * backend can; what it does not take goes the usual way. */
+		if (!ehk && p->be->ops->put_run &&
+		    p->be->ops->put_run(p->be->impl, ps->name, key, v + i, m) == 0) {
+			batches++;
+			stored_bytes += bytes;
+			if (p->cfg.on_stored)
+				p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+			i += m;
+			continue;
+		}
+		if (!e && !(e = malloc((n - i < max ? n - i : max) * sizeof(*e)))) {
+			kfs_err("stream %s, key %s: %zu record(s) not stored: out "
+				"of memory", ps->name, key, n - i);
+			failed += n - i;
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < m; k++) {
+			struct kfs_put_entry *en = &e[k];
+
+			en->key = key;
+			en->explicit_hash_key = ehk;
+			en->data = v[i + k].iov_base;
+			en->len = v[i + k].iov_len;
+			en->no_seq = 1;
+			en->err = 0;
+			en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
+		}
+		p->be->ops->put_records(p->be->impl, ps->name, e, m);
+		batches++;
+		for (size_t k = 0; k < m; k++) {
+			if (e[k].err && !err)
+				err = e[k].err;
+			bad += e[k].err != 0;
+			throttled += e[k].err == -EAGAIN;
+			stored_bytes += e[k].err ? 0 : e[k].len;
+		}
+		failed += bad;
+		if (bad < m && p->cfg.on_stored)
+			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
+		log_failures(ps->name, e, m);
+		i += m;
+	}
+	free(e);
+	/* Counted before the writer hears, as in send_batch. */
+	count_batch(p, ps->name, n - failed, stored_bytes, failed, 0, throttled);
+	count_stats(p, n - failed, failed, 0, batches);
+	batch_landed(ps, n, since);
+	ack_resolve_n(r->ack, err, n);
+	pthread_mutex_lock(&p->lock);
+	p->queued -= r->cost;
+	p->queued_runs -= r->cost;
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->lock);
+	precord_done(r);
+}
+
 /*
  * Sends one batch, resending failed retryable entries (only those, in their
  * order) until they succeed or run out of attempts, then resolves every
  * record with its writer.  *since is the sender's oldest record in flight,
  * cleared once the batch has landed.
  */
-static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
-		       unsigned *seed, int64_t *since)
+static void send_records(struct pstream *ps, struct precord **recs, size_t n,
+			 unsigned *seed, int64_t *since)
 {
 	struct kfs_producer *p = ps->p;
 	struct kfs_put_entry *e = malloc(n * sizeof(*e));
@@ -258,13 +370,13 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 	size_t throttled = 0, bytes = 0;
 
 	if (!e || !todo) {
+		kfs_err("stream %s: %zu record(s) not stored: out of memory",
+			ps->name, n);
+		count_batch(p, ps->name, 0, 0, n, 0, 0);
+		count_stats(p, 0, n, 0, 1);
 		batch_landed(ps, n, since);
 		for (size_t i = 0; i < n; i++)
 			ack_resolve(recs[i]->ack, -ENOMEM);
-		kfs_err("stream %s: %zu record(s) not stored: out of memory",
-			ps->name, n);
-		failed = n;
-		count_batch(p, ps->name, 0, 0, n, 0, 0);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -325,6 +437,7 @@ static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
 	/* Counted before the writers hear: once close(2) returns, the
 	 * metrics file shows its records. */
 	count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
+	count_stats(p, stored, failed, retries, 1);
 	batch_landed(ps, n, since);
 	for (size_t i = 0, run; i < n; i += run) {
 		/* A run of one writer's records with one result: one wake-up. */
@@ -343,12 +456,18 @@ out:
 	free(sub);
 	pthread_mutex_lock(&p->lock);
 	p->queued -= cost;
-	p->stats.records_put += stored;
-	p->stats.records_failed += failed;
-	p->stats.retries += retries;
-	p->stats.batches++;
 	pthread_cond_broadcast(&p->space);
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* Sends one batch: a run (alone in its batch), or records. */
+static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
+		       unsigned *seed, int64_t *since)
+{
+	if (n == 1 && recs[0]->run)
+		send_run(ps, recs[0], since);
+	else
+		send_records(ps, recs, n, seed, since);
 }
 
 /* Fails every record still queued on ps; called with ps->lock held, once
@@ -356,16 +475,17 @@ out:
 static void fail_queued(struct pstream *ps)
 {
 	struct kfs_producer *p = ps->p;
-	size_t n = 0, cost = 0;
+	size_t n = 0, cost = 0, run_cost = 0;
 	const char *first = NULL;
 
 	for (struct precord *r = ps->head, *next; r; r = next) {
 		next = r->next;
 		if (!first)
 			first = r->key;
-		n++;
+		n += r->n;
 		cost += r->cost;
-		ack_resolve(r->ack, -EIO);
+		run_cost += r->run ? r->cost : 0;
+		ack_resolve_n(r->ack, -EIO, r->n);
 	}
 	if (n)
 		kfs_err("stream %s, key %s: %zu record(s) not delivered before "
@@ -379,6 +499,7 @@ static void fail_queued(struct pstream *ps)
 	ps->count = ps->bytes = 0;
 	pthread_mutex_lock(&p->lock);
 	p->queued -= cost;
+	p->queued_runs -= run_cost;
 	p->stats.records_failed += n;
 	pthread_cond_broadcast(&p->space);
 	pthread_mutex_unlock(&p->lock);
@@ -440,15 +561,17 @@ static void keys_release(struct pstream *ps, int owner)
 /*
  * Takes the next batch for sender `me` out of the queue: records in queue
  * order, skipping those whose key another sender has in flight (and so,
- * since the key stays held, every later record of that key too).  Looks
- * at a bounded part of the queue.  ps->lock held.  Returns the count.
+ * since the key stays held, every later record of that key too).  A run
+ * is a batch of its own.  Looks at a bounded part of the queue.  ps->lock
+ * held.  Returns the count of queue entries, the records they stand for
+ * in *records_out.
  */
 static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
-			 size_t *bytes_out)
+			 size_t *records_out)
 {
 	const struct kfs_producer_config *cfg = &ps->p->cfg;
 	struct precord **pp = &ps->head, *prev = NULL;
-	size_t n = 0, bytes = 0, scanned = 0;
+	size_t n = 0, records = 0, bytes = 0, scanned = 0;
 	size_t scan_max = 4 * cfg->batch_records;
 	int shared = cfg->max_inflight > 1;
 
@@ -461,7 +584,7 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 			pp = &r->next;
 			continue;
 		}
-		if (n > 0 && bytes + r->wire > cfg->batch_bytes)
+		if (n > 0 && (r->run || bytes + r->wire > cfg->batch_bytes))
 			break;
 		if (shared && owner == -1 && key_hold(ps, r->key, me) != 0)
 			break; /* out of memory: send what we have */
@@ -469,13 +592,16 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 		if (ps->tail == r)
 			ps->tail = prev;
 		bytes += r->wire;
+		records += r->n;
 		batch[n++] = r;
+		if (r->run)
+			break;
 	}
-	ps->count -= n;
+	ps->count -= records;
 	ps->bytes -= bytes;
 	if (!ps->head)
 		ps->kicked = 0;
-	*bytes_out = bytes;
+	*records_out = records;
 	return n;
 }
 
@@ -499,7 +625,7 @@ static void *sender_main(void *arg)
 
 	pthread_mutex_lock(&ps->lock);
 	for (;;) {
-		size_t n, bytes;
+		size_t n, records;
 
 		while (!ps->head && !ps->stop)
 			pthread_cond_wait(&ps->wake, &ps->lock);
@@ -538,7 +664,7 @@ static void *sender_main(void *arg)
 				continue;
 			}
 		}
-		n = take_batch(ps, me->idx, batch, &bytes);
+		n = take_batch(ps, me->idx, batch, &records);
 		if (n == 0) {
 			/* Every queued key is in another batch: wait for
 			 * one to finish (or for the drain deadline). */
@@ -550,7 +676,7 @@ static void *sender_main(void *arg)
 		if (ps->head)
 			pthread_cond_signal(&ps->wake); /* more for another sender */
 		ps->busy++;
-		ps->inflight_n += n;
+		ps->inflight_n += records;
 		me->since = batch[0]->enq_ms;   /* batches keep queue order */
 		pthread_mutex_unlock(&ps->lock);
 		send_batch(ps, batch, n, &seed, &me->since);
@@ -629,192 +755,71 @@ int kfs_producer_put(struct kfs_producer *p, const char *stream,
 
 #define PALIGN(x) (((x) + 15) & ~(size_t)15)
 
-/* Records in one call from which a cheap backend is called directly. */
-#define DIRECT_MIN 32
+/* Records in one call that are queued as one run, for a cheap backend. */
+#define RUN_MIN 32
+#define RUN_QUEUE_MAX KFS_PRODUCER_RUN_QUEUE_MAX
 
 /*
- * Whether n records of `ack` may skip the queue and go to the backend
- * from the caller's thread: the backend is cheap (a local append), the
- * call is big enough for that to pay, and nothing written before could be
- * overtaken: the writer has no record pending and the stream's queue is
- * empty with no batch being stored.  Then *out is the stream, marked busy
- * until direct_end().
+ * Builds the block of n records of one key: with an entry for each
+ * record, or, as a run, with one entry standing for all of them and their
+ * data back to back.  Sets *first and *last (the entries to queue) and
+ * *wire; returns the block, NULL when out of memory.
  */
-static int direct_begin(struct kfs_producer *p, const char *stream,
-			size_t n, struct kfs_ack *ack, struct pstream **out)
-{
-	struct pstream *ps;
-	int ok;
-
-	if (n < DIRECT_MIN || !(p->be->ops->caps & KFS_CAP_CHEAP_PUT))
-		return 0;
-	pthread_mutex_lock(&ack->lock);
-	ok = ack->pending == 0;
-	pthread_mutex_unlock(&ack->lock);
-	if (!ok)
-		return 0;
-	pthread_mutex_lock(&p->lock);
-	ps = p->stopping ? NULL : stream_get(p, stream);
-	pthread_mutex_unlock(&p->lock);
-	if (!ps)
-		return 0; /* the queued path reports why */
-	pthread_mutex_lock(&ps->lock);
-	ok = !ps->head && ps->busy == 0 && !ps->stop;
-	if (ok) {
-		ps->busy++;
-		ps->inflight_n += n;
-		ps->direct_since = kfs_mono_ms();
-	}
-	pthread_mutex_unlock(&ps->lock);
-	*out = ps;
-	return ok;
-}
-
-static void direct_end(struct pstream *ps, size_t n)
-{
-	pthread_mutex_lock(&ps->lock);
-	ps->busy--;
-	ps->inflight_n -= n;
-	ps->direct_since = 0;
-	pthread_mutex_unlock(&ps->lock);
-}
-
-/*
- * Stores n records in the caller's thread, in batches of up to
- * KFS_CHEAP_PUT_BATCH_MAX records and batch_bytes; the result goes to ack
- * as if they had been queued (an error is kept for fsync/close).  The writer waits for its own records instead
- * of copying them into the queue and waking a sender: for a big write to
- * a local log that is most of the cost.
- */
-/* How many of the records v[i..n) go in the next batch (at least one, at
- * most max, and within batch_bytes), their bytes in *bytes. */
-static size_t batch_span(const struct kfs_producer *p, const struct iovec *v,
-			 size_t i, size_t n, size_t max, size_t *bytes)
-{
-	size_t m = 0;
-
-	*bytes = 0;
-	while (i + m < n && m < max &&
-	       (m == 0 || *bytes + v[i + m].iov_len <= p->cfg.batch_bytes))
-		*bytes += v[i + m++].iov_len;
-	return m;
-}
-
-static void put_direct(struct kfs_producer *p, struct pstream *ps,
-		       const char *key, const char *ehk, const struct iovec *v,
-		       size_t n, struct kfs_ack *ack)
-{
-	/* One backend call for all of them where it can: each call is one
-	 * append to the shard's log, two pwrites and a lock round. */
-	size_t max = KFS_CHEAP_PUT_BATCH_MAX, stored = 0, failed = 0, batches = 0;
-	size_t stored_bytes = 0, throttled = 0;
-	struct kfs_put_entry *e = NULL; /* made when put_records is called */
-	int err = 0;
-
-	for (size_t i = 0; i < n;) {
-		size_t bytes, m = batch_span(p, v, i, n, max, &bytes);
-
-		/* A run of one key, without an entry per record, where the
-		 * backend can; what it does not take goes the usual way. */
-		if (!ehk && p->be->ops->put_run &&
-		    p->be->ops->put_run(p->be->impl, ps->name, key, v + i, m) == 0) {
-			batches++;
-			stored_bytes += bytes;
-			if (p->cfg.on_stored)
-				p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
-			i += m;
-			continue;
-		}
-		if (!e && !(e = malloc((n - i < max ? n - i : max) * sizeof(*e)))) {
-			kfs_err("stream %s, key %s: %zu record(s) not stored: out "
-				"of memory", ps->name, key, n - i);
-			failed += n - i;
-			err = -ENOMEM;
-			break;
-		}
-		for (size_t k = 0; k < m; k++) {
-			struct kfs_put_entry *en = &e[k];
-
-			en->key = key;
-			en->explicit_hash_key = ehk;
-			en->data = v[i + k].iov_base;
-			en->len = v[i + k].iov_len;
-			en->no_seq = 1;
-			en->err = 0;
-			en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
-		}
-		size_t bad = 0;
-
-		p->be->ops->put_records(p->be->impl, ps->name, e, m);
-		batches++;
-		for (size_t k = 0; k < m; k++) {
-			if (e[k].err && !err)
-				err = e[k].err;
-			bad += e[k].err != 0;
-			throttled += e[k].err == -EAGAIN;
-			stored_bytes += e[k].err ? 0 : e[k].len;
-		}
-		failed += bad;
-		if (bad < m && p->cfg.on_stored)
-			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
-		log_failures(ps->name, e, m);
-		i += m;
-	}
-	stored = n - failed;
-	free(e);
-	if (err) {
-		pthread_mutex_lock(&ack->lock);
-		if (!ack->err)
-			ack->err = err;
-		pthread_mutex_unlock(&ack->lock);
-	}
-	pthread_mutex_lock(&p->lock);
-	p->stats.records_put += stored;
-	p->stats.records_failed += failed;
-	p->stats.batches += batches;
-	pthread_mutex_unlock(&p->lock);
-	count_batch(p, ps->name, stored, stored_bytes, failed, 0, throttled);
-}
-
-int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
-			  const char *key, const char *explicit_hash_key,
-			  const struct iovec *v, size_t n, struct kfs_ack *ack)
+static struct pblock *block_make(const char *key, const char *ehk,
+				 const struct iovec *v, size_t n, int run,
+				 struct kfs_ack *ack, struct precord **first,
+				 struct precord **last, size_t *wire)
 {
 	size_t klen = strlen(key) + 1;
-	size_t elen = explicit_hash_key ? strlen(explicit_hash_key) + 1 : 0;
-	size_t size = PALIGN(sizeof(struct pblock) + klen + elen), total = 0;
-	size_t wire = 0;
-	struct precord *first, *last = NULL;
-	struct pstream *ps;
+	size_t elen = ehk ? strlen(ehk) + 1 : 0;
+	size_t head = PALIGN(sizeof(struct pblock) + klen + elen);
+	size_t size = head, data = 0;
+	struct precord *prev = NULL;
 	struct pblock *b;
 	char *at;
-	int64_t now;
-	int wake;
 
-	if (n == 0)
-		return 0;
-	if (direct_begin(p, stream, n, ack, &ps)) {
-		put_direct(p, ps, key, explicit_hash_key, v, n, ack);
-		direct_end(ps, n);
-		return 0;
-	}
 	for (size_t i = 0; i < n; i++)
-		size += PALIGN(sizeof(struct precord) + v[i].iov_len);
+		data += v[i].iov_len;
+	if (run)
+		size += PALIGN(sizeof(struct precord)) +
+			PALIGN(n * sizeof(struct iovec)) + data;
+	else
+		for (size_t i = 0; i < n; i++)
+			size += PALIGN(sizeof(struct precord) + v[i].iov_len);
 	b = malloc(size);
 	if (!b)
-		return -ENOMEM;
-	b->refs = (unsigned)n;
+		return NULL;
+	b->refs = run ? 1 : (unsigned)n;
 	at = (char *)(b + 1);
 	memcpy(at, key, klen);
 	key = at;
 	if (elen) {
-		memcpy(at + klen, explicit_hash_key, elen);
-		explicit_hash_key = at + klen;
-	} else {
-		explicit_hash_key = NULL;
+		memcpy(at + klen, ehk, elen);
+		ehk = at + klen;
 	}
-	at = (char *)b + PALIGN(sizeof(struct pblock) + klen + elen);
-	first = (struct precord *)at;
+	at = (char *)b + head;
+	*first = (struct precord *)at;
+	*wire = data + n * klen;
+	if (run) {
+		struct precord *r = *first;
+		struct iovec *rv = (struct iovec *)((char *)r +
+				   PALIGN(sizeof(*r)));
+		unsigned char *d = (unsigned char *)rv +
+				   PALIGN(n * sizeof(struct iovec));
+
+		*r = (struct precord){ .blk = b, .ack = ack, .key = key,
+				       .ehk = ehk, .run = rv, .n = n,
+				       .cost = size, .wire = *wire };
+		for (size_t i = 0; i < n; i++) {
+			rv[i].iov_base = d;
+			rv[i].iov_len = v[i].iov_len;
+			if (v[i].iov_len)
+				memcpy(d, v[i].iov_base, v[i].iov_len);
+			d += v[i].iov_len;
+		}
+		*last = r;
+		return b;
+	}
 	/* A record costs what it takes in memory (the block's header goes
 	 * with the first), so that the queue bound bounds the daemon's
 	 * memory, whatever the size of the records. */
@@ -822,28 +827,51 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		struct precord *r = (struct precord *)at;
 		size_t rsize = PALIGN(sizeof(*r) + v[i].iov_len);
 
-		r->blk = b;
-		r->ack = ack;
-		r->key = key;
-		r->ehk = explicit_hash_key;
-		r->data = (unsigned char *)(r + 1);
+		*r = (struct precord){ .blk = b, .ack = ack, .key = key,
+				       .ehk = ehk, .n = 1,
+				       .data = (unsigned char *)(r + 1),
+				       .len = v[i].iov_len,
+				       .cost = rsize + (i == 0 ? head : 0),
+				       .wire = v[i].iov_len + klen };
 		if (v[i].iov_len)
 			memcpy(r + 1, v[i].iov_base, v[i].iov_len);
-		r->len = v[i].iov_len;
-		r->cost = rsize + (i == 0 ? (size_t)((char *)first - (char *)b) : 0);
-		r->wire = v[i].iov_len + klen;
-		wire += r->wire;
-		r->next = NULL;
-		total += r->cost;
-		if (last)
-			last->next = r;
-		last = r;
+		if (prev)
+			prev->next = r;
+		prev = r;
 		at += rsize;
 	}
+	*last = prev;
+	return b;
+}
+
+int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
+			  const char *key, const char *explicit_hash_key,
+			  const struct iovec *v, size_t n, struct kfs_ack *ack)
+{
+	/* A big write to a cheap backend is one queue entry, stored by the
+	 * sender with one append while the writer goes on. */
+	int run = n >= RUN_MIN && (p->be->ops->caps & KFS_CAP_CHEAP_PUT);
+	struct precord *first, *last;
+	struct pstream *ps;
+	struct pblock *b;
+	size_t total = 0, wire;
+	int64_t now;
+	int wake;
+
+	if (n == 0)
+		return 0;
+	b = block_make(key, explicit_hash_key, v, n, run, ack, &first, &last,
+		       &wire);
+	if (!b)
+		return -ENOMEM;
+	for (struct precord *r = first; r; r = r == last ? NULL : r->next)
+		total += r->cost;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping && p->queued > 0 &&
-	       p->queued + total > p->cfg.queue_bytes)
+	       (p->queued + total > p->cfg.queue_bytes ||
+		(run && p->queued_runs > 0 &&
+		 p->queued_runs + total > RUN_QUEUE_MAX)))
 		pthread_cond_wait(&p->space, &p->lock);
 	ps = p->stopping ? NULL : stream_get(p, stream);
 	if (!ps) {
@@ -853,6 +881,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		return err;
 	}
 	p->queued += total;
+	p->queued_runs += run ? total : 0;
 	pthread_mutex_unlock(&p->lock);
 
 	pthread_mutex_lock(&ack->lock);
@@ -860,7 +889,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	pthread_mutex_unlock(&ack->lock);
 
 	now = kfs_mono_ms();
-	for (struct precord *r = first; r; r = r->next)
+	for (struct precord *r = first; r; r = r == last ? NULL : r->next)
 		r->enq_ms = now;
 	pthread_mutex_lock(&ps->lock);
 	wake = ps->head == NULL;
@@ -871,7 +900,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	ps->tail = last;
 	ps->count += n;
 	ps->bytes += wire;
-	if (wake || ps->count >= p->cfg.batch_records ||
+	if (wake || run || ps->count >= p->cfg.batch_records ||
 	    ps->bytes >= p->cfg.batch_bytes)
 		pthread_cond_signal(&ps->wake);
 	pthread_mutex_unlock(&ps->lock);
@@ -951,7 +980,7 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 		q[i].queued_records = ps->count;
 		q[i].queued_bytes = ps->bytes;
 		q[i].inflight_records = ps->inflight_n;
-		since = oldest(ps->head ? ps->head->enq_ms : 0, ps->direct_since);
+		since = ps->head ? ps->head->enq_ms : 0;
 		for (int s = 0; s < ps->nthreads; s++)
 			since = oldest(since, ps->senders[s].since);
 		pthread_mutex_unlock(&ps->lock);

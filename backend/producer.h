@@ -96,7 +96,17 @@ int kfs_producer_put(struct kfs_producer *p, const char *stream,
  * Queues n records of one key at once, as kfs_producer_put() would one
  * after the other, in one allocation and one pass through the locks.
  * All or nothing: on error none is queued.
+ *
+ * For a backend with KFS_CAP_CHEAP_PUT (a local log), n >= 32 records are
+ * queued as one run: one queue entry, their data back to back, stored by
+ * the stream's sender in as few appends as it can (put_run) while the
+ * writer goes on.  Runs keep their place in the queue among the other
+ * records.  Queued runs take at most KFS_PRODUCER_RUN_QUEUE_MAX bytes of
+ * memory (one more is let in when none is queued): the writer waits for
+ * room, so that a fast writer keeps the sender busy without filling the
+ * whole queue with blocks that are freed in another thread.
  */
+#define KFS_PRODUCER_RUN_QUEUE_MAX (2u << 20)
 int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 			  const char *key, const char *explicit_hash_key,
 			  const struct iovec *v, size_t n, struct kfs_ack *ack);

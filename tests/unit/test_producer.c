@@ -120,6 +120,13 @@ static const struct kfs_backend_ops sc_ops = {
 	.put_records = sc_put,
 };
 
+/* The same, saying it is cheap (a local log): big puts become runs. */
+static const struct kfs_backend_ops sc_cheap_ops = {
+	.name = "scripted-cheap",
+	.caps = KFS_CAP_CHEAP_PUT,
+	.put_records = sc_put,
+};
+
 static void sc_init(struct scripted *s, struct kfs_backend *be)
 {
 	memset(s, 0, sizeof(*s));
@@ -453,6 +460,184 @@ TEST(several_batches_in_flight_keep_key_order)
 	sc_free(&s);
 }
 
+/* Puts n records "<tag>:<i>" (each padded to pad bytes) of key "k" at
+ * once: a run when n >= 32 and the backend is cheap. */
+static void put_n(struct kfs_producer *p, const char *tag, size_t n,
+		  size_t pad, struct kfs_ack *a)
+{
+	struct iovec *v = calloc(n, sizeof(*v));
+	char *buf = calloc(n, pad);
+
+	REQUIRE(v && buf && pad >= 16);
+	for (size_t i = 0; i < n; i++) {
+		char *d = buf + i * pad;
+
+		memset(d, '.', pad);
+		memcpy(d, tag, strlen(tag));
+		snprintf(d + strlen(tag), 12, ":%zu", i);
+		d[strlen(d)] = '.';
+		v[i].iov_base = d;
+		v[i].iov_len = pad;
+	}
+	REQUIRE(kfs_producer_put_many(p, "s", "k", NULL, v, n, a) == 0);
+	free(v);
+	free(buf);
+}
+
+/* s->stored[i] starts with "<tag>:<n>" followed by a non-digit. */
+static int stored_is(struct scripted *s, size_t i, const char *tag, size_t n)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%s:%zu", tag, n);
+	return i < s->nstored && strncmp(s->stored[i], want, strlen(want)) == 0 &&
+	       (s->stored[i][strlen(want)] < '0' || s->stored[i][strlen(want)] > '9');
+}
+
+TEST(runs_keep_their_place_among_records)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a, b;
+	struct kfs_producer_stats st;
+	size_t i = 0;
+
+	sc_init(&s, &be);
+	be.ops = &sc_cheap_ops;
+	s.delay_ms = 5;  /* so that records and runs queue up behind a call */
+	p = mk(&be, 0, 1, 0);
+	kfs_ack_init(&a);
+	kfs_ack_init(&b);
+	put(p, "small:0", &a);
+	put_n(p, "runA", 40, 20, &a);
+	put(p, "small:1", &b);
+	put_n(p, "runB", 100, 20, &b);
+	put(p, "small:2", &a);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(kfs_ack_wait(&b), 0);
+	REQUIRE(s.nstored == 143);
+	CHECK(stored_is(&s, i++, "small", 0));
+	for (size_t k = 0; k < 40; k++)
+		CHECK(stored_is(&s, i++, "runA", k));
+	CHECK(stored_is(&s, i++, "small", 1));
+	for (size_t k = 0; k < 100; k++)
+		CHECK(stored_is(&s, i++, "runB", k));
+	CHECK(stored_is(&s, i++, "small", 2));
+	kfs_producer_stats(p, &st);
+	CHECK_EQ_INT(st.records_put, 143);
+	kfs_ack_destroy(&a);
+	kfs_ack_destroy(&b);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(a_failed_record_of_a_run_reaches_its_writer)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	struct kfs_producer_stats st;
+	struct iovec v[40];
+	char lines[40][16];
+
+	sc_init(&s, &be);
+	be.ops = &sc_cheap_ops;
+	p = mk(&be, 0, 1, 0);
+	kfs_ack_init(&a);
+	for (int i = 0; i < 40; i++) {
+		snprintf(lines[i], sizeof(lines[i]), i == 7 ? "bad:%d" : "ok:%d", i);
+		v[i].iov_base = lines[i];
+		v[i].iov_len = strlen(lines[i]);
+	}
+	REQUIRE(kfs_producer_put_many(p, "s", "k", NULL, v, 40, &a) == 0);
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EINVAL);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);   /* reported once */
+	CHECK_EQ_INT(s.nstored, 39);         /* the others are stored */
+	kfs_producer_stats(p, &st);
+	CHECK_EQ_INT(st.records_put, 39);
+	CHECK_EQ_INT(st.records_failed, 1);
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+struct run_writer {
+	struct kfs_producer *p;
+	struct kfs_ack *a;
+	int done;                  /* atomic */
+};
+
+static void *run_writer_main(void *arg)
+{
+	struct run_writer *w = arg;
+
+	for (int i = 0; i < 24; i++)
+		put_n(w->p, "big", 256, 1024, w->a); /* 256 KiB a run */
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+TEST(queued_runs_are_bounded)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+	struct kfs_producer_stats st;
+	struct run_writer w = { 0 };
+	size_t most = 0;
+	pthread_t t;
+
+	sc_init(&s, &be);
+	be.ops = &sc_cheap_ops;
+	s.delay_ms = 10;          /* each batch of 500 records: 10 ms */
+	p = mk(&be, 0, 1, 0);     /* a 16 MiB queue: the run bound is lower */
+	kfs_ack_init(&a);
+	w.p = p;
+	w.a = &a;
+	pthread_create(&t, NULL, run_writer_main, &w);
+	while (!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST)) {
+		kfs_producer_stats(p, &st);
+		if (st.queued_bytes > most)
+			most = st.queued_bytes;
+		usleep(1000);
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	CHECK_EQ_INT(s.nstored, 24 * 256);
+	CHECK(most > 256 * 1024);                 /* runs did queue up */
+	CHECK(most <= KFS_PRODUCER_RUN_QUEUE_MAX); /* but no further */
+	kfs_ack_destroy(&a);
+	kfs_producer_free(p, 1000);
+	sc_free(&s);
+}
+
+TEST(runs_not_stored_by_the_drain_deadline_fail)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_ack a;
+
+	sc_init(&s, &be);
+	be.ops = &sc_cheap_ops;
+	s.delay_ms = 200;
+	p = mk(&be, 0, 1, 0);
+	kfs_ack_init(&a);
+	put_n(p, "r1", 40, 16, &a);
+	put_n(p, "r2", 40, 16, &a);
+	put_n(p, "r3", 40, 16, &a);
+	usleep(50 * 1000);       /* r1 is being stored */
+	kfs_producer_free(p, 1); /* no time for r2 and r3 */
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EIO);
+	CHECK(s.nstored >= 40 && s.nstored < 120);
+	CHECK_EQ_INT(s.nstored % 40, 0);    /* whole runs, never part of one */
+	kfs_ack_destroy(&a);
+	sc_free(&s);
+}
+
 TEST(over_the_local_engine)
 {
 	char dir[] = "/tmp/kfs-producer-XXXXXX";
@@ -495,6 +680,10 @@ int main(void)
 	RUN(full_queue_blocks_writers);
 	RUN(free_delivers_queued_records);
 	RUN(several_batches_in_flight_keep_key_order);
+	RUN(runs_keep_their_place_among_records);
+	RUN(a_failed_record_of_a_run_reaches_its_writer);
+	RUN(queued_runs_are_bounded);
+	RUN(runs_not_stored_by_the_drain_deadline_fail);
 	RUN(over_the_local_engine);
 	return tap_done();
 }
