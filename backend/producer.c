@@ -74,7 +74,7 @@ struct pstream {
 	size_t count;                 /* records in the queue */
 	size_t bytes;                 /* their data plus keys (wire) */
 	int kicked;                   /* send without lingering until drained */
-	int busy;                     /* batches being stored now, queued or direct */
+	int busy;                     /* batches being stored now */
 	size_t inflight_n;            /* records of those batches */
 	int stop;                     /* the producer is shutting down */
 };
@@ -86,7 +86,7 @@ struct kfs_producer {
 	pthread_cond_t space;              /* queue has room again */
 	struct pstream *streams;           /* one per stream written to */
 	size_t queued;                     /* cost of every queued record */
-	size_t queued_runs;                /* of which runs (RUN_QUEUE_MAX) */
+	size_t queued_runs;                /* of which runs (producer.h) */
 	int stopping;                      /* no new records accepted */
 	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
 	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
@@ -143,6 +143,30 @@ static void count_stats(struct kfs_producer *p, uint64_t stored,
 	p->stats.records_failed += failed;
 	p->stats.retries += retries;
 	p->stats.batches += batches;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Fills the put entry of one record; writers learn no sequence numbers. */
+static void entry_init(struct kfs_put_entry *en, const char *key,
+		       const char *ehk, const void *data, size_t len)
+{
+	en->key = key;
+	en->explicit_hash_key = ehk;
+	en->data = data;
+	en->len = len;
+	en->no_seq = 1;
+	en->err = 0;
+	en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
+}
+
+/* Gives back the queue memory of resolved entries (cost, of which
+ * run_cost is runs') and wakes the writers waiting for room. */
+static void queue_release(struct kfs_producer *p, size_t cost, size_t run_cost)
+{
+	pthread_mutex_lock(&p->lock);
+	p->queued -= cost;
+	p->queued_runs -= run_cost;
+	pthread_cond_broadcast(&p->space);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -313,17 +337,9 @@ static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
 			err = -ENOMEM;
 			break;
 		}
-		for (size_t k = 0; k < m; k++) {
-			struct kfs_put_entry *en = &e[k];
-
-			en->key = key;
-			en->explicit_hash_key = ehk;
-			en->data = v[i + k].iov_base;
-			en->len = v[i + k].iov_len;
-			en->no_seq = 1;
-			en->err = 0;
-			en->seq[0] = en->shard_id[0] = en->reason[0] = '\0';
-		}
+		for (size_t k = 0; k < m; k++)
+			entry_init(&e[k], key, ehk, v[i + k].iov_base,
+				   v[i + k].iov_len);
 		p->be->ops->put_records(p->be->impl, ps->name, e, m);
 		batches++;
 		for (size_t k = 0; k < m; k++) {
@@ -345,11 +361,7 @@ static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
 	count_stats(p, n - failed, failed, 0, batches);
 	batch_landed(ps, n, since);
 	ack_resolve_n(r->ack, err, n);
-	pthread_mutex_lock(&p->lock);
-	p->queued -= r->cost;
-	p->queued_runs -= r->cost;
-	pthread_cond_broadcast(&p->space);
-	pthread_mutex_unlock(&p->lock);
+	queue_release(p, r->cost, r->cost);
 	precord_done(r);
 }
 
@@ -380,13 +392,8 @@ static void send_records(struct pstream *ps, struct precord **recs, size_t n,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		e[i].key = recs[i]->key;
-		e[i].explicit_hash_key = recs[i]->ehk;
-		e[i].data = recs[i]->data;
-		e[i].len = recs[i]->len;
-		e[i].no_seq = 1; /* writers learn no sequence numbers */
-		e[i].err = 0;
-		e[i].seq[0] = e[i].shard_id[0] = e[i].reason[0] = '\0';
+		entry_init(&e[i], recs[i]->key, recs[i]->ehk, recs[i]->data,
+			   recs[i]->len);
 		todo[i] = i;
 	}
 	for (int attempt = 0; ntodo > 0; attempt++) {
@@ -454,10 +461,7 @@ out:
 	free(e);
 	free(todo);
 	free(sub);
-	pthread_mutex_lock(&p->lock);
-	p->queued -= cost;
-	pthread_cond_broadcast(&p->space);
-	pthread_mutex_unlock(&p->lock);
+	queue_release(p, cost, 0);
 }
 
 /* Sends one batch: a run (alone in its batch), or records. */
@@ -497,12 +501,8 @@ static void fail_queued(struct pstream *ps)
 	}
 	ps->head = ps->tail = NULL;
 	ps->count = ps->bytes = 0;
-	pthread_mutex_lock(&p->lock);
-	p->queued -= cost;
-	p->queued_runs -= run_cost;
-	p->stats.records_failed += n;
-	pthread_cond_broadcast(&p->space);
-	pthread_mutex_unlock(&p->lock);
+	count_stats(p, 0, n, 0, 0);
+	queue_release(p, cost, run_cost);
 	count_batch(p, ps->name, 0, 0, n, 0, 0);
 }
 
@@ -757,7 +757,6 @@ int kfs_producer_put(struct kfs_producer *p, const char *stream,
 
 /* Records in one call that are queued as one run, for a cheap backend. */
 #define RUN_MIN 32
-#define RUN_QUEUE_MAX KFS_PRODUCER_RUN_QUEUE_MAX
 
 /*
  * Builds the block of n records of one key: with an entry for each
@@ -871,7 +870,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	while (!p->stopping && p->queued > 0 &&
 	       (p->queued + total > p->cfg.queue_bytes ||
 		(run && p->queued_runs > 0 &&
-		 p->queued_runs + total > RUN_QUEUE_MAX)))
+		 p->queued_runs + total > KFS_PRODUCER_RUN_QUEUE_MAX)))
 		pthread_cond_wait(&p->space, &p->lock);
 	ps = p->stopping ? NULL : stream_get(p, stream);
 	if (!ps) {

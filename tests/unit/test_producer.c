@@ -563,15 +563,9 @@ TEST(a_failed_record_of_a_run_reaches_its_writer)
 	sc_free(&s);
 }
 
-struct run_writer {
-	struct kfs_producer *p;
-	struct kfs_ack *a;
-	int done;                  /* atomic */
-};
-
 static void *run_writer_main(void *arg)
 {
-	struct run_writer *w = arg;
+	struct bp_arg *w = arg;
 
 	for (int i = 0; i < 24; i++)
 		put_n(w->p, "big", 256, 1024, w->a); /* 256 KiB a run */
@@ -586,7 +580,7 @@ TEST(queued_runs_are_bounded)
 	struct kfs_producer *p;
 	struct kfs_ack a;
 	struct kfs_producer_stats st;
-	struct run_writer w = { 0 };
+	struct bp_arg w = { 0 };
 	size_t most = 0;
 	pthread_t t;
 
