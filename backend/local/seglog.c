@@ -144,8 +144,14 @@
 #define MIN_RECORD (FRAME_HDR + BODY_HDR)
 /* Largest body a valid record can have. */
 #define BODY_MAX (BODY_HDR + KFS_KEY_MAX + KFS_RECORD_LIMIT_MAX)
-/* Index entries read per pread when walking or reading. */
+/* Index entries read per pread when walking them. */
 #define ENTRY_CHUNK 256
+/* Records read per pass of kfs_seglog_read, and the most bytes of .log
+ * (unless its first record is larger): a pass reads the index entries
+ * of its first and last record, and walks the records between by their
+ * lengths. */
+#define READ_CHUNK 8192
+#define READ_SPAN_MAX (1024 * 1024)
 /* Bytes at the end of a log whose records are checked on open even when
  * the index says they were synced. */
 #define TAIL_CHECK_BYTES (64 * 1024)
@@ -1984,6 +1990,46 @@ static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want,
 	return 0;
 }
 
+/* Entry i of s, decoded, without a log line when it is corrupt (the
+ * caller falls back to entries_read_some, which says so). */
+static int entry_peek(struct seg *s, uint64_t i, struct ientry *e)
+{
+	unsigned char buf[IDX_ENTRY];
+
+	if (pread_full(s->idx_fd, buf, IDX_ENTRY, IDX_HDR + i * IDX_ENTRY) < 0 ||
+	    entry_decode(buf, e) < 0 || e->len < BODY_HDR || e->len > BODY_MAX)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Where a pass of kfs_seglog_read over records i .. i+*k-1 of s starts
+ * and ends: the index entries of its first and its last record (*e0,
+ * *e1).  The records between are back to back in the .log, so the pass
+ * walks them by their own lengths and reads no other entry.  When the
+ * last entry is corrupt or out of place, *k shrinks to the valid entries
+ * that lead the pass (at most ENTRY_CHUNK).  0 or -EIO (the first entry
+ * is corrupt; logged).
+ */
+static int read_bounds(struct kfs_seglog *log, struct seg *s, uint64_t i,
+		       size_t *k, struct ientry *e0, struct ientry *e1)
+{
+	struct ientry ev[ENTRY_CHUNK];
+	int rc;
+
+	if (entry_read(log, s, i, e0) < 0)
+		return -EIO;
+	*e1 = *e0;
+	if (*k == 1 || (entry_peek(s, i + *k - 1, e1) == 0 && e1->off > e0->off))
+		return 0;
+	rc = entries_read_some(log, s, i, *k < ENTRY_CHUNK ? *k : ENTRY_CHUNK, ev);
+	if (rc < 0)
+		return rc;
+	*k = (size_t)rc;
+	*e1 = ev[rc - 1];
+	return 0;
+}
+
 int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		    size_t max_bytes,
 		    void (*seq_fn)(void *ctx, uint64_t counter,
@@ -1991,7 +2037,6 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		    void *ctx,
 		    struct kfs_get_result *out, uint64_t *next_out)
 {
-	struct ientry ev[ENTRY_CHUNK];
 	struct kfs_block *blocks0 = out->blocks;
 	size_t cap = out->n, got = 0, bytes = 0;
 	uint64_t c = from;
@@ -1999,9 +2044,10 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 
 	while (got < max_records) {
 		struct seg *s;
+		struct ientry e0, e1;
 		uint64_t i, avail, span, to_tip;
-		size_t k, m = 0, budget_hit = 0;
-		unsigned char *buf;
+		size_t k, m, budget_hit = 0;
+		unsigned char *buf, *p, *end;
 
 		pthread_mutex_lock(&log->state_lock);
 		k = locate_locked(log, &c);
@@ -2027,38 +2073,23 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			break;
 		}
 
-		k = avail < ENTRY_CHUNK ? (size_t)avail : ENTRY_CHUNK;
+		k = avail < READ_CHUNK ? (size_t)avail : READ_CHUNK;
 		if (k > max_records - got)
 			k = max_records - got;
-		rc = entries_read_some(log, s, i, k, ev);
+		rc = read_bounds(log, s, i, &k, &e0, &e1);
 		if (rc < 0) {
 			seg_unref(s);
 			break;
 		}
-		if ((size_t)rc < k)
-			k = (size_t)rc; /* stop before a corrupt entry */
-		rc = 0;
-		for (m = 0; m < k; m++) {
-			size_t payload = ev[m].len - BODY_HDR;
-			if (m > 0 && ev[m].off != ev[m - 1].off + FRAME_HDR + ev[m - 1].len) {
-				kfs_err("%s: index entry %" PRIu64 " of segment %016"
-					PRIx64 " is out of place", log->dir, i + m,
-					s->first);
-				break; /* the next call reports it */
-			}
-			if (bytes + payload > max_bytes && (got > 0 || m > 0)) {
-				budget_hit = 1;
-				break;
-			}
-			bytes += payload;
-		}
-		if (m == 0) {
-			seg_unref(s);
-			break;
-		}
 		/* The records are read into a block of the result, which
-		 * their key and data then point into: no copy of them. */
-		span = ev[m - 1].off + FRAME_HDR + ev[m - 1].len - ev[0].off;
+		 * their key and data then point into: no copy of them.  A
+		 * pass reads at most READ_SPAN_MAX bytes (or its first
+		 * record); the records past them are the next pass's. */
+		span = e1.off + FRAME_HDR + e1.len - e0.off;
+		if (span > READ_SPAN_MAX)
+			span = READ_SPAN_MAX;
+		if (span < FRAME_HDR + (uint64_t)e0.len)
+			span = FRAME_HDR + (uint64_t)e0.len;
 		buf = span <= SIZE_MAX - sizeof(struct kfs_block)
 		      ? kfs_get_result_block(out, (size_t)span) : NULL;
 		if (!buf) {
@@ -2066,23 +2097,40 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			rc = -ENOMEM;
 			break;
 		}
-		rc = pread_full(s->log_fd, buf, span, ev[0].off);
+		rc = pread_full(s->log_fd, buf, span, e0.off);
 		if (rc == 0)
-			rc = records_grow(out, &cap, out->n + m, 0);
+			rc = records_grow(out, &cap, out->n + k, 0);
 		if (rc < 0) {
 			kfs_err("%s: reading segment %016" PRIx64 ": %s", log->dir,
 				s->first, strerror(-rc));
 			seg_unref(s);
 			break;
 		}
-		for (size_t j = 0; j < m; j++) {
-			unsigned char *p = buf + (ev[j].off - ev[0].off);
+		p = buf;
+		end = buf + span;
+		for (m = 0; m < k; m++) {
 			struct kfs_record *r = &out->records[out->n];
+			uint64_t off = e0.off + (uint64_t)(p - buf);
 			struct rview rv;
+			uint32_t len;
 			char *key;
 
-			if (ev[j].off + FRAME_HDR + ev[j].len > ev[0].off + span ||
-			    rec_parse(p, ev[j].len, &rv) < 0 || rv.counter != c) {
+			if (m == k - 1 && m > 0 && off != e1.off) {
+				kfs_err("%s: index entry %" PRIu64 " of segment %016"
+					PRIx64 " is out of place", log->dir, i + m,
+					s->first);
+				break; /* the next call reports it */
+			}
+			if ((size_t)(end - p) < FRAME_HDR)
+				break;
+			len = get32(p);
+			if (m > 0 && len <= BODY_MAX &&
+			    (size_t)(end - p) - FRAME_HDR < len)
+				break; /* past this pass's bytes */
+			if ((size_t)(end - p) - FRAME_HDR < len ||
+			    rec_parse(p, len, &rv) < 0 || rv.counter != c ||
+			    (m == 0 && len != e0.len) ||
+			    (m == k - 1 && len != e1.len)) {
 				if (__atomic_exchange_n(&log->bad_logged, c,
 							__ATOMIC_RELAXED) != c)
 					kfs_err("%s: record %" PRIu64 " in segment %016"
@@ -2091,6 +2139,11 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 				rc = -EIO;
 				break;
 			}
+			if (bytes + (len - BODY_HDR) > max_bytes && got > 0) {
+				budget_hit = 1;
+				break;
+			}
+			bytes += len - BODY_HDR;
 			/* The key moves one byte back, over the high byte of
 			 * key_len (checked and parsed already), so that it
 			 * ends with a NUL where its last byte was: the data
@@ -2106,9 +2159,10 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			out->n++;
 			got++;
 			c++;
+			p += FRAME_HDR + len;
 		}
 		seg_unref(s);
-		if (rc < 0 || budget_hit)
+		if (rc < 0 || budget_hit || m == 0)
 			break;
 	}
 	if (got == 0) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/local/crc32c.h"
 #include "backend/local/ids.h"
 #include "backend/local/local.h"
 #include "backend/local/seglog.h"
@@ -458,6 +459,223 @@ TEST(corrupt_record_in_synced_part_is_not_served)
 	kfs_get_result_clear(&r);
 	CHECK_EQ_INT(kfs_seglog_read(log, 4, 100, 1 << 20, seq_dec, NULL, &r, &next), 0);
 	CHECK_EQ_INT(r.n, 100);
+	kfs_get_result_clear(&r);
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A read goes through the log in passes of at most READ_CHUNK records
+ * and READ_SPAN_MAX bytes (seglog.c); it reads the index entries of a
+ * pass's first and last record and walks the records between. */
+#define READ_CHUNK 8192
+#define READ_SPAN_MAX (1024 * 1024)
+
+/* Size of the data of record i of sized_log(): mostly short, some past
+ * a pass's bytes, one far past them. */
+static size_t sized_len(uint64_t i)
+{
+	if (i == 7000)
+		return 3 * READ_SPAN_MAX + 17;
+	if (i % 997 == 3)
+		return READ_SPAN_MAX / 3 + i % 11;
+	if (i % 5 == 0)
+		return 0;
+	return 40 + i % 200;
+}
+
+static unsigned char sized_byte(uint64_t i, size_t j)
+{
+	return (unsigned char)(i * 31 + j * 7);
+}
+
+/* n records of sized_len() bytes, keys "k<i % 7>", appended up to 300 at
+ * a time, in segments of seg_bytes. */
+static char *sized_log(uint64_t n, uint64_t seg_bytes)
+{
+	char *dir = new_log_dir();
+	struct kfs_seglog *log = open_log(dir, seg_bytes);
+	struct kfs_seglog_in in[300];
+	char keys[300][4];
+	unsigned char *data[300];
+
+	for (uint64_t i = 0; i < n;) {
+		size_t k = 0;
+		uint64_t first;
+		int64_t arrival;
+
+		for (; k < 1 + i % 300 && i + k < n; k++) {
+			size_t len = sized_len(i + k);
+
+			data[k] = malloc(len + 1);
+			REQUIRE(data[k]);
+			for (size_t j = 0; j < len; j++)
+				data[k][j] = sized_byte(i + k, j);
+			snprintf(keys[k], sizeof(keys[k]), "k%d", (int)((i + k) % 7));
+			in[k] = (struct kfs_seglog_in){keys[k], strlen(keys[k]), data[k], len};
+		}
+		REQUIRE(kfs_seglog_append(log, in, k, 1000 + i, &first, &arrival) == 0);
+		REQUIRE(first == i);
+		for (size_t j = 0; j < k; j++)
+			free(data[j]);
+		i += k;
+	}
+	close_clean(log);
+	return dir;
+}
+
+/* Whether r is record c of sized_log(). */
+static int sized_ok(const struct kfs_record *r, uint64_t c)
+{
+	char key[4], seq[32];
+
+	snprintf(key, sizeof(key), "k%d", (int)(c % 7));
+	snprintf(seq, sizeof(seq), "%" PRIu64, c);
+	if (r->len != sized_len(c) || strcmp(r->key, key) != 0 ||
+	    strcmp(r->seq, seq) != 0)
+		return 0;
+	for (size_t j = 0; j < r->len; j++)
+		if (r->data[j] != sized_byte(c, j))
+			return 0;
+	return 1;
+}
+
+TEST(reads_in_passes_give_every_record_whatever_the_limits)
+{
+	const uint64_t n = 20000;
+	char *dir = sized_log(n, 4 * 1024 * 1024);
+	struct kfs_seglog *log = open_log(dir, 4 * 1024 * 1024);
+	static const size_t max_records[] = {100000, 1, 3, 8191, 8193, 4999};
+	static const size_t max_bytes[] = {(size_t)1 << 30, 1, 5000, READ_SPAN_MAX,
+					   3 * READ_SPAN_MAX, 100000};
+	int bad = 0;
+
+	CHECK(kfs_seglog_segments(log) > 2);
+	for (size_t t = 0; t < sizeof(max_records) / sizeof(max_records[0]); t++) {
+		uint64_t c = t * 1237 % 5000, calls = 0;
+
+		while (c < n && !bad) {
+			struct kfs_get_result r = {0};
+			uint64_t next;
+			size_t bytes = 0;
+
+			REQUIRE(kfs_seglog_read(log, c, max_records[t], max_bytes[t],
+						seq_dec, NULL, &r, &next) == 0);
+			calls++;
+			if (r.n == 0 || r.n > max_records[t] || next != c + r.n) {
+				printf("#   limits %zu/%zu at %" PRIu64 ": %zu records,"
+				       " next %" PRIu64 "\n", max_records[t],
+				       max_bytes[t], c, r.n, next);
+				bad = 1;
+			}
+			for (size_t i = 0; i < r.n && !bad; i++) {
+				bytes += r.records[i].len + strlen(r.records[i].key);
+				if (!sized_ok(&r.records[i], c + i)) {
+					printf("#   record %" PRIu64 " is wrong\n", c + i);
+					bad = 1;
+				}
+			}
+			/* Over the byte limit only with its first record. */
+			if (r.n > 1 && bytes > max_bytes[t]) {
+				printf("#   %zu bytes read with a limit of %zu\n", bytes,
+				       max_bytes[t]);
+				bad = 1;
+			}
+			c = next;
+			kfs_get_result_clear(&r);
+		}
+		if (max_records[t] == 100000 && max_bytes[t] == (size_t)1 << 30)
+			CHECK(calls <= 2); /* passes are not calls */
+	}
+	CHECK_EQ_INT(bad, 0);
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* Where entry i of the first segment is in its .idx. */
+static off_t entry_at(uint64_t i)
+{
+	return IDX_HDR + (off_t)i * IDX_ENTRY;
+}
+
+TEST(a_corrupt_index_entry_at_the_end_of_a_pass_costs_no_record)
+{
+	char *dir = log_with(READ_CHUNK + 3000, 0);
+	struct kfs_seglog *log;
+	struct kfs_get_result r = {0};
+	uint64_t next = 0, c = 0;
+
+	/* The entry that would end the first pass: the pass is cut short
+	 * instead, and the records (each checked by its own checksum) are
+	 * all served. */
+	flip_byte(dir, SEG0 ".idx", entry_at(READ_CHUNK - 1) + 3);
+	log = open_log_capture(dir, 0);
+	CHECK_EQ_STR(captured, "");
+	while (c < READ_CHUNK + 3000) {
+		REQUIRE(kfs_seglog_read(log, c, 100000, 1 << 30, seq_dec, NULL, &r,
+					&next) == 0);
+		REQUIRE(r.n > 0);
+		c = next;
+	}
+	CHECK_EQ_INT(r.n, READ_CHUNK + 3000);
+	for (size_t i = 0; i < r.n; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "rec-%02zu", i % 100);
+		if (!rec_data_is(&r.records[i], want)) {
+			printf("#   record %zu is wrong\n", i);
+			CHECK(0);
+			break;
+		}
+	}
+	kfs_get_result_clear(&r);
+	kfs_seglog_close(log);
+	rm_rf(dir);
+	free(dir);
+}
+
+TEST(an_index_entry_out_of_place_is_not_followed)
+{
+	char *dir = log_with(READ_CHUNK + 3000, 0);
+	char path[512];
+	unsigned char e[IDX_ENTRY];
+	struct kfs_seglog *log;
+	struct kfs_get_result r = {0};
+	uint64_t next = 0;
+	int fd;
+
+	/* The entry that ends the first pass says its record is where the
+	 * one before is, with a valid checksum: the pass stops before it,
+	 * and reading it fails. */
+	snprintf(path, sizeof(path), "%s/%s", dir, SEG0 ".idx");
+	fd = open(path, O_RDWR);
+	REQUIRE(fd >= 0);
+	REQUIRE(pread(fd, e, IDX_ENTRY, entry_at(READ_CHUNK - 2)) == IDX_ENTRY);
+	REQUIRE(pwrite(fd, e, 8, entry_at(READ_CHUNK - 1)) == 8);
+	{
+		unsigned char whole[IDX_ENTRY];
+		uint32_t crc;
+
+		REQUIRE(pread(fd, whole, IDX_ENTRY, entry_at(READ_CHUNK - 1)) == IDX_ENTRY);
+		crc = kfs_crc32c(0, whole, 36);
+		for (int b = 0; b < 4; b++)
+			whole[36 + b] = (unsigned char)(crc >> (8 * b));
+		REQUIRE(pwrite(fd, whole + 36, 4, entry_at(READ_CHUNK - 1) + 36) == 4);
+	}
+	close(fd);
+	log = open_log_capture(dir, 0);
+	capture_begin();
+	CHECK_EQ_INT(kfs_seglog_read(log, 0, 100000, 1 << 30, seq_dec, NULL, &r, &next), 0);
+	CHECK_EQ_INT(r.n, READ_CHUNK - 1);
+	CHECK_EQ_INT(next, READ_CHUNK - 1);
+	kfs_get_result_clear(&r);
+	CHECK_EQ_INT(kfs_seglog_read(log, next, 100000, 1 << 30, seq_dec, NULL, &r,
+				     &next), -EIO);
+	CHECK_EQ_INT(r.n, 0);
+	capture_end();
+	CHECK(strstr(captured, "out of place") != NULL);
+	CHECK(strstr(captured, "fails its checksum") != NULL);
 	kfs_get_result_clear(&r);
 	kfs_seglog_close(log);
 	rm_rf(dir);
@@ -1698,6 +1916,9 @@ int main(void)
 	RUN(index_ahead_of_truncated_log);
 	RUN(index_missing_or_corrupt);
 	RUN(corrupt_record_in_synced_part_is_not_served);
+	RUN(reads_in_passes_give_every_record_whatever_the_limits);
+	RUN(a_corrupt_index_entry_at_the_end_of_a_pass_costs_no_record);
+	RUN(an_index_entry_out_of_place_is_not_followed);
 	RUN(segments_torn_tail);
 	RUN(interrupted_rotation);
 	RUN(failed_append_leaves_no_torn_record);
