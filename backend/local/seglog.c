@@ -436,6 +436,14 @@ static int entry_decode(const unsigned char *p, struct ientry *e)
 	return 0;
 }
 
+/* Decodes the entry at p, and checks that it can describe a record. */
+static int entry_usable(const unsigned char *p, struct ientry *e)
+{
+	if (entry_decode(p, e) < 0 || e->len < BODY_HDR || e->len > BODY_MAX)
+		return -EINVAL;
+	return 0;
+}
+
 /* Reads entries i .. i+k-1 of s (k <= ENTRY_CHUNK).  Returns how many
  * leading entries are valid (a corrupt one is logged and ends them), or
  * -EIO when not even the first is. */
@@ -453,8 +461,7 @@ static int entries_read_some(struct kfs_seglog *log, struct seg *s, uint64_t i,
 		return -EIO;
 	}
 	for (j = 0; j < k; j++) {
-		if (entry_decode(buf + j * IDX_ENTRY, &out[j]) < 0 ||
-		    out[j].len < BODY_HDR || out[j].len > BODY_MAX) {
+		if (entry_usable(buf + j * IDX_ENTRY, &out[j]) < 0) {
 			kfs_err("%s: index entry %" PRIu64 " of segment %016" PRIx64
 				" is corrupt", log->dir, i + j, s->first);
 			break;
@@ -1997,7 +2004,7 @@ static int entry_peek(struct seg *s, uint64_t i, struct ientry *e)
 	unsigned char buf[IDX_ENTRY];
 
 	if (pread_full(s->idx_fd, buf, IDX_ENTRY, IDX_HDR + i * IDX_ENTRY) < 0 ||
-	    entry_decode(buf, e) < 0 || e->len < BODY_HDR || e->len > BODY_MAX)
+	    entry_usable(buf, e) < 0)
 		return -EIO;
 	return 0;
 }
@@ -2110,12 +2117,12 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 		end = buf + span;
 		for (m = 0; m < k; m++) {
 			struct kfs_record *r = &out->records[out->n];
-			uint64_t off = e0.off + (uint64_t)(p - buf);
 			struct rview rv;
 			uint32_t len;
+			int fits;
 			char *key;
 
-			if (m == k - 1 && m > 0 && off != e1.off) {
+			if (m == k - 1 && m > 0 && e0.off + (uint64_t)(p - buf) != e1.off) {
 				kfs_err("%s: index entry %" PRIu64 " of segment %016"
 					PRIx64 " is out of place", log->dir, i + m,
 					s->first);
@@ -2124,11 +2131,10 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			if ((size_t)(end - p) < FRAME_HDR)
 				break;
 			len = get32(p);
-			if (m > 0 && len <= BODY_MAX &&
-			    (size_t)(end - p) - FRAME_HDR < len)
+			fits = (size_t)(end - p) - FRAME_HDR >= len;
+			if (!fits && m > 0 && len <= BODY_MAX)
 				break; /* past this pass's bytes */
-			if ((size_t)(end - p) - FRAME_HDR < len ||
-			    rec_parse(p, len, &rv) < 0 || rv.counter != c ||
+			if (!fits || rec_parse(p, len, &rv) < 0 || rv.counter != c ||
 			    (m == 0 && len != e0.len) ||
 			    (m == k - 1 && len != e1.len)) {
 				if (__atomic_exchange_n(&log->bad_logged, c,
