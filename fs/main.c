@@ -102,6 +102,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 		struct kfs_local_config cfg = {
 			.data_dir = o->data_dir,
 			.max_record_bytes = o->max_record_size,
+			.log_format = o->log_format,
 		};
 		return kfs_local_open(&cfg, be);
 	}

@@ -25,6 +25,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("linger_ms=%s", linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
+	KFS_OPT("log_format=%s", log_format_s),
 	KFS_OPT("ca_bundle=%s", ca_bundle),
 	KFS_OPT("allow_other", allow_other),
 	KFS_OPT("allow_root", allow_root),
@@ -304,6 +305,13 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->log_format = 0;   /* the engine's default */
+	if (o->log_format_s) {
+		if (parse_long("log_format", o->log_format_s, 1, 2, &v) == 0)
+			o->log_format = (int)v;
+		else
+			bad = 1;
+	}
 	o->poll_ms = KFS_POLL_MS_DEFAULT;
 	if (o->poll_s) {
 		if (parse_long("poll_ms", o->poll_s, KFS_POLL_MS_MIN, 60000,
@@ -373,6 +381,9 @@ void kfs_options_usage(const char *prog)
 "    -o linger_ms=N         longest a record waits to be batched (default: 20)\n"
 "    -o max_record_size=N   largest record, data plus key, in bytes\n"
 "                           (default: 1048576, at most 10485760)\n"
+"    -o log_format=1|2      format of the segment files the local engine\n"
+"                           starts (default: 2; 1 is readable by kinesisfs\n"
+"                           0.1.0; existing files keep theirs)\n"
 "    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
 "                           records on AWS (default: 1000, at least 200)\n"
 "    -o ca_bundle=FILE      CA certificates (PEM) that TLS trusts for the\n"
@@ -454,6 +465,7 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->record_s);
 	free(o->linger_s);
 	free(o->max_record_s);
+	free(o->log_format_s);
 	free(o->poll_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);

@@ -25,6 +25,7 @@ struct kfs_options {
 	char *linger_s;          /* linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
+	char *log_format_s;      /* log_format, as given */
 	char *ca_bundle;         /* CA certificates for TLS, PEM file */
 	int allow_other;         /* FUSE's allow_other (given back to FUSE) */
 	int allow_root;          /* FUSE's allow_root (given back to FUSE) */
@@ -48,6 +49,7 @@ struct kfs_options {
 	int linger_ms;           /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
+	int log_format;          /* local segment files started: 1, 2; 0 default */
 	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
 	uid_t uid;               /* default: the mounting user's */
 	gid_t gid;               /* default: the mounting user's group */

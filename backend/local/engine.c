@@ -110,6 +110,7 @@ struct kfs_local {
 	int lock_fd;                     /* fixed: data_dir/LOCK, flock'd */
 	size_t max_record_bytes;         /* fixed: data + key limit */
 	uint64_t segment_bytes;          /* fixed: seglog rotation size */
+	int log_format;                  /* fixed: of new segments (seglog.h) */
 	int64_t (*now_fn)(void *ctx);    /* fixed: injected clock or NULL */
 	void *clock_ctx;                 /* fixed */
 	uint64_t tmp_seq;                /* atomic: names under tmp/ and trash/ */
@@ -601,7 +602,7 @@ static int shard_cmp(const void *a, const void *b)
 /* Opens the log of shard directory `path` for sh. */
 static int shard_open_log(struct kfs_local *e, const char *path, struct lshard *sh)
 {
-	int rc = kfs_seglog_open(path, e->segment_bytes, &sh->log);
+	int rc = kfs_seglog_open(path, e->segment_bytes, e->log_format, &sh->log);
 
 	if (rc == 0 && sh->closed) {
 		uint64_t end;
@@ -1069,7 +1070,7 @@ static int stream_build(struct kfs_local *e, struct lstream *st, int shard_count
 		}
 		rc = shard_meta_write(shfd, &sh);
 		if (rc == 0)
-			rc = kfs_seglog_create(shfd, 0);
+			rc = kfs_seglog_create(shfd, 0, e->log_format);
 		close(shfd);
 		if (rc < 0)
 			goto out;
@@ -2004,7 +2005,7 @@ static int local_update_shard_count(void *impl, const char *stream, int target)
 		}
 		rc = shard_meta_write(shfd, sh);
 		if (rc == 0)
-			rc = kfs_seglog_create(shfd, 0);
+			rc = kfs_seglog_create(shfd, 0, e->log_format);
 		close(shfd);
 		if (rc < 0)
 			goto undo;
@@ -2340,6 +2341,7 @@ int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out)
 	e->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes :
 						      KFS_RECORD_LIMIT_DEFAULT;
 	e->segment_bytes = cfg->segment_bytes;
+	e->log_format = cfg->log_format;
 	e->now_fn = cfg->now_ms;
 	e->clock_ctx = cfg->clock_ctx;
 	e->data_dir = strdup(cfg->data_dir);

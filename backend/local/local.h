@@ -19,6 +19,9 @@ struct kfs_local_config {
 	/* Size at which a shard's log starts a new segment file; 0 means
 	 * the default 64 MiB.  Tests use a tiny one. */
 	uint64_t segment_bytes;
+	/* Format of the segment files it starts (1 or 2; 0 means the
+	 * default, 2): see seglog.h.  Existing ones keep theirs. */
+	int log_format;
 };
 
 /*

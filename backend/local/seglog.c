@@ -29,7 +29,8 @@
  * counter of its first record, in 16 lower-case hex digits:
  *
  *   0000000000000000.log   the records, append-only
- *   0000000000000000.idx   one fixed-size entry per record (derived data)
+ *   0000000000000000.idx   fixed-size entries, one per record (format 1)
+ *                          or per frame (format 2); derived data
  *   00000000000a3f1c.log   the next segment starts at counter 0xa3f1c
  *   00000000000a3f1c.idx
  *
@@ -81,6 +82,34 @@
  *   off: where the record starts in the .log; cum_*: bytes of the shard
  *   rendered in each framing (backend.h, kfs_framed_len) up to the END of
  *   this record; len: the record's body length.
+ *
+ * That is format 1.  Format 2 ("KFSLOG2\n", "KFSIDX2\0"; the headers are
+ * otherwise the same) stores the records of one append that share a key
+ * as one frame (split at FRAME2_SPLIT bytes of data or FRAME2_COUNT_MAX
+ * records), indexed by one entry:
+ *
+ *   frame:
+ *   +-----+------+-------+---------+-------+---------+-------+------+-----+-------+------+
+ *   | len | hcrc | first | arrival | count | key_len | flags | dcrc | key | table | data |
+ *   | u32 | u32  | u64   | i64     | u32   | u16     | u16=0 | u32  |     | count |      |
+ *   |     |      |       |         |       |         |       |      |     | x u32 |      |
+ *   +-----+------+-------+---------+-------+---------+-------+------+-----+-------+------+
+ *   |<- FRAME_HDR ->|<------------ head: FRAME2_HDR + key + table ---------->|
+ *
+ *   len  = bytes after hcrc; hcrc = CRC-32C of len and the head (up to the
+ *          end of the table); dcrc = CRC-32C of the data;
+ *   table: each record's data length, bit 31 (LEN_NL) set when its data
+ *          ends with '\n' (so LINE-framed sizes need no data);
+ *   data:  the records' data back to back; every record of a frame has
+ *          the key and the arrival time.
+ *
+ *   entry (56 bytes): off u64, cum_line u64, cum_write u64, arrival i64,
+ *   len u32, count u32, first u64, 0 u32, crc u32 of bytes 0..51.
+ *
+ * Recovery, reads and lookups treat a frame as format 1 treats a record
+ * (a "unit": struct uview); a record is found by a binary search of the
+ * entries (entry_find()) and the frame's table.  A log may hold segments
+ * of both formats; each new segment gets log->format.
  *
  * Writing order and recovery: an append writes its records to the .log
  * with one pwritev, then their entries to the .idx.  A sync fdatasyncs the
@@ -134,9 +163,28 @@
 
 #define LOG_MAGIC "KFSLOG1\n"
 #define IDX_MAGIC "KFSIDX1\0"
+#define LOG_MAGIC2 "KFSLOG2\n"
+#define IDX_MAGIC2 "KFSIDX2\0"
 #define LOG_HDR 16
 #define IDX_HDR 64
 #define IDX_ENTRY 40
+/* Version 2: an index entry per frame, and the frame's header (len,
+ * hcrc, first, arrival, count, key_len, flags, dcrc) before its key. */
+#define IDX_ENTRY2 56
+#define FRAME2_HDR 36
+/* A frame takes records of one key until its data would pass this (a
+ * record larger than it gets a frame of its own), or FRAME2_COUNT_MAX
+ * records. */
+#define FRAME2_SPLIT (1024 * 1024)
+#define FRAME2_COUNT_MAX 65536
+/* Largest body (bytes after len and hcrc) a valid frame can have. */
+#define FRAME2_LEN_MAX ((uint32_t)(FRAME2_HDR - FRAME_HDR + KFS_KEY_MAX + \
+				   4 * FRAME2_COUNT_MAX + FRAME2_SPLIT + \
+				   KFS_RECORD_LIMIT_MAX))
+/* Bit 31 of a length in a frame's table: the data ends with a newline. */
+#define LEN_NL 0x80000000u
+/* A record's least cost in a version 2 log: its length in a table. */
+#define MIN_RECORD2 4
 #define FRAME_HDR 8
 #define BODY_HDR 18
 /* Smallest record (empty key and data): no more records than
@@ -162,12 +210,15 @@
 #define RESERVE_BLOCK ((uint64_t)KFS_SEGLOG_RESERVE_BLOCK)
 #define RESERVE_UNKNOWN ((uint64_t)KFS_SEGLOG_RESERVE_UNKNOWN)
 
-/* One decoded index entry. */
+/* One decoded index entry: of a record (version 1) or of a frame
+ * (version 2). */
 struct ientry {
-	uint64_t off;                     /* record start in the .log */
-	uint64_t cum[KFS_FRAMING_COUNT];  /* raw (stored) bytes at record end */
-	int64_t arrival_ms;               /* record arrival */
-	uint32_t len;                     /* record body length */
+	uint64_t off;                     /* record or frame start in the .log */
+	uint64_t cum[KFS_FRAMING_COUNT];  /* raw (stored) bytes at its end */
+	int64_t arrival_ms;               /* its arrival */
+	uint32_t len;                     /* body length (after FRAME_HDR) */
+	uint64_t first;                   /* counter of its (first) record */
+	uint32_t count;                   /* its records: 1 in version 1 */
 };
 
 /*
@@ -178,6 +229,7 @@ struct ientry {
  */
 struct seg {
 	uint64_t first;                   /* fixed: counter of entry 0 */
+	int ver;                          /* fixed: format, 1 or 2 */
 	int log_fd;                       /* fixed: the .log, read-write */
 	int idx_fd;                       /* fixed: the .idx, read-write */
 	uint64_t adj[KFS_FRAMING_COUNT];  /* fixed: added (mod 2^64) to stored
@@ -188,6 +240,8 @@ struct seg {
 	uint64_t count;                   /* records in it; written under
 					   * append_lock and state_lock, read
 					   * under either */
+	uint64_t n_ent;                   /* index entries of those records
+					   * (count in version 1); as count */
 	uint64_t end[KFS_FRAMING_COUNT];  /* bytes to the end of the last
 					   * record (adjusted); as count */
 	int64_t first_arrival;            /* of entry 0, -1 when empty; as count */
@@ -215,6 +269,7 @@ struct kfs_seglog {
 	char *dir;                  /* fixed: directory path, for messages */
 	int dir_fd;                 /* fixed: the directory, for *at() and fsync */
 	uint64_t segment_bytes;     /* fixed: rotation size */
+	int format;                 /* fixed: format of new segments */
 	pthread_mutex_t append_lock; /* serializes appends, rotation, sealing */
 	pthread_mutex_t state_lock; /* short: guards the fields so marked */
 	pthread_mutex_t sync_lock;  /* serializes header "synced" updates */
@@ -414,13 +469,33 @@ static int rec_parse(const unsigned char *p, uint32_t len, struct rview *r)
 	return 0;
 }
 
-static void entry_encode(unsigned char *p, const struct ientry *e)
+/*
+ * Index entries.  Both formats begin with the same 36 bytes (offset,
+ * sizes in both framings, arrival, length); format 1 then has its
+ * checksum, format 2 the frame's record count and first counter, 4 zero
+ * bytes and its checksum.
+ */
+static void entry_put_common(unsigned char *p, const struct ientry *e)
 {
 	put64(p, e->off);
 	put64(p + 8, e->cum[KFS_FRAMING_LINE]);
 	put64(p + 16, e->cum[KFS_FRAMING_WRITE]);
 	put64(p + 24, (uint64_t)e->arrival_ms);
 	put32(p + 32, e->len);
+}
+
+static void entry_get_common(const unsigned char *p, struct ientry *e)
+{
+	e->off = get64(p);
+	e->cum[KFS_FRAMING_LINE] = get64(p + 8);
+	e->cum[KFS_FRAMING_WRITE] = get64(p + 16);
+	e->arrival_ms = (int64_t)get64(p + 24);
+	e->len = get32(p + 32);
+}
+
+static void entry_encode(unsigned char *p, const struct ientry *e)
+{
+	entry_put_common(p, e);
 	put32(p + 36, kfs_crc32c(0, p, 36));
 }
 
@@ -428,20 +503,60 @@ static int entry_decode(const unsigned char *p, struct ientry *e)
 {
 	if (kfs_crc32c(0, p, 36) != get32(p + 36))
 		return -EINVAL;
-	e->off = get64(p);
-	e->cum[KFS_FRAMING_LINE] = get64(p + 8);
-	e->cum[KFS_FRAMING_WRITE] = get64(p + 16);
-	e->arrival_ms = (int64_t)get64(p + 24);
-	e->len = get32(p + 32);
+	entry_get_common(p, e);
 	return 0;
 }
 
-/* Decodes the entry at p, and checks that it can describe a record. */
-static int entry_usable(const unsigned char *p, struct ientry *e)
+static void entry_encode2(unsigned char *p, const struct ientry *e)
 {
-	if (entry_decode(p, e) < 0 || e->len < BODY_HDR || e->len > BODY_MAX)
+	entry_put_common(p, e);
+	put32(p + 36, e->count);
+	put64(p + 40, e->first);
+	put32(p + 48, 0);
+	put32(p + 52, kfs_crc32c(0, p, 52));
+}
+
+static int entry_decode2(const unsigned char *p, struct ientry *e)
+{
+	if (kfs_crc32c(0, p, 52) != get32(p + 52) || get32(p + 48) != 0)
 		return -EINVAL;
+	entry_get_common(p, e);
+	e->count = get32(p + 36);
+	e->first = get64(p + 40);
 	return 0;
+}
+
+/* Bytes of one index entry of s. */
+static size_t ent_size(const struct seg *s)
+{
+	return s->ver == 2 ? IDX_ENTRY2 : IDX_ENTRY;
+}
+
+/* Decodes entry i of s, at p. */
+static int entry_decode_at(const struct seg *s, const unsigned char *p,
+			   uint64_t i, struct ientry *e)
+{
+	if (s->ver == 2)
+		return entry_decode2(p, e);
+	if (entry_decode(p, e) < 0)
+		return -EINVAL;
+	e->first = s->first + i;
+	e->count = 1;
+	return 0;
+}
+
+/* Decodes entry i of s, at p, and checks that it can describe a record
+ * (a frame). */
+static int entry_usable(const struct seg *s, const unsigned char *p,
+			uint64_t i, struct ientry *e)
+{
+	if (entry_decode_at(s, p, i, e) < 0)
+		return -EINVAL;
+	if (s->ver == 2)
+		return e->len < FRAME2_HDR - FRAME_HDR || e->len > FRAME2_LEN_MAX ||
+		       e->count == 0 || e->count > FRAME2_COUNT_MAX ||
+		       e->first < s->first ? -EINVAL : 0;
+	return e->len < BODY_HDR || e->len > BODY_MAX ? -EINVAL : 0;
 }
 
 /* Reads entries i .. i+k-1 of s (k <= ENTRY_CHUNK).  Returns how many
@@ -450,18 +565,18 @@ static int entry_usable(const unsigned char *p, struct ientry *e)
 static int entries_read_some(struct kfs_seglog *log, struct seg *s, uint64_t i,
 			     size_t k, struct ientry *out)
 {
-	unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
-	size_t j;
+	unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
+	size_t j, es = ent_size(s);
 	int rc;
 
-	rc = pread_full(s->idx_fd, buf, k * IDX_ENTRY, IDX_HDR + i * IDX_ENTRY);
+	rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es);
 	if (rc < 0) {
 		kfs_err("%s: reading index of segment %016" PRIx64 ": %s",
 			log->dir, s->first, strerror(-rc));
 		return -EIO;
 	}
 	for (j = 0; j < k; j++) {
-		if (entry_usable(buf + j * IDX_ENTRY, &out[j]) < 0) {
+		if (entry_usable(s, buf + j * es, i + j, &out[j]) < 0) {
 			kfs_err("%s: index entry %" PRIu64 " of segment %016" PRIx64
 				" is corrupt", log->dir, i + j, s->first);
 			break;
@@ -477,21 +592,195 @@ static int entry_read(struct kfs_seglog *log, struct seg *s, uint64_t i,
 	return rc < 0 ? rc : 0;
 }
 
-/* Bytes with framing f before entry i of s (i <= count), adjusted. */
+/* ---- version 2 frames -------------------------------------------------- */
+
+/* A version 2 frame, parsed in place. */
+struct fview {
+	uint32_t len;                 /* bytes after len and hcrc */
+	uint64_t first;               /* counter of its first record */
+	int64_t arrival_ms;           /* of every record in it */
+	uint32_t count;               /* records */
+	size_t key_len;
+	const unsigned char *key;     /* after frame2_head() */
+	const unsigned char *table;   /* count lengths; after frame2_head() */
+	size_t head;                  /* bytes of header, key and table */
+	uint64_t data_len;            /* of every record; after frame2_head() */
+	uint64_t line_len;            /* the same with LINE framing */
+};
+
+/* Reads the header fields of the frame at p (FRAME2_HDR bytes), not yet
+ * checked by its checksum: 0, or -EINVAL when they cannot be a frame's. */
+static int frame2_peek(const unsigned char *p, struct fview *f)
+{
+	f->len = get32(p);
+	f->first = get64(p + 8);
+	f->arrival_ms = (int64_t)get64(p + 16);
+	f->count = get32(p + 24);
+	f->key_len = get16(p + 28);
+	if (f->len < FRAME2_HDR - FRAME_HDR || f->len > FRAME2_LEN_MAX ||
+	    f->count == 0 || f->count > FRAME2_COUNT_MAX ||
+	    f->key_len > KFS_KEY_MAX || get16(p + 30) != 0)
+		return -EINVAL;
+	f->head = FRAME2_HDR + f->key_len + 4 * (size_t)f->count;
+	return f->head > FRAME_HDR + (size_t)f->len ? -EINVAL : 0;
+}
+
+/* Checks the head of the frame at p (f->head bytes, after frame2_peek())
+ * by its checksum, and sums its table. */
+static int frame2_head(const unsigned char *p, struct fview *f)
+{
+	uint32_t crc = kfs_crc32c(0, p, 4);
+
+	crc = kfs_crc32c(crc, p + FRAME_HDR, f->head - FRAME_HDR);
+	if (crc != get32(p + 4))
+		return -EINVAL;
+	f->key = p + FRAME2_HDR;
+	f->table = f->key + f->key_len;
+	f->data_len = f->line_len = 0;
+	for (uint32_t j = 0; j < f->count; j++) {
+		uint32_t l = get32(f->table + 4 * (size_t)j);
+		uint32_t n = l & ~LEN_NL;
+
+		if (l == LEN_NL)
+			return -EINVAL;   /* an empty record ends with nothing */
+		f->data_len += n;
+		f->line_len += n + !(l & LEN_NL);
+	}
+	return f->head + f->data_len == FRAME_HDR + (uint64_t)f->len ? 0 : -EINVAL;
+}
+
+/* Parses and checks the whole frame at p, of which `have` bytes are
+ * there. */
+static int frame2_parse(const unsigned char *p, size_t have, struct fview *f)
+{
+	if (have < FRAME2_HDR || frame2_peek(p, f) < 0 ||
+	    have - FRAME_HDR < f->len || frame2_head(p, f) < 0 ||
+	    kfs_crc32c(0, p + f->head, f->data_len) != get32(p + 32))
+		return -EINVAL;
+	return 0;
+}
+
+/* Bytes of table length l rendered with f. */
+static uint64_t table_len(uint32_t l, enum kfs_framing f)
+{
+	return (l & ~LEN_NL) + (f == KFS_FRAMING_LINE && !(l & LEN_NL));
+}
+
+/* Reads the head of the frame of entry e of s into *buf (the caller's to
+ * free) and checks it against e and its checksum.  0 or -EIO (logged). */
+static int frame2_read_head(struct kfs_seglog *log, struct seg *s,
+			    const struct ientry *e, unsigned char **buf,
+			    struct fview *f)
+{
+	unsigned char hb[FRAME2_HDR];
+	int rc;
+
+	*buf = NULL;
+	rc = pread_full(s->log_fd, hb, FRAME2_HDR, e->off);
+	if (rc == 0 && (frame2_peek(hb, f) < 0 || f->len != e->len ||
+			f->first != e->first || f->count != e->count))
+		rc = -EINVAL;
+	if (rc == 0 && !(*buf = malloc(f->head)))
+		return -ENOMEM;
+	if (rc == 0)
+		rc = pread_full(s->log_fd, *buf, f->head, e->off);
+	if (rc == 0 && frame2_head(*buf, f) < 0)
+		rc = -EINVAL;
+	if (rc < 0) {
+		kfs_err("%s: the frame of records %" PRIu64 " to %" PRIu64
+			" in segment %016" PRIx64 " fails its checksum%s%s",
+			log->dir, e->first, e->first + e->count - 1, s->first,
+			rc == -EINVAL ? "" : ": ",
+			rc == -EINVAL ? "" : strerror(-rc));
+		free(*buf);
+		*buf = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The number of index entries of s now (it grows with appends). */
+static uint64_t seg_entries(struct kfs_seglog *log, struct seg *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&log->state_lock);
+	n = s->n_ent;
+	pthread_mutex_unlock(&log->state_lock);
+	return n;
+}
+
+/* The entry of s holding counter c (a record of s): its index *k and
+ * itself.  0 or -EIO. */
+static int entry_find(struct kfs_seglog *log, struct seg *s, uint64_t c,
+		      uint64_t *k, struct ientry *e)
+{
+	uint64_t lo = 0, hi;
+	int rc;
+
+	if (s->ver == 1) {
+		*k = c - s->first;
+		return entry_read(log, s, *k, e);
+	}
+	/* The last entry whose first record is at or before c. */
+	hi = seg_entries(log, s);
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if ((rc = entry_read(log, s, mid, e)) < 0)
+			return rc;
+		if (e->first <= c)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((rc = entry_read(log, s, lo, e)) < 0)
+		return rc;
+	if (c < e->first || c - e->first >= e->count) {
+		kfs_err("%s: index of segment %016" PRIx64 " has no entry for "
+			"record %" PRIu64, log->dir, s->first, c);
+		return -EIO;
+	}
+	*k = lo;
+	return 0;
+}
+
+/* Bytes with framing f before record i of s (i <= count), adjusted. */
 static int seg_cum_before(struct kfs_seglog *log, struct seg *s, uint64_t i,
 			  enum kfs_framing f, uint64_t *out)
 {
 	struct ientry e;
+	struct fview fv;
+	unsigned char *head;
+	uint64_t k, after;
+	uint32_t j;
 	int rc;
 
 	if (i == 0) {
 		*out = s->base[f];
 		return 0;
 	}
-	rc = entry_read(log, s, i - 1, &e);
-	if (rc < 0)
+	if (s->ver == 1) {
+		rc = entry_read(log, s, i - 1, &e);
+		if (rc < 0)
+			return rc;
+		*out = e.cum[f] + s->adj[f];
+		return 0;
+	}
+	/* The frame of record i - 1: its end, less its records from i on. */
+	if ((rc = entry_find(log, s, s->first + i - 1, &k, &e)) < 0)
 		return rc;
-	*out = e.cum[f] + s->adj[f];
+	after = e.cum[f] + s->adj[f];
+	j = (uint32_t)(s->first + i - e.first);
+	if (j == e.count) {
+		*out = after;
+		return 0;
+	}
+	if ((rc = frame2_read_head(log, s, &e, &head, &fv)) < 0)
+		return rc;
+	for (; j < e.count; j++)
+		after -= table_len(get32(fv.table + 4 * (size_t)j), f);
+	free(head);
+	*out = after;
 	return 0;
 }
 
@@ -505,12 +794,12 @@ static void reserved_encode(unsigned char *p, uint64_t reserved, int known)
 	put32(p + 8, kfs_crc32c(0, p, 8) ^ (known ? 0 : UINT32_MAX));
 }
 
-static void idx_header_encode(unsigned char *h, uint64_t first,
+static void idx_header_encode(unsigned char *h, int ver, uint64_t first,
 			      const uint64_t base[KFS_FRAMING_COUNT],
 			      uint64_t reserved, int reserved_known)
 {
 	memset(h, 0, IDX_HDR);
-	memcpy(h, IDX_MAGIC, 8);
+	memcpy(h, ver == 2 ? IDX_MAGIC2 : IDX_MAGIC, 8);
 	put64(h + 8, first);
 	put64(h + 16, base[KFS_FRAMING_LINE]);
 	put64(h + 24, base[KFS_FRAMING_WRITE]);
@@ -558,10 +847,16 @@ static int seg_note_synced(struct kfs_seglog *log, struct seg *s, uint64_t count
 
 /* ---- segment creation ------------------------------------------------- */
 
+/* The format of new segments for a `format` argument (0: the default). */
+static int seglog_format(int format)
+{
+	return format == 1 || format == 2 ? format : KFS_SEGLOG_FORMAT_DEFAULT;
+}
+
 /* Creates segment files for `first` with the given (adjusted) base and
  * reservation and returns the segment with one reference, durably on
  * disk: the .idx header before the .log header. */
-static int seg_create(int dir_fd, const char *dir, uint64_t first,
+static int seg_create(int dir_fd, const char *dir, int ver, uint64_t first,
 		      const uint64_t base[KFS_FRAMING_COUNT], uint64_t reserved,
 		      struct seg **out)
 {
@@ -575,6 +870,7 @@ static int seg_create(int dir_fd, const char *dir, uint64_t first,
 		return -ENOMEM;
 	s->log_fd = s->idx_fd = -1;
 	s->first = first;
+	s->ver = ver;
 	s->refs = 1;
 	s->first_arrival = s->last_arrival = -1;
 	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
@@ -591,9 +887,9 @@ static int seg_create(int dir_fd, const char *dir, uint64_t first,
 	s->idx_fd = openat(dir_fd, iname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (s->idx_fd < 0)
 		goto fail_errno;
-	memcpy(lh, LOG_MAGIC, 8);
+	memcpy(lh, ver == 2 ? LOG_MAGIC2 : LOG_MAGIC, 8);
 	put64(lh + 8, first);
-	idx_header_encode(ih, first, base, reserved, 1);
+	idx_header_encode(ih, ver, first, base, reserved, 1);
 	if ((rc = pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
 		goto fail;
 	if (fdatasync(s->idx_fd) < 0)
@@ -617,12 +913,12 @@ fail:
 	return rc;
 }
 
-int kfs_seglog_create(int dir_fd, uint64_t first_counter)
+int kfs_seglog_create(int dir_fd, uint64_t first_counter, int format)
 {
 	static const uint64_t zero[KFS_FRAMING_COUNT];
 	struct seg *s;
-	int rc = seg_create(dir_fd, "(new shard)", first_counter, zero,
-			    first_counter, &s);
+	int rc = seg_create(dir_fd, "(new shard)", seglog_format(format),
+			    first_counter, zero, first_counter, &s);
 
 	if (rc == 0)
 		seg_unref(s);
@@ -701,10 +997,95 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a + b < a ? UINT64_MAX : a + b;
 }
 
-/* Most records that can have started in `bytes` bytes of log. */
-static uint64_t max_records_in(uint64_t bytes)
+/* Most records that can have started in `bytes` bytes of a log of
+ * format ver (0: not known, the smallest records of any format). */
+static uint64_t max_records_in(uint64_t bytes, int ver)
 {
-	return bytes / MIN_RECORD + (bytes % MIN_RECORD != 0);
+	uint64_t m = ver == 1 ? MIN_RECORD : MIN_RECORD2;
+
+	return bytes / m + (bytes % m != 0);
+}
+
+/* The format a .log header (LOG_HDR bytes) says, or 0. */
+static int log_magic_ver(const unsigned char *lh)
+{
+	if (memcmp(lh, LOG_MAGIC, 8) == 0)
+		return 1;
+	if (memcmp(lh, LOG_MAGIC2, 8) == 0)
+		return 2;
+	return 0;
+}
+
+/* The format the header of file `name` says, or 0. */
+static int file_ver(int dir_fd, const char *name)
+{
+	unsigned char lh[LOG_HDR];
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC), ver = 0;
+
+	if (fd >= 0) {
+		if (pread_full(fd, lh, LOG_HDR, 0) == 0)
+			ver = log_magic_ver(lh);
+		close(fd);
+	}
+	return ver;
+}
+
+/* What recovery checks of a record (version 1) or a frame (version 2). */
+struct uview {
+	uint32_t len;                      /* body length (after FRAME_HDR) */
+	uint64_t first;                    /* counter of its (first) record */
+	uint32_t count;                    /* its records */
+	int64_t arrival_ms;
+	uint64_t bytes[KFS_FRAMING_COUNT]; /* its records' bytes, rendered */
+};
+
+/* Parses the record or frame at off if it is whole and valid: 0, 1 when
+ * it is not, or -errno. */
+static int scan_unit(struct scanner *sc, int ver, uint64_t off, struct uview *u)
+{
+	const unsigned char *p;
+	struct fview f;
+	int err;
+
+	if (ver == 1) {
+		struct rview r;
+		int rc = scan_record(sc, off, &r);
+		if (rc)
+			return rc;
+		u->len = r.len;
+		u->first = r.counter;
+		u->count = 1;
+		u->arrival_ms = r.arrival_ms;
+		u->bytes[KFS_FRAMING_LINE] = line_len(r.data, r.data_len);
+		u->bytes[KFS_FRAMING_WRITE] = r.data_len;
+		return 0;
+	}
+	p = scan_get(sc, off, FRAME2_HDR, &err);
+	if (!p)
+		return err < 0 ? err : 1;
+	if (frame2_peek(p, &f) < 0)
+		return 1;
+	p = scan_get(sc, off, FRAME_HDR + (size_t)f.len, &err);
+	if (!p)
+		return err < 0 ? err : 1;
+	if (frame2_parse(p, FRAME_HDR + (size_t)f.len, &f) < 0)
+		return 1;
+	u->len = f.len;
+	u->first = f.first;
+	u->count = f.count;
+	u->arrival_ms = f.arrival_ms;
+	u->bytes[KFS_FRAMING_LINE] = f.line_len;
+	u->bytes[KFS_FRAMING_WRITE] = f.data_len;
+	return 0;
+}
+
+/* Encodes entry e of a segment of format ver at p. */
+static void entry_encode_v(int ver, unsigned char *p, const struct ientry *e)
+{
+	if (ver == 2)
+		entry_encode2(p, e);
+	else
+		entry_encode(p, e);
 }
 
 /*
@@ -733,10 +1114,13 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	struct seg *s;
 	uint64_t raw_base[KFS_FRAMING_COUNT], exp_cum[KFS_FRAMING_COUNT];
 	uint64_t n_idx, synced = 0, synced_raw = 0, trusted, valid = 0;
-	uint64_t exp_off = LOG_HDR, idx_size, seen, dropped;
+	uint64_t exp_off = LOG_HDR, idx_size, seen, dropped, es, nrec = 0;
+	uint64_t seen_end;
 	uint64_t damaged = UINT64_MAX, damaged_off = 0, damaged_cum[KFS_FRAMING_COUNT] = {0};
+	uint64_t damaged_nrec = 0;
+	uint32_t damaged_count = 0;
 	int64_t damaged_arrival = -1;
-	int stop = 0;
+	int stop = 0, ver;
 	int64_t last_arrival = -1, first_arrival = -1;
 	int rc = 0, rebuild = 0, changed = 0;
 	unsigned char *ebuf = NULL;
@@ -760,9 +1144,10 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		rc = -errno;
 		goto out;
 	}
+	ver = 0;
 	if ((uint64_t)st.st_size < LOG_HDR ||
 	    pread_full(s->log_fd, lh, LOG_HDR, 0) < 0 ||
-	    memcmp(lh, LOG_MAGIC, 8) != 0 || get64(lh + 8) != first) {
+	    !(ver = log_magic_ver(lh)) || get64(lh + 8) != first) {
 		if (is_last && (uint64_t)st.st_size <= LOG_HDR) {
 			/* Headers are durable before any record goes in. */
 			kfs_warn("%s/%s: segment without a valid header (interrupted "
@@ -772,11 +1157,13 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			*gone_end = first;
 			rc = 1;
 		} else {
-			*gone_end = add_sat(first, max_records_in((uint64_t)st.st_size));
+			*gone_end = add_sat(first, max_records_in((uint64_t)st.st_size, ver));
 			rc = 2;
 		}
 		goto out;
 	}
+	s->ver = ver;
+	es = ent_size(s);
 	sc.fd = s->log_fd;
 	sc.size = (uint64_t)st.st_size;
 
@@ -790,9 +1177,9 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	/* Entries, even partial ones, are written after their records: each
 	 * one stands for a counter that may have been handed out (unless
 	 * the header shows the file is not to be trusted at all). */
-	seen = idx_size > IDX_HDR ? (idx_size - IDX_HDR + IDX_ENTRY - 1) / IDX_ENTRY : 0;
+	seen = idx_size > IDX_HDR ? (idx_size - IDX_HDR + es - 1) / es : 0;
 	if (idx_size < IDX_HDR || pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
-	    memcmp(ih, IDX_MAGIC, 8) != 0) {
+	    memcmp(ih, ver == 2 ? IDX_MAGIC2 : IDX_MAGIC, 8) != 0) {
 		rebuild = 1;
 	} else {
 		/* The reservation has its own checksum: it outlives damage
@@ -810,7 +1197,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		seen = 0;
 		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
 			raw_base[f] = prev_end ? prev_end[f] : 0;
-		idx_header_encode(ih, first, raw_base, s->reserved, s->reserved_ok);
+		idx_header_encode(ih, ver, first, raw_base, s->reserved, s->reserved_ok);
 		if (ftruncate(s->idx_fd, 0) < 0) {
 			rc = -errno;
 			goto out;
@@ -825,7 +1212,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	} else {
 		raw_base[KFS_FRAMING_LINE] = get64(ih + 16);
 		raw_base[KFS_FRAMING_WRITE] = get64(ih + 24);
-		n_idx = (idx_size - IDX_HDR) / IDX_ENTRY;
+		n_idx = (idx_size - IDX_HDR) / es;
 		if (get32(ih + 48) == kfs_crc32c(0, ih + 40, 8))
 			synced = synced_raw = get64(ih + 40);
 		if (synced > n_idx)
@@ -844,17 +1231,19 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	 */
 	trusted = synced;
 	if (trusted > 0) {
-		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
+		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
 		uint64_t from = trusted > ENTRY_CHUNK ? trusted - ENTRY_CHUNK : 0;
 		uint64_t edge = sc.size > TAIL_CHECK_BYTES ? sc.size - TAIL_CHECK_BYTES : 0;
 
-		if (pread_full(s->idx_fd, buf, (size_t)(trusted - from) * IDX_ENTRY,
-			       IDX_HDR + from * IDX_ENTRY) == 0) {
-			/* Back from the end while the records are near the tail. */
+		if (pread_full(s->idx_fd, buf, (size_t)(trusted - from) * es,
+			       IDX_HDR + from * es) == 0) {
+			/* Back from the end while the records (frames) end
+			 * near the tail. */
 			while (trusted > from) {
 				struct ientry e;
-				if (entry_decode(buf + (trusted - 1 - from) * IDX_ENTRY, &e) < 0 ||
-				    e.off < edge)
+				if (entry_decode_at(s, buf + (trusted - 1 - from) * es,
+						    trusted - 1, &e) < 0 ||
+				    e.off + FRAME_HDR + e.len <= edge)
 					break;
 				trusted--;
 			}
@@ -862,16 +1251,16 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	}
 	if (trusted > 0) {
 		struct ientry e;
-		struct rview r;
-		unsigned char ebytes[IDX_ENTRY];
+		struct uview u;
+		unsigned char ebytes[IDX_ENTRY2];
 
-		if (pread_full(s->idx_fd, ebytes, IDX_ENTRY,
-			       IDX_HDR + (trusted - 1) * IDX_ENTRY) == 0 &&
-		    entry_decode(ebytes, &e) == 0 &&
-		    (rc = scan_record(&sc, e.off, &r)) == 0 &&
-		    r.len == e.len && r.counter == first + trusted - 1 &&
-		    r.arrival_ms == e.arrival_ms) {
+		if (pread_full(s->idx_fd, ebytes, es, IDX_HDR + (trusted - 1) * es) == 0 &&
+		    entry_usable(s, ebytes, trusted - 1, &e) == 0 &&
+		    (rc = scan_unit(&sc, ver, e.off, &u)) == 0 &&
+		    u.len == e.len && u.first == e.first && u.count == e.count &&
+		    u.arrival_ms == e.arrival_ms) {
 			valid = trusted;
+			nrec = e.first + e.count - first;
 			exp_off = e.off + FRAME_HDR + e.len;
 			memcpy(exp_cum, e.cum, sizeof(exp_cum));
 			last_arrival = e.arrival_ms;
@@ -888,34 +1277,36 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	 * whole: damage to the disk, not a torn write.  It is kept (reads of
 	 * it fail with EIO) rather than cut with the synced records after
 	 * it, unless no record after it checks out (then the tail is cut
-	 * there, as a torn one would be).
+	 * there, as a torn one would be).  In version 2 the same holds of
+	 * frames.
 	 */
 	while (valid < n_idx && !stop) {
 		struct ientry ev[ENTRY_CHUNK];
 		size_t k = n_idx - valid < ENTRY_CHUNK ? (size_t)(n_idx - valid) : ENTRY_CHUNK;
-		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY];
+		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
 		size_t j;
 
-		if ((rc = pread_full(s->idx_fd, buf, k * IDX_ENTRY,
-				     IDX_HDR + valid * IDX_ENTRY)) < 0)
+		if ((rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + valid * es)) < 0)
 			goto out;
 		for (j = 0; j < k && !stop; j++) {
 			struct ientry *e = &ev[j];
-			struct rview r;
+			struct uview u;
 
-			if (entry_decode(buf + j * IDX_ENTRY, e) < 0 || e->off != exp_off ||
-			    e->len < BODY_HDR || e->len > BODY_MAX) {
+			if (entry_usable(s, buf + j * es, valid, e) < 0 || e->off != exp_off ||
+			    e->first != first + nrec) {
 				stop = 1;
 				break;
 			}
-			rc = scan_record(&sc, e->off, &r);
+			rc = scan_unit(&sc, ver, e->off, &u);
 			if (rc < 0)
 				goto out;
-			if (rc > 0 || r.len != e->len || r.counter != first + valid ||
-			    r.arrival_ms != e->arrival_ms || r.arrival_ms < last_arrival ||
+			if (rc > 0 || u.len != e->len || u.first != e->first ||
+			    u.count != e->count ||
+			    u.arrival_ms != e->arrival_ms || u.arrival_ms < last_arrival ||
 			    e->cum[KFS_FRAMING_LINE] != exp_cum[KFS_FRAMING_LINE] +
-							 line_len(r.data, r.data_len) ||
-			    e->cum[KFS_FRAMING_WRITE] != exp_cum[KFS_FRAMING_WRITE] + r.data_len) {
+							 u.bytes[KFS_FRAMING_LINE] ||
+			    e->cum[KFS_FRAMING_WRITE] != exp_cum[KFS_FRAMING_WRITE] +
+							  u.bytes[KFS_FRAMING_WRITE]) {
 				if (damaged != UINT64_MAX || valid >= synced ||
 				    e->arrival_ms < last_arrival) {
 					stop = 1;
@@ -923,6 +1314,8 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 				}
 				/* Taken on the index's word, for now. */
 				damaged = valid;
+				damaged_nrec = nrec;
+				damaged_count = e->count;
 				damaged_off = exp_off;
 				memcpy(damaged_cum, exp_cum, sizeof(damaged_cum));
 				damaged_arrival = last_arrival;
@@ -930,42 +1323,75 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			exp_off += FRAME_HDR + e->len;
 			memcpy(exp_cum, e->cum, sizeof(exp_cum));
 			last_arrival = e->arrival_ms;
+			nrec += e->count;
 			valid++;
 		}
 	}
 	if (damaged != UINT64_MAX && valid == damaged + 1) {
 		/* Nothing after it checked out: a torn tail after all. */
 		valid = damaged;
+		nrec = damaged_nrec;
 		exp_off = damaged_off;
 		memcpy(exp_cum, damaged_cum, sizeof(exp_cum));
 		last_arrival = damaged_arrival;
 		damaged = UINT64_MAX;
 	}
-	if (damaged != UINT64_MAX)
+	if (damaged != UINT64_MAX && ver == 1)
 		kfs_err("%s/%s: record %" PRIu64 " at offset %" PRIu64 " is corrupt; "
 			"it is lost (reads of it fail with EIO), the records after "
 			"it are kept", log->dir, lname, first + damaged, damaged_off);
+	else if (damaged != UINT64_MAX)
+		kfs_err("%s/%s: records %" PRIu64 " to %" PRIu64 " at offset %"
+			PRIu64 " are corrupt; they are lost (reads of them fail with "
+			"EIO), the records after them are kept", log->dir, lname,
+			first + damaged_nrec, first + damaged_nrec + damaged_count - 1,
+			damaged_off);
 	dropped = n_idx - valid;
+	/* Counters the entries past the valid ones stand for (version 2:
+	 * as many as each readable one says, one for any other). */
+	seen_end = add_sat(first, seen);
+	if (ver == 2) {
+		uint64_t i = valid, end = add_sat(first, nrec);
+
+		while (i < n_idx) {
+			unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
+			size_t k = n_idx - i < ENTRY_CHUNK ? (size_t)(n_idx - i) : ENTRY_CHUNK;
+
+			if ((rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es)) < 0)
+				goto out;
+			for (size_t j = 0; j < k; j++) {
+				struct ientry e;
+				if (entry_usable(s, buf + j * es, i + j, &e) == 0 &&
+				    add_sat(e.first, e.count) > end)
+					end = add_sat(e.first, e.count);
+				else
+					end = add_sat(end, 1);
+			}
+			i += k;
+		}
+		seen_end = add_sat(end, seen > n_idx ? seen - n_idx : 0);
+	}
 
 	/* Records in the log past the index: re-create their entries. */
 	for (;;) {
-		struct rview r;
+		struct uview u;
 		struct ientry e;
 
-		rc = scan_record(&sc, exp_off, &r);
+		rc = scan_unit(&sc, ver, exp_off, &u);
 		if (rc < 0)
 			goto out;
-		if (rc > 0 || r.counter != first + valid || r.arrival_ms < last_arrival)
+		if (rc > 0 || u.first != first + nrec || u.arrival_ms < last_arrival)
 			break;
 		e.off = exp_off;
-		e.len = r.len;
-		e.arrival_ms = r.arrival_ms;
-		e.cum[KFS_FRAMING_LINE] = exp_cum[KFS_FRAMING_LINE] +
-					  line_len(r.data, r.data_len);
-		e.cum[KFS_FRAMING_WRITE] = exp_cum[KFS_FRAMING_WRITE] + r.data_len;
+		e.len = u.len;
+		e.arrival_ms = u.arrival_ms;
+		e.first = u.first;
+		e.count = u.count;
+		e.cum[KFS_FRAMING_LINE] = exp_cum[KFS_FRAMING_LINE] + u.bytes[KFS_FRAMING_LINE];
+		e.cum[KFS_FRAMING_WRITE] = exp_cum[KFS_FRAMING_WRITE] + u.bytes[KFS_FRAMING_WRITE];
 		if (ebuf_n == ebuf_cap) {
 			size_t nc = ebuf_cap ? ebuf_cap * 2 : ENTRY_CHUNK;
-			unsigned char *nb = realloc(ebuf, nc * IDX_ENTRY);
+			unsigned char *nb = realloc(ebuf, nc * es);
 			if (!nb) {
 				rc = -ENOMEM;
 				goto out;
@@ -973,24 +1399,25 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			ebuf = nb;
 			ebuf_cap = nc;
 		}
-		entry_encode(ebuf + ebuf_n * IDX_ENTRY, &e);
+		entry_encode_v(ver, ebuf + ebuf_n * es, &e);
 		ebuf_n++;
 		if (ebuf_n == ENTRY_CHUNK * 16) {
-			rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * IDX_ENTRY,
-					 IDX_HDR + (valid + 1 - ebuf_n) * IDX_ENTRY);
+			rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
+					 IDX_HDR + (valid + 1 - ebuf_n) * es);
 			if (rc < 0)
 				goto out;
 			ebuf_n = 0;
 		}
-		exp_off += FRAME_HDR + r.len;
+		exp_off += FRAME_HDR + u.len;
 		memcpy(exp_cum, e.cum, sizeof(exp_cum));
-		last_arrival = r.arrival_ms;
+		last_arrival = u.arrival_ms;
+		nrec += u.count;
 		valid++;
 		changed = 1;
 	}
 	if (ebuf_n) {
-		rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * IDX_ENTRY,
-				 IDX_HDR + (valid - ebuf_n) * IDX_ENTRY);
+		rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
+				 IDX_HDR + (valid - ebuf_n) * es);
 		if (rc < 0)
 			goto out;
 	}
@@ -1011,7 +1438,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	}
 	/* Entries left past `valid`, or a "synced" count above it, are
 	 * evidence too: seg_finish() removes them. */
-	if (!rebuild && (idx_size > IDX_HDR + valid * IDX_ENTRY || synced_raw > valid))
+	if (!rebuild && (idx_size > IDX_HDR + valid * es || synced_raw > valid))
 		s->idx_stale = 1;
 	/* "synced" may only count entries whose records are on disk: after
 	 * a kill -9 they may still be in the page cache only. */
@@ -1029,10 +1456,11 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		}
 	}
 	s->synced = valid;
-	s->lost_end = add_sat(first, valid + max_records_in(s->cut_bytes));
-	if (add_sat(first, seen) > s->lost_end)
-		s->lost_end = add_sat(first, seen);
-	s->count = valid;
+	s->lost_end = add_sat(first, add_sat(nrec, max_records_in(s->cut_bytes, ver)));
+	if (seen_end > s->lost_end)
+		s->lost_end = seen_end;
+	s->count = nrec;
+	s->n_ent = valid;
 	s->log_size = exp_off;
 	s->last_arrival = last_arrival;
 	if (valid > 0) {
@@ -1068,12 +1496,16 @@ out:
 static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 {
 	struct ientry e;
+	uint64_t k;
 	int rc;
 
 	if (keep >= s->count)
 		return 0;
-	if ((rc = entry_read(log, s, keep, &e)) < 0)
+	/* In version 2, from the start of the frame holding record keep:
+	 * a frame is whole or not at all. */
+	if ((rc = entry_find(log, s, s->first + keep, &k, &e)) < 0)
 		return rc;
+	keep = e.first - s->first;
 	if ((rc = seg_cum_before(log, s, keep, KFS_FRAMING_LINE,
 				 &s->end[KFS_FRAMING_LINE])) < 0 ||
 	    (rc = seg_cum_before(log, s, keep, KFS_FRAMING_WRITE,
@@ -1082,13 +1514,14 @@ static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 	s->cut_bytes += s->log_size - e.off;
 	s->log_size = e.off;
 	s->count = keep;
+	s->n_ent = k;
 	s->idx_stale = 1;
-	if (keep < s->synced)
-		s->synced = keep;
-	if (keep == 0) {
+	if (k < s->synced)
+		s->synced = k;
+	if (k == 0) {
 		s->first_arrival = s->last_arrival = -1;
 	} else {
-		if ((rc = entry_read(log, s, keep - 1, &e)) < 0)
+		if ((rc = entry_read(log, s, k - 1, &e)) < 0)
 			return rc;
 		s->last_arrival = e.arrival_ms;
 	}
@@ -1114,18 +1547,18 @@ static int seg_finish(struct kfs_seglog *log, struct seg *s)
 	if (!s->cut_bytes && !s->idx_stale)
 		return 0;
 	if ((s->cut_bytes && ftruncate(s->log_fd, (off_t)s->log_size) < 0) ||
-	    (s->idx_stale && ftruncate(s->idx_fd, (off_t)(IDX_HDR + s->count * IDX_ENTRY)) < 0) ||
+	    (s->idx_stale && ftruncate(s->idx_fd, (off_t)(IDX_HDR + s->n_ent * ent_size(s))) < 0) ||
 	    fdatasync(s->log_fd) < 0 || fdatasync(s->idx_fd) < 0)
 		goto fail;
 	if (s->idx_stale) {
-		int rc = idx_write_synced(s, s->count);
+		int rc = idx_write_synced(s, s->n_ent);
 		if (rc < 0) {
 			errno = -rc;
 			goto fail;
 		}
 		if (fdatasync(s->idx_fd) < 0)
 			goto fail;
-		s->synced = s->count;
+		s->synced = s->n_ent;
 	}
 	s->cut_bytes = 0;
 	s->idx_stale = 0;
@@ -1215,7 +1648,7 @@ static int segs_push(struct kfs_seglog *log, struct seg *s)
 	return 0;
 }
 
-int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
+int kfs_seglog_open(const char *dir, uint64_t segment_bytes, int format,
 		    struct kfs_seglog **out)
 {
 	struct kfs_seglog *log;
@@ -1236,6 +1669,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 	pthread_mutex_init(&log->state_lock, NULL);
 	pthread_mutex_init(&log->sync_lock, NULL);
 	log->segment_bytes = segment_bytes ? segment_bytes : KFS_SEGLOG_SEGMENT_BYTES_DEFAULT;
+	log->format = seglog_format(format);
 	log->dir = strdup(dir);
 	if (!log->dir) {
 		rc = -ENOMEM;
@@ -1321,7 +1755,8 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 
 			seg_name(bad, sizeof(bad), first, "log.bad");
 			gone_end = add_sat(first, fstatat(log->dir_fd, bad, &st, 0) == 0 ?
-					   max_records_in((uint64_t)st.st_size) : 0);
+					   max_records_in((uint64_t)st.st_size,
+							  file_ver(log->dir_fd, bad)) : 0);
 			rc = 2;
 		} else {
 			rc = seg_open(log, first, i == n_firsts - 1,
@@ -1392,7 +1827,7 @@ int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
 			kfs_info("%s: counters up to %" PRIu64 " may have been handed "
 				 "out before a crash; appends go on from %" PRIu64,
 				 dir, dropped_next - 1, dropped_next);
-		rc = seg_create(log->dir_fd, dir, dropped_next,
+		rc = seg_create(log->dir_fd, dir, log->format, dropped_next,
 				prev ? prev->end : zero, dropped_next, &s);
 		if (rc < 0)
 			goto fail;
@@ -1467,7 +1902,7 @@ static int rotate(struct kfs_seglog *log)
 	struct seg *t = log->tail, *s;
 	int rc;
 
-	if ((rc = seg_create(log->dir_fd, log->dir, log->next, t->end,
+	if ((rc = seg_create(log->dir_fd, log->dir, log->format, log->next, t->end,
 			     log->reserved, &s)) < 0)
 		return rc;
 	pthread_mutex_lock(&log->state_lock);
@@ -1527,32 +1962,147 @@ int kfs_seglog_unreserve(struct kfs_seglog *log)
 	return rc;
 }
 
+/* The records v[i..] that go in one frame: those of v[i]'s key that
+ * follow it, at most FRAME2_COUNT_MAX, while their data stays within
+ * FRAME2_SPLIT (the first whatever its size).  Returns the index past
+ * them, and their data bytes in *data. */
+static size_t frame2_end(const struct kfs_seglog_in *v, size_t n, size_t i,
+			 uint64_t *data)
+{
+	size_t j = i + 1;
+	uint64_t d = v[i].len;
+
+	while (j < n && j - i < FRAME2_COUNT_MAX && v[j].key_len == v[i].key_len &&
+	       (v[j].key == v[i].key || v[i].key_len == 0 ||
+		memcmp(v[j].key, v[i].key, v[i].key_len) == 0) &&
+	       d + v[j].len <= FRAME2_SPLIT) {
+		d += v[j].len;
+		j++;
+	}
+	*data = d;
+	return j;
+}
+
+/* Bytes of .log that appending v takes in format ver, and its index
+ * entries (*n_ent). */
+static uint64_t append_size(int ver, const struct kfs_seglog_in *v, size_t n,
+			    size_t *n_ent)
+{
+	uint64_t total = 0, d;
+
+	if (ver == 1) {
+		for (size_t i = 0; i < n; i++)
+			total += FRAME_HDR + BODY_HDR + v[i].key_len + v[i].len;
+		*n_ent = n;
+		return total;
+	}
+	*n_ent = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		j = frame2_end(v, n, i, &d);
+		total += FRAME2_HDR + v[i].key_len + 4 * (uint64_t)(j - i) + d;
+		(*n_ent)++;
+	}
+	return total;
+}
+
+/* Lays out v as it goes on disk at offset off of segment t (records in
+ * version 1, frames in version 2) in recs, and their index entries in
+ * ents: counters from `counter`, cum[] (t's stored bytes so far) moved
+ * past them. */
+static void append_build(const struct seg *t, const struct kfs_seglog_in *v,
+			 size_t n, uint64_t counter, int64_t arrival,
+			 uint64_t off, uint64_t cum[KFS_FRAMING_COUNT],
+			 unsigned char *recs, unsigned char *ents)
+{
+	unsigned char *h = recs;
+	struct ientry e;
+	size_t k = 0;
+
+	e.arrival_ms = arrival;
+	for (size_t i = 0, j; i < n; i = j) {
+		uint32_t crc;
+
+		if (t->ver == 1) {
+			j = i + 1;
+			e.len = (uint32_t)(BODY_HDR + v[i].key_len + v[i].len);
+			put32(h, e.len);
+			put64(h + 8, counter + i);
+			put64(h + 16, (uint64_t)arrival);
+			put16(h + 24, (uint16_t)v[i].key_len);
+			if (v[i].key_len)
+				memcpy(h + FRAME_HDR + BODY_HDR, v[i].key, v[i].key_len);
+			if (v[i].len)
+				memcpy(h + FRAME_HDR + BODY_HDR + v[i].key_len,
+				       v[i].data, v[i].len);
+			crc = kfs_crc32c(0, h, 4);
+			crc = kfs_crc32c(crc, h + FRAME_HDR, e.len);
+			put32(h + 4, crc);
+			cum[KFS_FRAMING_LINE] += line_len(v[i].data, v[i].len);
+			cum[KFS_FRAMING_WRITE] += v[i].len;
+		} else {
+			uint64_t d, line = 0;
+			size_t head;
+			unsigned char *tab, *p;
+
+			j = frame2_end(v, n, i, &d);
+			head = FRAME2_HDR + v[i].key_len + 4 * (j - i);
+			e.len = (uint32_t)(head - FRAME_HDR + d);
+			put32(h, e.len);
+			put64(h + 8, counter + i);
+			put64(h + 16, (uint64_t)arrival);
+			put32(h + 24, (uint32_t)(j - i));
+			put16(h + 28, (uint16_t)v[i].key_len);
+			put16(h + 30, 0);
+			if (v[i].key_len)
+				memcpy(h + FRAME2_HDR, v[i].key, v[i].key_len);
+			tab = h + FRAME2_HDR + v[i].key_len;
+			p = h + head;
+			for (size_t r = i; r < j; r++) {
+				size_t len = v[r].len;
+				int nl = len && ((const unsigned char *)v[r].data)[len - 1] == '\n';
+
+				put32(tab, (uint32_t)len | (nl ? LEN_NL : 0));
+				tab += 4;
+				if (len)
+					memcpy(p, v[r].data, len);
+				p += len;
+				line += len + !nl;
+			}
+			put32(h + 32, kfs_crc32c(0, h + head, d));
+			crc = kfs_crc32c(0, h, 4);
+			crc = kfs_crc32c(crc, h + FRAME_HDR, head - FRAME_HDR);
+			put32(h + 4, crc);
+			cum[KFS_FRAMING_LINE] += line;
+			cum[KFS_FRAMING_WRITE] += d;
+		}
+		e.off = off;
+		e.first = counter + i;
+		e.count = (uint32_t)(j - i);
+		e.cum[KFS_FRAMING_LINE] = cum[KFS_FRAMING_LINE] - t->adj[KFS_FRAMING_LINE];
+		e.cum[KFS_FRAMING_WRITE] = cum[KFS_FRAMING_WRITE] - t->adj[KFS_FRAMING_WRITE];
+		entry_encode_v(t->ver, ents + k * ent_size(t), &e);
+		k++;
+		off += FRAME_HDR + e.len;
+		h += FRAME_HDR + e.len;
+	}
+}
+
 int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		      size_t n, int64_t now_ms, uint64_t *first_out,
 		      int64_t *arrival_out)
 {
 	unsigned char *recs = NULL, *ents = NULL;
 	struct seg *t;
-	uint64_t total = 0, counter, off, cum[KFS_FRAMING_COUNT];
+	uint64_t total, counter, cum[KFS_FRAMING_COUNT];
+	size_t n_ent, es;
 	int64_t arrival;
 	int rc = 0;
 
 	if (n == 0 || n > RESERVE_BLOCK)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if (v[i].key_len > KFS_KEY_MAX || v[i].len > KFS_RECORD_LIMIT_MAX)
 			return -EFBIG;
-		total += FRAME_HDR + BODY_HDR + v[i].key_len + v[i].len;
-	}
-	/* The records are laid out here as they go on disk, so that the
-	 * write is one copy of one buffer (cheaper than an iovec per
-	 * field) and the checksum runs over contiguous bytes. */
-	recs = malloc(total);
-	ents = malloc(n * IDX_ENTRY);
-	if (!recs || !ents) {
-		rc = -ENOMEM;
-		goto out;
-	}
 
 	pthread_mutex_lock(&log->append_lock);
 	if (log->sealed) {
@@ -1570,6 +2120,7 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		goto unlock;
 	}
 	t = log->tail;
+	total = append_size(t->ver, v, n, &n_ent);
 	if (t->count > 0 && t->log_size + total > log->segment_bytes) {
 		if ((rc = rotate(log)) < 0) {
 			kfs_err("%s: cannot start a new segment: %s", log->dir,
@@ -1577,6 +2128,7 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 			goto unlock;
 		}
 		t = log->tail;
+		total = append_size(t->ver, v, n, &n_ent);
 	}
 	/* Rare (once per RESERVE_BLOCK counters): no counter at or past the
 	 * durable reservation is handed out. */
@@ -1585,43 +2137,24 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		kfs_err("%s: cannot reserve counters: %s", log->dir, strerror(-rc));
 		goto unlock;
 	}
+	/* The records are laid out here as they go on disk, so that the
+	 * write is one copy of one buffer (cheaper than an iovec per
+	 * field) and the checksums run over contiguous bytes. */
+	es = ent_size(t);
+	recs = malloc(total);
+	ents = malloc(n_ent * es);
+	if (!recs || !ents) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
 	arrival = now_ms > log->last_arrival ? now_ms : log->last_arrival;
 	counter = log->next;
-	off = t->log_size;
 	/* end[] is only written under append_lock, which we hold. */
 	memcpy(cum, t->end, sizeof(cum));
-	for (size_t i = 0; i < n; i++) {
-		unsigned char *h = recs + (off - t->log_size);
-		uint32_t len = (uint32_t)(BODY_HDR + v[i].key_len + v[i].len);
-		uint32_t crc;
-		struct ientry e;
-
-		put32(h, len);
-		put64(h + 8, counter + i);
-		put64(h + 16, (uint64_t)arrival);
-		put16(h + 24, (uint16_t)v[i].key_len);
-		if (v[i].key_len)
-			memcpy(h + FRAME_HDR + BODY_HDR, v[i].key, v[i].key_len);
-		if (v[i].len)
-			memcpy(h + FRAME_HDR + BODY_HDR + v[i].key_len, v[i].data,
-			       v[i].len);
-		crc = kfs_crc32c(0, h, 4);
-		crc = kfs_crc32c(crc, h + FRAME_HDR, len);
-		put32(h + 4, crc);
-		cum[KFS_FRAMING_LINE] += line_len(v[i].data, v[i].len);
-		cum[KFS_FRAMING_WRITE] += v[i].len;
-		e.off = off;
-		e.len = len;
-		e.arrival_ms = arrival;
-		e.cum[KFS_FRAMING_LINE] = cum[KFS_FRAMING_LINE] - t->adj[KFS_FRAMING_LINE];
-		e.cum[KFS_FRAMING_WRITE] = cum[KFS_FRAMING_WRITE] - t->adj[KFS_FRAMING_WRITE];
-		entry_encode(ents + i * IDX_ENTRY, &e);
-		off += FRAME_HDR + len;
-	}
+	append_build(t, v, n, counter, arrival, t->log_size, cum, recs, ents);
 	rc = pwrite_full(t->log_fd, recs, total, t->log_size);
 	if (rc == 0)
-		rc = pwrite_full(t->idx_fd, ents, n * IDX_ENTRY,
-				 IDX_HDR + t->count * IDX_ENTRY);
+		rc = pwrite_full(t->idx_fd, ents, n_ent * es, IDX_HDR + t->n_ent * es);
 	if (rc < 0) {
 		/* Leave no torn record: cut both files back to the tail.
 		 * The failure reaches the writers, and their error line
@@ -1629,7 +2162,7 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 		kfs_info("%s: append of %zu records failed: %s", log->dir, n,
 			 strerror(-rc));
 		if (ftruncate(t->log_fd, (off_t)t->log_size) < 0 ||
-		    ftruncate(t->idx_fd, (off_t)(IDX_HDR + t->count * IDX_ENTRY)) < 0) {
+		    ftruncate(t->idx_fd, (off_t)(IDX_HDR + t->n_ent * es)) < 0) {
 			log->broken = -EIO;
 			kfs_err("%s: cannot cut the failed append back (%s); no more "
 				"appends until the engine is reopened", log->dir,
@@ -1639,19 +2172,19 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 	}
 	pthread_mutex_lock(&log->state_lock);
 	t->count += n;
+	t->n_ent += n_ent;
 	memcpy(t->end, cum, sizeof(cum));
 	if (t->first_arrival < 0)
 		t->first_arrival = arrival;
 	t->last_arrival = arrival;
 	log->next = counter + n;
 	pthread_mutex_unlock(&log->state_lock);
-	t->log_size = off;
+	t->log_size += total;
 	log->last_arrival = arrival;
 	*first_out = counter;
 	*arrival_out = arrival;
 unlock:
 	pthread_mutex_unlock(&log->append_lock);
-out:
 	free(recs);
 	free(ents);
 	return rc;
@@ -1672,7 +2205,8 @@ void kfs_seglog_unseal(struct kfs_seglog *log)
 	pthread_mutex_unlock(&log->append_lock);
 }
 
-/* fdatasyncs s whole and records it in its header; 0 or -errno. */
+/* fdatasyncs s whole and records in its header that its first `count`
+ * index entries are durable; 0 or -errno. */
 static int seg_sync(struct kfs_seglog *log, struct seg *s, uint64_t count)
 {
 	int rc;
@@ -1696,14 +2230,14 @@ int kfs_seglog_sync(struct kfs_seglog *log)
 	pthread_mutex_lock(&log->state_lock);
 	t = log->tail;
 	seg_ref(t);
-	count = t->count;
+	count = t->n_ent;
 	next = log->next;
 	old = log->unsynced;
 	log->unsynced = NULL;
 	pthread_mutex_unlock(&log->state_lock);
 
 	while ((u = old) && rc == 0) {
-		rc = seg_sync(log, u, u->count);
+		rc = seg_sync(log, u, seg_entries(log, u));
 		if (rc < 0)
 			break;
 		old = u->unsynced_next;
@@ -1812,12 +2346,12 @@ int kfs_seglog_find_time(struct kfs_seglog *log, uint64_t from, int64_t ts_ms,
 		return 0;
 	}
 	seg_ref(s);
-	lo = c - s->first;
-	hi = s->count - 1; /* its arrival is >= ts_ms */
+	hi = s->n_ent - 1; /* its arrival is >= ts_ms */
 	pthread_mutex_unlock(&log->state_lock);
 
-	/* The usual answer is the first candidate itself. */
-	if ((rc = entry_read(log, s, lo, &e)) < 0)
+	/* The usual answer is the first candidate itself.  (Entries are of
+	 * records, or of frames whose records all arrived at once.) */
+	if ((rc = entry_find(log, s, c, &lo, &e)) < 0)
 		goto out;
 	if (e.arrival_ms < ts_ms) {
 		lo++;
@@ -1830,8 +2364,11 @@ int kfs_seglog_find_time(struct kfs_seglog *log, uint64_t from, int64_t ts_ms,
 			else
 				lo = mid + 1;
 		}
+		if ((rc = entry_read(log, s, lo, &e)) < 0)
+			goto out;
+		c = e.first;
 	}
-	*out = s->first + lo;
+	*out = c;
 	rc = 0;
 out:
 	seg_unref(s);
@@ -1918,7 +2455,7 @@ int kfs_seglog_find_byte(struct kfs_seglog *log, enum kfs_framing f,
 	}
 	seg_ref(s);
 	lo = 0;
-	hi = s->count - 1;
+	hi = s->n_ent - 1;
 	pthread_mutex_unlock(&log->state_lock);
 
 	/* First entry whose end is past pos. */
@@ -1931,8 +2468,30 @@ int kfs_seglog_find_byte(struct kfs_seglog *log, enum kfs_framing f,
 		else
 			lo = mid + 1;
 	}
-	*counter_out = s->first + lo;
-	rc = seg_cum_before(log, s, lo, f, start_out);
+	if (s->ver == 1) {
+		*counter_out = s->first + lo;
+		rc = seg_cum_before(log, s, lo, f, start_out);
+	} else {
+		/* Then the record of that frame. */
+		struct fview fv;
+		unsigned char *head;
+		uint64_t at;
+		uint32_t j;
+
+		if ((rc = entry_read(log, s, lo, &e)) < 0 ||
+		    (rc = frame2_read_head(log, s, &e, &head, &fv)) < 0)
+			goto out;
+		at = e.cum[f] + s->adj[f] - (f == KFS_FRAMING_LINE ? fv.line_len : fv.data_len);
+		for (j = 0; j + 1 < e.count; j++) {
+			uint64_t l = table_len(get32(fv.table + 4 * (size_t)j), f);
+			if (at + l > pos)
+				break;
+			at += l;
+		}
+		free(head);
+		*counter_out = e.first + j;
+		*start_out = at;
+	}
 out:
 	seg_unref(s);
 	return rc;
@@ -2001,10 +2560,11 @@ static int records_grow(struct kfs_get_result *out, size_t *cap, size_t want,
  * caller falls back to entries_read_some, which says so). */
 static int entry_peek(struct seg *s, uint64_t i, struct ientry *e)
 {
-	unsigned char buf[IDX_ENTRY];
+	unsigned char buf[IDX_ENTRY2];
+	size_t es = ent_size(s);
 
-	if (pread_full(s->idx_fd, buf, IDX_ENTRY, IDX_HDR + i * IDX_ENTRY) < 0 ||
-	    entry_usable(buf, e) < 0)
+	if (pread_full(s->idx_fd, buf, es, IDX_HDR + i * es) < 0 ||
+	    entry_usable(s, buf, i, e) < 0)
 		return -EIO;
 	return 0;
 }
@@ -2034,6 +2594,124 @@ static int read_bounds(struct kfs_seglog *log, struct seg *s, uint64_t i,
 		return rc;
 	*k = (size_t)rc;
 	*e1 = ev[rc - 1];
+	return 0;
+}
+
+/*
+ * A pass of kfs_seglog_read over the frames of version 2 segment s, from
+ * record *c on: the entries of up to ENTRY_CHUNK frames that follow each
+ * other within READ_SPAN_MAX bytes (or the first frame, whatever its
+ * size), their frames read with one pread and each checked whole, then
+ * their records from *c on.  *c, *got and *bytes move past the records
+ * served; *budget_hit is set when max_bytes stopped the pass.  0, or
+ * -EIO (logged) when the first frame it reaches is damaged, -ENOMEM.
+ */
+static int read_pass2(struct kfs_seglog *log, struct seg *s, uint64_t *c,
+		      size_t max_records, size_t max_bytes, size_t *bytes,
+		      size_t *got, struct kfs_get_result *out, size_t *cap,
+		      void (*seq_fn)(void *ctx, uint64_t counter,
+				     int64_t arrival_ms, char *seq),
+		      void *ctx, size_t *budget_hit)
+{
+	struct ientry ev[ENTRY_CHUNK];
+	uint64_t k, n_ent, span = 0, want = 0;
+	size_t kk, m;
+	unsigned char *buf, *p;
+	int rc;
+
+	if ((rc = entry_find(log, s, *c, &k, &ev[0])) < 0)
+		return rc;
+	n_ent = seg_entries(log, s);
+	kk = n_ent - k < ENTRY_CHUNK ? (size_t)(n_ent - k) : ENTRY_CHUNK;
+	if (kk > 1) {
+		rc = entries_read_some(log, s, k, kk, ev);
+		if (rc < 0)
+			return rc;
+		kk = (size_t)rc;
+	}
+	for (m = 0; m < kk; m++) {
+		uint64_t end = ev[m].off + FRAME_HDR + ev[m].len - ev[0].off;
+
+		if (m > 0 && (end > READ_SPAN_MAX ||
+			      ev[m].off != ev[m - 1].off + FRAME_HDR + ev[m - 1].len))
+			break;
+		span = end;
+		want += ev[m].count - (m == 0 ? *c - ev[0].first : 0);
+		if (want >= max_records - *got) {
+			m++;
+			break;
+		}
+	}
+	kk = m;
+	if (want > max_records - *got)
+		want = max_records - *got;
+	buf = span <= SIZE_MAX - sizeof(struct kfs_block)
+	      ? kfs_get_result_block(out, (size_t)span) : NULL;
+	if (!buf)
+		return -ENOMEM;
+	rc = pread_full(s->log_fd, buf, span, ev[0].off);
+	if (rc == 0)
+		rc = records_grow(out, cap, out->n + want, 0);
+	if (rc < 0) {
+		kfs_err("%s: reading segment %016" PRIx64 ": %s", log->dir,
+			s->first, strerror(-rc));
+		return rc;
+	}
+	p = buf;
+	for (m = 0; m < kk && *got < max_records && !*budget_hit; m++) {
+		struct fview f;
+		unsigned char *data;
+		char *key;
+		uint32_t j;
+
+		if (frame2_parse(p, (size_t)(buf + span - p), &f) < 0 ||
+		    f.first != ev[m].first || f.count != ev[m].count ||
+		    f.len != ev[m].len ||
+		    (m == 0 ? *c < f.first || *c - f.first >= f.count : *c != f.first)) {
+			if (__atomic_exchange_n(&log->bad_logged, *c,
+						__ATOMIC_RELAXED) != *c)
+				kfs_err("%s: record %" PRIu64 " in segment %016"
+					PRIx64 " fails its checksum (the frame of "
+					"records %" PRIu64 " to %" PRIu64 ")", log->dir,
+					*c, s->first, ev[m].first,
+					ev[m].first + ev[m].count - 1);
+			return -EIO;   /* what was served before stays */
+		}
+		/* The key moves one byte back, over the last byte of the
+		 * data's checksum (checked already), and ends with a NUL
+		 * where its last byte was: the table after it stays. */
+		key = (char *)p + FRAME2_HDR - 1;
+		memmove(key, f.key, f.key_len);
+		key[f.key_len] = '\0';
+		data = p + f.head;
+		for (j = 0; j < f.count; j++) {
+			uint32_t l = get32(f.table + 4 * (size_t)j) & ~LEN_NL;
+			struct kfs_record *r;
+
+			if (f.first + j < *c) {
+				data += l;
+				continue;
+			}
+			if (*got >= max_records)
+				break;
+			if (*bytes + f.key_len + l > max_bytes && *got > 0) {
+				*budget_hit = 1;
+				break;
+			}
+			*bytes += f.key_len + l;
+			r = &out->records[out->n];
+			r->key = key;
+			r->data = data;
+			r->len = l;
+			r->arrival_ms = f.arrival_ms;
+			seq_fn(ctx, *c, f.arrival_ms, r->seq);
+			out->n++;
+			(*got)++;
+			(*c)++;
+			data += l;
+		}
+		p += FRAME_HDR + f.len;
+	}
 	return 0;
 }
 
@@ -2080,6 +2758,16 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			break;
 		}
 
+		if (s->ver == 2) {
+			size_t before = got;
+
+			rc = read_pass2(log, s, &c, max_records, max_bytes, &bytes,
+					&got, out, &cap, seq_fn, ctx, &budget_hit);
+			seg_unref(s);
+			if (rc < 0 || budget_hit || got == before)
+				break;
+			continue;
+		}
 		k = avail < READ_CHUNK ? (size_t)avail : READ_CHUNK;
 		if (k > max_records - got)
 			k = max_records - got;

@@ -47,9 +47,17 @@ struct kfs_seglog_stat {
 	int64_t newest_arrival_ms;  /* of the newest retained record, or -1 */
 };
 
+/* Formats of segment files (seglog.c): 1 stores each record with its
+ * own header and index entry; 2 stores the records of one key appended
+ * together as a frame (one header, the key once, a length per record)
+ * with one index entry.  A log may hold segments of both; each new
+ * segment gets the log's format. */
+#define KFS_SEGLOG_FORMAT_DEFAULT 2
+
 /* Creates the first, empty segment of a new log in the existing directory
- * dir_fd (files 0600), durably (fdatasync, then fsync of the directory). */
-int kfs_seglog_create(int dir_fd, uint64_t first_counter);
+ * dir_fd (files 0600), durably (fdatasync, then fsync of the directory),
+ * in `format` (1, 2, or 0 for the default). */
+int kfs_seglog_create(int dir_fd, uint64_t first_counter, int format);
 
 /*
  * Opens the log in `dir`, recovering its tail: index entries written
@@ -64,9 +72,11 @@ int kfs_seglog_create(int dir_fd, uint64_t first_counter);
  * (kfs_seglog_unreserve) leaves a gap that reads skip.  Only tails are
  * read, never whole logs.
  * segment_bytes: size at which a new segment starts (0: the default).
+ * format: of the segments it starts (1, 2, or 0 for the default); those
+ * there stay as they are, whatever their format.
  * On success *out is the caller's, freed with kfs_seglog_close().
  */
-int kfs_seglog_open(const char *dir, uint64_t segment_bytes,
+int kfs_seglog_open(const char *dir, uint64_t segment_bytes, int format,
 		    struct kfs_seglog **out);
 
 /* Closes the files and frees the log; NULL is a no-op.  Does not sync,

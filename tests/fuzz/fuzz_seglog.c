@@ -281,7 +281,7 @@ static void append_and_reopen(struct kfs_seglog *log)
 		return;
 	}
 	kfs_seglog_close(log);
-	rc = kfs_seglog_open(dir, 1024, &log);
+	rc = kfs_seglog_open(dir, 1024, 0, &log);
 	if (rc < 0)
 		die("reopening a log closed cleanly failed");
 	if (kfs_seglog_next(log) <= first)
@@ -307,7 +307,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unpack(data, size);
 
 	/* A small segment size, so that the append may rotate. */
-	rc = kfs_seglog_open(dir, 1024, &log);
+	rc = kfs_seglog_open(dir, 1024, 0, &log);
 	if (rc == 0) {
 		read_all(log, 1000, 1 << 20);
 		read_all(log, 3, 100);  /* small budgets: many calls */

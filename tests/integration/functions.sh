@@ -606,6 +606,15 @@ assert_eq()
 # file_size PATH: st_size.
 file_size() { stat -c %s "$1"; }
 
+# flip_byte FILE OFFSET: one byte of FILE changed, with dd.
+flip_byte()
+{
+    local b
+    b=$(dd if="$1" bs=1 skip="$2" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+    printf "\\$(printf %03o $((b ^ 0x5a)))" |
+        dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 # xattr PATH NAME: the value of user.kinesis.NAME.
 xattr()
 {

@@ -6,10 +6,12 @@
 #ifndef KFS_SCRATCH_H
 #define KFS_SCRATCH_H
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef T0
 #error "define T0, the fake clock's start, before including scratch.h"
@@ -36,6 +38,40 @@ static inline int rm_entry(const char *path, const struct stat *sb, int flag,
 	(void)flag;
 	(void)ftw;
 	return remove(path);
+}
+
+/* The size of dir/name, or -1. */
+static inline off_t file_size(const char *dir, const char *name)
+{
+	char p[512];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+static inline void truncate_to(const char *dir, const char *name, off_t size)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	REQUIRE(truncate(p, size) == 0);
+}
+
+/* Changes one byte of dir/name, at off. */
+static inline void flip_byte(const char *dir, const char *name, off_t off)
+{
+	char p[512];
+	unsigned char c;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_RDWR);
+	REQUIRE(fd >= 0);
+	REQUIRE(pread(fd, &c, 1, off) == 1);
+	c ^= 0x5a;
+	REQUIRE(pwrite(fd, &c, 1, off) == 1);
+	close(fd);
 }
 
 /* rm -rf dir. */

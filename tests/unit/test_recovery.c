@@ -48,7 +48,7 @@ static char *new_log_dir(void)
 	REQUIRE(d && mkdtemp(d));
 	fd = open(d, O_RDONLY | O_DIRECTORY);
 	REQUIRE(fd >= 0);
-	REQUIRE(kfs_seglog_create(fd, 0) == 0);
+	REQUIRE(kfs_seglog_create(fd, 0, 1) == 0);
 	close(fd);
 	return d;
 }
@@ -63,7 +63,7 @@ static void close_clean(struct kfs_seglog *log)
 static struct kfs_seglog *open_log(const char *dir, uint64_t seg_bytes)
 {
 	struct kfs_seglog *log = NULL;
-	int rc = kfs_seglog_open(dir, seg_bytes, &log);
+	int rc = kfs_seglog_open(dir, seg_bytes, 1, &log);
 
 	if (rc != 0)
 		printf("# kfs_seglog_open: %s\n", strerror(-rc));
@@ -158,38 +158,6 @@ static int read_check(struct kfs_seglog *log)
 static int rec_data_is(const struct kfs_record *r, const char *s)
 {
 	return r->len == strlen(s) && memcmp(r->data, s, r->len) == 0;
-}
-
-static off_t file_size(const char *dir, const char *name)
-{
-	char p[512];
-	struct stat sb;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return stat(p, &sb) == 0 ? sb.st_size : -1;
-}
-
-static void truncate_to(const char *dir, const char *name, off_t size)
-{
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	REQUIRE(truncate(p, size) == 0);
-}
-
-static void flip_byte(const char *dir, const char *name, off_t off)
-{
-	char p[512];
-	unsigned char c;
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	fd = open(p, O_RDWR);
-	REQUIRE(fd >= 0);
-	REQUIRE(pread(fd, &c, 1, off) == 1);
-	c ^= 0x5a;
-	REQUIRE(pwrite(fd, &c, 1, off) == 1);
-	close(fd);
 }
 
 /* What the engine logged (stderr) between capture_begin() and
@@ -808,7 +776,7 @@ TEST(failed_open_keeps_the_evidence)
 	lim.rlim_cur = 8;
 	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
 	capture_begin();
-	rc = kfs_seglog_open(dir, 0, &log);
+	rc = kfs_seglog_open(dir, 0, 1, &log);
 	capture_end();
 	REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
 	CHECK(rc < 0);
@@ -954,7 +922,7 @@ TEST(overlapping_segments)
 	/* A segment starting at counter 3 next to one holding 0 to 5. */
 	REQUIRE(other && mkdtemp(other));
 	fd = open(other, O_RDONLY | O_DIRECTORY);
-	REQUIRE(fd >= 0 && kfs_seglog_create(fd, 3) == 0);
+	REQUIRE(fd >= 0 && kfs_seglog_create(fd, 3, 1) == 0);
 	close(fd);
 	log = open_log(other, 0);
 	REQUIRE(kfs_seglog_append(log, &in, 1, 5000, &c, &arrival) == 0 && c == 3);
@@ -1168,7 +1136,7 @@ static void crash_appending(const char *dir, int from, int to, int batch, int sy
 		char (*v)[16] = calloc((size_t)batch, sizeof(*v));
 		uint64_t max = 0;
 
-		if (!in || !v || kfs_seglog_open(dir, 0, &log) != 0)
+		if (!in || !v || kfs_seglog_open(dir, 0, 1, &log) != 0)
 			_exit(1);
 		durable_track(dir, SEG0, NULL, d);
 		for (int i = from; i < to; i += batch) {
@@ -1302,7 +1270,7 @@ TEST(rotation_carries_the_reservation)
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		log = NULL;
-		if (kfs_seglog_open(dir, 100, &log) != 0)
+		if (kfs_seglog_open(dir, 100, 1, &log) != 0)
 			_exit(1);
 		for (int i = 4; i < 9; i++)
 			if (append_one(log, i) != (uint64_t)i)
@@ -1533,7 +1501,7 @@ static void crash_after_writing_seqs(const char *data, int n, char (*seqs)[KFS_S
 	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
-		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_local_config cfg = {.data_dir = data, .log_format = 1};
 		struct kfs_backend *be;
 		if (kfs_local_open(&cfg, &be) != 0 ||
 		    be->ops->create_stream(be->impl, "s", 1) != 0)
@@ -1574,7 +1542,7 @@ static void crash_after_writing(const char *data, int n)
 
 static int engine_count(const char *data, int *bad)
 {
-	struct kfs_local_config cfg = {.data_dir = data};
+	struct kfs_local_config cfg = {.data_dir = data, .log_format = 1};
 	struct kfs_backend *be;
 	struct kfs_iter_spec spec = {.type = KFS_ITER_TRIM_HORIZON};
 	struct kfs_get_result r;
@@ -1721,7 +1689,7 @@ TEST(torn_tail_never_reuses_sequence_numbers)
 	for (int v = 0; v < 3; v++) {
 		char data[] = "/tmp/kfs-recovery-XXXXXX";
 		char before[N][KFS_SEQ_MAX], after[8][KFS_SEQ_MAX], *sd;
-		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_local_config cfg = {.data_dir = data, .log_format = 1};
 		struct kfs_backend *be;
 		int below = 0;
 
@@ -1799,7 +1767,7 @@ static void crash_putting(const char *data, int n, int sync_after,
 	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
-		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_local_config cfg = {.data_dir = data, .log_format = 1};
 		struct kfs_backend *be;
 		char *sd = shard_dir(data);
 
@@ -1853,7 +1821,7 @@ TEST(vanished_records_never_reuse_sequence_numbers)
 	for (int v = 0; v < 2; v++) {
 		char data[] = "/tmp/kfs-recovery-XXXXXX";
 		char before[N][KFS_SEQ_MAX], after[8][KFS_SEQ_MAX], *sd;
-		struct kfs_local_config cfg = {.data_dir = data};
+		struct kfs_local_config cfg = {.data_dir = data, .log_format = 1};
 		struct kfs_backend *be;
 		struct durable d;
 		int below = 0, survivors;
