@@ -1505,24 +1505,22 @@ static int seg_cut(struct kfs_seglog *log, struct seg *s, uint64_t keep)
 	 * a frame is whole or not at all. */
 	if ((rc = entry_find(log, s, s->first + keep, &k, &e)) < 0)
 		return rc;
-	keep = e.first - s->first;
-	if ((rc = seg_cum_before(log, s, keep, KFS_FRAMING_LINE,
-				 &s->end[KFS_FRAMING_LINE])) < 0 ||
-	    (rc = seg_cum_before(log, s, keep, KFS_FRAMING_WRITE,
-				 &s->end[KFS_FRAMING_WRITE])) < 0)
-		return rc;
 	s->cut_bytes += s->log_size - e.off;
 	s->log_size = e.off;
-	s->count = keep;
+	s->count = e.first - s->first;
 	s->n_ent = k;
 	s->idx_stale = 1;
 	if (k < s->synced)
 		s->synced = k;
+	/* It ends where entry k - 1 does (its sizes, its arrival). */
 	if (k == 0) {
+		memcpy(s->end, s->base, sizeof(s->end));
 		s->first_arrival = s->last_arrival = -1;
 	} else {
 		if ((rc = entry_read(log, s, k - 1, &e)) < 0)
 			return rc;
+		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+			s->end[f] = e.cum[f] + s->adj[f];
 		s->last_arrival = e.arrival_ms;
 	}
 	return 0;
