@@ -9,13 +9,24 @@
 #include <time.h>
 
 #include "lib/cancel.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "wire.h"
 
-void kfs_aws_sleep_ms(int64_t ms)
+void kfs_aws_sleep_ms(const struct kfs_aws_client *c, int64_t ms)
 {
-	kfs_sleep_cancellable(ms);
+	if (ms > 0)
+		kfs_clock_sleep(c->clock, ms);
+}
+
+void kfs_aws_amz_date(int64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "X-Amz-Date: %Y%m%dT%H%M%SZ", &tm);
 }
 
 /* A per-thread xorshift generator: jitter needs no lock and no quality. */
@@ -40,7 +51,7 @@ void kfs_aws_backoff(const struct kfs_aws_client *c, int n)
 		cap *= 2;
 	if (cap > c->backoff_cap_ms)
 		cap = c->backoff_cap_ms;
-	kfs_aws_sleep_ms(cap / 2 + (cap > 1 ? (int64_t)(jitter_rand() %
+	kfs_aws_sleep_ms(c, cap / 2 + (cap > 1 ? (int64_t)(jitter_rand() %
 						      (uint64_t)(cap / 2 + 1)) : 0));
 }
 
@@ -71,10 +82,11 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 	struct kfs_http_response hr;
 	struct kfs_http_sigv4 sig;
 	struct kfs_http_request req;
-	char target[96];
+	char target[96], date[40];
 	const char *headers[] = {
 		"Content-Type: " KFS_WIRE_CONTENT_TYPE,
 		target,
+		date,
 		NULL,
 	};
 	int rc;
@@ -91,6 +103,9 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 	}
 	snprintf(target, sizeof(target), "X-Amz-Target: " KFS_WIRE_TARGET_PREFIX "%s",
 		 action);
+	/* The signature's date comes from our clock, not libcurl's: libcurl
+	 * signs with an X-Amz-Date it is given (http_curl.c). */
+	kfs_aws_amz_date(kfs_clock_now(c->clock), date, sizeof(date));
 	sig = (struct kfs_http_sigv4){
 		.region = c->region,
 		.service = "kinesis",
@@ -154,7 +169,7 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 {
 	struct kfs_aws_error e_local, *e = e_out ? e_out : &e_local;
 	char *body = cJSON_PrintUnformatted(req);
-	int64_t t0 = kfs_mono_ms();
+	int64_t t0 = kfs_clock_mono(c->clock);
 	int refreshed = 0, ambiguous = 0, rc = -ENOMEM, tries = 0;
 
 	*resp = NULL;
@@ -204,7 +219,7 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 	e->ambiguous = ambiguous;
 	kfs_debug("%s: %s after %d attempt(s), %lld ms", action,
 		  rc == 0 ? "done" : "failed", tries,
-		  (long long)(kfs_mono_ms() - t0));
+		  (long long)(kfs_clock_mono(c->clock) - t0));
 	free(body);
 	return rc;
 }
