@@ -523,9 +523,13 @@ TEST(several_batches_in_flight_keep_key_order)
 
 	sc_init(&s, &be);
 	s.meet = 2;      /* the first batch waits for a second one */
-	p = mk_inflight(&be, 0, 5, 0, 4, 20);
+	/* Keys in runs of 10; every 7th record fails twice first.  A record
+	 * behind a failing one of its key in a call fails with it (as the
+	 * service throttles), so the last of n failing records of a key in
+	 * one batch takes 2n + 1 tries: a batch of 20 holds at most two runs
+	 * of a key, at most 4 failing records, 9 tries. */
+	p = mk_inflight(&be, 0, 10, 0, 4, 20);
 	kfs_ack_init(&a);
-	/* Keys in runs of 10; every 7th record fails twice first. */
 	for (int i = 0; i < 800; i++) {
 		int k = (i / 10) % 8;
 		snprintf(key, sizeof(key), "k%d", k);
