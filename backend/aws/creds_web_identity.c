@@ -315,7 +315,8 @@ static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 	}
 	if (!session || !*session) {
 		free(session);
-		if (asprintf(&session, "kinesisfs-%lld", (long long)kfs_clock_now(wp->clock)) < 0) {
+		if (asprintf(&session, "kinesisfs-%lld",
+			     (long long)kfs_clock_now(wp->clock)) < 0) {
 			session = NULL;
 			rc = -ENOMEM;
 			goto out;
