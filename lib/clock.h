@@ -5,8 +5,8 @@
  * Whatever reads the time or waits for it goes through a struct kfs_clock:
  * the local engine (arrival times, creation times, retention), the AWS
  * backend (its caches, the GetRecords rate limit, retries and backoff,
- * waits for a stream to become ACTIVE, iterator times and the date every
- * request is signed with), its credentials chain (expiries and the
+ * waits for a stream to become ACTIVE, iterator times), its credentials
+ * chain (expiries and the
  * background refresh) and the producer (linger, backoff, the drain
  * deadline).  NULL everywhere stands for the real clock.
  *
@@ -15,8 +15,9 @@
  * says the time has come, so no unit test waits on the wall clock.
  *
  * What measures something outside the process keeps real time: libcurl's
- * timeouts, a credential_process that is killed when it takes too long,
- * and the local engine's periodic fsync.
+ * timeouts and the date it signs requests with (http_curl.c), a
+ * credential_process that is killed when it takes too long, and the local
+ * engine's periodic fsync.
  */
 #ifndef KFS_CLOCK_H
 #define KFS_CLOCK_H

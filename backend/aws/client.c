@@ -20,15 +20,6 @@ void kfs_aws_sleep_ms(const struct kfs_aws_client *c, int64_t ms)
 		kfs_clock_sleep(c->clock, ms);
 }
 
-void kfs_aws_amz_date(int64_t ms, char *buf, size_t size)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "X-Amz-Date: %Y%m%dT%H%M%SZ", &tm);
-}
-
 /* A per-thread xorshift generator: jitter needs no lock and no quality. */
 static uint64_t jitter_rand(void)
 {
@@ -82,11 +73,10 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 	struct kfs_http_response hr;
 	struct kfs_http_sigv4 sig;
 	struct kfs_http_request req;
-	char target[96], date[40];
+	char target[96];
 	const char *headers[] = {
 		"Content-Type: " KFS_WIRE_CONTENT_TYPE,
 		target,
-		date,
 		NULL,
 	};
 	int rc;
@@ -103,9 +93,6 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 	}
 	snprintf(target, sizeof(target), "X-Amz-Target: " KFS_WIRE_TARGET_PREFIX "%s",
 		 action);
-	/* The signature's date comes from our clock, not libcurl's: libcurl
-	 * signs with an X-Amz-Date it is given (http_curl.c). */
-	kfs_aws_amz_date(kfs_clock_now(c->clock), date, sizeof(date));
 	sig = (struct kfs_http_sigv4){
 		.region = c->region,
 		.service = "kinesis",

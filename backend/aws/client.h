@@ -46,8 +46,9 @@ struct kfs_aws_client {
 					      * KFS_CALL_LONG */
 	struct kfs_metrics *metrics;         /* borrowed, or NULL */
 	struct kfs_clock *clock;             /* borrowed; NULL: the real one.
-					      * Backoff sleeps on it and requests
-					      * are signed with its date */
+					      * Backoff sleeps on it.  Requests
+					      * are signed with libcurl's date
+					      * (http_curl.c) */
 };
 
 /* Call flags. */
@@ -75,10 +76,6 @@ void kfs_aws_backoff(const struct kfs_aws_client *c, int n);
 /* Sleeps ms milliseconds on c's clock (0 or less: not at all), ending
  * early when the calling thread is cancelled (lib/cancel.h). */
 void kfs_aws_sleep_ms(const struct kfs_aws_client *c, int64_t ms);
-
-/* The header line "X-Amz-Date: YYYYMMDDTHHMMSSZ" of the instant ms (since
- * the epoch) into buf (20 + 12 bytes are enough). */
-void kfs_aws_amz_date(int64_t ms, char *buf, size_t size);
 
 /* A creds source over a kfs_creds_chain (borrowed). */
 void kfs_aws_creds_source_chain(struct kfs_aws_creds_source *s,
