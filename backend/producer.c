@@ -87,7 +87,9 @@ struct kfs_producer {
 	struct pstream *streams;           /* one per stream written to */
 	size_t queued;                     /* cost of every queued record */
 	size_t queued_runs;                /* of which runs (producer.h) */
-	int stopping;                      /* no new records accepted */
+	int stopping;                      /* no new records accepted; written
+					    * under the lock, also read
+					    * atomically by the senders */
 	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
 	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
 };
@@ -199,6 +201,7 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->on_stored = NULL;
 	cfg->on_stored_arg = NULL;
 	cfg->metrics = NULL;
+	cfg->clock = NULL;
 }
 
 int kfs_producer_new(struct kfs_backend *be,
@@ -236,15 +239,15 @@ static int retryable(int err)
 	       err == -ECONNRESET || err == -EBUSY;
 }
 
-/* Sleeps for the n-th retry's backoff: base * 2^n, with full jitter. */
+/* Sleeps for the n-th retry's backoff: base * 2^n, the upper half of it
+ * with jitter. */
 static void backoff(const struct kfs_producer_config *cfg, int n,
 		    unsigned *seed)
 {
 	int64_t cap = (int64_t)cfg->backoff_ms << (n < 10 ? n : 10);
 	int64_t ms = cap / 2 + (cap > 1 ? rand_r(seed) % (cap / 2 + 1) : 0);
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
-	nanosleep(&ts, NULL);
+	kfs_clock_sleep(cfg->clock, ms);
 }
 
 /* Logs one line per distinct error of a batch, with the stream, the first
@@ -631,26 +634,28 @@ static void *sender_main(void *arg)
 			pthread_cond_wait(&ps->wake, &ps->lock);
 		if (!ps->head)
 			break;
-		if (ps->stop) {
+		/* The producer's flag too, not only the stream's, which
+		 * kfs_producer_free sets a moment later: a batch that ends
+		 * in between must not start the next one past the drain
+		 * deadline. */
+		if (ps->stop || __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE)) {
 			int64_t deadline;
 
 			pthread_mutex_lock(&p->lock);
 			deadline = p->drain_deadline;
 			pthread_mutex_unlock(&p->lock);
-			if (kfs_mono_ms() >= deadline) {
+			if (kfs_clock_mono(cfg->clock) >= deadline) {
 				fail_queued(ps);
 				break;
 			}
 		} else if (!cheap && !ps->kicked &&
 			   ps->count < cfg->batch_records &&
 			   ps->bytes < cfg->batch_bytes) {
-			int64_t age = kfs_mono_ms() - ps->head->enq_ms;
+			int64_t due = ps->head->enq_ms + cfg->linger_ms;
 
-			if (age < cfg->linger_ms) {
-				struct timespec ts;
-
-				kfs_deadline(&ts, cfg->linger_ms - age);
-				pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+			if (kfs_clock_mono(cfg->clock) < due) {
+				kfs_clock_wait_until(cfg->clock, &ps->wake,
+						     &ps->lock, due);
 				continue;
 			}
 		}
@@ -658,9 +663,8 @@ static void *sender_main(void *arg)
 			batch = malloc(cfg->batch_records * sizeof(*batch));
 			if (!batch) {
 				/* Try again shortly rather than lose records. */
-				struct timespec ts;
-				kfs_deadline(&ts, 10);
-				pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+				kfs_clock_wait_until(cfg->clock, &ps->wake, &ps->lock,
+						     kfs_clock_mono(cfg->clock) + 10);
 				continue;
 			}
 		}
@@ -668,9 +672,8 @@ static void *sender_main(void *arg)
 		if (n == 0) {
 			/* Every queued key is in another batch: wait for
 			 * one to finish (or for the drain deadline). */
-			struct timespec ts;
-			kfs_deadline(&ts, 100);
-			pthread_cond_timedwait(&ps->wake, &ps->lock, &ts);
+			kfs_clock_wait_until(cfg->clock, &ps->wake, &ps->lock,
+					     kfs_clock_mono(cfg->clock) + 100);
 			continue;
 		}
 		if (ps->head)
@@ -887,7 +890,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	ack->pending += n;
 	pthread_mutex_unlock(&ack->lock);
 
-	now = kfs_mono_ms();
+	now = kfs_clock_mono(p->cfg.clock);
 	for (struct precord *r = first; r; r = r == last ? NULL : r->next)
 		r->enq_ms = now;
 	pthread_mutex_lock(&ps->lock);
@@ -953,7 +956,7 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 	struct kfs_producer_queue *q;
 	struct pstream *ps, *first;
 	size_t count = 0, i = 0;
-	int64_t now = kfs_mono_ms();
+	int64_t now = kfs_clock_mono(p->cfg.clock);
 
 	/* Streams are only added at the head and freed with the producer:
 	 * the list from `first` on holds still once the lock is let go. */
@@ -998,8 +1001,9 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	p->stopping = 1;
-	p->drain_deadline = kfs_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+	p->drain_deadline = kfs_clock_mono(p->cfg.clock) +
+			    (drain_ms > 0 ? drain_ms : 0);
+	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&p->space);
 	ps = p->streams;
 	pthread_mutex_unlock(&p->lock);

@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 
 #include "backend.h"
+#include "lib/clock.h"
 #include "lib/metrics.h"
 
 /* What one writer has handed over and not yet heard back about. */
@@ -61,6 +62,10 @@ struct kfs_producer_config {
 	/* Counts records put, failed, retried and throttled, per stream and
 	 * once a batch (borrowed; it must outlive the producer), or NULL. */
 	struct kfs_metrics *metrics;
+	/* The clock of linger, backoff, queue ages and the drain deadline
+	 * (lib/clock.h; borrowed, it must outlive the producer), NULL for
+	 * the real clock. */
+	struct kfs_clock *clock;
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 16 MiB queue, 500 records,

@@ -154,6 +154,12 @@ struct kfs_aws {
 	size_t n_tails, cap_tails;        /* protected by tail_lock */
 };
 
+/* The backend's monotonic time (its clock: kfs_aws_config.clock). */
+static int64_t mono(const struct kfs_aws *a)
+{
+	return kfs_clock_mono(a->client.clock);
+}
+
 /* Logs at info why an action failed (the FUSE layer logs the error line
  * itself, once, with the errno). */
 static void log_fail(const char *action, const char *what,
@@ -349,7 +355,7 @@ static int fetch(struct kfs_aws *a, enum cache_kind kind, const char *name,
  * cache_lock held. */
 static void cache_prune(struct kfs_aws *a)
 {
-	int64_t now = kfs_mono_ms(), old = 10 * (int64_t)a->cache_ms;
+	int64_t now = mono(a), old = 10 * (int64_t)a->cache_ms;
 
 	for (struct centry **pp = &a->cache; *pp;) {
 		struct centry *e = *pp;
@@ -412,7 +418,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		return fetch(a, kind, name, out);
 	}
 	for (;;) {
-		if (e->valid && kfs_mono_ms() - e->at_ms < a->cache_ms) {
+		if (e->valid && mono(a) - e->at_ms < a->cache_ms) {
 			rc = cval_copy(out, &e->val, kind);
 			pthread_mutex_unlock(&a->cache_lock);
 			return rc < 0 ? rc : out->err;
@@ -434,7 +440,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		cval_clear(&e->val);
 		if (cval_copy(&e->val, &tmp, kind) == 0) {
 			e->valid = 1;
-			e->at_ms = e->answered_ms = kfs_mono_ms();
+			e->at_ms = e->answered_ms = mono(a);
 			if (e->stale)
 				kfs_info("%s %s: the service answers again",
 					 cache_action(kind), name);
@@ -444,7 +450,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 			e->valid = 0;
 		}
 	} else if ((rc == -EIO || rc == -EAGAIN) && gen == e->gen && e->valid &&
-		   kfs_mono_ms() - e->answered_ms < STALE_MAX_MS) {
+		   mono(a) - e->answered_ms < STALE_MAX_MS) {
 		struct cval old;
 
 		memset(&old, 0, sizeof(old));
@@ -452,12 +458,12 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 			if (!e->stale)
 				kfs_warn("%s %s: no answer from the service (%s); "
 					 "using the one of %lld s ago", cache_action(kind),
-					 name, strerror(-rc), (long long)((kfs_mono_ms() -
+					 name, strerror(-rc), (long long)((mono(a) -
 					 e->answered_ms) / 1000));
 			e->stale = 1;
 			/* Not asked again before cache_ms: each try costs
 			 * the retries of a whole call. */
-			e->at_ms = kfs_mono_ms();
+			e->at_ms = mono(a);
 			cval_clear(&tmp);
 			tmp = old;
 			rc = tmp.err;
@@ -519,12 +525,12 @@ static int aws_list_streams(void *impl, struct kfs_name_list *out)
 static int wait_for(struct kfs_aws *a, const char *stream, int want_gone,
 		    int64_t bound_ms)
 {
-	int64_t t0 = kfs_mono_ms(), interval = a->poll_first_ms;
+	int64_t t0 = mono(a), interval = a->poll_first_ms;
 
 	for (;;) {
 		struct kfs_stream_desc d;
 		int rc = fetch_desc(a, stream, &d);
-		int64_t waited = kfs_mono_ms() - t0;
+		int64_t waited = mono(a) - t0;
 
 		if (want_gone) {
 			if (rc == -ENOENT)
@@ -544,7 +550,7 @@ static int wait_for(struct kfs_aws *a, const char *stream, int want_gone,
 		}
 		if (waited >= bound_ms)
 			return -ETIMEDOUT;
-		kfs_aws_sleep_ms(interval);
+		kfs_aws_sleep_ms(&a->client, interval);
 		interval = interval * 3 / 2;
 		if (interval > POLL_MAX_MS)
 			interval = POLL_MAX_MS;
@@ -789,7 +795,7 @@ static void rate_wait(struct kfs_aws *a, const char *stream, const char *shard)
 	if (a->get_interval_ms <= 0)
 		return;
 	pthread_mutex_lock(&a->rate_lock);
-	now = kfs_mono_ms();
+	now = mono(a);
 	for (size_t i = 0; i < a->n_slots; i++) {
 		if (!strcmp(a->slots[i].stream, stream) &&
 		    !strcmp(a->slots[i].shard, shard)) {
@@ -827,13 +833,13 @@ static void rate_wait(struct kfs_aws *a, const char *stream, const char *shard)
 			     a->get_interval_ms;
 	}
 	pthread_mutex_unlock(&a->rate_lock);
-	kfs_aws_sleep_ms(wait);
+	kfs_aws_sleep_ms(&a->client, wait);
 }
 
 /* Takes the shard's read slot if it is free now; -EAGAIN when it is not. */
 static int rate_try(struct kfs_aws *a, const char *stream, const char *shard)
 {
-	int64_t now = kfs_mono_ms();
+	int64_t now = mono(a);
 	int rc = 0;
 
 	if (a->get_interval_ms <= 0)
@@ -861,7 +867,7 @@ static int rate_try(struct kfs_aws *a, const char *stream, const char *shard)
 static void rate_penalize(struct kfs_aws *a, const char *stream,
 			  const char *shard, int64_t ms)
 {
-	int64_t until = kfs_mono_ms() + ms;
+	int64_t until = mono(a) + ms;
 
 	pthread_mutex_lock(&a->rate_lock);
 	for (size_t i = 0; i < a->n_slots; i++) {
@@ -924,7 +930,7 @@ static int aws_get_iterator(void *impl, const char *stream, const char *shard_id
 	if (spec->type == KFS_ITER_AT_TIMESTAMP)
 		it.time_ms = spec->timestamp_ms;
 	else if (spec->type == KFS_ITER_LATEST)
-		it.time_ms = kfs_now_ms();
+		it.time_ms = kfs_clock_now(a->client.clock);
 	rc = service_iterator(a, stream, shard_id, spec, &svc);
 	if (rc < 0)
 		return rc;
@@ -1093,7 +1099,7 @@ static int aws_get_records(void *impl, const char *iterator, int limit,
 static struct tail *tail_of(struct kfs_aws *a, const char *stream,
 			    const char *shard)
 {
-	int64_t now = kfs_mono_ms();
+	int64_t now = mono(a);
 	struct tail *t;
 
 	for (size_t i = 0; i < a->n_tails; i++) {
@@ -1172,7 +1178,7 @@ static int64_t tail_newest(struct kfs_aws *a, const char *stream,
 	}
 	newest = t->newest_ms;
 	if (t->busy || t->done || (t->polled_ms &&
-	    kfs_mono_ms() - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0))) {
+	    mono(a) - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0))) {
 		pthread_mutex_unlock(&a->tail_lock);
 		return newest;
 	}
@@ -1202,7 +1208,7 @@ static int64_t tail_newest(struct kfs_aws *a, const char *stream,
 	if (t) {
 		t->busy = 0;
 		if (rc != -EAGAIN)
-			t->polled_ms = kfs_mono_ms();
+			t->polled_ms = mono(a);
 		if (rc == 0 && !iter)
 			t->done = 1;    /* a closed shard read to its end */
 		free(t->iter);
@@ -1348,6 +1354,7 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 							: KFS_AWS_BACKOFF_CAP_MS;
 	a->client.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
 	a->client.metrics = cfg->metrics;
+	a->client.clock = cfg->clock;
 	a->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes
 						    : KFS_RECORD_LIMIT_DEFAULT;
 	a->cache_ms = cfg->cache_ms ? cfg->cache_ms : KFS_AWS_CACHE_MS_DEFAULT;
@@ -1414,7 +1421,7 @@ int kfs_aws_open(const struct kfs_aws_config *cfg, struct kfs_backend **out)
 			kfs_err("%s", why);
 		return rc;
 	}
-	rc = kfs_creds_chain_new(cfg->profile, &chain);
+	rc = kfs_creds_chain_new(cfg->profile, cfg->clock, &chain);
 	if (rc < 0) {
 		kfs_err("AWS credentials: cannot set up the chain: %s",
 			strerror(-rc));

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "../backend.h"
+#include "lib/clock.h"
 #include "lib/metrics.h"
 
 #define KFS_AWS_CACHE_MS_DEFAULT 2000   /* listings and descriptions reused this long */
@@ -34,6 +35,10 @@ struct kfs_aws_config {
 				      * unreachable endpoint fail the mount */
 	struct kfs_metrics *metrics; /* counts requests retried and throttled
 				      * (borrowed, outlives the backend), or NULL */
+	struct kfs_clock *clock;     /* the time of everything the backend and
+				      * its credentials chain do (lib/clock.h;
+				      * borrowed, outlives the backend), NULL
+				      * for the real clock */
 };
 
 /*

@@ -9,13 +9,15 @@
 #include <time.h>
 
 #include "lib/cancel.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "wire.h"
 
-void kfs_aws_sleep_ms(int64_t ms)
+void kfs_aws_sleep_ms(const struct kfs_aws_client *c, int64_t ms)
 {
-	kfs_sleep_cancellable(ms);
+	if (ms > 0)
+		kfs_clock_sleep(c->clock, ms);
 }
 
 /* A per-thread xorshift generator: jitter needs no lock and no quality. */
@@ -40,7 +42,7 @@ void kfs_aws_backoff(const struct kfs_aws_client *c, int n)
 		cap *= 2;
 	if (cap > c->backoff_cap_ms)
 		cap = c->backoff_cap_ms;
-	kfs_aws_sleep_ms(cap / 2 + (cap > 1 ? (int64_t)(jitter_rand() %
+	kfs_aws_sleep_ms(c, cap / 2 + (cap > 1 ? (int64_t)(jitter_rand() %
 						      (uint64_t)(cap / 2 + 1)) : 0));
 }
 
@@ -154,7 +156,7 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 {
 	struct kfs_aws_error e_local, *e = e_out ? e_out : &e_local;
 	char *body = cJSON_PrintUnformatted(req);
-	int64_t t0 = kfs_mono_ms();
+	int64_t t0 = kfs_clock_mono(c->clock);
 	int refreshed = 0, ambiguous = 0, rc = -ENOMEM, tries = 0;
 
 	*resp = NULL;
@@ -204,7 +206,7 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 	e->ambiguous = ambiguous;
 	kfs_debug("%s: %s after %d attempt(s), %lld ms", action,
 		  rc == 0 ? "done" : "failed", tries,
-		  (long long)(kfs_mono_ms() - t0));
+		  (long long)(kfs_clock_mono(c->clock) - t0));
 	free(body);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include "creds.h"
 #include "errors.h"
 #include "http.h"
+#include "lib/clock.h"
 #include "lib/metrics.h"
 
 #define KFS_AWS_MAX_ATTEMPTS 6        /* tries of a retried call */
@@ -44,6 +45,10 @@ struct kfs_aws_client {
 					      * KFS_AWS_LONG_TIMEOUT_MS with
 					      * KFS_CALL_LONG */
 	struct kfs_metrics *metrics;         /* borrowed, or NULL */
+	struct kfs_clock *clock;             /* borrowed; NULL: the real one.
+					      * Backoff sleeps on it.  Requests
+					      * are signed with libcurl's date
+					      * (http_curl.c) */
 };
 
 /* Call flags. */
@@ -64,12 +69,13 @@ struct kfs_aws_client {
 int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 		 unsigned flags, cJSON **resp, struct kfs_aws_error *e);
 
-/* Sleeps for backoff number `n` (0 for the first): min(cap, base * 2^n),
- * with jitter in its upper half. */
+/* Sleeps on c's clock for backoff number `n` (0 for the first):
+ * min(cap, base * 2^n), with jitter in its upper half. */
 void kfs_aws_backoff(const struct kfs_aws_client *c, int n);
 
-/* Sleeps ms milliseconds (0 or less: not at all). */
-void kfs_aws_sleep_ms(int64_t ms);
+/* Sleeps ms milliseconds on c's clock (0 or less: not at all), ending
+ * early when the calling thread is cancelled (lib/cancel.h). */
+void kfs_aws_sleep_ms(const struct kfs_aws_client *c, int64_t ms);
 
 /* A creds source over a kfs_creds_chain (borrowed). */
 void kfs_aws_creds_source_chain(struct kfs_aws_creds_source *s,

@@ -189,6 +189,7 @@ struct kfs_creds_chain {
 	struct kfs_creds_provider **providers; /* owned, in order; fixed after new */
 	size_t n;                     /* number of providers */
 	char *profile;                /* profile name for the log, or NULL; fixed */
+	struct kfs_clock *clock;      /* borrowed, NULL: the real one; fixed */
 
 	pthread_mutex_t lock;         /* the chain's one lock; never held across a fetch */
 	pthread_cond_t fetched;       /* broadcast when a fetch ends; with lock */
@@ -199,8 +200,9 @@ struct kfs_creds_chain {
 	int fetching;                 /* a fetch is running; protected by lock */
 	uint64_t fetches;             /* fetches ended so far; protected by lock */
 	int last_rc;                  /* result of the last fetch; protected by lock */
-	int64_t refresh_at_ms;        /* next background refresh (wall clock),
-				       * 0 for none; protected by lock */
+	int64_t refresh_at_ms;        /* next background refresh (the clock's
+				       * monotonic ms), 0 for none; protected
+				       * by lock */
 	int stopping;                 /* kfs_creds_chain_free was called; protected by lock */
 	int refresher_started;        /* protected by lock */
 	pthread_t refresher;          /* the refresh thread, once started */
@@ -278,18 +280,19 @@ done:
 	return 0;
 }
 
-/* When to refresh credentials that expire at `expiry` (0: never). */
-static int64_t refresh_time(int64_t expiry)
+/* When to refresh credentials that expire at `expiry` (ms since the
+ * epoch; 0: never), in the clock's monotonic ms; 0 for never. */
+static int64_t refresh_time(struct kfs_creds_chain *c, int64_t expiry)
 {
-	int64_t now = kfs_now_ms(), lead, at;
+	int64_t now = kfs_clock_now(c->clock), lead, in;
 
 	if (!expiry)
 		return 0;
 	lead = (expiry - now) / 2;
 	if (lead > REFRESH_LEAD_MS)
 		lead = REFRESH_LEAD_MS;
-	at = expiry - lead;
-	return at < now + REFRESH_MIN_MS ? now + REFRESH_MIN_MS : at;
+	in = expiry - lead - now;
+	return kfs_clock_mono(c->clock) + (in < REFRESH_MIN_MS ? REFRESH_MIN_MS : in);
 }
 
 static void *refresher_main(void *arg);
@@ -302,7 +305,7 @@ static void fetch_done(struct kfs_creds_chain *c, int rc,
 	c->fetches++;
 	c->last_rc = rc;
 	if (rc == 0) {
-		if (fresh->expiry_ms && fresh->expiry_ms <= kfs_now_ms())
+		if (fresh->expiry_ms && fresh->expiry_ms <= kfs_clock_now(c->clock))
 			kfs_warn("AWS credentials from %s have already expired "
 				 "(is the clock right?)", c->providers[which]->name);
 		kfs_aws_creds_clear(&c->held);
@@ -310,7 +313,7 @@ static void fetch_done(struct kfs_creds_chain *c, int rc,
 		memset(fresh, 0, sizeof(*fresh));
 		c->have = 1;
 		c->held_from = c->providers[which]->name;
-		c->refresh_at_ms = refresh_time(c->held.expiry_ms);
+		c->refresh_at_ms = refresh_time(c, c->held.expiry_ms);
 		if (c->refresh_at_ms && !c->refresher_started && !c->stopping) {
 			int err = pthread_create(&c->refresher, NULL,
 						 refresher_main, c);
@@ -323,13 +326,14 @@ static void fetch_done(struct kfs_creds_chain *c, int rc,
 		}
 	} else if (c->have && c->held.expiry_ms) {
 		/* Keep the held set while it lasts; try again in a while. */
-		int64_t now = kfs_now_ms(), wait = (c->held.expiry_ms - now) / 2;
+		int64_t now = kfs_clock_now(c->clock);
+		int64_t wait = (c->held.expiry_ms - now) / 2;
 
 		if (wait < REFRESH_MIN_MS)
 			wait = REFRESH_MIN_MS;
 		if (wait > RETRY_MAX_MS)
 			wait = RETRY_MAX_MS;
-		c->refresh_at_ms = now + wait;
+		c->refresh_at_ms = kfs_clock_mono(c->clock) + wait;
 	}
 	pthread_cond_broadcast(&c->fetched);
 	pthread_cond_signal(&c->wake);
@@ -342,19 +346,16 @@ static void *refresher_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct kfs_aws_creds fresh;
-		struct timespec ts;
 		size_t which = 0;
-		int64_t now;
 		int rc;
 
 		if (!c->have || !c->refresh_at_ms || c->fetching) {
 			pthread_cond_wait(&c->wake, &c->lock);
 			continue;
 		}
-		now = kfs_now_ms();
-		if (now < c->refresh_at_ms) {
-			kfs_deadline(&ts, c->refresh_at_ms - now);
-			pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+		if (kfs_clock_mono(c->clock) < c->refresh_at_ms) {
+			kfs_clock_wait_until(c->clock, &c->wake, &c->lock,
+					     c->refresh_at_ms);
 			continue;
 		}
 		c->fetching = 1;
@@ -370,6 +371,7 @@ static void *refresher_main(void *arg)
 }
 
 int kfs_creds_chain_new_from(struct kfs_creds_provider **providers, size_t n,
+			     struct kfs_clock *clock,
 			     struct kfs_creds_chain **out)
 {
 	struct kfs_creds_chain *c = calloc(1, sizeof(*c));
@@ -392,6 +394,7 @@ int kfs_creds_chain_new_from(struct kfs_creds_provider **providers, size_t n,
 	}
 	memcpy(c->providers, providers, n * sizeof(*providers));
 	c->n = n;
+	c->clock = clock;
 	c->remembered = -1;
 	c->logged_which = (size_t)-1;
 	if ((err = pthread_mutex_init(&c->lock, NULL)) != 0)
@@ -415,7 +418,8 @@ fail_lock:
 	return -err;
 }
 
-int kfs_creds_chain_new(const char *profile, struct kfs_creds_chain **out)
+int kfs_creds_chain_new(const char *profile, struct kfs_clock *clock,
+			struct kfs_creds_chain **out)
 {
 	char *name = kfs_aws_profile_name(profile);
 	struct kfs_creds_provider *p[6];
@@ -427,10 +431,10 @@ int kfs_creds_chain_new(const char *profile, struct kfs_creds_chain **out)
 	p[0] = kfs_creds_env_new();
 	p[1] = kfs_creds_profile_new(name);
 	p[2] = kfs_creds_process_new(name);
-	p[3] = kfs_creds_web_identity_new(name);
+	p[3] = kfs_creds_web_identity_new(name, clock);
 	p[4] = kfs_creds_container_new();
 	p[5] = kfs_creds_imds_new();
-	rc = kfs_creds_chain_new_from(p, 6, out);
+	rc = kfs_creds_chain_new_from(p, 6, clock, out);
 	if (rc == 0)
 		(*out)->profile = name;
 	else
@@ -473,7 +477,7 @@ int kfs_creds_chain_get(struct kfs_creds_chain *c, struct kfs_aws_creds *out)
 		size_t which = 0;
 
 		if (c->have && (!c->held.expiry_ms ||
-				kfs_now_ms() < c->held.expiry_ms))
+				kfs_clock_now(c->clock) < c->held.expiry_ms))
 			break;
 		if (c->fetching) {
 			/* Someone else is fetching: take its result. */

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/clock.h"
+
 /* One set of credentials; strings owned, freed by kfs_aws_creds_clear. */
 struct kfs_aws_creds {
 	char *access_key_id;
@@ -62,8 +64,11 @@ struct kfs_creds_provider *kfs_creds_process_new(const char *profile);
 struct kfs_creds_provider *kfs_creds_process_new_timeout(const char *profile,
 							 int timeout_ms);
 /* The profile's role_arn + web_identity_token_file, else AWS_ROLE_ARN +
- * AWS_WEB_IDENTITY_TOKEN_FILE; through STS AssumeRoleWithWebIdentity. */
-struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile);
+ * AWS_WEB_IDENTITY_TOKEN_FILE; through STS AssumeRoleWithWebIdentity.
+ * A session name not given is "kinesisfs-<ms since the epoch>", from
+ * `clock` (borrowed; NULL: the real one). */
+struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile,
+						      struct kfs_clock *clock);
 /* AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI. */
 struct kfs_creds_provider *kfs_creds_container_new(void);
 /* EC2 IMDSv2, unless AWS_EC2_METADATA_DISABLED=true. */
@@ -74,13 +79,17 @@ struct kfs_creds_chain;
 /*
  * Makes the chain for `profile` (NULL: AWS_PROFILE, else "default"), of the
  * six sources above in that order.  The environment is read when each
- * source is tried.  *out is freed with kfs_creds_chain_free().  0 or
- * -ENOMEM (or another -errno when a thread or lock cannot be made).
+ * source is tried.  Expiries are judged, and refreshes timed, on `clock`
+ * (lib/clock.h; borrowed, it must outlive the chain; NULL: the real one).
+ * *out is freed with kfs_creds_chain_free().  0 or -ENOMEM (or another
+ * -errno when a thread or lock cannot be made).
  */
-int kfs_creds_chain_new(const char *profile, struct kfs_creds_chain **out);
+int kfs_creds_chain_new(const char *profile, struct kfs_clock *clock,
+			struct kfs_creds_chain **out);
 /* The same over `n` given providers, tried in that order; takes ownership
  * of them (also on failure).  For tests and special set-ups. */
 int kfs_creds_chain_new_from(struct kfs_creds_provider **providers, size_t n,
+			     struct kfs_clock *clock,
 			     struct kfs_creds_chain **out);
 /* Stops the refresh thread (waiting for a fetch in progress) and frees;
  * no other call on the chain may be running.  NULL is a no-op. */

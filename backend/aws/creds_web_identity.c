@@ -39,6 +39,7 @@
 struct wi_provider {
 	struct kfs_creds_provider base;
 	char *profile;          /* profile name; fixed */
+	struct kfs_clock *clock;/* of made-up session names (borrowed); fixed */
 	int warned_role;        /* said once that a role_arn alone is unsupported */
 };
 
@@ -314,7 +315,8 @@ static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 	}
 	if (!session || !*session) {
 		free(session);
-		if (asprintf(&session, "kinesisfs-%lld", (long long)kfs_now_ms()) < 0) {
+		if (asprintf(&session, "kinesisfs-%lld",
+			     (long long)kfs_clock_now(wp->clock)) < 0) {
 			session = NULL;
 			rc = -ENOMEM;
 			goto out;
@@ -411,7 +413,8 @@ static void wi_destroy(struct kfs_creds_provider *p)
 	free(wp);
 }
 
-struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile)
+struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile,
+						      struct kfs_clock *clock)
 {
 	struct wi_provider *wp = calloc(1, sizeof(*wp));
 
@@ -422,6 +425,7 @@ struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile)
 		free(wp);
 		return NULL;
 	}
+	wp->clock = clock;
 	wp->base.name = "web-identity";
 	wp->base.fetch = wi_fetch;
 	wp->base.destroy = wi_destroy;

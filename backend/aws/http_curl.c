@@ -8,7 +8,10 @@
  * but forgets every option of the previous request, credentials included.
  *
  * Signing is libcurl's CURLOPT_AWS_SIGV4.  libcurl 7.88 signs every header
- * of CURLOPT_HTTPHEADER as given, plus Host and the X-Amz-Date it adds; the
+ * of CURLOPT_HTTPHEADER as given, plus Host and the X-Amz-Date it adds from
+ * the system clock (the backend's clock does not reach the signature:
+ * given an X-Amz-Date of ours in a Kinesis call, libcurl sends its own
+ * too, which test_sigv4 catches); the
  * payload hash is that of CURLOPT_POSTFIELDS, which is why bodies are always
  * given that way (never through a read callback).  Headers libcurl adds on
  * its own (Content-Length, Accept, User-Agent, and "Expect: 100-continue"

@@ -1,7 +1,9 @@
 /*
  * internal.h - the AWS backend's constructor below kfs_aws_open, for the
  * unit tests: the HTTP client, the credentials and the timings are handed
- * in instead of being resolved from the environment.  Not for fs/.
+ * in instead of being resolved from the environment, and the clock comes
+ * in cfg->clock as for kfs_aws_open (a test clock makes every sleep of
+ * the backend instantaneous).  Not for fs/.
  */
 #ifndef KFS_AWS_INTERNAL_H
 #define KFS_AWS_INTERNAL_H

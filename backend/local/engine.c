@@ -111,8 +111,7 @@ struct kfs_local {
 	size_t max_record_bytes;         /* fixed: data + key limit */
 	uint64_t segment_bytes;          /* fixed: seglog rotation size */
 	int log_format;                  /* fixed: of new segments (seglog.h) */
-	int64_t (*now_fn)(void *ctx);    /* fixed: injected clock or NULL */
-	void *clock_ctx;                 /* fixed */
+	struct kfs_clock *clock;         /* fixed: borrowed; NULL: the real one */
 	uint64_t tmp_seq;                /* atomic: names under tmp/ and trash/ */
 	pthread_rwlock_t streams_lock;   /* the streams table */
 	struct lstream **streams;        /* sorted by name; protected by streams_lock */
@@ -129,7 +128,7 @@ struct kfs_local {
 
 static int64_t now_ms(struct kfs_local *e)
 {
-	int64_t t = e->now_fn ? e->now_fn(e->clock_ctx) : kfs_now_ms();
+	int64_t t = kfs_clock_now(e->clock);
 	return t < 0 ? 0 : t;
 }
 
@@ -2342,8 +2341,7 @@ int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out)
 						      KFS_RECORD_LIMIT_DEFAULT;
 	e->segment_bytes = cfg->segment_bytes;
 	e->log_format = cfg->log_format;
-	e->now_fn = cfg->now_ms;
-	e->clock_ctx = cfg->clock_ctx;
+	e->clock = cfg->clock;
 	e->data_dir = strdup(cfg->data_dir);
 	if (!e->data_dir) {
 		rc = -ENOMEM;

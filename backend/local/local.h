@@ -8,14 +8,15 @@
 #include <stdint.h>
 
 #include "../backend.h"
+#include "lib/clock.h"
 
 struct kfs_local_config {
 	const char *data_dir;       /* created if missing, then locked */
 	size_t max_record_bytes;    /* data + key; 0 means the default 1 MiB */
-	/* Clock in ms since the epoch; NULL means the real clock.  Tests
-	 * pass their own to exercise retention. */
-	int64_t (*now_ms)(void *ctx);
-	void *clock_ctx;
+	/* The clock of arrival and creation times and of retention
+	 * (lib/clock.h; borrowed, it must outlive the engine); NULL means
+	 * the real clock.  Tests pass their own to exercise retention. */
+	struct kfs_clock *clock;
 	/* Size at which a shard's log starts a new segment file; 0 means
 	 * the default 64 MiB.  Tests use a tiny one. */
 	uint64_t segment_bytes;

@@ -94,6 +94,26 @@ else
     kfs_slow=1
 fi
 mount_timeout=$((20 * kfs_slow))
+
+# kfs_bound MS: the bound a test puts on a latency that is MS on a plain
+# build (a wake-up, an answer), allowing for what the checking builds cost
+# (docs/testing.md, "Timing bounds"): ASan/UBSan (KFS_ASAN=1) 3 x MS;
+# ThreadSanitizer (KFS_TSAN=1), which instruments every memory access and
+# lock, 10 x MS; valgrind (KFS_VALGRIND=1), which runs one thread of the
+# daemon at a time and so adds a scheduling delay rather than a factor,
+# MS + 3000.  A plain build always gets MS itself.
+kfs_bound()
+{
+    if [ "$KFS_VALGRIND" = 1 ]; then
+        echo $(($1 + 3000))
+    elif [ "$KFS_TSAN" = 1 ]; then
+        echo $(($1 * 10))
+    elif [ "${KFS_ASAN:-}" = 1 ]; then
+        echo $(($1 * 3))
+    else
+        echo "$1"
+    fi
+}
 exit_timeout=$((30 * kfs_slow))
 : "${KFS_TEST_TIMEOUT:=$((240 * kfs_slow))}"
 

@@ -13,18 +13,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 #ifndef T0
 #error "define T0, the fake clock's start, before including scratch.h"
 #endif
 
-/* The injected clock (kfs_local_config.now_ms); tests move it. */
+/* The injected wall clock (kfs_local_config.clock); tests move it,
+ * backwards too.  Its other members are the real clock's. */
 static int64_t fake_now __attribute__((unused)) = T0;
 
-static inline int64_t clock_fn(void *ctx)
+static inline int64_t clock_fn(struct kfs_clock *c)
 {
-	(void)ctx;
+	(void)c;
 	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
 }
+
+static struct kfs_clock scratch_clock __attribute__((unused)) = {
+	.now_ms = clock_fn,
+};
 
 static inline void set_now(int64_t t)
 {

@@ -6,6 +6,10 @@
  * invalidation, waits for ACTIVE, the error table in action, retries (and
  * their absence for PutRecords), credential refresh, expired iterators,
  * throttled reads and the per-shard read rate.
+ *
+ * The backend runs on a test clock (testclock.h): caches age, and the
+ * backoff, the rate limit and the waits for ACTIVE pass, only as the clock
+ * says, and every sleep returns at once with the clock moved on.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,8 +21,12 @@
 #include "backend/aws/internal.h"
 #include "backend/aws/wire.h"
 #include "backend/backend.h"
-#include "lib/util.h"
 #include "tap.h"
+#include "testclock.h"
+
+#define T0 1767225600000LL      /* 2026-01-01T00:00:00Z */
+
+static struct test_clock tclk;  /* the backend's clock */
 
 #define S0 "{\"ShardId\":\"shardId-000000000000\",\"HashKeyRange\":{\"StartingHashKey\":\"0\"," \
 	"\"EndingHashKey\":\"340282366920938463463374607431768211455\"},\"SequenceNumberRange\":" \
@@ -52,7 +60,7 @@ static struct {
 	const struct step *steps; /* the script */
 	size_t n, next;           /* its length, the next step */
 	int bad;                  /* requests that did not match */
-	int64_t at[64];           /* monotonic ms of each request */
+	int64_t at[64];           /* clock time of each request */
 	char region[32], service[32], token[64];
 } fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -87,12 +95,12 @@ static int fake_send(void *impl, const struct kfs_http_request *req,
 
 	(void)impl;
 	memset(resp, 0, sizeof(*resp));
+	pthread_mutex_lock(&fk.lock);
 	for (size_t i = 0; req->headers && req->headers[i]; i++)
 		if (!strncmp(req->headers[i], "X-Amz-Target: Kinesis_20131202.", 31))
 			target = req->headers[i] + 31;
-	pthread_mutex_lock(&fk.lock);
 	if (fk.next < 64)
-		fk.at[fk.next] = kfs_mono_ms();
+		fk.at[fk.next] = test_clock_now(&tclk);
 	if (req->sign) {
 		snprintf(fk.region, sizeof(fk.region), "%s", req->sign->region);
 		snprintf(fk.service, sizeof(fk.service), "%s", req->sign->service);
@@ -164,7 +172,8 @@ static void cr_invalidate(void *ctx)
 
 static struct kfs_backend *open_be(int cache_ms)
 {
-	struct kfs_aws_config cfg = { .cache_ms = cache_ms, .max_record_bytes = 1000 };
+	struct kfs_aws_config cfg = { .cache_ms = cache_ms, .max_record_bytes = 1000,
+				      .clock = &tclk.clock };
 	struct kfs_aws_creds_source src = { cr_get, cr_invalidate, NULL };
 	struct kfs_aws_tuning t = {
 		.backoff_ms = 1, .backoff_cap_ms = 4, .get_interval_ms = 30,
@@ -204,8 +213,15 @@ TEST(list_streams_paged_and_cached)
 	CHECK_EQ_INT(l.n, 3);
 	kfs_name_list_clear(&l);
 	SCRIPT_DONE();
-	/* Once stale, asked again; a NextToken is followed alone. */
-	usleep(350 * 1000);
+	/* Still fresh a millisecond before 300 ms; then asked again, and a
+	 * NextToken is followed alone. */
+	test_clock_advance(&tclk, 299);
+	script(NULL, 0);     /* nothing may be asked */
+	CHECK_EQ_INT(OPS(be)->list_streams(be->impl, &l), 0);
+	CHECK_EQ_INT(l.n, 3);
+	kfs_name_list_clear(&l);
+	SCRIPT_DONE();
+	test_clock_advance(&tclk, 1);
 	SCRIPT(STEP("ListStreams", NULL, NULL,
 	            200, "{\"StreamNames\":[\"a\"],\"HasMoreStreams\":true,\"NextToken\":\"T2\"}",
 	            0, NULL),
@@ -701,7 +717,7 @@ TEST(latest_resumes_at_its_time)
 		 "\"MillisBehindLatest\":0}", 0, NULL));
 	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", "shardId-000000000000", &spec, &iter), 0);
 	CHECK_EQ_INT(kfs_wire_iter_parse(iter, &it), 0);
-	CHECK(it.time_ms > 1700000000000LL);
+	CHECK_EQ_INT(it.time_ms, test_clock_now(&tclk)); /* resumed from there */
 	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
 	CHECK_EQ_INT(r.n, 0);
 	CHECK(r.next_iterator != NULL);
@@ -726,10 +742,12 @@ TEST(throttled_reads)
 	            400, ERR("ProvisionedThroughputExceededException"), 0, NULL),
 	       STEP("GetRecords", NULL, NULL, 200, "{\"Records\":[" REC("1", "YQ==", "k")
 		 "],\"NextShardIterator\":\"G2\",\"MillisBehindLatest\":0}", 0, NULL));
-	t0 = kfs_mono_ms();
+	t0 = test_clock_now(&tclk);
 	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 100, 0, &r), 0);
-	/* Backed off: 30 ms << 1, then << 2, on top of the 30 ms spacing. */
-	CHECK(kfs_mono_ms() - t0 >= 60 + 120);
+	/* Backed off: 30 ms << 1, then << 2 (more than the 30 ms spacing). */
+	CHECK_EQ_INT(fk.at[0], t0);
+	CHECK_EQ_INT(fk.at[1], t0 + 60);
+	CHECK_EQ_INT(fk.at[2], t0 + 60 + 120);
 	CHECK_EQ_INT(r.n, 1);
 	kfs_get_result_clear(&r);
 	SCRIPT_DONE();
@@ -781,16 +799,17 @@ TEST(shard_read_rate)
 	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL),
 	       STEP("GetRecords", NULL, NULL,
 	            200, "{\"Records\":[],\"NextShardIterator\":\"R\"}", 0, NULL));
-	start = kfs_mono_ms();
+	start = test_clock_now(&tclk);
 	for (int i = 0; i < 4; i++)
 		REQUIRE(pthread_create(&t[i], NULL, read_once, be) == 0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	SCRIPT_DONE();
 	/* The limiter gives call i the slot start + i * 30 ms at the
-	 * earliest; scheduling can only delay a call past its slot, so the
-	 * gap between two recorded calls may shrink, but no call can come
-	 * before its slot. */
+	 * earliest.  Each waits for its slot on the clock, which a sleep
+	 * moves to its end; another thread's later slot may move it further
+	 * before a call is made, so a call may come after its slot, but
+	 * none before it. */
 	for (int i = 1; i < 4; i++) {
 		int64_t since = fk.at[i] - start;
 		if (since < (int64_t)i * 30) {
@@ -860,8 +879,14 @@ TEST(shard_mtime_follows_the_tip)
 	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);
 	CHECK_EQ_INT(d.newest_arrival_ms, -1);
 	SCRIPT_DONE();
-	/* Later, a record arrived: the next describe past cache_ms sees it. */
-	usleep(150 * 1000);
+	/* Within cache_ms nothing is asked; a record arrived meanwhile: the
+	 * next describe once cache_ms has passed sees it. */
+	test_clock_advance(&tclk, 99);
+	script(NULL, 0);     /* nothing may be asked */
+	CHECK_EQ_INT(OPS(be)->describe_shard(be->impl, "S", "shardId-000000000000", &d), 0);
+	CHECK_EQ_INT(d.newest_arrival_ms, -1);
+	SCRIPT_DONE();
+	test_clock_advance(&tclk, 1);
 	SCRIPT(STEP("ListShards", NULL, NULL, 200, "{\"Shards\":[" S0 "]}", 0, NULL),
 	       STEP("GetRecords", "\"T1\"", NULL, 200, "{\"Records\":["
 		    REC("7", "eA==", "k") "],\"NextShardIterator\":\"T2\","
@@ -871,7 +896,7 @@ TEST(shard_mtime_follows_the_tip)
 	SCRIPT_DONE();
 	/* A reader saw a newer one: that counts too, without a poll. */
 	REQUIRE(kfs_wire_iter_format(&it, "R1", &iter) == 0);
-	usleep(40 * 1000);
+	test_clock_advance(&tclk, 40);
 	SCRIPT(STEP("GetRecords", "\"R1\"", NULL, 200, "{\"Records\":["
 		    "{\"SequenceNumber\":\"9\",\"ApproximateArrivalTimestamp\":1700000009,"
 		    "\"Data\":\"eA==\",\"PartitionKey\":\"k\"}],\"NextShardIterator\":\"R2\","
@@ -887,6 +912,9 @@ TEST(shard_mtime_follows_the_tip)
 
 int main(void)
 {
+	int rc;
+
+	test_clock_init(&tclk, T0);
 	RUN(list_streams_paged_and_cached);
 	RUN(describe_cached_found_and_missing);
 	RUN(one_fetch_for_many_readers);
@@ -905,5 +933,7 @@ int main(void)
 	RUN(shard_read_rate);
 	RUN(empty_pages_and_closed_shards);
 	RUN(shard_mtime_follows_the_tip);
-	return tap_done();
+	rc = tap_done();
+	test_clock_destroy(&tclk);
+	return rc;
 }

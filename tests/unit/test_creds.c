@@ -6,8 +6,15 @@
  * (expected method, path, headers and body parts -> status and body) in
  * order, records any request that does not match the next step, and at the
  * end the test checks that every step was used and nothing unexpected
- * came.  Shared files live in a mkdtemp directory; credential_process runs
+ * came.  A step can be held: its answer waits until the test lets it go,
+ * so that the test knows a fetch is under way for as long as it likes.
+ * Shared files live in a mkdtemp directory; credential_process runs
  * small shell commands.
+ *
+ * Time is a test clock (testclock.h) that stands at T0 until a test moves
+ * it: expiries are exact, and the chain's background refresh happens when
+ * the test advances the clock to it, not before.  Only credential_process
+ * timeouts run on real time: they bound a real child process.
  *
  * Every secret and token used here contains "sEcReT" (in that case);
  * everything the code logs (at debug level) goes to a file that must never
@@ -18,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,8 +40,14 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tap.h"
+#include "testclock.h"
+
+/* 2026-01-01T00:00:00Z: whole seconds, as STS gives expiries. */
+#define T0 1767225600000LL
 
 static char dir[64];
+static struct test_clock tclk;     /* the clock of every source and chain */
+#define CLK (&tclk.clock)
 
 /* ---- the loopback fake ------------------------------------------------ */
 
@@ -46,8 +60,8 @@ struct step {
 	char need[FAKE_NEEDS][512];  /* "Name: value" header, or "body~text" */
 	int status;
 	char body[4096];
-	int delay_ms;                /* wait this long before answering */
-	int64_t served_at_ms;        /* when its request came */
+	int held;                    /* the answer waits until fake_release */
+	int64_t served_at_ms;        /* test clock time its request came */
 };
 
 struct fake {
@@ -56,6 +70,7 @@ struct fake {
 	int stop[2];                 /* a byte here stops the thread */
 	pthread_t th;
 	pthread_mutex_t lock;        /* protects everything below */
+	pthread_cond_t cond;         /* a step was used or let go */
 	struct step steps[FAKE_STEPS];
 	size_t n, next;              /* steps scripted, steps used */
 	int unexpected;              /* requests that matched no step */
@@ -175,7 +190,8 @@ static void *fake_main(void *arg)
 					: has_header(headers, s->need[i]);
 			if (ok) {
 				f->next++;
-				s->served_at_ms = kfs_now_ms();
+				s->served_at_ms = test_clock_now(&tclk);
+				pthread_cond_broadcast(&f->cond);
 			} else {
 				s = NULL;
 			}
@@ -183,10 +199,10 @@ static void *fake_main(void *arg)
 		if (!s && f->unexpected++ == 0)
 			snprintf(f->what, sizeof(f->what), "%s %s (step %zu of %zu)",
 				 method, path, f->next + 1, f->n);
+		while (s && s->held)
+			pthread_cond_wait(&f->cond, &f->lock);
 		pthread_mutex_unlock(&f->lock);
 		if (s) {
-			if (s->delay_ms)
-				usleep((useconds_t)s->delay_ms * 1000);
 			answer(fd, s->status, s->body);
 		} else {
 			answer(fd, 418, "not in the script");
@@ -210,6 +226,7 @@ static void fake_start(struct fake *f)
 	f->port = ntohs(a.sin_port);
 	REQUIRE(pipe2(f->stop, O_CLOEXEC) == 0);
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
 	REQUIRE(pthread_create(&f->th, NULL, fake_main, f) == 0);
 }
 
@@ -248,6 +265,41 @@ static size_t fake_used(struct fake *f)
 	return n;
 }
 
+/* Waits until n steps are used: 0, or -1 when that did not happen in 20 s
+ * of real time (only a broken program takes that long). */
+static int fake_wait_used(struct fake *f, size_t n)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	kfs_deadline(&ts, 20000);
+	pthread_mutex_lock(&f->lock);
+	while (f->next < n && rc == 0)
+		rc = pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+	rc = f->next >= n ? 0 : -1;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* Lets the held answer of step s go. */
+static void fake_release(struct fake *f, struct step *s)
+{
+	pthread_mutex_lock(&f->lock);
+	s->held = 0;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static int64_t served_at(struct fake *f, struct step *s)
+{
+	int64_t t;
+
+	pthread_mutex_lock(&f->lock);
+	t = s->served_at_ms;
+	pthread_mutex_unlock(&f->lock);
+	return t;
+}
+
 /* Stops the fake; checks that every step was used and nothing else came. */
 #define fake_finish(f)                                                         \
 	do {                                                                   \
@@ -260,6 +312,7 @@ static size_t fake_used(struct fake *f)
 		close((f)->lfd);                                               \
 		close((f)->stop[0]);                                           \
 		close((f)->stop[1]);                                           \
+		pthread_cond_destroy(&(f)->cond);                              \
 		pthread_mutex_destroy(&(f)->lock);                             \
 	} while (0)
 
@@ -334,10 +387,10 @@ static void env_port(const char *var, const char *fmt, ...)
 	setenv(var, v, 1);
 }
 
-/* An ISO 8601 time `ms_from_now` ahead. */
+/* An ISO 8601 time `ms_from_now` ahead of the test clock. */
 static const char *iso_in(int64_t ms_from_now, char *buf, size_t size)
 {
-	kfs_format_iso8601(kfs_now_ms() + ms_from_now, buf, size);
+	kfs_format_iso8601(test_clock_now(&tclk) + ms_from_now, buf, size);
 	return buf;
 }
 
@@ -462,7 +515,7 @@ TEST(process_source)
 	CHECK_EQ_STR(c.access_key_id, "AKIDPROC");
 	CHECK_EQ_STR(c.secret_access_key, "sEcReT-proc");
 	CHECK_EQ_STR(c.session_token, "tok-sEcReT-proc");
-	CHECK(c.expiry_ms > kfs_now_ms() + 3500 * 1000);
+	CHECK_EQ_INT(c.expiry_ms, T0 + 3600 * 1000);
 	kfs_aws_creds_clear(&c);
 
 	/* Long-term: no token, no expiry; from the credentials file too. */
@@ -487,6 +540,8 @@ TEST(process_source)
 	CHECK_EQ_INT(fetch(kfs_creds_process_new("junk"), &c), -EINVAL);
 	CHECK_EQ_INT(fetch(kfs_creds_process_new("nokey"), &c), -EINVAL);
 	CHECK_EQ_INT(fetch(kfs_creds_process_new("fails"), &c), -EIO);
+	/* A process that takes too long is killed: real time, since the
+	 * process is real.  300 ms, bounded loosely for valgrind. */
 	t0 = kfs_mono_ms();
 	CHECK_EQ_INT(fetch(kfs_creds_process_new_timeout("slow", 300), &c), -EIO);
 	CHECK(kfs_mono_ms() - t0 < 5000);
@@ -503,7 +558,7 @@ static const char *sts_answer(const char *id, const char *secret_xml,
 {
 	char exp[40];
 
-	kfs_format_iso8601(kfs_now_ms() + life_ms, exp, sizeof(exp));
+	kfs_format_iso8601(test_clock_now(&tclk) + life_ms, exp, sizeof(exp));
 	exp[19] = 'Z';  /* STS's form: no fraction */
 	exp[20] = '\0';
 	snprintf(buf, size,
@@ -532,7 +587,7 @@ TEST(web_identity_source)
 	char xml[4096];
 
 	clean_env();
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -ENOENT);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -ENOENT);
 	fake_start(&f);
 	env_port("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:%d", f.port);
 	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/kfs", 1);
@@ -547,16 +602,15 @@ TEST(web_identity_source)
 		    "body~RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fkfs",
 		    "body~RoleSessionName=kfs-session",
 		    "body~WebIdentityToken=jwt.sEcReT%2B%2F%3D", NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), 0);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), 0);
 	CHECK_EQ_STR(c.access_key_id, "ASIASTS");
 	CHECK_EQ_STR(c.secret_access_key, "sEcReT/a&b<c");
 	CHECK_EQ_STR(c.session_token, "tok-sEcReT-ASIASTS");
-	CHECK(c.expiry_ms > kfs_now_ms() + 3500 * 1000 &&
-	      c.expiry_ms <= kfs_now_ms() + 3600 * 1000);
+	CHECK_EQ_INT(c.expiry_ms, T0 + 3600 * 1000);
 	kfs_aws_creds_clear(&c);
 
 	/* The profile's web identity wins over the environment's; a session
-	 * name is made up when none is given. */
+	 * name is made up from the clock when none is given. */
 	put("config", "[profile wi]\nrole_arn = arn:aws:iam::1:role/fromprofile\n"
 	    "web_identity_token_file = ~/ptoken\n");
 	put("ptoken", "profile-jwt-sEcReT");
@@ -564,9 +618,9 @@ TEST(web_identity_source)
 		    sts_answer("ASIAPROF", "sEcReT-p", 3600 * 1000, xml, sizeof(xml)),
 		    "body~RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Ffromprofile",
 		    "body~WebIdentityToken=profile-jwt-sEcReT",
-		    "body~RoleSessionName=kinesisfs-", NULL);
+		    "body~RoleSessionName=kinesisfs-1767225600000&", NULL);
 	unsetenv("AWS_ROLE_SESSION_NAME");
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("wi"), &c), 0);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("wi", CLK), &c), 0);
 	CHECK_EQ_STR(c.access_key_id, "ASIAPROF");
 	kfs_aws_creds_clear(&c);
 
@@ -574,9 +628,9 @@ TEST(web_identity_source)
 	fake_expect(&f, "POST", "/", 403,
 		    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
 		    "<Message>Not authorized</Message></Error></ErrorResponse>", NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EACCES);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EACCES);
 	fake_expect(&f, "POST", "/", 500, "<oops/>", NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EIO);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EIO);
 	/* No SessionToken. */
 	fake_expect(&f, "POST", "/", 200,
 		    "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
@@ -584,7 +638,7 @@ TEST(web_identity_source)
 		    "</SecretAccessKey><Expiration>2030-01-01T00:00:00Z</Expiration>"
 		    "</Credentials></AssumeRoleWithWebIdentityResult>"
 		    "</AssumeRoleWithWebIdentityResponse>", NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EINVAL);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EINVAL);
 	/* Twice the AccessKeyId. */
 	fake_expect(&f, "POST", "/", 200,
 		    "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
@@ -593,24 +647,24 @@ TEST(web_identity_source)
 		    "</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>"
 		    "</Credentials></AssumeRoleWithWebIdentityResult>"
 		    "</AssumeRoleWithWebIdentityResponse>", NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EINVAL);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EINVAL);
 	/* An unknown entity, and a truncated answer. */
 	fake_expect(&f, "POST", "/", 200,
 		    sts_answer("ASIAENT", "sEcReT&nbsp;", 3600 * 1000, xml, sizeof(xml)),
 		    NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EINVAL);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EINVAL);
 	sts_answer("ASIACUT", "sEcReT", 3600 * 1000, xml, sizeof(xml));
 	xml[strlen(xml) / 2] = '\0';
 	fake_expect(&f, "POST", "/", 200, xml, NULL);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EINVAL);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EINVAL);
 	fake_finish(&f);
 
 	/* A token file that is gone, and STS unreachable. */
 	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token", 1);
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EIO);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EIO);
 	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", put("token", "jwt-sEcReT"), 1);
 	env_port("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:%d", closed_port());
-	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default"), &c), -EIO);
+	CHECK_EQ_INT(fetch(kfs_creds_web_identity_new("default", CLK), &c), -EIO);
 	clean_env();
 }
 
@@ -635,7 +689,7 @@ TEST(container_source)
 	CHECK_EQ_STR(c.access_key_id, "ASIACONT");
 	CHECK_EQ_STR(c.secret_access_key, "sEcReT-ASIACONT");
 	CHECK_EQ_STR(c.session_token, "tok-sEcReT-ASIACONT");
-	CHECK(c.expiry_ms > kfs_now_ms() + 3500 * 1000);
+	CHECK_EQ_INT(c.expiry_ms, T0 + 3600 * 1000);
 	kfs_aws_creds_clear(&c);
 
 	/* The token file wins, and is read again at each fetch. */
@@ -733,7 +787,7 @@ TEST(imds_source)
 	CHECK_EQ_STR(c.access_key_id, "ASIAIMDS");
 	CHECK_EQ_STR(c.secret_access_key, "sEcReT-ASIAIMDS");
 	CHECK_EQ_STR(c.session_token, "tok-sEcReT-ASIAIMDS");
-	CHECK(c.expiry_ms > kfs_now_ms() + 5 * 3600 * 1000);
+	CHECK_EQ_INT(c.expiry_ms, T0 + 6 * 3600 * 1000);
 	kfs_aws_creds_clear(&c);
 
 	/* No role attached: the source has nothing. */
@@ -772,11 +826,11 @@ static struct kfs_creds_chain *real_chain(const char *profile)
 	struct kfs_creds_provider *p[6] = {
 		kfs_creds_env_new(), kfs_creds_profile_new(profile),
 		kfs_creds_process_new_timeout(profile, 2000),
-		kfs_creds_web_identity_new(profile), kfs_creds_container_new(),
+		kfs_creds_web_identity_new(profile, CLK), kfs_creds_container_new(),
 		kfs_creds_imds_new(),
 	};
 
-	REQUIRE(kfs_creds_chain_new_from(p, 6, &ch) == 0);
+	REQUIRE(kfs_creds_chain_new_from(p, 6, CLK, &ch) == 0);
 	return ch;
 }
 
@@ -916,79 +970,23 @@ TEST(chain_new_reads_the_profile)
 	    "aws_secret_access_key = sEcReT-n\n"
 	    "[fromenv]\naws_access_key_id = AKIDFROMENV\n"
 	    "aws_secret_access_key = sEcReT-e\n");
-	REQUIRE(kfs_creds_chain_new(NULL, &ch) == 0);
+	REQUIRE(kfs_creds_chain_new(NULL, CLK, &ch) == 0);
 	CHECK_EQ_STR(chain_id(ch), "AKIDDEF");
 	kfs_creds_chain_free(ch);
 	setenv("AWS_PROFILE", "fromenv", 1);
-	REQUIRE(kfs_creds_chain_new(NULL, &ch) == 0);
+	REQUIRE(kfs_creds_chain_new(NULL, CLK, &ch) == 0);
 	CHECK_EQ_STR(chain_id(ch), "AKIDFROMENV");
 	kfs_creds_chain_free(ch);
-	REQUIRE(kfs_creds_chain_new("named", &ch) == 0);
+	REQUIRE(kfs_creds_chain_new("named", CLK, &ch) == 0);
 	CHECK_EQ_STR(chain_id(ch), "AKIDNAMED");
 	kfs_creds_chain_free(ch);
 	kfs_creds_chain_free(NULL);
 	clean_env();
 }
 
-TEST(chain_refreshes_in_the_background)
-{
-	struct kfs_creds_chain *ch;
-	struct kfs_aws_creds c;
-	struct fake f;
-	struct step *second;
-	char json[1024];
-	int64_t t0, first_expiry, t, b_seen = 0;
-
-	clean_env();
-	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
-	fake_start(&f);
-	env_port("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%d/c",
-		 f.port);
-	/* A lives 6 s: refreshed at about 3 s, by an answer that takes 1 s. */
-	fake_expect(&f, "GET", "/c", 200, creds_json("ASIAA", 6000, json,
-						     sizeof(json)), NULL);
-	second = fake_expect(&f, "GET", "/c", 200, creds_json("ASIAB", 3600 * 1000,
-							      json, sizeof(json)), NULL);
-	second->delay_ms = 1000;
-	ch = real_chain("default");
-	t0 = kfs_now_ms();
-	REQUIRE(kfs_creds_chain_get(ch, &c) == 0);
-	CHECK_EQ_STR(c.access_key_id, "ASIAA");
-	first_expiry = c.expiry_ms;
-	CHECK(first_expiry > t0 + 5000 && first_expiry <= t0 + 6000);
-	kfs_aws_creds_clear(&c);
-
-	/* While the refresh is under way, callers get A at once. */
-	while (fake_used(&f) < 2 && kfs_now_ms() < first_expiry)
-		usleep(10 * 1000);
-	CHECK_EQ_INT(fake_used(&f), 2);
-	t = kfs_mono_ms();
-	CHECK_EQ_STR(chain_id(ch), "ASIAA");
-	CHECK(kfs_mono_ms() - t < 200);
-
-	/* Then B, before A expires, and still without waiting. */
-	while (kfs_now_ms() < first_expiry + 2000) {
-		t = kfs_mono_ms();
-		chain_id(ch);
-		CHECK(kfs_mono_ms() - t < 200);
-		if (strcmp(got_id, "ASIAB") == 0) {
-			b_seen = kfs_now_ms();
-			break;
-		}
-		CHECK_EQ_STR(got_id, "ASIAA");
-		usleep(20 * 1000);
-	}
-	CHECK(b_seen != 0);
-	CHECK(b_seen < first_expiry);
-	CHECK(second->served_at_ms < first_expiry - 1000);
-	CHECK(second->served_at_ms >= t0 + 1500);
-	kfs_creds_chain_free(ch);
-	fake_finish(&f);
-	clean_env();
-}
-
 struct getter {
 	struct kfs_creds_chain *ch;
+	pid_t tid;                  /* the thread's id, once it runs; atomic */
 	int rc;
 	char id[32];
 };
@@ -998,11 +996,91 @@ static void *getter_main(void *arg)
 	struct getter *g = arg;
 	struct kfs_aws_creds c;
 
+	__atomic_store_n(&g->tid, test_gettid(), __ATOMIC_SEQ_CST);
 	g->rc = kfs_creds_chain_get(g->ch, &c);
 	if (g->rc == 0)
 		snprintf(g->id, sizeof(g->id), "%s", c.access_key_id);
 	kfs_aws_creds_clear(&c);
 	return NULL;
+}
+
+/*
+ * The key id the chain gives, from another thread that must be done
+ * within 20 s of real time: while an answer is held, a get that waited
+ * for the fetch would never end.  "blocked" then (the held step is let go
+ * so that the thread ends).
+ */
+static const char *chain_id_at_once(struct kfs_creds_chain *ch, struct fake *f,
+				    struct step *held)
+{
+	struct getter g = { .ch = ch };
+	struct timespec ts;
+	pthread_t th;
+
+	REQUIRE(pthread_create(&th, NULL, getter_main, &g) == 0);
+	kfs_deadline(&ts, 20000);
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0) {
+		fake_release(f, held);
+		pthread_join(th, NULL);
+		return "blocked";
+	}
+	snprintf(got_id, sizeof(got_id), "%s", g.rc == 0 ? g.id : "error");
+	return got_id;
+}
+
+TEST(chain_refreshes_in_the_background)
+{
+	struct kfs_creds_chain *ch;
+	struct kfs_aws_creds c;
+	struct fake f;
+	struct step *second;
+	char json[1024];
+	int64_t t0 = test_clock_now(&tclk);
+
+	clean_env();
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	fake_start(&f);
+	env_port("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%d/c",
+		 f.port);
+	/* A lives 6 s: refreshed at half its life, 3 s in, by an answer
+	 * that is held until the test lets it go. */
+	fake_expect(&f, "GET", "/c", 200, creds_json("ASIAA", 6000, json,
+						     sizeof(json)), NULL);
+	second = fake_expect(&f, "GET", "/c", 200, creds_json("ASIAB", 3600 * 1000,
+							      json, sizeof(json)), NULL);
+	second->held = 1;
+	ch = real_chain("default");
+	REQUIRE(kfs_creds_chain_get(ch, &c) == 0);
+	CHECK_EQ_STR(c.access_key_id, "ASIAA");
+	CHECK_EQ_INT(c.expiry_ms, t0 + 6000);
+	kfs_aws_creds_clear(&c);
+
+	/* The refresher sleeps on the clock until 3 s in, not a moment
+	 * sooner. */
+	CHECK_EQ_INT(test_clock_wait_for(&tclk, 1, 0), 0);
+	CHECK_EQ_INT(test_clock_next(&tclk), t0 + 3000);
+	test_clock_advance(&tclk, 2999);
+	CHECK_EQ_INT(test_clock_waiting(&tclk), 1);
+	CHECK_EQ_INT(fake_used(&f), 1);
+	test_clock_advance(&tclk, 1);
+	CHECK_EQ_INT(fake_wait_used(&f, 2), 0);
+	CHECK_EQ_INT(served_at(&f, second), t0 + 3000);
+
+	/* While the refresh is under way, callers get A at once. */
+	CHECK_EQ_STR(chain_id_at_once(ch, &f, second), "ASIAA");
+	CHECK_EQ_STR(chain_id_at_once(ch, &f, second), "ASIAA");
+
+	/* Once B came, callers get B, before A expires; the refresher
+	 * sleeps again, until 5 minutes before B expires (B's answer was
+	 * made at t0). */
+	fake_release(&f, second);
+	CHECK_EQ_INT(test_clock_wait_for(&tclk, 1, 2), 0);
+	CHECK_EQ_INT(test_clock_next(&tclk), t0 + 3300 * 1000);
+	CHECK(test_clock_now(&tclk) < t0 + 6000);
+	CHECK_EQ_STR(chain_id(ch), "ASIAB");
+	kfs_creds_chain_free(ch);
+	fake_finish(&f);
+	clean_env();
 }
 
 TEST(chain_invalidate_and_one_fetch_for_many)
@@ -1019,15 +1097,23 @@ TEST(chain_invalidate_and_one_fetch_for_many)
 	fake_start(&f);
 	env_port("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:%d/c",
 		 f.port);
-	/* Six callers at once, one slow answer: one request. */
+	/* Six callers at once, the answer held until all six are asleep
+	 * (one in the fetch, five waiting for it): one request. */
 	s = fake_expect(&f, "GET", "/c", 200, creds_json("ASIAONE", 3600 * 1000,
 							 json, sizeof(json)), NULL);
-	s->delay_ms = 300;
+	s->held = 1;
 	ch = real_chain("default");
 	for (int i = 0; i < 6; i++) {
 		g[i] = (struct getter){ .ch = ch };
 		REQUIRE(pthread_create(&th[i], NULL, getter_main, &g[i]) == 0);
 	}
+	CHECK_EQ_INT(fake_wait_used(&f, 1), 0);
+	for (int i = 0; i < 6; i++) {
+		while (!__atomic_load_n(&g[i].tid, __ATOMIC_SEQ_CST))
+			sched_yield();
+		CHECK_EQ_INT(test_thread_blocked(g[i].tid), 0);
+	}
+	fake_release(&f, s);
 	for (int i = 0; i < 6; i++) {
 		pthread_join(th[i], NULL);
 		CHECK_EQ_INT(g[i].rc, 0);
@@ -1087,6 +1173,7 @@ int main(void)
 
 	/* A client that gave up must not kill the fake (nor the test). */
 	signal(SIGPIPE, SIG_IGN);
+	test_clock_init(&tclk, T0);
 	snprintf(dir, sizeof(dir), "/tmp/kfs-creds-XXXXXX");
 	REQUIRE(mkdtemp(dir));
 	/* Everything logged, to a file read by the last test. */
@@ -1111,6 +1198,7 @@ int main(void)
 	RUN(chain_invalidate_and_one_fetch_for_many);
 	RUN(no_secret_in_the_log);
 	rc = tap_done();
+	test_clock_destroy(&tclk);
 	close(log_fd);
 	close(saved_stderr);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

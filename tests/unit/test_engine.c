@@ -39,7 +39,7 @@ static struct kfs_backend *open_at(const char *dir, uint64_t seg_bytes, size_t m
 	struct kfs_local_config cfg = {
 		.data_dir = dir,
 		.max_record_bytes = max_rec,
-		.now_ms = clock_fn,
+		.clock = &scratch_clock,
 		.segment_bytes = seg_bytes,
 	};
 	struct kfs_backend *be = NULL;

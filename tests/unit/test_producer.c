@@ -7,9 +7,16 @@
  * with "bad" fails for good with -EINVAL), and keeps every stored record so
  * that the test can check what arrived, in which order and how often.  The
  * last test runs the producer over the real local engine.
+ *
+ * Time is a test clock (testclock.h): linger, backoff, queue ages and the
+ * drain deadline pass only as the test (or a call that "takes" cost_ms)
+ * moves it.  What a test must see happen while a call is under way, it
+ * sees by holding the calls at the scripted backend until it lets them go,
+ * never by sleeping.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,11 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tap.h"
+#include "testclock.h"
+
+#define T0 1767225600000LL      /* 2026-01-01T00:00:00Z */
+
+static struct test_clock tclk;  /* every producer's clock */
 
 struct scripted {
 	pthread_mutex_t lock;      /* protects everything below */
@@ -29,7 +41,12 @@ struct scripted {
 	size_t calls;              /* put_records calls */
 	size_t max_batch;          /* largest batch seen */
 	size_t entries_sent;       /* entries over all calls */
-	int delay_ms;              /* each call takes this long */
+	pthread_cond_t cond;       /* a call came in, or calls were let go */
+	int held;                  /* calls wait at the door until cleared */
+	int meet;                  /* the first call waits until this many
+				    * are under way at once (then cleared) */
+	size_t entered;            /* calls that came in */
+	int cost_ms;               /* each call moves the clock this far */
 	struct { char data[64]; int left; } fails[256]; /* retries left per record */
 	size_t nfails;
 	int inflight;              /* calls under way now */
@@ -37,6 +54,57 @@ struct scripted {
 	int key_busy[8];           /* calls under way holding key k<i> */
 	int key_overlap;           /* a key was in two calls at once */
 };
+
+/* A call's wait at the door: while calls are held, and for the first
+ * until `meet` calls are under way (or 20 s of real time went by, which
+ * only a producer that never overlaps calls takes).  s->lock held. */
+static void sc_door(struct scripted *s)
+{
+	struct timespec ts;
+
+	kfs_deadline(&ts, 20000);
+	while (s->meet > 0 && s->inflight < s->meet &&
+	       pthread_cond_timedwait(&s->cond, &s->lock, &ts) == 0)
+		;
+	s->meet = 0;
+	pthread_cond_broadcast(&s->cond);
+	while (s->held)
+		pthread_cond_wait(&s->cond, &s->lock);
+}
+
+/* Waits until n calls came in; 0, or -1 after 20 s of real time. */
+static int sc_wait_entered(struct scripted *s, size_t n)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	kfs_deadline(&ts, 20000);
+	pthread_mutex_lock(&s->lock);
+	while (s->entered < n && rc == 0)
+		rc = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	rc = s->entered >= n ? 0 : -1;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Lets the held calls go, and those to come. */
+static void sc_release(struct scripted *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->held = 0;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static size_t sc_calls(struct scripted *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->calls;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
 
 static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
 		  size_t n)
@@ -46,9 +114,11 @@ static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
 	int keys[8] = { 0 }, throttled[8] = { 0 };
 
 	pthread_mutex_lock(&s->lock);
+	s->entered++;
 	s->inflight++;
 	if (s->inflight > s->max_inflight)
 		s->max_inflight = s->inflight;
+	pthread_cond_broadcast(&s->cond);
 	for (size_t i = 0; i < n; i++) {
 		int k;
 		if (sscanf(e[i].key, "k%d", &k) == 1 && k >= 0 && k < 8 && !keys[k]) {
@@ -57,9 +127,10 @@ static int sc_put(void *impl, const char *stream, struct kfs_put_entry *e,
 				s->key_overlap = 1;
 		}
 	}
+	sc_door(s);
 	pthread_mutex_unlock(&s->lock);
-	if (s->delay_ms)
-		usleep((useconds_t)s->delay_ms * 1000);
+	if (s->cost_ms)
+		test_clock_advance(&tclk, s->cost_ms);
 	pthread_mutex_lock(&s->lock);
 	s->inflight--;
 	for (int k = 0; k < 8; k++)
@@ -131,6 +202,7 @@ static void sc_init(struct scripted *s, struct kfs_backend *be)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	be->ops = &sc_ops;
 	be->impl = s;
 }
@@ -140,6 +212,7 @@ static void sc_free(struct scripted *s)
 	for (size_t i = 0; i < s->nstored; i++)
 		free(s->stored[i]);
 	free(s->stored);
+	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -154,6 +227,7 @@ static struct kfs_producer *mk_inflight(struct kfs_backend *be, int linger,
 	cfg.linger_ms = linger;
 	cfg.max_attempts = attempts;
 	cfg.backoff_ms = 1;
+	cfg.clock = &tclk.clock;
 	cfg.max_inflight = inflight;
 	if (batch)
 		cfg.batch_records = batch;
@@ -173,6 +247,7 @@ static struct kfs_producer *mk(struct kfs_backend *be, int linger, int attempts,
 	cfg.linger_ms = linger;
 	cfg.max_attempts = attempts;
 	cfg.backoff_ms = 1;
+	cfg.clock = &tclk.clock;
 	if (queue)
 		cfg.queue_bytes = queue;
 	REQUIRE(kfs_producer_new(be, &cfg, &p) == 0);
@@ -225,10 +300,16 @@ TEST(linger_sends_without_kick)
 	sc_init(&s, &be);
 	p = mk(&be, 30, 1, 0);
 	kfs_ack_init(&a);
-	t0 = kfs_mono_ms();
+	t0 = test_clock_now(&tclk);
 	put(p, "one", &a);
+	/* The sender lingers until 30 ms after the put, not a moment less. */
+	CHECK_EQ_INT(test_clock_wait_for(&tclk, 1, 0), 0);
+	CHECK_EQ_INT(test_clock_next(&tclk), t0 + 30);
+	test_clock_advance(&tclk, 29);
+	CHECK_EQ_INT(test_clock_waiting(&tclk), 1);
+	CHECK_EQ_INT(sc_calls(&s), 0);
+	test_clock_advance(&tclk, 1);
 	CHECK_EQ_INT(kfs_ack_wait(&a), 0); /* no kick: linger sends it */
-	CHECK(kfs_mono_ms() - t0 >= 25);
 	CHECK_EQ_INT(s.nstored, 1);
 	kfs_ack_destroy(&a);
 	kfs_producer_free(p, 1000);
@@ -304,6 +385,7 @@ TEST(metrics_and_queues)
 	cfg.linger_ms = 60000;
 	cfg.max_attempts = 5;
 	cfg.backoff_ms = 1;
+	cfg.clock = &tclk.clock;
 	cfg.metrics = m;
 	REQUIRE(kfs_producer_new(&be, &cfg, &p) == 0);
 	kfs_ack_init(&a);
@@ -311,7 +393,7 @@ TEST(metrics_and_queues)
 	put(p, "fail:2:b", &a);
 	put(p, "bad", &a);
 	put(p, "c", &a);
-	usleep(20000);
+	test_clock_advance(&tclk, 20);   /* the sender lingers a minute */
 	REQUIRE(kfs_producer_queues(p, &q, &n, &memory, &limit) == 0);
 	CHECK_EQ_INT(n, 1);
 	if (n == 1) {
@@ -319,7 +401,7 @@ TEST(metrics_and_queues)
 		CHECK_EQ_INT(q[0].queued_records, 4);
 		CHECK_EQ_INT(q[0].queued_bytes, 1 + 8 + 3 + 1 + 4 * 2);
 		CHECK_EQ_INT(q[0].inflight_records, 0);
-		CHECK(q[0].oldest_ms >= 15);
+		CHECK_EQ_INT(q[0].oldest_ms, 20);
 	}
 	CHECK(memory > 0);
 	CHECK_EQ_INT(limit, cfg.queue_bytes);
@@ -353,14 +435,26 @@ TEST(metrics_and_queues)
 struct bp_arg {
 	struct kfs_producer *p;
 	struct kfs_ack *a;
-	int done;          /* set when every put returned */
+	pid_t tid;         /* the writer's thread; atomic */
+	int done;          /* set when every put returned; atomic */
 };
+
+/* The thread id of a writer once it runs. */
+static pid_t writer_tid(struct bp_arg *b)
+{
+	pid_t tid;
+
+	while (!(tid = __atomic_load_n(&b->tid, __ATOMIC_SEQ_CST)))
+		sched_yield();
+	return tid;
+}
 
 static void *bp_writer(void *arg)
 {
 	struct bp_arg *b = arg;
 	char data[1000];
 
+	__atomic_store_n(&b->tid, test_gettid(), __ATOMIC_SEQ_CST);
 	memset(data, 'x', sizeof(data) - 1);
 	data[sizeof(data) - 1] = '\0';
 	for (int i = 0; i < 50; i++)
@@ -380,17 +474,17 @@ TEST(full_queue_blocks_writers)
 	pthread_t t;
 
 	sc_init(&s, &be);
-	s.delay_ms = 20;
+	s.held = 1;              /* nothing is stored until the test says */
 	p = mk(&be, 0, 1, 4000); /* room for about 4 records */
 	kfs_ack_init(&a);
-	b.p = p;
-	b.a = &a;
-	b.done = 0;
+	b = (struct bp_arg){ .p = p, .a = &a };
 	pthread_create(&t, NULL, bp_writer, &b);
-	usleep(60 * 1000);
+	CHECK_EQ_INT(sc_wait_entered(&s, 1), 0);
+	CHECK_EQ_INT(test_thread_blocked(writer_tid(&b)), 0);
 	kfs_producer_stats(p, &st);
 	CHECK(!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST)); /* still blocked */
 	CHECK(st.queued_bytes <= 4000 + 1000);
+	sc_release(&s);
 	pthread_join(t, NULL);
 	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
 	CHECK_EQ_INT(s.nstored, 50);
@@ -428,10 +522,14 @@ TEST(several_batches_in_flight_keep_key_order)
 	int next[8] = { 0 };
 
 	sc_init(&s, &be);
-	s.delay_ms = 5;
-	p = mk_inflight(&be, 0, 5, 0, 4, 20);
+	s.meet = 2;      /* the first batch waits for a second one */
+	/* Keys in runs of 10; every 7th record fails twice first.  A record
+	 * behind a failing one of its key in a call fails with it (as the
+	 * service throttles), so the last of n failing records of a key in
+	 * one batch takes 2n + 1 tries: a batch of 20 holds at most two runs
+	 * of a key, at most 4 failing records, 9 tries. */
+	p = mk_inflight(&be, 0, 10, 0, 4, 20);
 	kfs_ack_init(&a);
-	/* Keys in runs of 10; every 7th record fails twice first. */
 	for (int i = 0; i < 800; i++) {
 		int k = (i / 10) % 8;
 		snprintf(key, sizeof(key), "k%d", k);
@@ -461,12 +559,13 @@ TEST(several_batches_in_flight_keep_key_order)
 }
 
 /* Puts n records "<tag>:<i>" (each padded to pad bytes) of key "k" at
- * once: a run when n >= 32 and the backend is cheap. */
-static void put_n(struct kfs_producer *p, const char *tag, size_t n,
-		  size_t pad, struct kfs_ack *a)
+ * once: a run when n >= 32 and the backend is cheap.  Its result. */
+static int put_n_rc(struct kfs_producer *p, const char *tag, size_t n,
+		    size_t pad, struct kfs_ack *a)
 {
 	struct iovec *v = calloc(n, sizeof(*v));
 	char *buf = calloc(n, pad);
+	int rc;
 
 	REQUIRE(v && buf && pad >= 16);
 	for (size_t i = 0; i < n; i++) {
@@ -479,9 +578,16 @@ static void put_n(struct kfs_producer *p, const char *tag, size_t n,
 		v[i].iov_base = d;
 		v[i].iov_len = pad;
 	}
-	REQUIRE(kfs_producer_put_many(p, "s", "k", NULL, v, n, a) == 0);
+	rc = kfs_producer_put_many(p, "s", "k", NULL, v, n, a);
 	free(v);
 	free(buf);
+	return rc;
+}
+
+static void put_n(struct kfs_producer *p, const char *tag, size_t n,
+		  size_t pad, struct kfs_ack *a)
+{
+	REQUIRE(put_n_rc(p, tag, n, pad, a) == 0);
 }
 
 /* s->stored[i] starts with "<tag>:<n>" followed by a non-digit. */
@@ -505,15 +611,17 @@ TEST(runs_keep_their_place_among_records)
 
 	sc_init(&s, &be);
 	be.ops = &sc_cheap_ops;
-	s.delay_ms = 5;  /* so that records and runs queue up behind a call */
+	s.held = 1;      /* records and runs queue up behind the first call */
 	p = mk(&be, 0, 1, 0);
 	kfs_ack_init(&a);
 	kfs_ack_init(&b);
 	put(p, "small:0", &a);
+	CHECK_EQ_INT(sc_wait_entered(&s, 1), 0);
 	put_n(p, "runA", 40, 20, &a);
 	put(p, "small:1", &b);
 	put_n(p, "runB", 100, 20, &b);
 	put(p, "small:2", &a);
+	sc_release(&s);
 	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
 	CHECK_EQ_INT(kfs_ack_wait(&b), 0);
 	REQUIRE(s.nstored == 143);
@@ -567,6 +675,7 @@ static void *run_writer_main(void *arg)
 {
 	struct bp_arg *w = arg;
 
+	__atomic_store_n(&w->tid, test_gettid(), __ATOMIC_SEQ_CST);
 	for (int i = 0; i < 24; i++)
 		put_n(w->p, "big", 256, 1024, w->a); /* 256 KiB a run */
 	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
@@ -581,31 +690,56 @@ TEST(queued_runs_are_bounded)
 	struct kfs_ack a;
 	struct kfs_producer_stats st;
 	struct bp_arg w = { 0 };
-	size_t most = 0;
+	int64_t until = kfs_mono_ms() + 20000;
 	pthread_t t;
 
 	sc_init(&s, &be);
 	be.ops = &sc_cheap_ops;
-	s.delay_ms = 10;          /* each batch of 500 records: 10 ms */
+	s.held = 1;               /* nothing is stored until the test says */
 	p = mk(&be, 0, 1, 0);     /* a 16 MiB queue: the run bound is lower */
 	kfs_ack_init(&a);
 	w.p = p;
 	w.a = &a;
 	pthread_create(&t, NULL, run_writer_main, &w);
-	while (!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST)) {
+	CHECK_EQ_INT(sc_wait_entered(&s, 1), 0);
+	/* Runs queue up behind the held call (the bound lets in more than
+	 * two), then the writer waits for room. */
+	do {
+		sched_yield();
 		kfs_producer_stats(p, &st);
-		if (st.queued_bytes > most)
-			most = st.queued_bytes;
-		usleep(1000);
-	}
+	} while (st.queued_bytes <= 2 * 256 * 1024 && kfs_mono_ms() < until);
+	CHECK(st.queued_bytes > 2 * 256 * 1024);
+	CHECK_EQ_INT(test_thread_blocked(writer_tid(&w)), 0);
+	kfs_producer_stats(p, &st);
+	CHECK(!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST));
+	CHECK(st.queued_bytes <= KFS_PRODUCER_RUN_QUEUE_MAX); /* no further */
+	sc_release(&s);
 	pthread_join(t, NULL);
 	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
 	CHECK_EQ_INT(s.nstored, 24 * 256);
-	CHECK(most > 256 * 1024);                 /* runs did queue up */
-	CHECK(most <= KFS_PRODUCER_RUN_QUEUE_MAX); /* but no further */
 	kfs_ack_destroy(&a);
 	kfs_producer_free(p, 1000);
 	sc_free(&s);
+}
+
+struct late_writer {
+	struct kfs_producer *p;
+	struct scripted *s;
+	int rc;            /* what its put gave */
+};
+
+/* Puts a run too big for the run bound while runs are queued: it waits
+ * for room until the producer stops.  Then lets the held calls go. */
+static void *late_writer_main(void *arg)
+{
+	struct late_writer *lw = arg;
+	struct kfs_ack b;
+
+	kfs_ack_init(&b);
+	lw->rc = put_n_rc(lw->p, "r4", 40, 64 * 1024, &b);
+	sc_release(lw->s);
+	kfs_ack_destroy(&b);
+	return NULL;
 }
 
 TEST(runs_not_stored_by_the_drain_deadline_fail)
@@ -614,20 +748,29 @@ TEST(runs_not_stored_by_the_drain_deadline_fail)
 	struct kfs_backend be;
 	struct kfs_producer *p;
 	struct kfs_ack a;
+	struct late_writer lw;
+	pthread_t t;
 
 	sc_init(&s, &be);
 	be.ops = &sc_cheap_ops;
-	s.delay_ms = 200;
+	s.held = 1;
+	s.cost_ms = 200;         /* storing a run takes 200 ms of the clock */
 	p = mk(&be, 0, 1, 0);
 	kfs_ack_init(&a);
 	put_n(p, "r1", 40, 16, &a);
 	put_n(p, "r2", 40, 16, &a);
 	put_n(p, "r3", 40, 16, &a);
-	usleep(50 * 1000);       /* r1 is being stored */
+	CHECK_EQ_INT(sc_wait_entered(&s, 1), 0);  /* r1 is being stored */
+	/* r1 is let go only once the producer is stopping: by a writer
+	 * that waits for room until then. */
+	lw = (struct late_writer){ .p = p, .s = &s };
+	REQUIRE(pthread_create(&t, NULL, late_writer_main, &lw) == 0);
 	kfs_producer_free(p, 1); /* no time for r2 and r3 */
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(lw.rc, -ESHUTDOWN);
 	CHECK_EQ_INT(kfs_ack_wait(&a), -EIO);
-	CHECK(s.nstored >= 40 && s.nstored < 120);
-	CHECK_EQ_INT(s.nstored % 40, 0);    /* whole runs, never part of one */
+	CHECK_EQ_INT(s.nstored, 40);  /* r1 whole; r2 and r3 not at all */
+	CHECK(stored_is(&s, 0, "r1", 0) && stored_is(&s, 39, "r1", 39));
 	kfs_ack_destroy(&a);
 	sc_free(&s);
 }
@@ -665,7 +808,10 @@ TEST(over_the_local_engine)
 
 int main(void)
 {
+	int rc;
+
 	kfs_log_init(1, KFS_LOG_WARN);
+	test_clock_init(&tclk, T0);
 	RUN(batches_and_acks);
 	RUN(linger_sends_without_kick);
 	RUN(only_failed_entries_are_resent);
@@ -679,5 +825,7 @@ int main(void)
 	RUN(queued_runs_are_bounded);
 	RUN(runs_not_stored_by_the_drain_deadline_fail);
 	RUN(over_the_local_engine);
-	return tap_done();
+	rc = tap_done();
+	test_clock_destroy(&tclk);
+	return rc;
 }

@@ -47,7 +47,7 @@ struct env {
 static void env_open(struct env *e)
 {
 	struct kfs_local_config cfg = {
-		.now_ms = clock_fn,
+		.clock = &scratch_clock,
 	};
 	int rc;
 
