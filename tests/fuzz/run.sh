@@ -63,7 +63,7 @@ sources_of() {
 		backend/aws/creds_profile.c backend/aws/creds_process.c \
 		backend/aws/creds_web_identity.c backend/aws/creds_container.c \
 		backend/aws/creds_imds.c backend/aws/http.c \
-		backend/aws/http_curl.c lib/cancel.c lib/log.c lib/util.c ;;
+		backend/aws/http_curl.c lib/cancel.c lib/clock.c lib/log.c lib/util.c ;;
 	esac
 }
 pkgs_of() {
