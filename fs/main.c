@@ -103,6 +103,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			.data_dir = o->data_dir,
 			.max_record_bytes = o->max_record_size,
 			.log_format = o->log_format,
+			.segment_bytes = o->segment_bytes,
 		};
 		return kfs_local_open(&cfg, be);
 	}
