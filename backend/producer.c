@@ -991,7 +991,7 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 	return 0;
 }
 
-void kfs_producer_free(struct kfs_producer *p, int drain_ms)
+void kfs_producer_drain(struct kfs_producer *p, int drain_ms)
 {
 	struct pstream *ps, *next;
 
@@ -1002,6 +1002,7 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 	p->drain_deadline = kfs_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
 	pthread_cond_broadcast(&p->space);
 	ps = p->streams;
+	p->streams = NULL;
 	pthread_mutex_unlock(&p->lock);
 
 	for (struct pstream *s = ps; s; s = s->next) {
@@ -1017,6 +1018,13 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 			pthread_join(ps->threads[i], NULL);
 		stream_destroy(ps);
 	}
+}
+
+void kfs_producer_free(struct kfs_producer *p, int drain_ms)
+{
+	if (!p)
+		return;
+	kfs_producer_drain(p, drain_ms);
 	pthread_cond_destroy(&p->space);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -512,6 +512,35 @@ kfs_umount()
     _kfs_check_log "$kfs_log"
 }
 
+# kfs_sigterm SECONDS: stops the daemon with SIGTERM, as docker stop and
+# systemd do: it must exit 0 within SECONDS (times kfs_slow) with its mount
+# gone (docs/semantics.md: queued records are delivered first, 30 s at
+# most).  Sets $kfs_stop_ms to how long it took; checks the log as
+# kfs_umount does.
+kfs_sigterm()
+{
+    local secs=$(($1 * kfs_slow)) t0 i
+    [ -n "$kfs_pid" ] || error "kfs_sigterm: no daemon running"
+    t0=$(date +%s%N)
+    kill -TERM "$kfs_pid"
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$kfs_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kfs_stop_ms=$((($(date +%s%N) - t0) / 1000000))
+    if kill -0 "$kfs_pid" 2>/dev/null; then
+        kill -KILL "$kfs_pid"
+        _kfs_reap
+        fail "the daemon did not exit within ${secs}s of SIGTERM"
+    fi
+    _kfs_reap
+    _kfs_check_valgrind
+    _kfs_check_tsan
+    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status after SIGTERM"
+    ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after the daemon exited on SIGTERM"
+    _kfs_check_log "$kfs_log"
+}
+
 # kfs_kill9: kills the daemon with SIGKILL and lazily unmounts the dead
 # mount.  Its log up to then must still be clean.
 kfs_kill9()
