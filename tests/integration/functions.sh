@@ -519,10 +519,19 @@ kfs_umount()
 # kfs_umount does.
 kfs_sigterm()
 {
-    local secs=$(($1 * kfs_slow)) t0 i
     [ -n "$kfs_pid" ] || error "kfs_sigterm: no daemon running"
-    t0=$(date +%s%N)
     kill -TERM "$kfs_pid"
+    kfs_wait_exit "$1" "SIGTERM"
+}
+
+# kfs_wait_exit SECONDS WHAT: after WHAT (a signal, an unmount made by
+# someone else), the daemon must exit 0 within SECONDS (times kfs_slow)
+# with its mount gone.  Sets $kfs_stop_ms; checks valgrind and the log.
+kfs_wait_exit()
+{
+    local secs=$(($1 * kfs_slow)) what=$2 t0 i
+    [ -n "$kfs_pid" ] || error "kfs_wait_exit: no daemon running"
+    t0=$(date +%s%N)
     for ((i = 0; i < secs * 10; i++)); do
         kill -0 "$kfs_pid" 2>/dev/null || break
         sleep 0.1
@@ -531,13 +540,13 @@ kfs_sigterm()
     if kill -0 "$kfs_pid" 2>/dev/null; then
         kill -KILL "$kfs_pid"
         _kfs_reap
-        fail "the daemon did not exit within ${secs}s of SIGTERM"
+        fail "the daemon did not exit within ${secs}s of $what"
     fi
     _kfs_reap
     _kfs_check_valgrind
     _kfs_check_tsan
-    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status after SIGTERM"
-    ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after the daemon exited on SIGTERM"
+    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status after $what"
+    ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after the daemon exited on $what"
     _kfs_check_log "$kfs_log"
 }
 
