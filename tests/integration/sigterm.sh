@@ -49,7 +49,7 @@ while read -r id files; do
     bg_pids+=($!)
 done <<<"$writers"
 exec 9>"$tmp/hold"
-holding() { grep -q '^holding ' "$tmp/out.$1"; }
+holding() { grep -qs '^holding ' "$tmp/out.$1"; }
 for id in W1 W2 W3; do
     wait_for 20 "writer $id wrote its lines and its tail" holding "$id"
 done
