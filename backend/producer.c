@@ -994,7 +994,7 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 	return 0;
 }
 
-void kfs_producer_free(struct kfs_producer *p, int drain_ms)
+void kfs_producer_drain(struct kfs_producer *p, int drain_ms)
 {
 	struct pstream *ps, *next;
 
@@ -1006,6 +1006,7 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&p->space);
 	ps = p->streams;
+	p->streams = NULL;
 	pthread_mutex_unlock(&p->lock);
 
 	for (struct pstream *s = ps; s; s = s->next) {
@@ -1021,6 +1022,13 @@ void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 			pthread_join(ps->threads[i], NULL);
 		stream_destroy(ps);
 	}
+}
+
+void kfs_producer_free(struct kfs_producer *p, int drain_ms)
+{
+	if (!p)
+		return;
+	kfs_producer_drain(p, drain_ms);
 	pthread_cond_destroy(&p->space);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -86,6 +86,11 @@ int kfs_producer_new(struct kfs_backend *be,
  * failed with -EIO to their writers and logged.  NULL is a no-op.
  */
 void kfs_producer_free(struct kfs_producer *p, int drain_ms);
+/* The first half of kfs_producer_free: delivers what is queued (at most
+ * `drain_ms`, then fails the rest) and stops the senders; new records are
+ * refused with -ESHUTDOWN.  The stats stay readable until the free, which
+ * then has nothing left to drain.  NULL is a no-op. */
+void kfs_producer_drain(struct kfs_producer *p, int drain_ms);
 
 /*
  * Queues a copy of one record for `stream`.  Blocks while the queue is full

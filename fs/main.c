@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -95,6 +96,27 @@ static void log_mounted(const char *mountpoint, const struct kfs_options *o)
 		kfs_info("mounted %s (backend %s)", mountpoint, o->backend);
 }
 
+/* Says what became of the records still queued when the mount ended and
+ * of the partial lines of files still open then (sent at shutdown): their
+ * writers' close gets ENOTCONN once the mount is gone, whatever became of
+ * them, so the log is where it shows. */
+static void log_drained(struct kfs_producer *prod,
+			const struct kfs_producer_stats *before)
+{
+	struct kfs_producer_stats after;
+	uint64_t put, failed;
+
+	kfs_producer_stats(prod, &after);
+	put = after.records_put - before->records_put;
+	failed = after.records_failed - before->records_failed;
+	if (failed)
+		kfs_info("unmount: %" PRIu64 " record(s) still queued were "
+			 "delivered, %" PRIu64 " not (logged above)", put, failed);
+	else if (put)
+		kfs_info("unmount: every record still queued was delivered (%"
+			 PRIu64 ")", put);
+}
+
 static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			struct kfs_backend **be)
 {
@@ -103,6 +125,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			.data_dir = o->data_dir,
 			.max_record_bytes = o->max_record_size,
 			.log_format = o->log_format,
+			.segment_bytes = o->segment_bytes,
 		};
 		return kfs_local_open(&cfg, be);
 	}
@@ -146,6 +169,7 @@ int main(int argc, char *argv[])
 	struct kfs_producer_config pcfg;
 	struct kfs_backend *be = NULL;
 	struct kfs_producer *prod = NULL;
+	struct kfs_producer_stats before, queued;
 	struct kfs_metrics *metrics = NULL;
 	struct fuse *fuse = NULL;
 	struct kfs_fs fs;
@@ -273,8 +297,19 @@ out_unmount:
 out_destroy:
 	fuse_destroy(fuse);
 out:
-	if (fs_ready)
+	if (fs_ready && prod) {
+		kfs_producer_stats(prod, &before);
 		kfs_fs_shutdown(&fs);
+		kfs_producer_stats(prod, &queued);
+		if (queued.queued_bytes)
+			kfs_info("unmount: delivering the %zu bytes of records "
+				 "still queued (at most %d s)",
+				 queued.queued_bytes, KFS_DRAIN_MS / 1000);
+		kfs_producer_drain(prod, KFS_DRAIN_MS);
+		log_drained(prod, &before);
+	} else if (fs_ready) {
+		kfs_fs_shutdown(&fs);
+	}
 	/* The producer's last deliveries still wake readers (on_stored):
 	 * what they use goes after it. */
 	kfs_producer_free(prod, KFS_DRAIN_MS);

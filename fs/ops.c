@@ -47,6 +47,7 @@ struct kfs_handle {
 	int refs;                             /* protected by tails lock */
 	int on_tails;                         /* protected by tails lock */
 	struct kfs_handle *tnext, *tprev;     /* protected by tails lock */
+	struct kfs_handle *onext, *oprev;     /* fs->open; protected by tails lock */
 	struct fuse_pollhandle *ph;           /* protected by poll lock */
 	struct kfs_handle *pnext;             /* protected by poll lock */
 	int on_pollers;                       /* protected by poll lock */
@@ -522,6 +523,42 @@ static void handle_unref(struct kfs_handle *h)
 	free(h);
 }
 
+/* Every handle the kernel holds is on fs->open, so that those it never
+ * releases (files still open when SIGTERM ends the mount) are freed at
+ * exit rather than leaked. */
+static void open_add(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	h->oprev = NULL;
+	h->onext = fs->open;
+	if (fs->open)
+		fs->open->oprev = h;
+	fs->open = h;
+	pthread_mutex_unlock(&fs->tails_lock);
+}
+
+static void open_del_locked(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	if (h->oprev)
+		h->oprev->onext = h->onext;
+	else
+		fs->open = h->onext;
+	if (h->onext)
+		h->onext->oprev = h->oprev;
+	h->onext = h->oprev = NULL;
+}
+
+static void open_del(struct kfs_handle *h)
+{
+	pthread_mutex_lock(&h->fs->tails_lock);
+	open_del_locked(h);
+	pthread_mutex_unlock(&h->fs->tails_lock);
+}
+
 static void tails_add(struct kfs_handle *h)
 {
 	struct kfs_fs *fs = h->fs;
@@ -937,6 +974,7 @@ static int open_handle(const char *op, const char *path,
 			  acc == O_RDONLY ? "reading" :
 			  acc == O_WRONLY ? "writing" : "reading and writing");
 	}
+	open_add(h);
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	/* A view is a stream of records, but lseek succeeds on it (the kernel
@@ -983,6 +1021,7 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 		if (was)
 			handle_unref(h);
 	}
+	open_del(h);
 	handle_unref(h);
 	return 0;
 }
@@ -1595,6 +1634,30 @@ void kfs_fs_shutdown(struct kfs_fs *fs)
 
 void kfs_fs_free(struct kfs_fs *fs)
 {
+	/* Handles the kernel never released: the mount went while they
+	 * were open.  Their partial lines went in kfs_fs_shutdown (which
+	 * emptied the tails list) and the producer, freed before this,
+	 * resolved their records. */
+	for (;;) {
+		struct kfs_handle *h;
+		int was;
+
+		pthread_mutex_lock(&fs->tails_lock);
+		h = fs->open;
+		if (h)
+			open_del_locked(h);
+		pthread_mutex_unlock(&fs->tails_lock);
+		if (!h)
+			break;
+		{
+			struct fuse_pollhandle *ph = pollers_del(h, &was);
+			if (ph)
+				fuse_pollhandle_destroy(ph);
+			if (was)
+				handle_unref(h);
+		}
+		handle_unref(h);
+	}
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
 	pthread_mutex_destroy(&fs->poll_lock);

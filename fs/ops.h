@@ -28,6 +28,7 @@ struct kfs_fs {
 	pthread_mutex_t tails_lock;       /* "tails lock": protects below */
 	pthread_cond_t tails_cond;        /* a tail was added, or stop */
 	struct kfs_handle *tails;         /* handles holding a partial line */
+	struct kfs_handle *open;          /* every handle the kernel holds */
 	int tails_stop;                   /* the linger thread must end */
 	int tails_started;                /* the linger thread runs */
 	pthread_t tails_thread;           /* sends partial lines after linger_ms */

@@ -26,6 +26,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
 	KFS_OPT("log_format=%s", log_format_s),
+	KFS_OPT("segment_bytes=%s", segment_bytes_s),
 	KFS_OPT("ca_bundle=%s", ca_bundle),
 	KFS_OPT("allow_other", allow_other),
 	KFS_OPT("allow_root", allow_root),
@@ -312,6 +313,15 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->segment_bytes = 0;   /* the engine's default */
+	if (o->segment_bytes_s) {
+		if (parse_long("segment_bytes", o->segment_bytes_s,
+			       KFS_SEGMENT_BYTES_MIN, KFS_SEGMENT_BYTES_MAX,
+			       &v) == 0)
+			o->segment_bytes = (uint64_t)v;
+		else
+			bad = 1;
+	}
 	o->poll_ms = KFS_POLL_MS_DEFAULT;
 	if (o->poll_s) {
 		if (parse_long("poll_ms", o->poll_s, KFS_POLL_MS_MIN, 60000,
@@ -384,6 +394,9 @@ void kfs_options_usage(const char *prog)
 "    -o log_format=1|2      format of the segment files the local engine\n"
 "                           starts (default: 2; 1 is readable by kinesisfs\n"
 "                           0.1.0; existing files keep theirs)\n"
+"    -o segment_bytes=N     size at which the local engine starts a new\n"
+"                           segment file, 65536 to 1073741824; retention\n"
+"                           frees disk by whole segments (default: 67108864)\n"
 "    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
 "                           records on AWS (default: 1000, at least 200)\n"
 "    -o ca_bundle=FILE      CA certificates (PEM) that TLS trusts for the\n"
@@ -466,6 +479,7 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->linger_s);
 	free(o->max_record_s);
 	free(o->log_format_s);
+	free(o->segment_bytes_s);
 	free(o->poll_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);

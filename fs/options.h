@@ -3,12 +3,19 @@
 #define KFS_OPTIONS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "backend/backend.h"
 
 #define KFS_POLL_MS_DEFAULT 1000
 #define KFS_POLL_MS_MIN 200      /* the service's 5 reads a second a shard */
+/* -o segment_bytes: small segments are for tests and small devices (a
+ * retention pass frees disk by whole segments); below 64 KiB a segment
+ * would hold a few records and the files would multiply, past 1 GiB one
+ * segment kept whole for a day would be too much disk. */
+#define KFS_SEGMENT_BYTES_MIN 65536L
+#define KFS_SEGMENT_BYTES_MAX 1073741824L
 
 struct fuse_args;
 
@@ -26,6 +33,7 @@ struct kfs_options {
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
 	char *log_format_s;      /* log_format, as given */
+	char *segment_bytes_s;   /* segment_bytes, as given */
 	char *ca_bundle;         /* CA certificates for TLS, PEM file */
 	int allow_other;         /* FUSE's allow_other (given back to FUSE) */
 	int allow_root;          /* FUSE's allow_root (given back to FUSE) */
@@ -50,6 +58,7 @@ struct kfs_options {
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
 	int log_format;          /* local segment files started: 1, 2; 0 default */
+	uint64_t segment_bytes;  /* local segment rotation size; 0 default */
 	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
 	uid_t uid;               /* default: the mounting user's */
 	gid_t gid;               /* default: the mounting user's group */

@@ -532,6 +532,44 @@ kfs_umount()
     _kfs_check_log "$kfs_log"
 }
 
+# kfs_sigterm SECONDS: stops the daemon with SIGTERM, as docker stop and
+# systemd do: it must exit 0 within SECONDS (times kfs_slow) with its mount
+# gone (docs/semantics.md: queued records are delivered first, 30 s at
+# most).  Sets $kfs_stop_ms to how long it took; checks the log as
+# kfs_umount does.
+kfs_sigterm()
+{
+    [ -n "$kfs_pid" ] || error "kfs_sigterm: no daemon running"
+    kill -TERM "$kfs_pid"
+    kfs_wait_exit "$1" "SIGTERM"
+}
+
+# kfs_wait_exit SECONDS WHAT: after WHAT (a signal, an unmount made by
+# someone else), the daemon must exit 0 within SECONDS (times kfs_slow)
+# with its mount gone.  Sets $kfs_stop_ms; checks valgrind and the log.
+kfs_wait_exit()
+{
+    local secs=$(($1 * kfs_slow)) what=$2 t0 i
+    [ -n "$kfs_pid" ] || error "kfs_wait_exit: no daemon running"
+    t0=$(date +%s%N)
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$kfs_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kfs_stop_ms=$((($(date +%s%N) - t0) / 1000000))
+    if kill -0 "$kfs_pid" 2>/dev/null; then
+        kill -KILL "$kfs_pid"
+        _kfs_reap
+        fail "the daemon did not exit within ${secs}s of $what"
+    fi
+    _kfs_reap
+    _kfs_check_valgrind
+    _kfs_check_tsan
+    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status after $what"
+    ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after the daemon exited on $what"
+    _kfs_check_log "$kfs_log"
+}
+
 # kfs_kill9: kills the daemon with SIGKILL and lazily unmounts the dead
 # mount.  Its log up to then must still be clean.
 kfs_kill9()

@@ -1,7 +1,7 @@
 /*
  * kfs-writer - writes numbered lines and reports which ones are durable.
  *
- *   kfs-writer [--for SECONDS] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]
+ *   kfs-writer [--for SECONDS] [--hold] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]
  *   kfs-writer --print ID FIRST LAST
  *
  * The first form opens each FILE with O_WRONLY|O_APPEND and writes lines
@@ -21,6 +21,13 @@
  * With --for SECONDS it stops writing after SECONDS (or NLINES, whichever
  * comes first), then closes and acks as above: its last ack line says how
  * many lines it wrote.
+ *
+ * With --hold, after the lines it writes a tail without a newline,
+ * "ID tail N", to every FILE (N its number, from 1), prints "holding ID" and waits for the end of
+ * its standard input before it closes them: a test can act on the
+ * filesystem while the files are open with a partial line and records
+ * not yet acknowledged.  Each close is reported on stdout, "close FILE
+ * OK" or "close FILE ERRNO-TEXT", and the acks follow only if all were OK.
  *
  * The second form prints lines FIRST..LAST of writer ID exactly as the
  * first form writes them, so tests can tell a whole written line from
@@ -81,7 +88,7 @@ static unsigned long parse_ulong(const char *s, const char *what)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: kfs-writer [--for SECONDS] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]\n"
+		"usage: kfs-writer [--for SECONDS] [--hold] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]\n"
 		"       kfs-writer --print ID FIRST LAST\n");
 	exit(2);
 }
@@ -135,6 +142,43 @@ static int print_lines(const char *id, unsigned long first, unsigned long last)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* --hold: a partial line in every file, then waits for EOF on stdin,
+ * closes each file and says what its close gave. */
+static int hold_and_close(const char *id, int *fds, char **paths,
+			  int nfiles, unsigned long first, unsigned long last)
+{
+	char buf[LINE_MAX_BYTES];
+	int i, failed = 0;
+
+	for (i = 0; i < nfiles; i++) {
+		int k = snprintf(buf, sizeof(buf), "%s tail %d", id, i + 1);
+		int err = write_all(fds[i], buf, (size_t)k);
+
+		if (err) {
+			fprintf(stderr, "kfs-writer: %s: write the tail to %s: %s\n",
+				id, paths[i], strerror(err));
+			return 1;
+		}
+	}
+	printf("holding %s\n", id);
+	fflush(stdout);
+	while (fread(buf, 1, sizeof(buf), stdin) > 0)
+		;
+	for (i = 0; i < nfiles; i++) {
+		if (close(fds[i]) < 0) {
+			printf("close %s %s\n", paths[i], strerror(errno));
+			failed = 1;
+		} else {
+			printf("close %s OK\n", paths[i]);
+		}
+	}
+	fflush(stdout);
+	if (failed)
+		return 1;
+	ack(id, first, last);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *files, *tok, *save = NULL;
@@ -145,6 +189,7 @@ int main(int argc, char **argv)
 	unsigned long nlines, every, split = 1, n, acked = 0, seconds = 0;
 	char buf[LINE_MAX_BYTES];
 	double until = 0;
+	int hold = 0;
 
 	if (argc == 5 && strcmp(argv[1], "--print") == 0)
 		return print_lines(argv[2], parse_ulong(argv[3], "FIRST"),
@@ -153,6 +198,11 @@ int main(int argc, char **argv)
 		seconds = parse_ulong(argv[2], "SECONDS");
 		argc -= 2;
 		argv += 2;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--hold") == 0) {
+		hold = 1;
+		argc--;
+		argv++;
 	}
 	if (argc != 5 && argc != 6)
 		usage();
@@ -217,6 +267,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (hold)
+		return hold_and_close(id, fds, paths, nfiles, acked + 1, nlines);
 	for (i = 0; i < nfiles; i++) {
 		if (close(fds[i]) < 0) {
 			fprintf(stderr, "kfs-writer: %s: close %s: %s\n", id,
