@@ -111,9 +111,9 @@ sort "$tmp/expected" >"$tmp/expected.sorted"
 assert_once "$tmp/got.sorted" "records are stored"
 if ! cmp -s "$tmp/got.sorted" "$tmp/expected.sorted"; then
     echo "stored but not written (or under another key):" >&2
-    comm -23 "$tmp/got.sorted" "$tmp/expected.sorted" | head -n 5 >&2
+    comm -23 "$tmp/got.sorted" "$tmp/expected.sorted" | sed -n 1,5p >&2
     echo "written but not stored:" >&2
-    comm -13 "$tmp/got.sorted" "$tmp/expected.sorted" | head -n 5 >&2
+    comm -13 "$tmp/got.sorted" "$tmp/expected.sorted" | sed -n 1,5p >&2
     fail "the stream does not hold each written line exactly once under its key"
 fi
 assert_eq "$(wc -l <"$tmp/got")" "$(wc -l <"$tmp/expected")" "records in the stream"

@@ -33,9 +33,21 @@
 # Exit status follows automake: 0 pass, 1 fail, 77 skip, 99 hard error.
 # The only reason to skip is a missing /dev/fuse: a missing tool is an
 # error of the test environment, not a reason to pass quietly.
+#
+# pipefail: a pipeline fails when any of its commands does, so that `cat
+# SHARD | tail -n 1` fails on a reader's EIO.  Hence, in these tests, no
+# reader of the mount, nor any command whose output may be long, is piped
+# into one that may stop reading early (head, grep -q, cmp on a
+# difference): it would die of SIGPIPE on a good run.  A file of the
+# mount is read whole with read_into (its status checked), a listing
+# checked with ls_has, a variable searched with grep <<<"$var", and the
+# first lines of an output shown with sed -n 1,5p (which reads it all).
+# A pipeline inside "$(...)" given as an argument is not checked at all:
+# assign it (x=$(...)) or write a file when its status matters.
 
 set -e
 set -u
+set -o pipefail
 export LC_ALL=C
 
 testname=$(basename "$0" .sh)
@@ -432,7 +444,7 @@ expect_logged()
 $new"
     fi
     if [ "$n" -gt 0 ]; then
-        if printf '%s\n' "$new" | grep -v -q -E -- "$re"; then
+        if grep -v -q -E -- "$re" <<<"$new"; then
             fail "$what: a log line does not mention '$re':
 $new"
         fi
@@ -526,6 +538,30 @@ kfs_kill9()
     _kfs_check_log "$kfs_log"
 }
 
+# ---- seeded random choices ----------------------------------------------
+
+# kfs_seed: seeds bash's $RANDOM with $KFS_SEED (a new seed when unset) and
+# prints it; rand draws from it, so that KFS_SEED=N replays a run's choices.
+kfs_seed()
+{
+    : "${KFS_SEED:=$((RANDOM * 32768 + RANDOM))}"
+    [[ $KFS_SEED =~ ^[0-9]+$ ]] || error "KFS_SEED=$KFS_SEED: expected a number"
+    msg "seed $KFS_SEED (KFS_SEED=$KFS_SEED replays it)"
+    RANDOM=$KFS_SEED
+    kfs_seeded=1
+}
+
+# rand N: sets $rand to the next number, 0 to N-1, of the seeded sequence.
+# Only the test's own shell draws: bash seeds $RANDOM anew from the clock
+# in a subshell, a $(...) or a background job, whose draws would neither
+# replay nor advance the sequence (hence a variable, not an output).
+rand()
+{
+    [ -n "${kfs_seeded:-}" ] || error "rand before kfs_seed"
+    [ "$BASHPID" = "$$" ] || error "rand in a subshell: its choice would not replay"
+    rand=$((RANDOM % $1))
+}
+
 # ---- make in the build tree ---------------------------------------------
 
 : "${KFS_BUILDDIR:=$KFS_SRCDIR}"
@@ -552,7 +588,7 @@ expect_probe()
     local want=$1 got
     shift
     got=$("$probe" "$@")
-    if ! printf '%s\n' "$got" | grep -q -x -E "$want"; then
+    if ! grep -q -x -E -- "$want" <<<"$got"; then
         fail "kfs-probe $*: got '$got', expected '$want'"
     fi
 }
@@ -564,8 +600,8 @@ assert_once()
     local dups
     dups=$(uniq -d "$1")
     if [ -n "$dups" ]; then
-        printf '%s\n' "$dups" | head -n 5 >&2
-        fail "$(printf '%s\n' "$dups" | grep -c '') $2 more than once"
+        head -n 5 <<<"$dups" >&2
+        fail "$(grep -c '' <<<"$dups") $2 more than once"
     fi
 }
 
@@ -588,11 +624,56 @@ assert_file_eq()
 {
     if ! cmp -s "$1" "$2"; then
         echo "--- expected ($2)" >&2
-        head -c 2000 "$2" | od -c | head -n 20 >&2
+        od -c -N 320 "$2" >&2
         echo "--- got ($1)" >&2
-        head -c 2000 "$1" | od -c | head -n 20 >&2
+        od -c -N 320 "$1" >&2
         fail "$3: contents differ"
     fi
+}
+
+# read_into OUT FILE [SECONDS]: FILE read whole with cat into OUT, within
+# SECONDS (60); a reader's error (EIO from a damaged record, a hang) fails
+# the test.  Compare OUT (head -n N OUT | cmp ...) rather than piping the
+# reader into head: cut short there, it dies of SIGPIPE.
+read_into()
+{
+    local rc=0
+    timeout "${3:-60}" cat "$2" >"$1" 2>"$1.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "cat $2: status $rc: $(cat "$1.err")"
+    rm -f "$1.err"
+}
+
+# assert_reads FILE EXPECTED WHAT: FILE reads back (read_into: the
+# reader's status checked) as EXPECTED, trailing newlines aside.
+assert_reads()
+{
+    read_into "$tmp/reads" "$1"
+    assert_eq "$(cat "$tmp/reads")" "$2" "$3"
+}
+
+# bytes_in FILE: how many bytes reading FILE gives (read_into); in an
+# assignment, n=$(bytes_in FILE), whose status set -e checks.
+bytes_in()
+{
+    read_into "$tmp/bytes_in" "$1"
+    file_size "$tmp/bytes_in"
+}
+
+# assert_bytes FILE N WHAT: reading FILE gives N bytes.
+assert_bytes()
+{
+    local n
+    n=$(bytes_in "$1")
+    assert_eq "$n" "$2" "$3"
+}
+
+# ls_has DIR NAME: ls -a DIR lists NAME; ls failing fails the test (so
+# that "! ls_has" cannot pass on an error).
+ls_has()
+{
+    local names
+    names=$(ls -a "$1") || fail "ls -a $1 failed"
+    grep -q -x -F -- "$2" <<<"$names"
 }
 
 # assert_eq GOT EXPECTED WHAT

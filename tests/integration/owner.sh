@@ -67,7 +67,7 @@ got=$(as_user 65533 "$tmp/kfs-probe" open-read "$mnt")
 assert_eq "$got" EACCES "another user reading a 0700 root"
 kfs_umount
 kfs_mount
-assert_eq "$(cat "$s/k")" "one
+assert_reads "$s/k" "one
 aaaa" "records after the owner's append"
 kfs_umount
 
@@ -83,7 +83,7 @@ refused_all()
     expect_probe EROFS rmdir "$s"
     expect_probe EROFS truncate "$s/k" 0
     expect_probe EROFS setxattr "$s" user.kinesis.retention_hours 48
-    assert_eq "$(cat "$s/k")" "one
+    assert_reads "$s/k" "one
 aaaa" "records of the key after the refused changes ($1)"
     assert_eq "$(xattr "$s" retention_hours)" 24 "retention after the refused setfattr ($1)"
     [ -d "$s" ] || fail "the stream is gone after a refused rmdir ($1)"
@@ -136,8 +136,8 @@ if [ $gone = 0 ]; then
     # once the daemon's end of its socket closes and the mount answers
     # ENOTCONN.
     {
-        echo "--- /proc/mounts:"; grep -F " $mnt " /proc/mounts
-        echo "--- fusermount3 processes:"; ps -eo pid,ppid,stat,wchan:30,args | grep "[f]usermount3"
+        echo "--- /proc/mounts:"; grep -F " $mnt " /proc/mounts || true
+        echo "--- fusermount3 processes:"; ps -eo pid,ppid,stat,wchan:30,args | grep "[f]usermount3" || true
         echo "--- open of the mountpoint:"; timeout 5 ls "$mnt" 2>&1
     } >&2
     fusermount3 -uz "$mnt" 2>/dev/null || true

@@ -36,7 +36,7 @@ kfs_mount shards=1
 s=$mnt/perm
 mkdir "$s"
 echo "by root" >>"$s/k"
-assert_eq "$(cat "$s/k")" "by root" "root's own record"
+assert_reads "$s/k" "by root" "root's own record"
 expect_other EACCES stat "$mnt"
 expect_other EACCES stat "$s/k"
 expect_other EACCES open-read "$s/k"
@@ -62,7 +62,7 @@ expect_other EACCES mkdir "$mnt/other"
 expect_other EACCES setxattr "$s" user.kinesis.retention_hours 48
 # Root, the owner, still writes.
 echo "again by root" >>"$s/k"
-assert_eq "$(cat "$s/k")" "by root
+assert_reads "$s/k" "by root
 again by root" "records after the other user's refused appends"
 kfs_umount
 
