@@ -108,9 +108,5 @@ kfs_umount
 unset AWS_CA_BUNDLE
 
 # ---- a CA bundle that is not there ---------------------------------------
-if "$KFS_BIN" -f -o "$(kfs_backend_opts),ca_bundle=$pki/missing.pem" "$mnt" \
-    >"$tmp/missing.out" 2>&1; then
-    fail "a mount with a missing CA bundle came up"
-fi
-grep -q "ca_bundle=$pki/missing.pem: No such file" "$tmp/missing.out" ||
-    fail "no clear message for a missing CA bundle: $(cat "$tmp/missing.out")"
+kfs_mount_fails "ca_bundle=$pki/missing.pem" 1 \
+    "^kinesisfs: -o ca_bundle=$pki/missing.pem: No such file or directory\$"

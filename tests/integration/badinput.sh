@@ -22,18 +22,7 @@ alive()
 
 # ---- shard counts out of range: refused at mount time -------------------
 for n in 0 1025 -1 x 1e3; do
-    rc=0
-    timeout $((20 * kfs_slow)) "$KFS_BIN" -f -o "$(kfs_backend_opts),shards=$n" "$mnt" \
-        </dev/null >"$tmp/shards.out" 2>"$tmp/shards.err" || rc=$?
-    if is_mounted "$mnt"; then
-        fusermount3 -u "$mnt"
-        fail "-o shards=$n mounted"
-    fi
-    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
-        fail "-o shards=$n: exit status $rc, expected a refusal"
-    fi
-    grep -q -x -F "kinesisfs: -o shards=$n: expected a number from 1 to 1024" "$tmp/shards.err" ||
-        fail "-o shards=$n: no clear message: $(cat "$tmp/shards.err")"
+    kfs_mount_fails "shards=$n" 1 "^kinesisfs: -o shards=$n: expected a number from 1 to 1024\$"
 done
 
 kfs_mount

@@ -24,7 +24,8 @@ kfs_mount shards=1
 s=$mnt/full
 mkdir "$s"
 sh0=$s/$(shard_name 0)
-expect_log '^kinesisfs: error: .*No space left on device'
+# Each batch of records refused, logged with its key.
+expect_log '^kinesisfs: error: stream full, key k[ABD]: [0-9]+ record\(s\) not stored: storing in shardId-000000000000 failed: No space left on device \(No space left on device\)$'
 
 # Two writers fill the disk, fsync every 20 lines; each must stop with
 # ENOSPC from write, fsync or close.

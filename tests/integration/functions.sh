@@ -322,12 +322,13 @@ kfs_backend_opts()
 # unchanged) for a mount made from another mount namespace.
 kfs_launcher=()
 
-# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
-# $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
-# until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
-kfs_mount()
+# _kfs_start OPTS MOUNTPOINT: starts the daemon the one way every test
+# does: through kfs_launcher, under valgrind with KFS_VALGRIND=1, -f in the
+# background, its stderr in $kfs_log; its pid in $kfs_pid and in
+# $tmp/daemon.N.pid, which the watchdog and the cleanup kill.
+_kfs_start()
 {
-    local opts=${1:-} mp=${2:-$mnt} i
+    local opts=$1 mp=$2
     local -a cmd=()
 
     [ -z "$kfs_pid" ] || error "kfs_mount: a daemon is already running"
@@ -348,7 +349,16 @@ kfs_mount()
     kfs_pid=$!
     echo "$kfs_pid" >"$tmp/daemon.$kfs_n.pid"
     kfs_log_mark=0
+}
 
+# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
+# $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
+# until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
+kfs_mount()
+{
+    local opts=${1:-} mp=${2:-$mnt} i
+
+    _kfs_start "$opts" "$mp"
     for ((i = 0; i < mount_timeout * 10; i++)); do
         if is_mounted "$mp"; then
             return 0
@@ -361,6 +371,56 @@ kfs_mount()
     done
     grep -F " $mp " /proc/mounts >&2 || true
     fail "$mp not mounted as fuse.kinesisfs after ${mount_timeout}s"
+}
+
+# kfs_mount_fails OPTS STATUS ERE [MOUNTPOINT]: a daemon started as
+# kfs_mount starts one (valgrind, the watchdog, the cleanup) must refuse
+# to mount: it exits with STATUS within the mount timeout, without
+# mounting; its stderr says why in a line matching ERE and holds nothing
+# else but info lines and those expect_log allows, its stdout nothing;
+# valgrind and
+# ThreadSanitizer found nothing.  A daemon mounted before (kfs_mount) is
+# left running and stays the one kfs_umount unmounts (and $kfs_log its
+# stderr); the refused daemon's is $refused_log.
+kfs_mount_fails()
+{
+    local opts=$1 want=$2 re=$3 mp=${4:-$mnt} i
+    local held_pid=$kfs_pid held_log=$kfs_log held_mp=${kfs_mp:-} held_vg=${kfs_vg:-}
+    local held_mark=${kfs_log_mark:-0}
+    local -a held_expect=("${kfs_expect[@]}")
+
+    kfs_pid=
+    _kfs_start "$opts" "$mp"
+    for ((i = 0; i < mount_timeout * 10; i++)); do
+        kill -0 "$kfs_pid" 2>/dev/null || break
+        is_mounted "$mp" && fail "-o $opts mounted $mp (expected a refusal)"
+        sleep 0.1
+    done
+    if kill -0 "$kfs_pid" 2>/dev/null; then
+        is_mounted "$mp" && fail "-o $opts mounted $mp (expected a refusal)"
+        kill -KILL "$kfs_pid"
+        _kfs_reap
+        fail "-o $opts: the daemon neither mounted nor exited within ${mount_timeout}s"
+    fi
+    _kfs_reap
+    ! is_mounted "$mp" || fail "-o $opts left $mp mounted"
+    _kfs_check_valgrind
+    _kfs_check_tsan
+    [ "$kfs_status" -eq "$want" ] ||
+        fail "-o $opts: the daemon exited with status $kfs_status, expected $want: $(cat "$kfs_log")"
+    grep -q -E -- "$re" "$kfs_log" ||
+        fail "-o $opts: the daemon does not say why it refused ('$re'): $(cat "$kfs_log")"
+    [ ! -s "${kfs_log%.log}.out" ] ||
+        fail "-o $opts: the refused daemon wrote on stdout: $(cat "${kfs_log%.log}.out")"
+    kfs_expect+=("$re")
+    _kfs_check_log "$kfs_log"
+    kfs_expect=("${held_expect[@]}")
+    kfs_pid=$held_pid
+    kfs_mp=$held_mp
+    kfs_vg=$held_vg
+    kfs_log_mark=$held_mark
+    refused_log=$kfs_log
+    kfs_log=$held_log
 }
 
 # Collects the daemon's exit status into $kfs_status and forgets it.

@@ -82,9 +82,5 @@ assert_eq "$(wc -l <"$s/k")" 3 "records read by root with allow_root"
 kfs_umount
 
 # ---- the two exclude each other -----------------------------------------
-if "$KFS_BIN" -f -o "$(kfs_backend_opts),allow_other,allow_root" "$mnt" \
-    >"$tmp/both.out" 2>&1; then
-    fail "allow_other with allow_root mounted"
-fi
-grep -q 'exclude each other' "$tmp/both.out" ||
-    fail "no clear message for allow_other with allow_root: $(cat "$tmp/both.out")"
+kfs_mount_fails allow_other,allow_root 1 \
+    '^kinesisfs: -o allow_other and -o allow_root exclude each other$'

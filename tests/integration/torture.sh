@@ -230,6 +230,9 @@ check_old_streams()
     done <"$tmp/old.streams"
 }
 
+# Recovery may cut the torn tail of a log that a kill interrupted, or the
+# index entries past it, and say so.
+expect_log '^kinesisfs: warning: [^ ]+/streams/crash[0-9]+/shardId-[0-9]{12}/[0-9]{16}\.(log: torn or corrupt tail cut at offset [0-9]+ \([0-9]+ bytes removed\)(; [0-9]+ index entries dropped)?|idx: [0-9]+ index entries beyond the last valid record dropped)$'
 s=
 for ((round = 1; round <= rounds; round++)); do
     msg "round $round"
@@ -301,9 +304,7 @@ for ((round = 1; round <= rounds; round++)); do
     msg "round $round: killed after ${delay} ms, $nacked fsyncs acknowledged," \
         "$(grep -c '' "$tmp/follow.$round" || true) records seen by the reader"
 
-    # Remount and read everything back.  Recovery may cut the torn tail of
-    # a log that the kill interrupted, and say so.
-    expect_log '^kinesisfs: warning: .*(torn or corrupt tail cut|index entries beyond the last valid record dropped)'
+    # Remount and read everything back.
     kfs_mount "$opts"
     check_stream "$round"
     if [ "$round" = "$rounds" ]; then
@@ -320,8 +321,10 @@ for ((round = 1; round <= rounds; round++)); do
         fail "round $round: a line written after the remount is not there"
     rand 2
     if [ "$rand" = 0 ]; then
+        msg "round $round: ends with an unmount"
         kfs_umount
     else
+        msg "round $round: ends with a kill -9 of the recovered daemon"
         kfs_kill9
     fi
 done
