@@ -385,11 +385,11 @@ kfs_mount()
 kfs_mount_fails()
 {
     local opts=$1 want=$2 re=$3 mp=${4:-$mnt} i
-    local held_pid=$kfs_pid held_log=$kfs_log held_mp=${kfs_mp:-} held_vg=${kfs_vg:-}
-    local held_mark=${kfs_log_mark:-0}
     local -a held_expect=("${kfs_expect[@]}")
 
-    kfs_pid=
+    [ -z "$kfs_other_pid" ] || error "kfs_mount_fails while kfs_swap holds a daemon aside"
+    ! is_mounted "$mp" || error "kfs_mount_fails: $mp is mounted already"
+    kfs_swap
     _kfs_start "$opts" "$mp"
     for ((i = 0; i < mount_timeout * 10; i++)); do
         kill -0 "$kfs_pid" 2>/dev/null || break
@@ -415,12 +415,22 @@ kfs_mount_fails()
     kfs_expect+=("$re")
     _kfs_check_log "$kfs_log"
     kfs_expect=("${held_expect[@]}")
-    kfs_pid=$held_pid
-    kfs_mp=$held_mp
-    kfs_vg=$held_vg
-    kfs_log_mark=$held_mark
     refused_log=$kfs_log
-    kfs_log=$held_log
+    kfs_swap
+}
+
+# kfs_swap: puts the daemon kfs_umount, log_mark and the like act on
+# aside, and takes back the one put aside before (none at first): a second
+# daemon at the same time, started and stopped as the first.
+#   kfs_swap; kfs_mount "" "$tmp/mnt2"; ...; kfs_umount; kfs_swap
+kfs_other_pid= kfs_other_log= kfs_other_mp= kfs_other_vg= kfs_other_mark=0
+kfs_swap()
+{
+    local pid=$kfs_pid log=$kfs_log mp=${kfs_mp:-} vg=${kfs_vg:-} mark=${kfs_log_mark:-0}
+    kfs_pid=$kfs_other_pid kfs_log=$kfs_other_log kfs_mp=$kfs_other_mp
+    kfs_vg=$kfs_other_vg kfs_log_mark=$kfs_other_mark
+    kfs_other_pid=$pid kfs_other_log=$log kfs_other_mp=$mp
+    kfs_other_vg=$vg kfs_other_mark=$mark
 }
 
 # Collects the daemon's exit status into $kfs_status and forgets it.

@@ -33,22 +33,15 @@ grep -q -x 'before 40' "$tmp/before.key0" || fail "key0 lacks its last line"
 mkdir "$tmp/mnt2"
 if on_aws; then
     # ---- AWS: a second mount of the same endpoint, at the same time -------
-    "$KFS_BIN" -f -o "$(kfs_backend_opts)" "$tmp/mnt2" </dev/null \
-        >"$tmp/daemon.second.out" 2>"$tmp/daemon.second.log" &
-    second=$!
-    echo "$second" >"$tmp/daemon.second.pid"
-    wait_for 20 "a second mount of the same endpoint is up" is_mounted "$tmp/mnt2"
-    timeout 30 cat "$tmp/mnt2/keep/key0" >"$tmp/second.key0" || fail "cat through the second mount failed"
+    kfs_swap
+    kfs_mount "" "$tmp/mnt2"
+    read_into "$tmp/second.key0" "$tmp/mnt2/keep/key0"
     assert_file_eq "$tmp/second.key0" "$tmp/before.key0" "key0 read through a second mount"
     echo "from the second mount" >>"$tmp/mnt2/keep/second"
     assert_reads "$s/second" "from the second mount" \
         "a line written through the second mount, read through the first"
-    fusermount3 -u "$tmp/mnt2"
-    rc=0
-    wait "$second" || rc=$?
-    rm -f "$tmp/daemon.second.pid"
-    [ "$rc" -eq 0 ] || fail "the second daemon exited with status $rc"
-    _kfs_check_log "$tmp/daemon.second.log"
+    kfs_umount
+    kfs_swap
     # That line is in one of the shards now: they are read again.
     for f in shardId-000000000000 shardId-000000000001; do
         cat_to "before.$f" "$s/$f"
