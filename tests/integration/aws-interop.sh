@@ -14,7 +14,7 @@ KFS_BACKEND=aws
 requires getfattr --version
 
 kfs_setup
-listed() { ls "$mnt" | grep -q -x -F "$1"; }
+listed() { ls_has "$mnt" "$1"; }
 not_listed() { ! listed "$1"; }
 stat_gone() { [ "$("$probe" stat "$1")" = ENOENT ]; }
 status_is() { [ "$(xattr "$2" status 2>/dev/null)" = "$1" ]; }

@@ -9,7 +9,7 @@
 requires bc --version
 
 kfs_setup
-cat_to() { timeout 60 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
+cat_to() { read_into "$tmp/$1" "$2"; }
 
 nwriters=10
 nlines=1000
@@ -61,9 +61,9 @@ sort "$tmp/all" >"$tmp/all.sorted"
 cat "$tmp"/exp/* | sort >"$tmp/all.expected"
 if ! cmp -s "$tmp/all.sorted" "$tmp/all.expected"; then
     echo "lines read but not written (or twice):" >&2
-    comm -23 "$tmp/all.sorted" "$tmp/all.expected" | head -n 5 >&2
+    comm -23 "$tmp/all.sorted" "$tmp/all.expected" | sed -n 1,5p >&2
     echo "lines written but not read:" >&2
-    comm -13 "$tmp/all.sorted" "$tmp/all.expected" | head -n 5 >&2
+    comm -13 "$tmp/all.sorted" "$tmp/all.expected" | sed -n 1,5p >&2
     fail "the four shards do not hold each written line exactly once"
 fi
 assert_eq "$(wc -l <"$tmp/all")" $((nwriters * nlines)) "number of lines in the shards"

@@ -58,8 +58,8 @@ seen_in self "$mnt" || fail "the mount is not in the test's namespace"
 ! seen_in "$KFS_NS_OUTER" "$mnt" || fail "the mount shows in the parent namespace"
 # Through the parent's eyes (its root, its mounts) the mount point is the
 # empty directory it was.
-[ -z "$(ls -A "/proc/$KFS_NS_OUTER/root$mnt")" ] ||
-    fail "the parent namespace sees files in $mnt: $(ls -A "/proc/$KFS_NS_OUTER/root$mnt")"
+seen=$(ls -A "/proc/$KFS_NS_OUTER/root$mnt") || fail "ls of $mnt in the parent namespace failed"
+[ -z "$seen" ] || fail "the parent namespace sees files in $mnt: $seen"
 kfs_umount
 
 # ---- shared propagation: one mount, seen from other namespaces -----------
@@ -97,8 +97,9 @@ kfs_mount linger_ms=5 "$host"
     fail "the daemon runs in the test's namespace"
 wait_for 5 "the mount propagates to the rslave consumer" seen_in "$slave_pid" "$tmp/slave"
 ! seen_in "$private_pid" "$tmp/private" || fail "the mount propagated to an rprivate bind"
-[ -z "$(nsenter -t "$private_pid" -m ls -A "$tmp/private")" ] ||
-    fail "the rprivate consumer sees files in its view"
+seen=$(nsenter -t "$private_pid" -m ls -A "$tmp/private") ||
+    fail "ls of the rprivate consumer's view failed"
+[ -z "$seen" ] || fail "the rprivate consumer sees files in its view: $seen"
 
 # The records of the first mount are there (same data_dir), and a line
 # written on the host side reads back from the consumer.
@@ -106,7 +107,7 @@ nsenter -t "$slave_pid" -m cat "$tmp/slave/app/shardId-000000000000" >"$tmp/got"
 assert_file_eq "$tmp/got" "$tmp/lines" "the first mount's records, read by the consumer"
 echo 'from the host' >>"$host/app/web-1"
 nsenter -t "$slave_pid" -m tail -n 1 "$tmp/slave/app/shardId-000000000000" >"$tmp/got"
-assert_eq "$(cat "$tmp/got")" 'from the host' "a line written on the host, read by the consumer"
+assert_reads "$tmp/got" 'from the host' "a line written on the host, read by the consumer"
 assert_eq "$(nsenter -t "$slave_pid" -m getfattr --absolute-names --only-values \
     -n user.kinesis.status "$tmp/slave/app")" ACTIVE "the stream's status, from the consumer"
 

@@ -48,7 +48,7 @@ seq3=$(sed -n "$((2 * nrec + 1))p" "$tmp/flip.jsonl" | jq -r .SequenceNumber)
 kfs_umount
 
 for c in trunc flip; do
-    head -c 8 "$(seg "$c" log)" | grep -q -a 'KFSLOG2' || fail "$c: not a format 2 segment"
+    [ "$(head -c 8 "$(seg "$c" log)")" = KFSLOG2 ] || fail "$c: not a format 2 segment"
     assert_eq "$(file_size "$(seg "$c" idx)")" $((64 + 3 * 56)) "$c: one index entry per write"
 done
 # Cut in the middle of the third frame; a byte of the second frame's
@@ -68,11 +68,11 @@ grep -q -E "streams/flip/.*0000000000000000\\.log: records $nrec to $((2 * nrec 
 
 # The torn frame is gone whole, the two before it are there exactly, and
 # writes go on.
-timeout 60 cat "$mnt/trunc/$(shard_name 0)" >"$tmp/got.trunc" || fail "trunc: cat failed"
+read_into "$tmp/got.trunc" "$mnt/trunc/$(shard_name 0)"
 head -n $((2 * nrec)) "$tmp/lines.trunc" | cmp -s - "$tmp/got.trunc" ||
     fail "trunc: not exactly the two frames before the cut"
 echo "trunc after the damage" >>"$mnt/trunc/k"
-timeout 60 cat "$mnt/trunc/$(shard_name 0)" >"$tmp/got.trunc" || fail "trunc: cat failed"
+read_into "$tmp/got.trunc" "$mnt/trunc/$(shard_name 0)"
 assert_eq "$(grep -c '' "$tmp/got.trunc")" $((2 * nrec + 1)) "trunc: lines after a write"
 assert_eq "$(tail -n 1 "$tmp/got.trunc")" "trunc after the damage" "trunc: the last line"
 
@@ -93,6 +93,7 @@ kfs_umount
 # A second start cuts nothing more and reports the damaged frame again.
 kfs_mount shards=1
 expect_logged 1 1 'flip' "the second start-up"
-timeout 60 cat "$mnt/trunc/$(shard_name 0)" | tail -n 1 | grep -q -x "trunc after the damage" ||
+read_into "$tmp/got.trunc" "$mnt/trunc/$(shard_name 0)"
+[ "$(tail -n 1 "$tmp/got.trunc")" = "trunc after the damage" ] ||
     fail "trunc: the line written after the damage is gone after a remount"
 kfs_umount

@@ -111,7 +111,7 @@ check_after_write()
         fail "$c: the sequence number after the damage is not past the earlier ones"
 }
 for c in trunc fliplast; do
-    timeout 60 cat "$mnt/$c/$(shard_name 0)" >"$tmp/got.$c" || fail "$c: cat failed"
+    read_into "$tmp/got.$c" "$mnt/$c/$(shard_name 0)"
     head -n 299 "$tmp/lines.$c" | cmp -s - "$tmp/got.$c" ||
         fail "$c: not exactly the 299 records before the damage"
     check_after_write "$c" 299
@@ -159,7 +159,7 @@ done
 # and its files are left as they are.
 for c in streammeta shardmeta; do
     expect_probe ENOENT stat "$mnt/$c"
-    ! ls "$mnt" | grep -q -x "$c" || fail "$c is listed"
+    ! ls_has "$mnt" "$c" || fail "$c is listed"
     log_mark
     expect_probe EEXIST mkdir "$mnt/$c"
     expect_logged 1 1 "$c" "mkdir $c"
@@ -172,7 +172,8 @@ kfs_umount
 kfs_mount shards=1,log_format=1
 expect_logged 3 3 'fliptail|streammeta|shardmeta' "the second start-up"
 for c in trunc fliplast; do
-    timeout 60 cat "$mnt/$c/$(shard_name 0)" | tail -n 1 | grep -q -x "$c after the damage" ||
+    read_into "$tmp/got.$c" "$mnt/$c/$(shard_name 0)"
+    [ "$(tail -n 1 "$tmp/got.$c")" = "$c after the damage" ] ||
         fail "$c: the line written after the damage is gone after a remount"
 done
 kfs_umount

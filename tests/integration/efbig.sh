@@ -10,9 +10,7 @@
 . "$(dirname "$0")/functions.sh"
 
 kfs_setup
-cat_to() { timeout 60 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
-# bytes_in PATH: how many bytes reading PATH gives.
-bytes_in() { timeout 60 cat "$1" | wc -c; }
+cat_to() { read_into "$tmp/$1" "$2"; }
 
 # line N CHAR: N copies of CHAR and a newline, into the expected file.
 expect_line() { head -c "$1" /dev/zero | tr '\0' "$2" >>"$tmp/expected"; echo >>"$tmp/expected"; }
@@ -83,7 +81,7 @@ expect_probe OK write "$t/k" 998
 expect_probe EFBIG write "$t/k" 999
 expect_logged 1 1 'small' "a record over max_record_size=1000"
 assert_size "$t/shardId-000000000000" 999 "shard size with max_record_size=1000"
-assert_eq "$(bytes_in "$t/shardId-000000000000")" 999 "bytes in the shard with max_record_size=1000"
+assert_bytes "$t/shardId-000000000000" 999 "bytes in the shard with max_record_size=1000"
 kfs_umount
 
 # kinesalite refuses records over 1 MiB: local engine only.
@@ -109,5 +107,5 @@ log_mark
 expect_probe EFBIG write "$k" $((limit - 1))
 expect_logged 1 1 'big' "a record one byte over the limit"
 assert_size "$sh0" "$size1" "shard size after a record one byte over the limit"
-assert_eq "$(bytes_in "$sh0")" "$size1" "bytes in the shard after a record one byte over the limit"
+assert_bytes "$sh0" "$size1" "bytes in the shard after a record one byte over the limit"
 kfs_umount

@@ -33,9 +33,21 @@
 # Exit status follows automake: 0 pass, 1 fail, 77 skip, 99 hard error.
 # The only reason to skip is a missing /dev/fuse: a missing tool is an
 # error of the test environment, not a reason to pass quietly.
+#
+# pipefail: a pipeline fails when any of its commands does, so that `cat
+# SHARD | tail -n 1` fails on a reader's EIO.  Hence, in these tests, no
+# reader of the mount, nor any command whose output may be long, is piped
+# into one that may stop reading early (head, grep -q, cmp on a
+# difference): it would die of SIGPIPE on a good run.  A file of the
+# mount is read whole with read_into (its status checked), a listing
+# checked with ls_has, a variable searched with grep <<<"$var", and the
+# first lines of an output shown with sed -n 1,5p (which reads it all).
+# A pipeline inside "$(...)" given as an argument is not checked at all:
+# assign it (x=$(...)) or write a file when its status matters.
 
 set -e
 set -u
+set -o pipefail
 export LC_ALL=C
 
 testname=$(basename "$0" .sh)
@@ -330,12 +342,13 @@ kfs_backend_opts()
 # unchanged) for a mount made from another mount namespace.
 kfs_launcher=()
 
-# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
-# $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
-# until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
-kfs_mount()
+# _kfs_start OPTS MOUNTPOINT: starts the daemon the one way every test
+# does: through kfs_launcher, under valgrind with KFS_VALGRIND=1, -f in the
+# background, its stderr in $kfs_log; its pid in $kfs_pid and in
+# $tmp/daemon.N.pid, which the watchdog and the cleanup kill.
+_kfs_start()
 {
-    local opts=${1:-} mp=${2:-$mnt} i
+    local opts=$1 mp=$2
     local -a cmd=()
 
     [ -z "$kfs_pid" ] || error "kfs_mount: a daemon is already running"
@@ -356,7 +369,16 @@ kfs_mount()
     kfs_pid=$!
     echo "$kfs_pid" >"$tmp/daemon.$kfs_n.pid"
     kfs_log_mark=0
+}
 
+# kfs_mount [OPT,...] [MOUNTPOINT]: starts the daemon on $data (or on
+# $kfs_endpoint, see kfs_backend_opts) with -f in the background and waits
+# until the mount is up.  Sets $kfs_pid and $kfs_log (its stderr).
+kfs_mount()
+{
+    local opts=${1:-} mp=${2:-$mnt} i
+
+    _kfs_start "$opts" "$mp"
     for ((i = 0; i < mount_timeout * 10; i++)); do
         if is_mounted "$mp"; then
             return 0
@@ -369,6 +391,65 @@ kfs_mount()
     done
     grep -F " $mp " /proc/mounts >&2 || true
     fail "$mp not mounted as fuse.kinesisfs after ${mount_timeout}s"
+}
+
+# kfs_mount_fails OPTS STATUS ERE [MOUNTPOINT]: a daemon started as
+# kfs_mount starts one (valgrind, the watchdog, the cleanup) must refuse
+# to mount: it exits with STATUS within the mount timeout, without
+# mounting; its stderr says why in a line matching ERE and holds nothing
+# else but info lines and those expect_log allows, its stdout nothing;
+# valgrind and ThreadSanitizer found nothing.  A daemon mounted before (kfs_mount) is
+# left running and stays the one kfs_umount unmounts (and $kfs_log its
+# stderr); the refused daemon's is $refused_log.
+kfs_mount_fails()
+{
+    local opts=$1 want=$2 re=$3 mp=${4:-$mnt} i
+    local -a held_expect=("${kfs_expect[@]}")
+
+    [ -z "$kfs_other_pid" ] || error "kfs_mount_fails while kfs_swap holds a daemon aside"
+    ! is_mounted "$mp" || error "kfs_mount_fails: $mp is mounted already"
+    kfs_swap
+    _kfs_start "$opts" "$mp"
+    for ((i = 0; i < mount_timeout * 10; i++)); do
+        kill -0 "$kfs_pid" 2>/dev/null || break
+        is_mounted "$mp" && fail "-o $opts mounted $mp (expected a refusal)"
+        sleep 0.1
+    done
+    if kill -0 "$kfs_pid" 2>/dev/null; then
+        is_mounted "$mp" && fail "-o $opts mounted $mp (expected a refusal)"
+        kill -KILL "$kfs_pid"
+        _kfs_reap
+        fail "-o $opts: the daemon neither mounted nor exited within ${mount_timeout}s"
+    fi
+    _kfs_reap
+    ! is_mounted "$mp" || fail "-o $opts left $mp mounted"
+    _kfs_check_valgrind
+    _kfs_check_tsan
+    [ "$kfs_status" -eq "$want" ] ||
+        fail "-o $opts: the daemon exited with status $kfs_status, expected $want: $(cat "$kfs_log")"
+    grep -q -E -- "$re" "$kfs_log" ||
+        fail "-o $opts: the daemon does not say why it refused ('$re'): $(cat "$kfs_log")"
+    [ ! -s "${kfs_log%.log}.out" ] ||
+        fail "-o $opts: the refused daemon wrote on stdout: $(cat "${kfs_log%.log}.out")"
+    kfs_expect+=("$re")
+    _kfs_check_log "$kfs_log"
+    kfs_expect=("${held_expect[@]}")
+    refused_log=$kfs_log
+    kfs_swap
+}
+
+# kfs_swap: puts the daemon kfs_umount, log_mark and the like act on
+# aside, and takes back the one put aside before (none at first): a second
+# daemon at the same time, started and stopped as the first.
+#   kfs_swap; kfs_mount "" "$tmp/mnt2"; ...; kfs_umount; kfs_swap
+kfs_other_pid= kfs_other_log= kfs_other_mp= kfs_other_vg= kfs_other_mark=0
+kfs_swap()
+{
+    local pid=$kfs_pid log=$kfs_log mp=${kfs_mp:-} vg=${kfs_vg:-} mark=${kfs_log_mark:-0}
+    kfs_pid=$kfs_other_pid kfs_log=$kfs_other_log kfs_mp=$kfs_other_mp
+    kfs_vg=$kfs_other_vg kfs_log_mark=$kfs_other_mark
+    kfs_other_pid=$pid kfs_other_log=$log kfs_other_mp=$mp
+    kfs_other_vg=$vg kfs_other_mark=$mark
 }
 
 # Collects the daemon's exit status into $kfs_status and forgets it.
@@ -452,7 +533,7 @@ expect_logged()
 $new"
     fi
     if [ "$n" -gt 0 ]; then
-        if printf '%s\n' "$new" | grep -v -q -E -- "$re"; then
+        if grep -v -q -E -- "$re" <<<"$new"; then
             fail "$what: a log line does not mention '$re':
 $new"
         fi
@@ -584,6 +665,30 @@ kfs_kill9()
     _kfs_check_log "$kfs_log"
 }
 
+# ---- seeded random choices ----------------------------------------------
+
+# kfs_seed: seeds bash's $RANDOM with $KFS_SEED (a new seed when unset) and
+# prints it; rand draws from it, so that KFS_SEED=N replays a run's choices.
+kfs_seed()
+{
+    : "${KFS_SEED:=$((RANDOM * 32768 + RANDOM))}"
+    [[ $KFS_SEED =~ ^[0-9]+$ ]] || error "KFS_SEED=$KFS_SEED: expected a number"
+    msg "seed $KFS_SEED (KFS_SEED=$KFS_SEED replays it)"
+    RANDOM=$KFS_SEED
+    kfs_seeded=1
+}
+
+# rand N: sets $rand to the next number, 0 to N-1, of the seeded sequence.
+# Only the test's own shell draws: bash seeds $RANDOM anew from the clock
+# in a subshell, a $(...) or a background job, whose draws would neither
+# replay nor advance the sequence (hence a variable, not an output).
+rand()
+{
+    [ -n "${kfs_seeded:-}" ] || error "rand before kfs_seed"
+    [ "$BASHPID" = "$$" ] || error "rand in a subshell: its choice would not replay"
+    rand=$((RANDOM % $1))
+}
+
 # ---- make in the build tree ---------------------------------------------
 
 : "${KFS_BUILDDIR:=$KFS_SRCDIR}"
@@ -610,7 +715,7 @@ expect_probe()
     local want=$1 got
     shift
     got=$("$probe" "$@")
-    if ! printf '%s\n' "$got" | grep -q -x -E "$want"; then
+    if ! grep -q -x -E -- "$want" <<<"$got"; then
         fail "kfs-probe $*: got '$got', expected '$want'"
     fi
 }
@@ -622,8 +727,8 @@ assert_once()
     local dups
     dups=$(uniq -d "$1")
     if [ -n "$dups" ]; then
-        printf '%s\n' "$dups" | head -n 5 >&2
-        fail "$(printf '%s\n' "$dups" | grep -c '') $2 more than once"
+        head -n 5 <<<"$dups" >&2
+        fail "$(grep -c '' <<<"$dups") $2 more than once"
     fi
 }
 
@@ -646,11 +751,56 @@ assert_file_eq()
 {
     if ! cmp -s "$1" "$2"; then
         echo "--- expected ($2)" >&2
-        head -c 2000 "$2" | od -c | head -n 20 >&2
+        od -c -N 320 "$2" >&2
         echo "--- got ($1)" >&2
-        head -c 2000 "$1" | od -c | head -n 20 >&2
+        od -c -N 320 "$1" >&2
         fail "$3: contents differ"
     fi
+}
+
+# read_into OUT FILE [SECONDS]: FILE read whole with cat into OUT, within
+# SECONDS (60); a reader's error (EIO from a damaged record, a hang) fails
+# the test.  Compare OUT (head -n N OUT | cmp ...) rather than piping the
+# reader into head: cut short there, it dies of SIGPIPE.
+read_into()
+{
+    local rc=0
+    timeout "${3:-60}" cat "$2" >"$1" 2>"$1.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "cat $2: status $rc: $(cat "$1.err")"
+    rm -f "$1.err"
+}
+
+# assert_reads FILE EXPECTED WHAT: FILE reads back (read_into: the
+# reader's status checked) as EXPECTED, trailing newlines aside.
+assert_reads()
+{
+    read_into "$tmp/reads" "$1"
+    assert_eq "$(cat "$tmp/reads")" "$2" "$3"
+}
+
+# bytes_in FILE: how many bytes reading FILE gives (read_into); in an
+# assignment, n=$(bytes_in FILE), whose status set -e checks.
+bytes_in()
+{
+    read_into "$tmp/bytes_in" "$1"
+    file_size "$tmp/bytes_in"
+}
+
+# assert_bytes FILE N WHAT: reading FILE gives N bytes.
+assert_bytes()
+{
+    local n
+    n=$(bytes_in "$1")
+    assert_eq "$n" "$2" "$3"
+}
+
+# ls_has DIR NAME: ls -a DIR lists NAME; ls failing fails the test (so
+# that "! ls_has" cannot pass on an error).
+ls_has()
+{
+    local names
+    names=$(ls -a "$1") || fail "ls -a $1 failed"
+    grep -q -x -F -- "$2" <<<"$names"
 }
 
 # assert_eq GOT EXPECTED WHAT
@@ -768,260 +918,6 @@ assert_size()
     [ "$got" = "$2" ] || fail "$3: got '$got', expected '$2'"
 }
 
-# ---- the AWS backend: kinesalite, the aws CLI, loopback helpers -----------
-
-on_aws() { [ "$KFS_BACKEND" = aws ]; }
-
-kfs_region=us-east-1
-# Dummy credentials in the shape of real ones (a secret with / and +).
-kfs_access_key_id=AKIAKFSTEST000000001
-kfs_secret_access_key='kfsTest/Secret+Key/0123456789abcdefghijk'
-
-# The environment of the daemon and of the aws CLI: dummy credentials, no
-# profile, no shared file, nothing that could reach past loopback (IMDS is
-# pointed at a closed loopback port), no HTTP proxy.
-_kfs_aws_env()
-{
-    local v
-    for v in AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
-             AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS \
-             AWS_ENDPOINT_URL_STS AWS_ROLE_ARN AWS_ROLE_SESSION_NAME \
-             AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
-             AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
-             AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_CA_BUNDLE \
-             http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY; do
-        unset "$v"
-    done
-    mkdir -p "$tmp/aws"
-    : >"$tmp/aws/config"
-    : >"$tmp/aws/credentials"
-    export AWS_ACCESS_KEY_ID=$kfs_access_key_id
-    export AWS_SECRET_ACCESS_KEY=$kfs_secret_access_key
-    export AWS_CONFIG_FILE=$tmp/aws/config
-    export AWS_SHARED_CREDENTIALS_FILE=$tmp/aws/credentials
-    export AWS_EC2_METADATA_DISABLED=true
-    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1
-    export AWS_PAGER=
-    export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-}
-
-# kfs_helper_start NAME SCRIPT [ARGS...]: runs tests/aws/SCRIPT with node on
-# a free loopback port, its output in $tmp/NAME.log, and waits until it
-# listens; sets $helper_port.  It exits with the test (kfs_setup's cleanup
-# stops it after the mounts are gone, and it watches this shell besides).
-kfs_helper_start()
-{
-    local name=$1 script=$2 pid i
-    shift 2
-    rm -f "$tmp/$name.port"
-    node "$aws_dir/$script" --port-file "$tmp/$name.port" --parent-pid $$ "$@" \
-        </dev/null >"$tmp/$name.log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$tmp/helper.$name.pid"
-    for ((i = 0; i < 300; i++)); do
-        [ -s "$tmp/$name.port" ] && break
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$tmp/helper.$name.pid"
-            wait "$pid" || true
-            error "$name did not start: $(cat "$tmp/$name.log")"
-        fi
-        sleep 0.1
-    done
-    [ -s "$tmp/$name.port" ] || error "$name is not listening after 30s: $(cat "$tmp/$name.log")"
-    helper_port=$(cat "$tmp/$name.port")
-}
-
-# kfs_helper_stop NAME [STATUS]: stops it with SIGTERM; a helper that had
-# exited already, or that exits with another status than STATUS (0: the
-# SigV4 proxy exits 1 after a mismatch), fails the test.
-kfs_helper_stop()
-{
-    local name=$1 want=${2:-0} pid rc=0 bad=
-    [ -f "$tmp/helper.$name.pid" ] || return 0
-    pid=$(cat "$tmp/helper.$name.pid")
-    rm -f "$tmp/helper.$name.pid"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        wait "$pid" || rc=$?
-        [ "$rc" -eq "$want" ] || bad="exited with status $rc, expected $want"
-    else
-        wait "$pid" || rc=$?
-        bad="had died during the test (status $rc)"
-    fi
-    if [ -n "$bad" ]; then
-        echo "---- $name.log (last 30 lines) ----" >&2
-        tail -n 30 "$tmp/$name.log" >&2
-        if [ "${FUNCNAME[1]}" != _kfs_stop_helpers ]; then
-            fail "$name $bad"
-        fi
-        msg "FAIL: $name $bad"
-        [ "$kfs_exit_status" -ne 0 ] || kfs_exit_status=1
-    fi
-    return 0
-}
-
-_kfs_stop_helpers()
-{
-    local f name
-    for f in "$tmp"/helper.*.pid; do
-        [ -f "$f" ] || continue
-        name=${f##*/helper.}
-        kfs_helper_stop "${name%.pid}"
-    done
-    return 0
-}
-
-# kinesalite_start: kinesalite in memory on a free loopback port; sets
-# $kinesalite_url and points $kfs_endpoint at it.  Streams stay CREATING
-# and DELETING 200 ms: short, yet long enough that a mkdir returning before
-# ACTIVE would show.
-kinesalite_start()
-{
-    kfs_helper_start kinesalite kinesalite.js --stream-ms 200
-    kinesalite_url=http://127.0.0.1:$helper_port
-    kfs_endpoint=$kinesalite_url
-}
-
-# fault_proxy_start [ARGS...]: tests/aws/fault-proxy.js in front of
-# kinesalite (seeded by $KFS_FAULT_SEED, which a run prints so that it can
-# be replayed), and $kfs_endpoint pointed at it.
-fault_proxy_start()
-{
-    : "${KFS_FAULT_SEED:=$RANDOM}"
-    msg "fault-proxy seed $KFS_FAULT_SEED (KFS_FAULT_SEED=$KFS_FAULT_SEED replays it)"
-    kfs_helper_start faults fault-proxy.js --upstream "$kinesalite_url" \
-        --stats "$tmp/faults.stats" --control "$tmp/faults.control" \
-        --seed "$KFS_FAULT_SEED" "$@"
-    kfs_endpoint=http://127.0.0.1:$helper_port
-}
-
-# json_stat FILE FIELD: a value from a helper's JSON stats file
-# ("faults.reset", "fetches.AKIA...": 0 when missing).
-json_stat()
-{
-    node -e 'let v = JSON.parse(require("fs").readFileSync(process.argv[1]));
-             for (const k of process.argv[2].split(".")) v = v == null ? v : v[k];
-             console.log(v == null ? 0 : v)' "$1" "$2"
-}
-
-# stat_of FIELD: a number from the fault proxy's stats.
-stat_of() { json_stat "$tmp/faults.stats" "$1"; }
-_fault_mode_is() { [ "$(stat_of mode)" = "$1" ]; }
-
-# fault_mode LINE: puts LINE in force (see fault-proxy.js).
-fault_mode()
-{
-    printf '%s\n' "$1" >"$tmp/faults.control"
-    wait_for 5 "the fault proxy takes mode '$1'" _fault_mode_is "$1"
-}
-
-# writer_lines ID FILES FIRST LAST: lines FIRST..LAST of kfs-writer ID
-# writing FILES in turn, as aws_read_stream's tsv shows them:
-# "KEY<TAB>"LINE\n"".
-writer_lines()
-{
-    "$writer" --print "$1" "$3" "$4" |
-        awk -v files="$2" -v first="$3" \
-            'BEGIN { m = split(files, f, ",") }
-             { printf "%s\t\"%s\\n\"\n", f[(NR + first - 2) % m + 1], $0 }'
-}
-
-# start_writers PHASE NLINES FSYNC_EVERY: starts a kfs-writer for each line
-# "ID FILE,FILE..." of $writers on the files of stream directory $s, fsync
-# every FSYNC_EVERY lines; their pids in ${pids[@]}, ids (PHASE-ID) in
-# ${ids[@]}, acks in $tmp/acks.ID, errors in $tmp/err.ID, and "ID FILES
-# NLINES" added to $tmp/writer.ids.
-start_writers()
-{
-    local phase=$1 n=$2 every=$3 id files paths f
-    pids=()
-    ids=()
-    while read -r id files; do
-        paths=
-        for f in ${files//,/ }; do
-            paths=${paths:+$paths,}$s/$f
-        done
-        "$writer" "$paths" "$phase-$id" "$n" "$every" \
-            >"$tmp/acks.$phase-$id" 2>"$tmp/err.$phase-$id" &
-        pids+=($!)
-        ids+=("$phase-$id")
-        echo "$phase-$id $files $n" >>"$tmp/writer.ids"
-    done <<<"$writers"
-}
-
-# wait_acked: each writer of ${ids[@]} has had a first acknowledgement.
-_kfs_has_ack() { [ -s "$tmp/acks.$1" ]; }
-wait_acked()
-{
-    local id
-    for id in "${ids[@]}"; do
-        wait_for 30 "writer $id got a first acknowledgement" _kfs_has_ack "$id"
-    done
-}
-
-# outage_starts SECS: the writers of $writers start (phase gone-early,
-# 2000 lines, fsync every 10) and, once each has a first acknowledgement,
-# the endpoint goes for SECS seconds.  Sets ${early_pids[@]},
-# ${early_ids[@]} and $t_gone (epoch seconds).
-outage_starts()
-{
-    start_writers gone-early 2000 10
-    early_pids=("${pids[@]}")
-    early_ids=("${ids[@]}")
-    wait_acked
-    t_gone=$(date +%s)
-    fault_mode "gone secs=$1"
-}
-
-# awsk ARGS...: `aws kinesis ARGS` against kinesalite (never through a
-# proxy), blobs given raw (--data '{"Data":"1"}' as in the seed scenario).
-awsk()
-{
-    "$KFS_AWS_CLI" --endpoint-url "$kinesalite_url" --region "$kfs_region" \
-        --cli-binary-format raw-in-base64-out --no-cli-pager kinesis "$@"
-}
-
-# aws_read_shard tsv|raw STREAM SHARD OUT: every record of the shard, read
-# with the aws CLI (get-shard-iterator TRIM_HORIZON, then get-records to the
-# tip), into OUT: "KEY<TAB>DATA-as-JSON-string" lines (tsv) or the data as
-# they are (raw).
-aws_read_shard()
-{
-    local format=$1 stream=$2 shard=$3 out=$4 it n i
-    : >"$out"
-    it=$(awsk get-shard-iterator --stream-name "$stream" --shard-id "$shard" \
-        --shard-iterator-type TRIM_HORIZON --query ShardIterator --output text) ||
-        fail "aws kinesis get-shard-iterator $stream $shard failed"
-    for ((i = 0; i < 1000; i++)); do
-        awsk get-records --shard-iterator "$it" --limit 10000 --output json >"$out.answer" ||
-            fail "aws kinesis get-records $stream $shard failed"
-        read -r n it < <(node "$aws_dir/records.js" "$format" "$out.answer" "$out")
-        if [ "$n" -eq 0 ] || [ "$it" = - ]; then
-            break
-        fi
-    done
-    rm -f "$out.answer"
-}
-
-# aws_read_stream tsv|raw STREAM OUT: aws_read_shard of every shard of the
-# stream, the shards read at once, one after another in OUT.
-aws_read_stream()
-{
-    local format=$1 stream=$2 out=$3 shard
-    local -a shards=() pids=()
-    mapfile -t shards < <(awsk list-shards --stream-name "$stream" \
-        --query 'Shards[].ShardId' --output text | tr '\t' '\n')
-    [ ${#shards[@]} -gt 0 ] || fail "aws kinesis list-shards $stream: no shards"
-    for shard in "${shards[@]}"; do
-        aws_read_shard "$format" "$stream" "$shard" "$out.$shard" &
-        pids+=($!)
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" || fail "reading $stream with the aws CLI failed"
-    done
-    : >"$out"
-    for shard in "${shards[@]}"; do
-        cat "$out.$shard" >>"$out"
-        rm -f "$out.$shard"
-    done
-}
+# The AWS backend's helpers (kinesalite, the aws CLI, the proxies).
+# shellcheck source=functions-aws.sh
+. "$(dirname "${BASH_SOURCE[0]}")/functions-aws.sh"

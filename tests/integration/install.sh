@@ -42,13 +42,13 @@ grep -q -E "^OpenSSL OpenSSL" "$tmp/version" && fail "--version says OpenSSL twi
 # The helper runs the installed binary: -f (fake) with -v shows the command.
 "$p/sbin/mount.fuse.kinesisfs" /srv/k "$mnt" -fv -o noauto,shards=2 -t fuse.kinesisfs \
     2>"$tmp/helper.out" || fail "mount.fuse.kinesisfs -fv failed: $(cat "$tmp/helper.out")"
-assert_eq "$(cat "$tmp/helper.out")" \
+assert_reads "$tmp/helper.out" \
     "mount.fuse.kinesisfs: $p/bin/kinesisfs /srv/k $mnt -o noauto,shards=2" "the helper's command"
 ! is_mounted "$mnt" || fail "the helper mounted with -f (fake)"
 # mount(8)'s flags grouped: -r adds ro, -s and -n change nothing.
 "$p/sbin/mount.kinesisfs" /srv/k "$mnt" -sfnvr -o shards=2 2>"$tmp/helper.out" ||
     fail "mount.kinesisfs -sfnvr failed: $(cat "$tmp/helper.out")"
-assert_eq "$(cat "$tmp/helper.out")" \
+assert_reads "$tmp/helper.out" \
     "mount.kinesisfs: $p/bin/kinesisfs /srv/k $mnt -o shards=2,ro" "the helper's command with -sfnvr"
 # What it cannot do: one line, status 1.
 for bad in "-t ext4" "-N 1" "-o remount,rw" "-x" ""; do

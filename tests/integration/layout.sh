@@ -73,11 +73,10 @@ assert_eq "$(xattr "$s" open_shard_count)" 2 "user.kinesis.open_shard_count"
 assert_eq "$(xattr "$s" shard_count)" 2 "user.kinesis.shard_count"
 assert_eq "$(xattr "$s" stream_mode)" PROVISIONED "user.kinesis.stream_mode"
 arn=$(xattr "$s" arn)
-printf '%s\n' "$arn" | grep -q -x -E 'arn:[^:]+:kinesis:[^:]*:[^:]*:stream/two' ||
+grep -q -x -E 'arn:[^:]+:kinesis:[^:]*:[^:]*:stream/two' <<<"$arn" ||
     fail "user.kinesis.arn '$arn' is not a Kinesis stream ARN for 'two'"
 ct=$(xattr "$s" creation_time)
-printf '%s\n' "$ct" |
-    grep -q -x -E '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)' ||
+grep -q -x -E '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)' <<<"$ct" ||
     fail "user.kinesis.creation_time '$ct' is not ISO 8601 UTC"
 ct_s=$(date -u -d "$ct" +%s)
 if [ "$ct_s" -lt "$((t0 - ct_slack))" ] || [ "$ct_s" -gt "$t1" ]; then
@@ -146,7 +145,7 @@ printf abc >>"$s0"
 # above, which on AWS lasts up to a poll interval).
 w1=$(date +%s)
 wait_for 3 "size of shard 0 is 10 after 'abc' (read as 'abc\\n')" size_is "$s0" 10
-assert_eq "$(cat "$s0")" "hello
+assert_reads "$s0" "hello
 abc" "contents of shard 0"
 # A shard file's mtime is the arrival time of its newest record.
 wait_for 3 "mtime of shard 0 is the arrival of its record ($w0..$w1)" \
@@ -189,7 +188,7 @@ assert_eq "$(ls "$mnt")" "two" "ls of the mount point after remounting"
 assert_file_eq <(ls "$s") "$tmp/ls.expected" "ls of 'two' after remounting"
 assert_eq "$(xattr "$s" retention_hours)" 48 "retention_hours after remounting"
 assert_size "$s0" 10 "size of shard 0 after remounting"
-assert_eq "$(timeout 30 cat "$s0")" "hello
+assert_reads "$s0" "hello
 abc" "contents of shard 0 after remounting"
 
 mkdir "$mnt/four"

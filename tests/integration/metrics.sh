@@ -91,7 +91,7 @@ check_format
 for f in "$mnt"/*; do
     [ "$f" != "$m" ] || fail "@metrics is listed in the root"
 done
-ls -a "$mnt" | grep -q -x -F '@metrics' && fail "ls -a lists @metrics"
+! ls_has "$mnt" @metrics || fail "ls -a lists @metrics"
 # Read-only: EACCES as views (docs/metrics.md).
 log_mark
 expect_probe EACCES open-write "$m"

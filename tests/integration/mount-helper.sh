@@ -52,7 +52,7 @@ note_daemon()
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}
         pid=${pid%/cmdline}
-        if tr '\0' '\n' 2>/dev/null <"$f" | grep -q -x -F "$mnt" &&
+        if grep -q -x -F "$mnt" <<<"$(tr '\0' '\n' 2>/dev/null <"$f")" &&
             [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$p/bin/kinesisfs" ]; then
             n=$((n + 1))
             echo "$pid" >"$tmp/daemon.helper$n.pid"
@@ -78,7 +78,7 @@ write_read()
 {
     mkdir "$mnt/$1"
     echo "through $1" >>"$mnt/$1/k"
-    assert_eq "$(timeout 30 cat "$mnt/$1/shardId-000000000000")" "through $1" "the record read back in $1"
+    assert_reads "$mnt/$1/shardId-000000000000" "through $1" "the record read back in $1"
 }
 
 # ---- mount -t kinesisfs ------------------------------------------------------
@@ -93,7 +93,7 @@ assert_eq "$(xattr "$mnt/s1" shard_count)" 2 "shards=2 through the helper"
 # record=write: two writes, two records, read back raw ("xy"); line
 # framing would have made one, read back as "xy\n".
 { printf x; printf y; } >>"$mnt/s1/k"
-assert_eq "$(timeout 30 cat "$mnt/s1/k" | wc -c)" 2 "bytes read back with record=write"
+assert_bytes "$mnt/s1/k" 2 "bytes read back with record=write"
 rmdir "$mnt/s1" || fail "allow_delete did not reach the daemon"
 umounted "$data"
 
@@ -109,7 +109,7 @@ echo "kinesisfs $mnt fuse.kinesisfs data_dir=$data,ro,comment=x-test,defaults 0 
 mount -T "$tmp/fstab" "$mnt" || fail "mount -T (type fuse.kinesisfs) failed"
 note_daemon
 grep -F " $mnt " /proc/mounts | grep -q ' ro,' || fail "ro did not reach the kernel: $(grep -F " $mnt " /proc/mounts)"
-assert_eq "$(timeout 30 cat "$mnt/s2/k")" "through s2" "reading a read-only mount"
+assert_reads "$mnt/s2/k" "through s2" "reading a read-only mount"
 expect_probe EROFS write "$mnt/s2/k" 3
 umounted "$data"
 

@@ -195,7 +195,7 @@ for p in "${loops[@]}"; do
     wait "$p" || fail "a reader loop failed"
 done
 [ ! -s "$tmp/loops.err" ] || fail "readers failed while writing:
-$(sort "$tmp/loops.err" | uniq -c | head -n 20)"
+$(sort "$tmp/loops.err" | uniq -c | sed -n 1,20p)"
 
 # ---- what was acknowledged, and what the shards hold --------------------
 
@@ -216,10 +216,10 @@ sort "$tmp"/final.[0-9]* >"$tmp/all.sorted"
 sort "$tmp/expected" >"$tmp/expected.sorted"
 if ! cmp -s "$tmp/all.sorted" "$tmp/expected.sorted"; then
     echo "lines read but not written (or twice):" >&2
-    comm -23 "$tmp/all.sorted" "$tmp/expected.sorted" | head -n 5 >&2
-    uniq -d "$tmp/all.sorted" | head -n 5 >&2
+    comm -23 "$tmp/all.sorted" "$tmp/expected.sorted" | sed -n 1,5p >&2
+    uniq -d "$tmp/all.sorted" | sed -n 1,5p >&2
     echo "lines written but not read:" >&2
-    comm -13 "$tmp/all.sorted" "$tmp/expected.sorted" | head -n 5 >&2
+    comm -13 "$tmp/all.sorted" "$tmp/expected.sorted" | sed -n 1,5p >&2
     fail "the shards do not hold each acknowledged line exactly once"
 fi
 

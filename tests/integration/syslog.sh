@@ -72,11 +72,13 @@ not_running() { ! kill -0 "$daemon" 2>/dev/null; }
 # plus the level) from kinesisfs matching ERE.
 logged()
 {
-    lines | grep -E -q "^<$1>.*kinesisfs\[[0-9]+\]: .*$2"
+    lines
+    grep -E -q "^<$1>.*kinesisfs\[[0-9]+\]: .*$2" "$tmp/lines"
 }
 # lines: the datagrams received, one a line (socat writes them back to
-# back).
-lines() { sed 's/<\([0-9]\{1,3\}\)>/\n<\1>/g' "$syslog" | grep .; }
+# back), into $tmp/lines: searched there, not through a pipe that grep -q
+# would close early.
+lines() { sed -e 's/<\([0-9]\{1,3\}\)>/\n<\1>/g' "$syslog" | sed -e '/^$/d' >"$tmp/lines"; }
 
 # ---- without -o debug: error, info; no debug -----------------------------
 start_daemon ""
@@ -90,18 +92,19 @@ wait_for 10 "the mount is logged at info (<30>)" logged 30 "mounted $mnt"
 wait_for 10 "the new stream is logged at info (<30>)" logged 30 "stream logs created"
 wait_for 10 "the bad mkdir is logged at error (<27>)" logged 27 "mkdir bad name: "
 wait_for 10 "the unmount is logged at info (<30>)" logged 30 "unmounting $mnt"
-if lines | grep -q "^<31>"; then
-    fail "debug lines without -o debug: $(lines | grep "^<31>" | head -3)"
+lines
+if grep -q "^<31>" "$tmp/lines"; then
+    fail "debug lines without -o debug: $(grep "^<31>" "$tmp/lines" | sed -n 1,3p)"
 fi
 # Until it has mounted the daemon writes to the terminal (start-up errors
 # are seen there, and the mount), and once detached nothing more.
 grep -q -x "kinesisfs: info: mounted $mnt .*" "$tmp/terminal.out" ||
     fail "the mount is not reported on the terminal: $(cat "$tmp/terminal.out")"
-if grep -v -E "^kinesisfs: info: mounted " "$tmp/terminal.out" | grep -q .; then
+if grep -q -v -E "^kinesisfs: info: mounted " "$tmp/terminal.out"; then
     fail "the daemon wrote to the terminal after starting: $(cat "$tmp/terminal.out")"
 fi
-if lines | grep -v -q "^<[0-9]*>"; then
-    fail "a datagram without a priority: $(lines | grep -v "^<[0-9]*>" | head -3)"
+if grep -v -q "^<[0-9]*>" "$tmp/lines"; then
+    fail "a datagram without a priority: $(grep -v "^<[0-9]*>" "$tmp/lines" | sed -n 1,3p)"
 fi
 
 # ---- with -o debug: debug lines too -----------------------------------------

@@ -11,10 +11,15 @@ requires bc --version
 kfs_setup
 
 # cat_to NAME PATH: reads PATH (it must end) into $tmp/NAME.
-cat_to() { timeout 30 cat "$2" >"$tmp/$1" || fail "cat $2 failed"; }
-content_is() { [ "$(timeout 30 cat "$1")" = "$2" ]; }
-# bytes_in PATH: how many bytes reading PATH gives.
-bytes_in() { timeout 30 cat "$1" | wc -c; }
+cat_to() { read_into "$tmp/$1" "$2"; }
+# content_is FILE TEXT: FILE reads back as TEXT (for wait_for; a failed
+# read is a no).
+content_is()
+{
+    local got
+    got=$(timeout 30 cat "$1") || return 1
+    [ "$got" = "$2" ]
+}
 
 # A long linger so that a line written in pieces one after another is
 # never sent in parts, and the tail test can see the linger act.
@@ -123,7 +128,7 @@ assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after two '>' redirections
 before=$(bytes_in "$sh0")
 echo more >"$sh0"
 assert_size "$sh0" "$((before + 5))" "shard size after '>' on the shard file"
-assert_eq "$(bytes_in "$sh0")" "$((before + 5))" "bytes in the shard after '>' on the shard file"
+assert_bytes "$sh0" "$((before + 5))" "bytes in the shard after '>' on the shard file"
 expect_probe OK creat "$k/kt"
 cat_to kt "$k/kt"
 assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after open(O_CREAT|O_TRUNC)"
