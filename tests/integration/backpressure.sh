@@ -132,7 +132,7 @@ for i in 0 1 2 3; do
     cat "$s/$(shard_name "$i")" >"$tmp/shard"
     md5sum <"$tmp/shard" >"$tmp/got.$id"
     cmp -s "$tmp/got.$id" "$tmp/want.$id" || {
-        cut -c1-40 "$tmp/shard" | awk '{ print $1, $2, length($3) }' | uniq -c | head -40 >&2
+        cut -c1-40 "$tmp/shard" | awk '{ print $1, $2, length($3) }' | uniq -c | sed -n 1,40p >&2
         fail "writer $id: its shard does not hold its lines exactly once and in order ($(grep -c "^$id " "$tmp/shard") of $nlines lines, $(wc -l <"$tmp/shard") in all)"
     }
 done
