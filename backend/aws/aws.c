@@ -719,7 +719,8 @@ static int aws_put_records(void *impl, const char *stream,
 {
 	struct kfs_aws *a = impl;
 	struct kfs_aws_error e;
-	size_t *idx, m = 0;
+	size_t *idx, m = 0, body_len;
+	char *body;
 	cJSON *resp;
 	int rc;
 
@@ -758,10 +759,21 @@ static int aws_put_records(void *impl, const char *stream,
 		free(idx);
 		return 0;
 	}
-	/* Once: the producer resends the failed entries, and only those. */
-	rc = call(a, "PutRecords", stream,
-		  kfs_wire_put_records_req(stream, entries, idx, m),
-		  KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+	/* Once: the producer resends the failed entries, and only those (the
+	 * body of a resend holds them alone).  The body is freed as soon as
+	 * it is sent: it is the batch again, in base64. */
+	rc = kfs_wire_put_records_body(stream, entries, idx, m, &body, &body_len);
+	if (rc == 0) {
+		rc = kfs_aws_call_body(&a->client, "PutRecords", body, body_len,
+				       KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+		kfs_wire_body_free(body, body_len);
+		if (rc < 0)
+			log_fail("PutRecords", stream, &e);
+	} else {
+		memset(&e, 0, sizeof(e));
+		e.err = rc;
+		snprintf(e.message, sizeof(e.message), "out of memory");
+	}
 	if (rc == 0) {
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
