@@ -976,7 +976,8 @@ static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
 
 /*
  * GetRecords on a composite iterator, following empty pages, replacing an
- * expired service iterator, backing off when throttled.  With `nowait`
+ * expired service iterator, backing off when throttled, asking for half
+ * the records (down to one) when an answer is too large to take.  With `nowait`
  * (polls for the tail) it makes no request unless the shard's read slot is
  * free now, and gives -EAGAIN at once when throttled.
  */
@@ -1054,6 +1055,16 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 			rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
 			if (rc < 0)
 				break;
+			continue;
+		}
+		if (e.retry == KFS_AWS_TOO_LARGE && limit > 1) {
+			/* The service caps an answer at 10 MiB; kinesalite
+			 * does not, and a full shard's answer can pass what
+			 * is taken (KFS_HTTP_BODY_MAX).  The iterator did not
+			 * move: ask it for fewer records. */
+			limit /= 2;
+			kfs_debug("GetRecords %s: %s, asking for %d record(s)",
+				  what, e.message, limit);
 			continue;
 		}
 		if (e.retry == KFS_AWS_THROTTLED && nowait) {
