@@ -719,7 +719,8 @@ static int aws_put_records(void *impl, const char *stream,
 {
 	struct kfs_aws *a = impl;
 	struct kfs_aws_error e;
-	size_t *idx, m = 0;
+	size_t *idx, m = 0, body_len;
+	char *body;
 	cJSON *resp;
 	int rc;
 
@@ -758,10 +759,21 @@ static int aws_put_records(void *impl, const char *stream,
 		free(idx);
 		return 0;
 	}
-	/* Once: the producer resends the failed entries, and only those. */
-	rc = call(a, "PutRecords", stream,
-		  kfs_wire_put_records_req(stream, entries, idx, m),
-		  KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+	/* Once: the producer resends the failed entries, and only those (the
+	 * body of a resend holds them alone).  The body is freed as soon as
+	 * it is sent: it is the batch again, in base64. */
+	rc = kfs_wire_put_records_body(stream, entries, idx, m, &body, &body_len);
+	if (rc == 0) {
+		rc = kfs_aws_call_body(&a->client, "PutRecords", body, body_len,
+				       KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
+		kfs_wire_body_free(body, body_len);
+		if (rc < 0)
+			log_fail("PutRecords", stream, &e);
+	} else {
+		memset(&e, 0, sizeof(e));
+		e.err = rc;
+		snprintf(e.message, sizeof(e.message), "out of memory");
+	}
 	if (rc == 0) {
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
@@ -964,7 +976,8 @@ static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
 
 /*
  * GetRecords on a composite iterator, following empty pages, replacing an
- * expired service iterator, backing off when throttled.  With `nowait`
+ * expired service iterator, backing off when throttled, asking for half
+ * the records (down to one) when an answer is too large to take.  With `nowait`
  * (polls for the tail) it makes no request unless the shard's read slot is
  * free now, and gives -EAGAIN at once when throttled.
  */
@@ -1042,6 +1055,16 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 			rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
 			if (rc < 0)
 				break;
+			continue;
+		}
+		if (e.retry == KFS_AWS_TOO_LARGE && limit > 1) {
+			/* The service caps an answer at 10 MiB; kinesalite
+			 * does not, and a full shard's answer can pass what
+			 * is taken (KFS_HTTP_BODY_MAX).  The iterator did not
+			 * move: ask it for fewer records. */
+			limit /= 2;
+			kfs_debug("GetRecords %s: %s, asking for %d record(s)",
+				  what, e.message, limit);
 			continue;
 		}
 		if (e.retry == KFS_AWS_THROTTLED && nowait) {

@@ -154,21 +154,37 @@ static int attempt(struct kfs_aws_client *c, const char *action,
 int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 		 unsigned flags, cJSON **resp, struct kfs_aws_error *e_out)
 {
-	struct kfs_aws_error e_local, *e = e_out ? e_out : &e_local;
 	char *body = cJSON_PrintUnformatted(req);
+	int rc;
+
+	if (!body) {
+		*resp = NULL;
+		if (e_out) {
+			memset(e_out, 0, sizeof(*e_out));
+			e_out->err = -ENOMEM;
+			snprintf(e_out->message, sizeof(e_out->message),
+				 "out of memory");
+		}
+		return -ENOMEM;
+	}
+	rc = kfs_aws_call_body(c, action, body, strlen(body), flags, resp, e_out);
+	free(body);
+	return rc;
+}
+
+int kfs_aws_call_body(struct kfs_aws_client *c, const char *action,
+		      const char *body, size_t body_len, unsigned flags,
+		      cJSON **resp, struct kfs_aws_error *e_out)
+{
+	struct kfs_aws_error e_local, *e = e_out ? e_out : &e_local;
 	int64_t t0 = kfs_clock_mono(c->clock);
 	int refreshed = 0, ambiguous = 0, rc = -ENOMEM, tries = 0;
 
 	*resp = NULL;
 	memset(e, 0, sizeof(*e));
-	if (!body) {
-		e->err = -ENOMEM;
-		snprintf(e->message, sizeof(e->message), "out of memory");
-		return -ENOMEM;
-	}
 	for (int n = 0;; n++) {
 		tries++;
-		rc = attempt(c, action, body, strlen(body), flags, resp, e);
+		rc = attempt(c, action, body, body_len, flags, resp, e);
 		if (rc == 0)
 			break;
 		ambiguous |= e->ambiguous;
@@ -207,6 +223,5 @@ int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 	kfs_debug("%s: %s after %d attempt(s), %lld ms", action,
 		  rc == 0 ? "done" : "failed", tries,
 		  (long long)(kfs_clock_mono(c->clock) - t0));
-	free(body);
 	return rc;
 }

@@ -69,6 +69,12 @@ struct kfs_aws_client {
 int kfs_aws_call(struct kfs_aws_client *c, const char *action, const cJSON *req,
 		 unsigned flags, cJSON **resp, struct kfs_aws_error *e);
 
+/* kfs_aws_call with the body as JSON text already (body_len bytes,
+ * borrowed): PutRecords, whose body is written without a cJSON tree. */
+int kfs_aws_call_body(struct kfs_aws_client *c, const char *action,
+		      const char *body, size_t body_len, unsigned flags,
+		      cJSON **resp, struct kfs_aws_error *e);
+
 /* Sleeps on c's clock for backoff number `n` (0 for the first):
  * min(cap, base * 2^n), with jitter in its upper half. */
 void kfs_aws_backoff(const struct kfs_aws_client *c, int n);

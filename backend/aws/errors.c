@@ -203,6 +203,12 @@ void kfs_aws_error_from_transport(struct kfs_aws_error *e, int err,
 		e->err = -EIO;
 		e->retry = KFS_AWS_FATAL;
 		break;
+	case -EMSGSIZE:
+		/* An answer came, so the request was carried out. */
+		e->err = -EIO;
+		e->retry = KFS_AWS_TOO_LARGE;
+		e->ambiguous = sent;
+		break;
 	default:
 		/* Refused, reset, timed out, unresolved: the endpoint may be
 		 * back shortly.  Every one is EIO past the retry budget
@@ -211,7 +217,7 @@ void kfs_aws_error_from_transport(struct kfs_aws_error *e, int err,
 		e->retry = KFS_AWS_TRANSIENT;
 		break;
 	}
-	e->ambiguous = sent && e->retry == KFS_AWS_TRANSIENT;
+	e->ambiguous |= sent && e->retry == KFS_AWS_TRANSIENT;
 	snprintf(e->message, sizeof(e->message), "%s", why && *why ? why
 		 : strerror(-err));
 }

@@ -15,6 +15,8 @@ enum kfs_aws_retry {
 	KFS_AWS_AUTH,        /* credentials refused: refresh them once, retry once */
 	KFS_AWS_EXPIRED,     /* an expired iterator or page token: the caller
 			      * gets a new one */
+	KFS_AWS_TOO_LARGE,   /* the answer passed KFS_HTTP_BODY_MAX: the same
+			      * request gets the same answer; ask for less */
 };
 
 /* Everything known about one failed call; never holds a secret. */

@@ -61,7 +61,10 @@ struct kfs_http_ops {
 	 * answer arrived, whatever its status, or -errno when none did:
 	 * -ECONNREFUSED (could not connect), -ETIMEDOUT, -ECONNRESET (the
 	 * connection broke), -EHOSTUNREACH (name not resolved), -EPROTO (TLS
-	 * or protocol failure), -EINVAL (a bad request), -ENOMEM, -EIO.
+	 * or protocol failure), -EINVAL (a bad request), -EMSGSIZE (the
+	 * answer is longer than KFS_HTTP_BODY_MAX: refused as soon as its
+	 * Content-Length says so, else once that much has come), -ENOMEM,
+	 * -EIO.
 	 * resp is filled either way (error says why) and must be cleared
 	 * by the caller.  Safe to call from many threads at once.
 	 */

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/cancel.h"
 #include "lib/log.h"
@@ -97,6 +98,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 			free(s->resp->headers[i]);
 		s->resp->n_headers = 0;
 		return n;
+	}
+	if (n > 15 && strncasecmp(data, "Content-Length:", 15) == 0 &&
+	    strtoull(data + 15, NULL, 10) > KFS_HTTP_BODY_MAX) {
+		/* Told up front: refuse it before receiving any of it. */
+		s->too_big = 1;
+		return 0;
 	}
 	if (memchr(data, ':', n) &&
 	    kfs_http_response_add_header(s->resp, data, n) < 0) {
@@ -283,7 +290,7 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 		err = -ENOMEM;
 		snprintf(resp->error, sizeof(resp->error), "out of memory");
 	} else if (sink.too_big) {
-		err = -EIO;
+		err = -EMSGSIZE;
 		snprintf(resp->error, sizeof(resp->error),
 			 "answer larger than %u bytes", KFS_HTTP_BODY_MAX);
 	} else if (rc != CURLE_OK) {

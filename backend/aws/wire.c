@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "errors.h"
@@ -398,43 +399,166 @@ bad:
 
 /* ---- PutRecords ------------------------------------------------------ */
 
-cJSON *kfs_wire_put_records_req(const char *stream,
-				const struct kfs_put_entry *e,
-				const size_t *idx, size_t n)
-{
-	cJSON *o = kfs_wire_stream_req(stream), *arr;
+/*
+ * The PutRecords body is written as text into one buffer sized first,
+ * each record's base64 encoded in place: no cJSON tree, no printed copy
+ * of it.  A batch is up to 5 MiB of records, and up to 4 are in flight,
+ * so every copy of a batch costs the daemon MiBs (docs/PERFORMANCE.md).
+ * The bytes are what cJSON_PrintUnformatted made of the same request.
+ */
 
-	if (!o)
-		return NULL;
-	arr = cJSON_AddArrayToObject(o, "Records");
-	if (!arr)
-		goto fail;
+#define B64_CHUNK (3u << 20)   /* bytes encoded per EVP_EncodeBlock call */
+
+/* Length of s as a JSON string, quotes included (escaped as cJSON does). */
+static size_t json_str_len(const char *s)
+{
+	size_t n = 2;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\' || *p == '\b' || *p == '\f' ||
+		    *p == '\n' || *p == '\r' || *p == '\t')
+			n += 2;
+		else if (*p < 0x20)
+			n += 6;
+		else
+			n++;
+	}
+	return n;
+}
+
+/* Writes s as a JSON string at p; returns the end. */
+static char *json_str_put(char *p, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*p++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		char esc = *c == '"' ? '"' : *c == '\\' ? '\\' : *c == '\b' ? 'b'
+			: *c == '\f' ? 'f' : *c == '\n' ? 'n' : *c == '\r' ? 'r'
+			: *c == '\t' ? 't' : 0;
+
+		if (esc) {
+			*p++ = '\\';
+			*p++ = esc;
+		} else if (*c < 0x20) {
+			memcpy(p, "\\u00", 4);
+			p[4] = hex[*c >> 4];
+			p[5] = hex[*c & 0xf];
+			p += 6;
+		} else {
+			*p++ = (char)*c;
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
+/* Writes the base64 of data at p (in chunks of a multiple of 3 bytes,
+ * which concatenate, so that no length passes EVP_EncodeBlock's int);
+ * returns the end.  EVP_EncodeBlock ends with a NUL: p has room for it. */
+static char *b64_put(char *p, const unsigned char *data, size_t len)
+{
+	while (len) {
+		size_t n = len < B64_CHUNK ? len : B64_CHUNK;
+		p += EVP_EncodeBlock((unsigned char *)p, data, (int)n);
+		data += n;
+		len -= n;
+	}
+	return p;
+}
+
+/*
+ * A body of BODY_MMAP_MIN bytes or more is mapped on its own, not taken
+ * from malloc: unmapped, its pages go back at once.  From malloc it would
+ * come from the sender thread's arena, which the daemon lets keep up to
+ * 16 MiB of freed memory (fs/main.c, for reads), so every sender would
+ * go on holding its biggest body between batches (docs/PERFORMANCE.md,
+ * figure 7).
+ */
+#define BODY_MMAP_MIN (256u << 10)
+
+static char *body_alloc(size_t size)
+{
+	void *p;
+
+	if (size < BODY_MMAP_MIN)
+		return malloc(size);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void kfs_wire_body_free(char *body, size_t len)
+{
+	if (!body)
+		return;
+	if (len + 1 < BODY_MMAP_MIN)
+		free(body);
+	else
+		munmap(body, len + 1);
+}
+
+#define PUT_HEAD "{\"StreamName\":"
+#define PUT_RECORDS ",\"Records\":["
+#define PUT_DATA "{\"Data\":\""
+#define PUT_KEY "\",\"PartitionKey\":"
+#define PUT_EHK ",\"ExplicitHashKey\":"
+#define PUT_TAIL "]}"
+#define LIT(s) (sizeof(s) - 1)
+
+int kfs_wire_put_records_body(const char *stream, const struct kfs_put_entry *e,
+			      const size_t *idx, size_t n, char **out,
+			      size_t *len)
+{
+	size_t size = LIT(PUT_HEAD) + json_str_len(stream) + LIT(PUT_RECORDS) +
+		      LIT(PUT_TAIL);
+	char *buf, *p;
+
+	*out = NULL;
+	*len = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct kfs_put_entry *en = &e[idx[k]];
-		cJSON *r = cJSON_CreateObject(), *d;
-		char *b64;
+		size_t rec;
 
-		if (!r)
-			goto fail;
-		cJSON_AddItemToArray(arr, r);
-		if (kfs_wire_b64_encode(en->data, en->len, &b64) < 0)
-			goto fail;
-		d = cJSON_CreateString(b64);
-		free(b64);
-		if (!d)
-			goto fail;
-		cJSON_AddItemToObject(r, "Data", d);
-		if (!cJSON_AddStringToObject(r, "PartitionKey", en->key))
-			goto fail;
-		if (en->explicit_hash_key &&
-		    !cJSON_AddStringToObject(r, "ExplicitHashKey",
-					     en->explicit_hash_key))
-			goto fail;
+		if (en->len > SIZE_MAX / 2)
+			return -ENOMEM;
+		rec = LIT(PUT_DATA) + 4 * ((en->len + 2) / 3) + LIT(PUT_KEY) +
+		      json_str_len(en->key) + 1 /* } */ + (k > 0) /* , */;
+		if (en->explicit_hash_key)
+			rec += LIT(PUT_EHK) + json_str_len(en->explicit_hash_key);
+		if (rec > SIZE_MAX - 1 - size)
+			return -ENOMEM;
+		size += rec;
 	}
-	return o;
-fail:
-	cJSON_Delete(o);
-	return NULL;
+	buf = body_alloc(size + 1);
+	if (!buf)
+		return -ENOMEM;
+	p = buf;
+#define PUT(s) (memcpy(p, s, LIT(s)), p += LIT(s))
+	PUT(PUT_HEAD);
+	p = json_str_put(p, stream);
+	PUT(PUT_RECORDS);
+	for (size_t k = 0; k < n; k++) {
+		const struct kfs_put_entry *en = &e[idx[k]];
+
+		if (k > 0)
+			*p++ = ',';
+		PUT(PUT_DATA);
+		p = b64_put(p, en->data, en->len);
+		PUT(PUT_KEY);
+		p = json_str_put(p, en->key);
+		if (en->explicit_hash_key) {
+			PUT(PUT_EHK);
+			p = json_str_put(p, en->explicit_hash_key);
+		}
+		*p++ = '}';
+	}
+	PUT(PUT_TAIL);
+#undef PUT
+	*p = '\0';
+	*out = buf;
+	*len = size;
+	return 0;
 }
 
 static void entry_error(struct kfs_put_entry *en, int err, const char *code,

@@ -1,8 +1,9 @@
 /*
  * wire.h - the Kinesis JSON protocol (x-amz-json-1.1) as pure functions:
- * request bodies built and answers parsed with cJSON, blobs in base64, and
- * the composite shard iterator the backend hands to the FUSE layer.  No
- * I/O here, so every action is unit-tested from strings.
+ * request bodies built and answers parsed with cJSON (PutRecords' body is
+ * written as text), blobs in base64, and the composite shard iterator the
+ * backend hands to the FUSE layer.  No I/O here, so every action is
+ * unit-tested from strings.
  *
  * Builders return a cJSON object the caller frees with cJSON_Delete, or
  * NULL when out of memory.  Parsers return 0, -EIO for an answer that does
@@ -65,10 +66,19 @@ cJSON *kfs_wire_update_shard_count_req(const char *stream, int target);
 /* Increase/DecreaseStreamRetentionPeriod. */
 cJSON *kfs_wire_retention_req(const char *stream, int hours);
 
-/* PutRecords of entries e[idx[0]], ..., e[idx[n - 1]], in that order. */
-cJSON *kfs_wire_put_records_req(const char *stream,
-				const struct kfs_put_entry *e,
-				const size_t *idx, size_t n);
+/*
+ * The PutRecords body (JSON text) of entries e[idx[0]], ..., e[idx[n - 1]],
+ * in that order: *out is exactly *len bytes plus a NUL, and the caller
+ * frees it with kfs_wire_body_free(*out, *len); 0 or -ENOMEM.  Not a
+ * cJSON tree: a batch is MiBs, and this is its only copy besides the
+ * records (see wire.c).  Keys are escaped, not checked: the caller has
+ * made sure they are UTF-8.
+ */
+int kfs_wire_put_records_body(const char *stream, const struct kfs_put_entry *e,
+			      const size_t *idx, size_t n, char **out,
+			      size_t *len);
+/* Frees a body of kfs_wire_put_records_body, len as it gave; NULL: no-op. */
+void kfs_wire_body_free(char *body, size_t len);
 /* Fills err/seq/shard_id/reason of those entries from the answer, each
  * failed entry's ErrorCode mapped through the error table. */
 int kfs_wire_put_records_parse(const cJSON *resp, struct kfs_put_entry *e,

@@ -7,7 +7,9 @@
  * PutRecords (for a batch of three entries, and of one), GetShardIterator
  * and GetRecords, and kfs_wire_time_ms.  The raw input, as a string, also
  * goes to kfs_wire_iter_parse (the composite iterator), kfs_wire_b64_decode
- * and the two validators.
+ * and the two validators, and is the data and the partition key of a
+ * PutRecords body (kfs_wire_put_records_body), which must parse back to
+ * them.
  *
  * Checked beyond "no crash, no leak": what wire.h promises.  A parser that
  * fails leaves nothing of the answer in its outputs (the list as it was,
@@ -241,6 +243,50 @@ static void base64(const char *s, size_t n)
 	free(dec);
 }
 
+/* The PutRecords body with the input as the data of one record and, when
+ * it is a key the backend would send (1 to 256 bytes of UTF-8), as the
+ * partition key of another: JSON that gives both back. */
+static void put_body(const char *s, size_t n)
+{
+	struct kfs_put_entry e[2] = {
+		{ .key = "k", .data = s, .len = n },
+		{ .key = s, .explicit_hash_key = "0", .data = "", .len = 0 },
+	};
+	size_t idx[] = { 0, 1 }, len, m;
+	int with_key = n >= 1 && n <= 256 && strlen(s) == n &&
+		       kfs_wire_valid_utf8(s);
+	const cJSON *recs, *r;
+	unsigned char *dec;
+	char *body;
+	cJSON *j;
+
+	if (kfs_wire_put_records_body("S", e, idx, with_key ? 2 : 1, &body,
+				      &len) < 0)
+		die("out of memory");
+	if (strlen(body) != len)
+		die("put_records_body: the length is not the text's");
+	j = cJSON_ParseWithLength(body, len);
+	if (!j)
+		die("put_records_body: not JSON");
+	recs = cJSON_GetObjectItemCaseSensitive(j, "Records");
+	r = cJSON_GetArrayItem(recs, 0);
+	if (cJSON_GetArraySize(recs) != 1 + with_key ||
+	    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r, "Data")))
+		die("put_records_body: not the records given");
+	if (kfs_wire_b64_decode(cJSON_GetObjectItemCaseSensitive(r, "Data")->valuestring,
+				strlen(cJSON_GetObjectItemCaseSensitive(r, "Data")->valuestring),
+				&dec, &m) < 0 || m != n || memcmp(dec, s, n) != 0)
+		die("put_records_body: the data does not come back");
+	free(dec);
+	r = cJSON_GetArrayItem(recs, 1);
+	if (with_key &&
+	    (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r, "PartitionKey")) ||
+	     strcmp(cJSON_GetObjectItemCaseSensitive(r, "PartitionKey")->valuestring, s)))
+		die("put_records_body: the key does not come back");
+	cJSON_Delete(j);
+	kfs_wire_body_free(body, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
@@ -267,6 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	iterator(s);
 	base64(s, size);
 	base64(s, strlen(s));
+	put_body(s, size);
 	kfs_wire_valid_utf8(s);
 	kfs_wire_valid_seq(s);
 	free(s);

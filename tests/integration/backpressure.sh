@@ -14,8 +14,8 @@
 # (kinesisfs_producer_queue_limit_bytes) plus what a write in progress and
 # a partial line hold, and the queue's own memory gauge never passes its
 # limit.  At the end the daemon's peak RSS (VmHWM) is under 64 MiB (the
-# target of docs/PERFORMANCE.md, figure 7), 96 MiB on AWS (its requests in
-# flight; not checked under valgrind or the sanitizers, which add their
+# target of docs/PERFORMANCE.md, figure 7), on AWS too, with its requests
+# in flight (not checked under valgrind or the sanitizers, which add their
 # own), and the shard holds each writer's
 # lines exactly once, in order.  On AWS the writers must have reached
 # the queue's bound (else the backend was not the slower one).
@@ -115,11 +115,10 @@ fi
 
 hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$kfs_pid/status")
 msg "the daemon's peak RSS: $((hwm / 1024)) MiB"
-# docs/PERFORMANCE.md, figure 7: 64 MiB; on AWS each of the 4 batches
-# in flight also holds its request (5 MiB of records in base64, in JSON),
-# which big records fill: 96 MiB.
+# docs/PERFORMANCE.md, figure 7: 64 MiB.  On AWS each of the 4 batches in
+# flight also holds its request body, its records in base64 (at most 4/3
+# of the queue's 16 MiB in all): 40-46 MiB measured.
 bound=64
-on_aws && bound=96
 if [ "$KFS_VALGRIND" != 1 ] && [ "${KFS_ASAN:-}" != 1 ] && [ "$KFS_TSAN" != 1 ]; then
     [ "$hwm" -le $((bound * 1024)) ] || fail "the daemon's peak RSS is $hwm kB, over $bound MiB"
 fi

@@ -5,7 +5,7 @@
  * out of script or on answers left unused.  Covers paging, caching and its
  * invalidation, waits for ACTIVE, the error table in action, retries (and
  * their absence for PutRecords), credential refresh, expired iterators,
- * throttled reads and the per-shard read rate.
+ * throttled reads, answers too large to take and the per-shard read rate.
  *
  * The backend runs on a test clock (testclock.h): caches age, and the
  * backoff, the rate limit and the waits for ACTIVE pass, only as the clock
@@ -770,6 +770,46 @@ TEST(throttled_reads)
 	kfs_backend_free(be);
 }
 
+/* An answer too large to take (kinesalite has no 10 MiB cap): the same
+ * iterator asked for half the records, down to one, then EIO. */
+TEST(read_too_large_answers)
+{
+	struct kfs_backend *be = open_be(-1);
+	struct kfs_get_result r = { 0 };
+	struct kfs_wire_iter it = { .stream = "S", .shard = "shardId-000000000000" };
+	char *iter;
+	int64_t t0;
+
+	REQUIRE(kfs_wire_iter_format(&it, "B1", &iter) == 0);
+	SCRIPT(STEP("GetRecords", "{\"ShardIterator\":\"B1\",\"Limit\":10000}", NULL,
+		    0, NULL, -EMSGSIZE, NULL),
+	       STEP("GetRecords", "{\"ShardIterator\":\"B1\",\"Limit\":5000}", NULL,
+		    0, NULL, -EMSGSIZE, NULL),
+	       STEP("GetRecords", "{\"ShardIterator\":\"B1\",\"Limit\":2500}", NULL,
+		    200, "{\"Records\":[" REC("1", "YQ==", "k") "],"
+		    "\"NextShardIterator\":\"B2\",\"MillisBehindLatest\":0}", 0, NULL));
+	t0 = test_clock_now(&tclk);
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 10000, 0, &r), 0);
+	CHECK_EQ_INT(r.n, 1);
+	REQUIRE(r.next_iterator);
+	CHECK_EQ_INT(kfs_wire_iter_parse(r.next_iterator, &it), 0);
+	CHECK_EQ_STR(it.service, "B2");
+	CHECK_EQ_STR(it.last_seq, "1");
+	/* Each one a GetRecords of the shard: its read rate holds. */
+	CHECK_EQ_INT(fk.at[1], t0 + 30);
+	CHECK_EQ_INT(fk.at[2], t0 + 60);
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	/* Too large even for one record: EIO. */
+	SCRIPT(STEP("GetRecords", "\"Limit\":3}", NULL, 0, NULL, -EMSGSIZE, NULL),
+	       STEP("GetRecords", "\"Limit\":1}", NULL, 0, NULL, -EMSGSIZE, NULL));
+	CHECK_EQ_INT(OPS(be)->get_records(be->impl, iter, 3, 0, &r), -EIO);
+	CHECK_EQ_INT(r.n, 0);
+	SCRIPT_DONE();
+	free(iter);
+	kfs_backend_free(be);
+}
+
 /* Two readers of one shard: their calls are get_interval_ms apart. */
 static void *read_once(void *p)
 {
@@ -930,6 +970,7 @@ int main(void)
 	RUN(read_with_expired_iterator);
 	RUN(latest_resumes_at_its_time);
 	RUN(throttled_reads);
+	RUN(read_too_large_answers);
 	RUN(shard_read_rate);
 	RUN(empty_pages_and_closed_shards);
 	RUN(shard_mtime_follows_the_tip);

@@ -278,6 +278,46 @@ TEST(stream_summary)
 	cJSON_Delete(j);
 }
 
+/*
+ * The PutRecords body of e[idx[0..n)], checked against what cJSON makes of
+ * the same request (the body is written without it, and must stay what
+ * the service and kinesalite took): a malloc'd copy.
+ */
+static char *body_of(const char *stream, const struct kfs_put_entry *e,
+		     const size_t *idx, size_t n)
+{
+	cJSON *o = cJSON_CreateObject(), *arr;
+	char *s, *want;
+	size_t len;
+
+	REQUIRE(o && cJSON_AddStringToObject(o, "StreamName", stream));
+	REQUIRE((arr = cJSON_AddArrayToObject(o, "Records")));
+	for (size_t k = 0; k < n; k++) {
+		const struct kfs_put_entry *en = &e[idx[k]];
+		cJSON *r = cJSON_CreateObject();
+		char *b64;
+
+		REQUIRE(r && kfs_wire_b64_encode(en->data, en->len, &b64) == 0);
+		cJSON_AddItemToArray(arr, r);
+		REQUIRE(cJSON_AddStringToObject(r, "Data", b64) &&
+			cJSON_AddStringToObject(r, "PartitionKey", en->key));
+		if (en->explicit_hash_key)
+			REQUIRE(cJSON_AddStringToObject(r, "ExplicitHashKey",
+							en->explicit_hash_key));
+		free(b64);
+	}
+	want = text_of(o);
+	REQUIRE(kfs_wire_put_records_body(stream, e, idx, n, &s, &len) == 0);
+	CHECK_EQ_INT(len, strlen(want));
+	CHECK_EQ_INT(strlen(s), len);
+	CHECK_EQ_STR(s, want);
+	free(want);
+	want = strdup(s);
+	REQUIRE(want);
+	kfs_wire_body_free(s, len);
+	return want;
+}
+
 TEST(put_records)
 {
 	struct kfs_put_entry e[4];
@@ -299,7 +339,7 @@ TEST(put_records)
 	e[3].key = "k";
 	e[3].data = "";
 	e[3].len = 0;
-	s = text_of(kfs_wire_put_records_req("S", e, idx, 3));
+	s = body_of("S", e, idx, 3);
 	CHECK_EQ_STR(s, "{\"StreamName\":\"S\",\"Records\":["
 		     "{\"Data\":\"eyJEYXRhIjoiMSJ9Cg==\",\"PartitionKey\":\"111\"},"
 		     "{\"Data\":\"AAE=\",\"PartitionKey\":\"shardId-000000000001\","
@@ -341,6 +381,93 @@ TEST(put_records)
 		  "\"ShardId\":\"shardId-000000000000\"}]}");
 	CHECK_EQ_INT(kfs_wire_put_records_parse(j, e, idx, 3), -EIO);
 	cJSON_Delete(j);
+}
+
+/* Keys that JSON must escape, non-ASCII UTF-8, empty data: exact bytes,
+ * and parsed back they are what was sent. */
+TEST(put_records_body_escapes)
+{
+	static const struct { const char *key, *json; } v[] = {
+		{ "a\"b", "\"a\\\"b\"" },
+		{ "back\\slash", "\"back\\\\slash\"" },
+		{ "\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"" },
+		{ "\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\"" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"" },
+		{ "/slash</script>", "\"/slash</script>\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct kfs_put_entry e = { .key = v[i].key, .data = "", .len = 0 };
+		size_t idx = 0;
+		char want[256], *s;
+		cJSON *j, *r;
+
+		snprintf(want, sizeof(want), "{\"StreamName\":\"s.t-r_1\",\"Records\":"
+			 "[{\"Data\":\"\",\"PartitionKey\":%s}]}", v[i].json);
+		s = body_of("s.t-r_1", &e, &idx, 1);
+		CHECK_EQ_STR(s, want);
+		j = parse(s);
+		r = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "Records"), 0);
+		CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(r, "PartitionKey")),
+			     v[i].key);
+		CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(r, "Data")), "");
+		cJSON_Delete(j);
+		free(s);
+	}
+}
+
+/* An explicit hash key, one record alone, an empty batch. */
+TEST(put_records_body_shapes)
+{
+	struct kfs_put_entry e[2];
+	size_t idx[] = { 1 }, len;
+	char *s;
+
+	memset(e, 0, sizeof(e));
+	e[0].key = "not sent";
+	e[1].key = "k";
+	e[1].explicit_hash_key = "340282366920938463463374607431768211455";
+	e[1].data = "\xff\xfe\xfd";
+	e[1].len = 3;
+	s = body_of("S", e, idx, 1);
+	CHECK_EQ_STR(s, "{\"StreamName\":\"S\",\"Records\":[{\"Data\":\"//79\","
+		     "\"PartitionKey\":\"k\",\"ExplicitHashKey\":"
+		     "\"340282366920938463463374607431768211455\"}]}");
+	free(s);
+	s = body_of("S", e, idx, 0);
+	CHECK_EQ_STR(s, "{\"StreamName\":\"S\",\"Records\":[]}");
+	free(s);
+	CHECK_EQ_INT(kfs_wire_put_records_body("S", e, idx, 0, &s, &len), 0);
+	CHECK_EQ_INT(len, strlen("{\"StreamName\":\"S\",\"Records\":[]}"));
+	kfs_wire_body_free(s, len);
+	kfs_wire_body_free(NULL, 0);
+}
+
+/* Data longer than one EVP_EncodeBlock chunk (3 MiB), and not a multiple
+ * of 3: the base64 is the same as of the whole at once. */
+TEST(put_records_body_big)
+{
+	size_t n = (3u << 20) * 2 + 2, idx = 0, len;
+	unsigned char *data = malloc(n);
+	struct kfs_put_entry e = { .key = "big" };
+	char *s, *b64, *want;
+
+	REQUIRE(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 12));
+	e.data = data;
+	e.len = n;
+	REQUIRE(kfs_wire_b64_encode(data, n, &b64) == 0);
+	REQUIRE(asprintf(&want, "{\"StreamName\":\"S\",\"Records\":[{\"Data\":"
+			 "\"%s\",\"PartitionKey\":\"big\"}]}", b64) > 0);
+	CHECK_EQ_INT(kfs_wire_put_records_body("S", &e, &idx, 1, &s, &len), 0);
+	CHECK_EQ_INT(len, strlen(want));
+	CHECK(strcmp(s, want) == 0);
+	kfs_wire_body_free(s, len);
+	free(want);
+	free(b64);
+	free(data);
 }
 
 TEST(shard_iterator)
@@ -642,6 +769,9 @@ int main(void)
 	RUN(list_shards);
 	RUN(stream_summary);
 	RUN(put_records);
+	RUN(put_records_body_escapes);
+	RUN(put_records_body_shapes);
+	RUN(put_records_body_big);
 	RUN(shard_iterator);
 	RUN(get_records);
 	RUN(composite_iterator);

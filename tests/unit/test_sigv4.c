@@ -15,6 +15,9 @@
  *    a session token and bodies up to 5 MiB (over 1 MiB libcurl adds an
  *    unsigned "Expect: 100-continue"), and checks that every signed header
  *    was sent, once, and that the body that arrived is the one signed.
+ *
+ * The same server also checks what the client does with an answer too
+ * large to take.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -64,6 +67,9 @@ struct captured {
 static struct {
 	pthread_mutex_t lock;    /* protects last */
 	struct captured last;    /* the latest request; protected by lock */
+	const char *answer;      /* what to answer instead of 200 {}, or NULL;
+				  * protected by lock */
+	int served;              /* requests answered; protected by lock */
 	int fd;                  /* listening socket */
 	int port;
 	pthread_t thread;
@@ -115,7 +121,7 @@ static void serve_one(int fd)
 	size_t len = 0, cap = 0, need;
 	long clen = 0;
 	int count;
-	const char *v;
+	const char *v, *answer;
 
 	while (!end) {
 		ssize_t r;
@@ -166,8 +172,12 @@ static void serve_one(int fd)
 	captured_clear(&srv.last);
 	srv.last = c;
 	memset(&c, 0, sizeof(c));
+	answer = srv.answer;
+	srv.served++;
 	pthread_mutex_unlock(&srv.lock);
-	{
+	if (answer) {
+		write_all(fd, answer, strlen(answer));
+	} else {
 		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: "
 			"application/x-amz-json-1.1\r\nContent-Length: 2\r\n"
 			"Connection: close\r\n\r\n{}";
@@ -635,6 +645,58 @@ TEST(connection_refused)
 	kfs_http_free(http);
 }
 
+/* An answer whose Content-Length passes KFS_HTTP_BODY_MAX is refused from
+ * its head, none of its body taken: EMSGSIZE, which the client tells the
+ * backend is to ask for less (KFS_AWS_TOO_LARGE), not to retry. */
+TEST(answer_too_large)
+{
+	struct kfs_aws_client c = {
+		.creds = { fixed_get, fixed_invalidate, NULL },
+		.region = "us-east-1",
+		.max_attempts = 3, .backoff_ms = 1, .backoff_cap_ms = 1,
+	};
+	struct kfs_http_request req = { .method = "POST", .body = "{}",
+					.body_len = 2 };
+	struct kfs_http_response resp;
+	struct kfs_aws_error e;
+	struct captured cap;
+	char url[64];
+	cJSON *body = cJSON_CreateObject(), *out = NULL;
+	int served;
+
+	REQUIRE(body);
+	REQUIRE(kfs_http_curl_new(&c.http) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
+	c.url = url;
+	req.url = url;
+	pthread_mutex_lock(&srv.lock);
+	srv.answer = "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1"
+		     "\r\nContent-Length: 67108865\r\nConnection: close\r\n\r\n"
+		     "{\"Records\":[";
+	pthread_mutex_unlock(&srv.lock);
+	CHECK_EQ_INT(kfs_http_send(c.http, &req, &resp), -EMSGSIZE);
+	CHECK(strstr(resp.error, "larger than 67108864") != NULL);
+	CHECK(resp.body == NULL);
+	CHECK_EQ_INT(resp.sent, 1);
+	kfs_http_response_clear(&resp);
+	cap = take();
+	captured_clear(&cap);
+	pthread_mutex_lock(&srv.lock);
+	served = srv.served;
+	pthread_mutex_unlock(&srv.lock);
+	CHECK_EQ_INT(kfs_aws_call(&c, "GetRecords", body, 0, &out, &e), -EIO);
+	CHECK(out == NULL);
+	CHECK_EQ_INT(e.retry, KFS_AWS_TOO_LARGE);
+	cap = take();
+	captured_clear(&cap);
+	pthread_mutex_lock(&srv.lock);
+	CHECK_EQ_INT(srv.served - served, 1);  /* not retried */
+	srv.answer = NULL;
+	pthread_mutex_unlock(&srv.lock);
+	cJSON_Delete(body);
+	kfs_http_free(c.http);
+}
+
 int main(void)
 {
 	server_start();
@@ -644,6 +706,7 @@ int main(void)
 	RUN(kinesis_call_5mib);
 	RUN(empty_header_refused);
 	RUN(connection_refused);
+	RUN(answer_too_large);
 	server_stop();
 	return tap_done();
 }
