@@ -80,9 +80,13 @@ while read -r p; do
 done < <(cat "$tmp/build.pkgs" "$tmp/runtime.pkgs")
 
 # What quickstart installs to build is what the build stage installs (bar
-# fuse3, attr and jq: tools for the mount and the examples).
+# what the mount and the README's commands use: fuse3, attr, jq, man-db,
+# and ca-certificates, which the runtime stage has for the AWS backend).
 sed -n '/^pkgs="/,/"$/p' "$KFS_SRCDIR/quickstart" | tr -d '"' | sed 's/^pkgs=//' |
-    tr -s ' \t' '\n' | grep -v -x -E '|fuse3|attr|jq' | sort -u >"$tmp/quickstart.pkgs"
+    tr -s ' \t' '\n' | grep -v -x -E '|fuse3|attr|jq|man-db|ca-certificates' |
+    sort -u >"$tmp/quickstart.pkgs"
+grep -q -x ca-certificates "$tmp/runtime.pkgs" ||
+    fail "the runtime stage lacks ca-certificates: the AWS backend could not check certificates"
 [ -s "$tmp/quickstart.pkgs" ] || fail "no package list found in quickstart"
 missing=$(comm -23 "$tmp/quickstart.pkgs" "$tmp/build.pkgs")
 [ -z "$missing" ] || fail "quickstart builds with packages the build stage lacks: $missing"

@@ -1526,14 +1526,26 @@ struct churn {
 	int errors;               /* anything wrong seen */
 	int purged;               /* segments deleted (purger) */
 	int *stop;                /* set by the main thread */
+	int *deleted;             /* atomic: all the purger deleted so far */
 };
+
+/* Writes a writer makes at least, and at most while waiting for the purger. */
+#define CHURN_WRITES 400
+#define CHURN_WRITES_MAX 100000
 
 static void *churn_main(void *arg)
 {
 	struct churn *c = arg;
 
 	if (c->role < 2) {
-		for (int i = 0; i < 400; i++) {
+		/*
+		 * Until something was purged too: where fsync costs nothing
+		 * (/tmp on tmpfs) the writes could all be over before the
+		 * purger's clock passed the retention period.
+		 */
+		for (int i = 0; i < CHURN_WRITES_MAX &&
+		     (i < CHURN_WRITES ||
+		      !__atomic_load_n(c->deleted, __ATOMIC_ACQUIRE)); i++) {
 			char key[16], v[32];
 			snprintf(key, sizeof(key), "c%d-%d", c->role, i % 9);
 			snprintf(v, sizeof(v), "%d %d\n", c->role, i);
@@ -1563,8 +1575,10 @@ static void *churn_main(void *arg)
 			n = kfs_local_purge(c->be);
 			if (n < 0)
 				c->errors++;
-			else
+			else if (n > 0) {
 				c->purged += n;
+				__atomic_add_fetch(c->deleted, n, __ATOMIC_RELEASE);
+			}
 			usleep(500);
 		}
 	}
@@ -1577,13 +1591,14 @@ TEST(retention_while_writing_and_reading)
 	struct kfs_backend *be = open_at(dir, 512, 0);
 	pthread_t th[4];
 	struct churn c[4];
-	int stop = 0, errors = 0;
+	int stop = 0, errors = 0, deleted = 0;
 	struct kfs_get_result r;
 
 	set_now(T0);
 	CHECK_EQ_INT(OPS(be)->create_stream(be->impl, "y", 1), 0);
 	for (int i = 0; i < 4; i++) {
-		c[i] = (struct churn){.be = be, .role = i, .stop = &stop};
+		c[i] = (struct churn){.be = be, .role = i, .stop = &stop,
+				      .deleted = &deleted};
 		pthread_create(&th[i], NULL, churn_main, &c[i]);
 	}
 	pthread_join(th[0], NULL);
