@@ -269,14 +269,10 @@ static size_t fake_used(struct fake *f)
  * of real time (only a broken program takes that long). */
 static int fake_wait_used(struct fake *f, size_t n)
 {
-	struct timespec ts;
-	int rc = 0;
+	int rc;
 
-	kfs_deadline(&ts, 20000);
 	pthread_mutex_lock(&f->lock);
-	while (f->next < n && rc == 0)
-		rc = pthread_cond_timedwait(&f->cond, &f->lock, &ts);
-	rc = f->next >= n ? 0 : -1;
+	rc = test_wait_count(&f->lock, &f->cond, &f->next, n);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }

@@ -75,14 +75,10 @@ static void sc_door(struct scripted *s)
 /* Waits until n calls came in; 0, or -1 after 20 s of real time. */
 static int sc_wait_entered(struct scripted *s, size_t n)
 {
-	struct timespec ts;
-	int rc = 0;
+	int rc;
 
-	kfs_deadline(&ts, 20000);
 	pthread_mutex_lock(&s->lock);
-	while (s->entered < n && rc == 0)
-		rc = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-	rc = s->entered >= n ? 0 : -1;
+	rc = test_wait_count(&s->lock, &s->cond, &s->entered, n);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

@@ -250,3 +250,14 @@ int test_thread_blocked(pid_t tid)
 	}
 	return -1;
 }
+
+int test_wait_count(pthread_mutex_t *m, pthread_cond_t *c,
+		    const size_t *count, size_t n)
+{
+	struct timespec ts;
+
+	kfs_deadline(&ts, GUARD_MS);
+	while (*count < n && pthread_cond_timedwait(c, m, &ts) == 0)
+		;
+	return *count >= n ? 0 : -1;
+}

@@ -20,6 +20,7 @@
 #define KFS_TESTCLOCK_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -67,5 +68,12 @@ pid_t test_gettid(void);
  * must only use this to make a check sharper, never to be correct.
  */
 int test_thread_blocked(pid_t tid);
+
+/*
+ * With m held: waits on c until *count reaches n.  0, or -1 after 20 s of
+ * real time (a fake's calls that never came: only a broken program).
+ */
+int test_wait_count(pthread_mutex_t *m, pthread_cond_t *c,
+		    const size_t *count, size_t n);
 
 #endif
