@@ -1001,6 +1001,20 @@ static int kfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return open_handle("create", path, fi);
 }
 
+/* Drops what an open of the kernel held of h, h being off fs->open: its
+ * poll handle, its place among the pollers, and its reference. */
+static void handle_close(struct kfs_handle *h)
+{
+	int was;
+	struct fuse_pollhandle *ph = pollers_del(h, &was);
+
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	if (was)
+		handle_unref(h);
+	handle_unref(h);
+}
+
 static int kfs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
@@ -1013,16 +1027,8 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 			kfs_err("close %s/%s: %s", h->stream, h->name,
 				strerror(-err));
 	}
-	{
-		int was;
-		struct fuse_pollhandle *ph = pollers_del(h, &was);
-		if (ph)
-			fuse_pollhandle_destroy(ph);
-		if (was)
-			handle_unref(h);
-	}
 	open_del(h);
-	handle_unref(h);
+	handle_close(h);
 	return 0;
 }
 
@@ -1640,7 +1646,6 @@ void kfs_fs_free(struct kfs_fs *fs)
 	 * resolved their records. */
 	for (;;) {
 		struct kfs_handle *h;
-		int was;
 
 		pthread_mutex_lock(&fs->tails_lock);
 		h = fs->open;
@@ -1649,14 +1654,7 @@ void kfs_fs_free(struct kfs_fs *fs)
 		pthread_mutex_unlock(&fs->tails_lock);
 		if (!h)
 			break;
-		{
-			struct fuse_pollhandle *ph = pollers_del(h, &was);
-			if (ph)
-				fuse_pollhandle_destroy(ph);
-			if (was)
-				handle_unref(h);
-		}
-		handle_unref(h);
+		handle_close(h);
 	}
 	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
