@@ -9,7 +9,7 @@
  * are read to their end, and the lanes taking turns.
  *
  * A reader is not thread-safe: its owner serializes calls (the handle
- * lock in fs/ops.c).
+ * lock of struct kfs_handle, fs/fs-internal.h).
  */
 #ifndef KFS_READER_H
 #define KFS_READER_H

@@ -1,0 +1,164 @@
+/*
+ * fs-internal.h - what the files of the FUSE layer share and nothing else
+ * sees: the open file (struct kfs_handle), the resolution of names, and
+ * the operations that fs/ops.c gathers into the FUSE operations table.
+ *
+ *   ops.c    the table; open, read, release; init, shutdown, free
+ *   names.c  path -> (stream, shard | key | view), attributes, namespace
+ *   write.c  the write path: line buffers, framing, the linger thread
+ *   poll.c   poll(2) on views: the poll thread and its poll handles
+ *   xattr.c  extended attributes (user.kinesis.*)
+ */
+#ifndef KFS_FS_INTERNAL_H
+#define KFS_FS_INTERNAL_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 31
+#endif
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "fs/ops.h"
+#include "fs/path.h"
+
+/* One open file. */
+struct kfs_handle {
+	struct kfs_fs *fs;                    /* owner */
+	enum kfs_node kind;                   /* SHARD, KEY or SVIEW */
+	char stream[KFS_STREAM_NAME_MAX + 1]; /* its stream */
+	char name[NAME_MAX + 1];              /* shard id or partition key */
+	char full[NAME_MAX + 1];              /* the name opened, for messages */
+	char ehk[KFS_HASH_KEY_MAX];           /* shard files: the shard's starting hash key */
+	int readable;                         /* opened for reading */
+	int writable;                         /* opened for writing */
+	int nonblock;                         /* O_NONBLOCK: no waiting at the tip */
+
+	/* Linger-thread and poll-thread bookkeeping. */
+	int refs;                             /* protected by tails lock */
+	int on_tails;                         /* protected by tails lock */
+	struct kfs_handle *tnext, *tprev;     /* protected by tails lock */
+	struct kfs_handle *onext, *oprev;     /* fs->open; protected by tails lock */
+	struct fuse_pollhandle *ph;           /* protected by poll lock */
+	struct kfs_handle *pnext;             /* protected by poll lock */
+	int on_pollers;                       /* protected by poll lock */
+	struct kfs_handle *tnext_poll;        /* the poll thread's own list */
+
+	pthread_mutex_t lock;                 /* "handle lock": protects below */
+	/* writing */
+	struct kfs_ack ack;                   /* results of records handed over */
+	char *line;                           /* partial line not yet sent */
+	size_t line_len, line_cap;
+	int discarding;                       /* dropping an oversized line up to its newline */
+	size_t retry_len;                     /* a write failed with EFBIG that may come again: its length */
+	uint64_t retry_hash;                  /* and the hash of its bytes */
+	int64_t tail_ms;                      /* monotonic ms the partial line began */
+	/* reading */
+	struct kfs_reader *rd;                /* the cursor, when readable */
+	char *doc;                            /* @metrics: the document of this open,
+					       * made before the open returns and
+					       * only read after: no lock */
+	size_t doc_len;                       /* its length */
+};
+
+/* The mount's state, as every operation reaches it. */
+static inline struct kfs_fs *get_fs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+/* ---- ops.c --------------------------------------------------------- */
+
+/* Drops a reference to h (tails lock not held); the last one frees it. */
+void kfs_handle_unref(struct kfs_handle *h);
+
+/* ---- names.c ------------------------------------------------------- */
+
+/* Copies a name for a log line, control bytes as \xNN: a name holding a
+ * newline must not make two lines (or forge one).  Returns buf. */
+const char *kfs_names_log(const char *s, char *buf, size_t size);
+/* Logs one line for a failed operation and returns err. */
+int kfs_names_fail(int err, const char *op, const struct kfs_path *p,
+		   const char *reason);
+/* kfs_path_parse, but a component longer than NAME_MAX is ENAMETOOLONG;
+ * p is filled for messages either way. */
+int kfs_names_parse(const char *path, struct kfs_path *p);
+/* Resolves a path that must exist; fills the stream and shard as asked
+ * (either may be NULL).  A shard view's shard is always looked up.
+ * 0, or -errno (logged). */
+int kfs_names_resolve(struct kfs_fs *fs, const char *op, const char *path,
+		      struct kfs_path *p, struct kfs_stream_desc *sd,
+		      struct kfs_shard_desc *shd);
+/* 1 for views: names with a position, which follow. */
+int kfs_names_is_view(const struct kfs_path *p);
+/* -o read_only: -EROFS (logged) for every change, else 0. */
+int kfs_names_refuse_read_only(const struct kfs_fs *fs, const char *op,
+			       const struct kfs_path *p);
+
+/* The operations on names (FUSE's, for the table). */
+int kfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi);
+int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		off_t off, struct fuse_file_info *fi,
+		enum fuse_readdir_flags flags);
+int kfs_mkdir(const char *path, mode_t mode);
+int kfs_rmdir(const char *path);
+int kfs_unlink(const char *path);
+int kfs_rename(const char *from, const char *to, unsigned int flags);
+int kfs_link(const char *from, const char *to);
+int kfs_symlink(const char *target, const char *path);
+int kfs_mknod(const char *path, mode_t mode, dev_t dev);
+int kfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
+int kfs_chown(const char *path, uid_t uid, gid_t gid,
+	      struct fuse_file_info *fi);
+int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi);
+int kfs_fallocate(const char *path, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi);
+int kfs_utimens(const char *path, const struct timespec tv[2],
+		struct fuse_file_info *fi);
+int kfs_statfs(const char *path, struct statvfs *st);
+
+/* ---- write.c ------------------------------------------------------- */
+
+/* Sends h's partial line and waits for every record of the handle:
+ * 0, or the first -errno. */
+int kfs_write_settle(struct kfs_handle *h);
+/* The linger thread (arg is the kfs_fs): sends partial lines that have
+ * waited linger_ms. */
+void *kfs_write_linger(void *arg);
+/* Stops the linger thread and sends the partial lines still waiting. */
+void kfs_write_stop(struct kfs_fs *fs);
+
+int kfs_write(const char *path, const char *buf, size_t size, off_t offset,
+	      struct fuse_file_info *fi);
+int kfs_flush(const char *path, struct fuse_file_info *fi);
+int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi);
+
+/* ---- poll.c -------------------------------------------------------- */
+
+/* Takes h off the polled handles, destroying its poll handle and dropping
+ * the reference the poll list held, if any. */
+void kfs_poll_drop(struct kfs_handle *h);
+/* The poll thread (arg is the kfs_fs): tells the kernel of polled views
+ * that became readable. */
+void *kfs_poll_main(void *arg);
+/* Stops the poll thread and drops the poll handles; before the session
+ * goes. */
+void kfs_poll_stop(struct kfs_fs *fs);
+
+int kfs_poll(const char *path, struct fuse_file_info *fi,
+	     struct fuse_pollhandle *ph, unsigned *reventsp);
+
+/* ---- xattr.c ------------------------------------------------------- */
+
+int kfs_getxattr(const char *path, const char *name, char *value,
+		 size_t size);
+int kfs_listxattr(const char *path, char *list, size_t size);
+int kfs_setxattr(const char *path, const char *name, const char *value,
+		 size_t size, int flags);
+int kfs_removexattr(const char *path, const char *name);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * write.c - the write path: each writer's line buffer, framing its bytes
+ * into records (record=line or record=write) handed to the producer, the
+ * linger thread that sends partial lines after linger_ms, and flush and
+ * fsync, which send the partial line and wait for every record.
+ */
+#include "fs/fs-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "fs/metrics.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static void tails_add(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	if (!h->on_tails) {
+		h->on_tails = 1;
+		h->tprev = NULL;
+		h->tnext = fs->tails;
+		if (fs->tails)
+			fs->tails->tprev = h;
+		fs->tails = h;
+		h->refs++;
+		pthread_cond_signal(&fs->tails_cond);
+	}
+	pthread_mutex_unlock(&fs->tails_lock);
+}
+
+/* Unlinks h from the tails list; called with the tails lock held.
+ * Returns 1 when it was there (the caller owes an unref). */
+static int tails_del_locked(struct kfs_handle *h)
+{
+	struct kfs_fs *fs = h->fs;
+
+	if (!h->on_tails)
+		return 0;
+	if (h->tprev)
+		h->tprev->tnext = h->tnext;
+	else
+		fs->tails = h->tnext;
+	if (h->tnext)
+		h->tnext->tprev = h->tprev;
+	h->on_tails = 0;
+	h->tnext = h->tprev = NULL;
+	return 1;
+}
+
+static void tails_del(struct kfs_handle *h)
+{
+	int was;
+
+	pthread_mutex_lock(&h->fs->tails_lock);
+	was = tails_del_locked(h);
+	pthread_mutex_unlock(&h->fs->tails_lock);
+	if (was)
+		kfs_handle_unref(h);
+}
+
+/* Hands records (of the handle's key) to the producer; handle lock held.
+ * *n is set to 0.  0 or -errno. */
+static int put_lines(struct kfs_handle *h, const struct iovec *v, size_t *n)
+{
+	struct kfs_fs *fs = h->fs;
+	int err;
+
+	if (*n == 0)
+		return 0;
+	err = kfs_producer_put_many(fs->prod, h->stream, h->name,
+				    h->kind == KFS_NODE_SHARD ? h->ehk : NULL,
+				    v, *n, &h->ack);
+	*n = 0;
+	if (err == -ESHUTDOWN)
+		err = -EIO;
+	if (err)
+		kfs_err("write %s/%s: record not queued: %s", h->stream, h->name,
+			strerror(-err));
+	return err;
+}
+
+/* Hands one record to the producer; handle lock held. */
+static int put_record(struct kfs_handle *h, const void *data, size_t len)
+{
+	struct iovec v = { .iov_base = (void *)data, .iov_len = len };
+	size_t n = 1;
+
+	return put_lines(h, &v, &n);
+}
+
+/* tail_ms is also read by the linger thread without the handle lock. */
+static void set_tail_ms(struct kfs_handle *h, int64_t ms)
+{
+	__atomic_store_n(&h->tail_ms, ms, __ATOMIC_RELAXED);
+}
+
+/* Sends the partial line, if any, as its own record; handle lock held. */
+static int send_tail(struct kfs_handle *h)
+{
+	int err = 0;
+
+	if (h->line_len > 0)
+		err = put_record(h, h->line, h->line_len);
+	h->line_len = 0;
+	set_tail_ms(h, 0);
+	return err;
+}
+
+static int record_fits(struct kfs_handle *h, size_t len)
+{
+	return len + strlen(h->name) <= h->fs->opt->max_record_size;
+}
+
+static int efbig(struct kfs_handle *h, size_t len)
+{
+	kfs_metrics_add(h->fs->metrics, h->stream, KFS_M_RECORDS_REJECTED, 1);
+	kfs_err("write %s/%s: record of %zu bytes or more is over the limit of "
+		"%zu bytes (data plus key); nothing of it was sent",
+		h->stream, h->name, len, h->fs->opt->max_record_size);
+	return -EFBIG;
+}
+
+/* FNV-1a, to recognize a failed write when it is sent again. */
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Buffers a partial line; handle lock held. */
+static int keep_partial(struct kfs_handle *h, const char *s, size_t n)
+{
+	size_t total = h->line_len + n;
+
+	if (total > h->line_cap) {
+		size_t cap = h->line_cap ? h->line_cap : 256;
+		char *l;
+
+		while (cap < total)
+			cap *= 2;
+		l = realloc(h->line, cap);
+		if (!l)
+			return -ENOMEM;
+		h->line = l;
+		h->line_cap = cap;
+	}
+	memcpy(h->line + h->line_len, s, n);
+	if (h->line_len == 0)
+		set_tail_ms(h, kfs_mono_ms());
+	h->line_len = total;
+	return 0;
+}
+
+/*
+ * record=line: every complete line is a record.  Returns the bytes taken,
+ * or -errno.  Called with the handle lock held.
+ *
+ * A line over the limit is never sent, not even in part, and its writer
+ * always sees EFBIG (docs/semantics.md).  The kernel may split one
+ * write(2) into several FUSE writes; when a later piece fails, write(2)
+ * returns a short count and the program sends the rest again, so:
+ *  - complete lines before the oversized one are taken, and the write
+ *    returns a short count ending where the oversized line starts;
+ *  - the write that takes a line over the limit fails with EFBIG; if the
+ *    line goes on past it, following writes fail with EFBIG up to and
+ *    including the one holding the line's newline;
+ *  - if the line began in an earlier write and ends in the failing one,
+ *    that failing write is remembered: when it comes again (the rest of a
+ *    split write(2)), it fails with EFBIG again instead of being taken as
+ *    new lines.
+ */
+/* Complete lines of one write handed to the producer at once. */
+#define LINES_BATCH 1024
+
+static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
+{
+	struct iovec v[LINES_BATCH];
+	size_t off = 0, nv = 0, batch_off = 0;
+	int err;
+
+	v[0].iov_base = NULL; /* (put_lines reads none while nv is 0) */
+	v[0].iov_len = 0;
+	if (h->retry_len) {
+		size_t n = h->retry_len;
+
+		h->retry_len = 0;
+		if (size >= n && hash_bytes(buf, n) == h->retry_hash)
+			return -EFBIG;
+	}
+	if (h->discarding) {
+		if (memchr(buf, '\n', size))
+			h->discarding = 0;
+		return -EFBIG;
+	}
+	/* Lines collected in v (from batch_off on) are queued before
+	 * anything else is done with the handle, so order is kept; when
+	 * queuing fails, none of them is taken. */
+	while (off < size) {
+		const char *s = buf + off;
+		const char *nl = memchr(s, '\n', size - off);
+		size_t n = nl ? (size_t)(nl - s) + 1 : size - off;
+		size_t total = h->line_len + n;
+
+		if (!record_fits(h, total)) {
+			if ((err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
+			if (h->line_len == 0 && off > 0)
+				return (int)off; /* the rest comes again */
+			efbig(h, total);
+			if (!nl) {
+				h->discarding = 1;
+			} else if (h->line_len > 0) {
+				h->retry_len = (size_t)(nl - buf) + 1;
+				h->retry_hash = hash_bytes(buf, h->retry_len);
+			}
+			h->line_len = 0;
+			set_tail_ms(h, 0);
+			return -EFBIG;
+		}
+		if (!nl) {
+			/* A partial line: keep it for the next write. */
+			if ((err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
+			err = keep_partial(h, s, n);
+			if (err)
+				return off ? (int)off : err;
+			tails_add(h);
+			break;
+		}
+		if (h->line_len == 0) {
+			if (nv == 0)
+				batch_off = off;
+			v[nv].iov_base = (void *)s;
+			v[nv++].iov_len = n;
+			off += n;
+			if (nv == LINES_BATCH &&
+			    (err = put_lines(h, v, &nv)) != 0)
+				return batch_off ? (int)batch_off : err;
+			continue;
+		}
+		/* The end of a line begun in an earlier write comes first
+		 * (nv is 0: it can only be the first line).  h->line holds it
+		 * until put_lines(): nothing is kept before that. */
+		err = keep_partial(h, s, n);
+		if (err) {
+			h->line_len = 0;
+			set_tail_ms(h, 0);
+			return off ? (int)off : err;
+		}
+		batch_off = off;
+		v[nv].iov_base = h->line;
+		v[nv++].iov_len = h->line_len;
+		h->line_len = 0;
+		set_tail_ms(h, 0);
+		off += n;
+	}
+	if ((err = put_lines(h, v, &nv)) != 0)
+		return batch_off ? (int)batch_off : err;
+	return (int)size;
+}
+
+int kfs_write(const char *path, const char *buf, size_t size,
+	      off_t offset, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	int ret;
+
+	if (!h->writable)
+		return -EBADF;
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->fs->opt->framing == KFS_FRAMING_WRITE) {
+		if (!record_fits(h, size))
+			ret = efbig(h, size);
+		else
+			ret = put_record(h, buf, size);
+		if (ret == 0)
+			ret = (int)size;
+	} else {
+		ret = write_lines(h, buf, size);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+/* Sends the tail and waits for every record of the handle. */
+int kfs_write_settle(struct kfs_handle *h)
+{
+	int err;
+
+	pthread_mutex_lock(&h->lock);
+	err = send_tail(h);
+	pthread_mutex_unlock(&h->lock);
+	tails_del(h);
+	kfs_producer_kick(h->fs->prod, h->stream);
+	{
+		int e2 = kfs_ack_wait(&h->ack);
+		if (!err)
+			err = e2;
+	}
+	return err;
+}
+
+int kfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+
+	if (!h->writable)
+		return 0;
+	return kfs_write_settle(h);
+}
+
+int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
+	struct kfs_fs *fs = h->fs;
+	int err;
+
+	if (!h->writable)
+		return 0;
+	err = kfs_write_settle(h);
+	if (!err && fs->be->ops->sync) {
+		err = fs->be->ops->sync(fs->be->impl, h->stream);
+		if (err)
+			kfs_err("fsync %s/%s: %s", h->stream, h->name,
+				strerror(-err));
+	}
+	return err;
+}
+
+/* ---- linger thread ------------------------------------------------- */
+
+/* Sends partial lines that have waited linger_ms. */
+void *kfs_write_linger(void *arg)
+{
+	struct kfs_fs *fs = arg;
+	int linger = fs->opt->linger_ms;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	while (!fs->tails_stop) {
+		struct kfs_handle *due = NULL;
+		int64_t now = kfs_mono_ms(), wait = -1;
+
+		for (struct kfs_handle *h = fs->tails; h; h = h->tnext) {
+			/* tail_ms is read without the handle lock: a stale
+			 * value only makes us look again sooner or later. */
+			int64_t t = __atomic_load_n(&h->tail_ms, __ATOMIC_RELAXED);
+			int64_t left = t + linger - now;
+			if (left <= 0) {
+				due = h;
+				break;
+			}
+			if (wait < 0 || left < wait)
+				wait = left;
+		}
+		if (due) {
+			tails_del_locked(due);
+			pthread_mutex_unlock(&fs->tails_lock);
+			pthread_mutex_lock(&due->lock);
+			if (due->line_len > 0 &&
+			    kfs_mono_ms() - due->tail_ms >= linger)
+				send_tail(due);
+			else if (due->line_len > 0)
+				tails_add(due); /* refreshed meanwhile: it keeps its ref */
+			pthread_mutex_unlock(&due->lock);
+			kfs_handle_unref(due); /* the ref the list held */
+			pthread_mutex_lock(&fs->tails_lock);
+			continue;
+		}
+		if (wait < 0) {
+			pthread_cond_wait(&fs->tails_cond, &fs->tails_lock);
+		} else {
+			struct timespec ts;
+			kfs_deadline(&ts, wait);
+			pthread_cond_timedwait(&fs->tails_cond, &fs->tails_lock,
+					       &ts);
+		}
+	}
+	pthread_mutex_unlock(&fs->tails_lock);
+	return NULL;
+}
+
+/* Stops the linger thread; files still open when the mount goes (SIGTERM,
+ * a lazy unmount) have their partial lines sent too, for the producer to
+ * deliver. */
+void kfs_write_stop(struct kfs_fs *fs)
+{
+	pthread_mutex_lock(&fs->tails_lock);
+	fs->tails_stop = 1;
+	pthread_cond_broadcast(&fs->tails_cond);
+	pthread_mutex_unlock(&fs->tails_lock);
+	if (fs->tails_started)
+		pthread_join(fs->tails_thread, NULL);
+	fs->tails_started = 0;
+	for (;;) {
+		struct kfs_handle *h;
+
+		pthread_mutex_lock(&fs->tails_lock);
+		h = fs->tails;
+		if (h)
+			tails_del_locked(h);
+		pthread_mutex_unlock(&fs->tails_lock);
+		if (!h)
+			break;
+		pthread_mutex_lock(&h->lock);
+		if (h->line_len > 0) {
+			kfs_info("%s/%s: sending the partial line of a file still "
+				 "open at unmount", h->stream, h->name);
+			send_tail(h);
+		}
+		pthread_mutex_unlock(&h->lock);
+		kfs_handle_unref(h);
+	}
+}
