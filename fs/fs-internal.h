@@ -5,7 +5,7 @@
  *
  *   ops.c    the table; open, read, release; init, shutdown, free
  *   names.c  path -> (stream, shard | key | view), attributes, namespace
- *   write.c  the write path: line buffers, framing, the linger thread
+ *   write.c  the write path: line buffers, framing, partial lines
  *   poll.c   poll(2) on views: the poll thread and its poll handles
  *   xattr.c  extended attributes (user.kinesis.*)
  */
@@ -53,10 +53,12 @@ struct kfs_handle {
 	struct kfs_ack ack;                   /* results of records handed over */
 	char *line;                           /* partial line not yet sent */
 	size_t line_len, line_cap;
+	pid_t tail_tid;                       /* the thread that wrote to the
+					       * partial line last (FUSE's pid);
+					       * protected by lock */
 	int discarding;                       /* dropping an oversized line up to its newline */
 	size_t retry_len;                     /* a write failed with EFBIG that may come again: its length */
 	uint64_t retry_hash;                  /* and the hash of its bytes */
-	int64_t tail_ms;                      /* monotonic ms the partial line began */
 	/* reading */
 	struct kfs_reader *rd;                /* the cursor, when readable */
 	char *doc;                            /* @metrics: the document of this open,
@@ -126,10 +128,7 @@ int kfs_statfs(const char *path, struct statvfs *st);
 /* Sends h's partial line and waits for every record of the handle:
  * 0, or the first -errno. */
 int kfs_write_settle(struct kfs_handle *h);
-/* The linger thread (arg is the kfs_fs): sends partial lines that have
- * waited linger_ms. */
-void *kfs_write_linger(void *arg);
-/* Stops the linger thread and sends the partial lines still waiting. */
+/* At the end of the mount: sends the partial lines of files still open. */
 void kfs_write_stop(struct kfs_fs *fs);
 
 int kfs_write(const char *path, const char *buf, size_t size, off_t offset,

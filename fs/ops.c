@@ -368,9 +368,6 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* One FUSE write per write(2) up to 1 MiB, so that record=write
 	 * keeps a record whole. */
 	conn->max_write = 1u << 20;
-	start_thread(fs, &fs->tails_lock, &fs->tails_started, &fs->tails_thread,
-		     kfs_write_linger, "the linger thread: partial lines wait "
-		     "for fsync or close");
 	start_thread(fs, &fs->poll_lock, &fs->poll_started, &fs->poll_thread,
 		     kfs_poll_main, "the poll thread: poll(2) on views waits "
 		     "for a read");
@@ -398,7 +395,6 @@ void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 	fs->opt = opt;
 	fs->start_ms = kfs_now_ms();
 	pthread_mutex_init(&fs->tails_lock, NULL);
-	pthread_cond_init(&fs->tails_cond, NULL);
 	pthread_mutex_init(&fs->poll_lock, NULL);
 	pthread_cond_init(&fs->poll_cond, NULL);
 	kfs_follow_init(&fs->follow);
@@ -432,7 +428,6 @@ void kfs_fs_free(struct kfs_fs *fs)
 			break;
 		handle_close(h);
 	}
-	pthread_cond_destroy(&fs->tails_cond);
 	pthread_mutex_destroy(&fs->tails_lock);
 	pthread_mutex_destroy(&fs->poll_lock);
 	pthread_cond_destroy(&fs->poll_cond);

@@ -26,12 +26,9 @@ struct kfs_fs {
 	int64_t start_ms;                 /* mount time: the root's times */
 
 	pthread_mutex_t tails_lock;       /* "tails lock": protects below */
-	pthread_cond_t tails_cond;        /* a tail was added, or stop */
-	struct kfs_handle *tails;         /* handles holding a partial line */
+	struct kfs_handle *tails;         /* handles holding a partial line,
+					   * sent at the end of the mount */
 	struct kfs_handle *open;          /* every handle the kernel holds */
-	int tails_stop;                   /* the linger thread must end */
-	int tails_started;                /* the linger thread runs */
-	pthread_t tails_thread;           /* sends partial lines after linger_ms */
 
 	struct kfs_follow follow;         /* wakes readers at the tip */
 	struct kfs_sizes *sizes;          /* shard sizes the backend does not know */
@@ -45,13 +42,13 @@ struct kfs_fs {
 	pthread_t poll_thread;            /* tells the kernel of readable views */
 };
 
-/* Sets up fs (the locks; the linger thread starts in init). */
+/* Sets up fs (the locks; the poll thread starts in init). */
 void kfs_fs_init(struct kfs_fs *fs, struct kfs_backend *be,
 		 struct kfs_producer *prod, const struct kfs_options *opt);
 /* For the producer's on_stored: records of `stream` were stored (arg is
  * the kfs_fs). */
 void kfs_fs_on_stored(void *arg, const char *stream);
-/* Stops the linger and poll threads and hands the partial lines of files
+/* Stops the poll thread and hands the partial lines of files
  * still open to the producer; call after the FUSE loop ended. */
 void kfs_fs_shutdown(struct kfs_fs *fs);
 /* Frees what fs holds; call once the producer is freed (its deliveries

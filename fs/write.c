@@ -1,20 +1,27 @@
 /*
  * write.c - the write path: each writer's line buffer, framing its bytes
- * into records (record=line or record=write) handed to the producer, the
- * linger thread that sends partial lines after linger_ms, and flush and
- * fsync, which send the partial line and wait for every record.
+ * into records (record=line or record=write) handed to the producer, and
+ * flush and fsync, which send the partial line and wait for every record.
+ * A partial line waits for its newline, fsync or close (or the end of the
+ * mount): never for a timer, so a line written in pieces, however far
+ * apart, is one record (SPEC 3).  linger_ms batches complete records only
+ * (the producer's).
  */
 #include "fs/fs-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "fs/metrics.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* Puts h on the tails list (handles holding a partial line), for the end
+ * of the mount to find; the list holds a reference. */
 static void tails_add(struct kfs_handle *h)
 {
 	struct kfs_fs *fs = h->fs;
@@ -28,7 +35,6 @@ static void tails_add(struct kfs_handle *h)
 			fs->tails->tprev = h;
 		fs->tails = h;
 		h->refs++;
-		pthread_cond_signal(&fs->tails_cond);
 	}
 	pthread_mutex_unlock(&fs->tails_lock);
 }
@@ -93,12 +99,6 @@ static int put_record(struct kfs_handle *h, const void *data, size_t len)
 	return put_lines(h, &v, &n);
 }
 
-/* tail_ms is also read by the linger thread without the handle lock. */
-static void set_tail_ms(struct kfs_handle *h, int64_t ms)
-{
-	__atomic_store_n(&h->tail_ms, ms, __ATOMIC_RELAXED);
-}
-
 /* Sends the partial line, if any, as its own record; handle lock held. */
 static int send_tail(struct kfs_handle *h)
 {
@@ -107,7 +107,6 @@ static int send_tail(struct kfs_handle *h)
 	if (h->line_len > 0)
 		err = put_record(h, h->line, h->line_len);
 	h->line_len = 0;
-	set_tail_ms(h, 0);
 	return err;
 }
 
@@ -155,9 +154,8 @@ static int keep_partial(struct kfs_handle *h, const char *s, size_t n)
 		h->line_cap = cap;
 	}
 	memcpy(h->line + h->line_len, s, n);
-	if (h->line_len == 0)
-		set_tail_ms(h, kfs_mono_ms());
 	h->line_len = total;
+	h->tail_tid = fuse_get_context()->pid;
 	return 0;
 }
 
@@ -224,7 +222,6 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 				h->retry_hash = hash_bytes(buf, h->retry_len);
 			}
 			h->line_len = 0;
-			set_tail_ms(h, 0);
 			return -EFBIG;
 		}
 		if (!nl) {
@@ -254,14 +251,12 @@ static int write_lines(struct kfs_handle *h, const char *buf, size_t size)
 		err = keep_partial(h, s, n);
 		if (err) {
 			h->line_len = 0;
-			set_tail_ms(h, 0);
 			return off ? (int)off : err;
 		}
 		batch_off = off;
 		v[nv].iov_base = h->line;
 		v[nv++].iov_len = h->line_len;
 		h->line_len = 0;
-		set_tail_ms(h, 0);
 		off += n;
 	}
 	if ((err = put_lines(h, v, &nv)) != 0)
@@ -294,15 +289,45 @@ int kfs_write(const char *path, const char *buf, size_t size,
 	return ret;
 }
 
-/* Sends the tail and waits for every record of the handle. */
-int kfs_write_settle(struct kfs_handle *h)
+/*
+ * 1 when the thread `tid` (of a FUSE request) belongs to the process that
+ * holds thread `writer`: /proc/TID/task/WRITER exists.  When that cannot
+ * be told (no pid, as from another pid namespace, or no /proc), 1: the
+ * partial line goes, as it would at the last close.
+ */
+static int same_process(pid_t tid, pid_t writer)
 {
-	int err;
+	char path[64];
+
+	if (tid <= 0 || writer <= 0 || tid == writer)
+		return 1;
+	if (access("/proc/self/task", F_OK) != 0)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tid, (int)writer);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Sends the tail if `all`, or if the calling process is the one that wrote
+ * it, then waits for every record of the handle.  A flush comes at every
+ * close(2) of the file, also from a child that inherited it and exits
+ * (`printf 'step 1... '; sleep 1; echo done` into a key file): the tail
+ * stays for the process writing the line, and goes at a close of that
+ * process, at fsync, or at the last close (release).  A close of a copy
+ * counts too (a shell's `cmd >&3` closes one after cmd).
+ */
+static int settle_for(struct kfs_handle *h, int all)
+{
+	int err = 0, sent;
 
 	pthread_mutex_lock(&h->lock);
-	err = send_tail(h);
+	sent = all || h->line_len == 0 ||
+	       same_process(fuse_get_context()->pid, h->tail_tid);
+	if (sent)
+		err = send_tail(h);
 	pthread_mutex_unlock(&h->lock);
-	tails_del(h);
+	if (sent)
+		tails_del(h);
 	kfs_producer_kick(h->fs->prod, h->stream);
 	{
 		int e2 = kfs_ack_wait(&h->ack);
@@ -312,13 +337,19 @@ int kfs_write_settle(struct kfs_handle *h)
 	return err;
 }
 
+/* Sends the tail and waits for every record of the handle. */
+int kfs_write_settle(struct kfs_handle *h)
+{
+	return settle_for(h, 1);
+}
+
 int kfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
 
 	if (!h->writable)
 		return 0;
-	return kfs_write_settle(h);
+	return settle_for(h, 0);
 }
 
 int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -339,70 +370,12 @@ int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return err;
 }
 
-/* ---- linger thread ------------------------------------------------- */
+/* ---- the end of the mount ----------------------------------------- */
 
-/* Sends partial lines that have waited linger_ms. */
-void *kfs_write_linger(void *arg)
-{
-	struct kfs_fs *fs = arg;
-	int linger = fs->opt->linger_ms;
-
-	pthread_mutex_lock(&fs->tails_lock);
-	while (!fs->tails_stop) {
-		struct kfs_handle *due = NULL;
-		int64_t now = kfs_mono_ms(), wait = -1;
-
-		for (struct kfs_handle *h = fs->tails; h; h = h->tnext) {
-			/* tail_ms is read without the handle lock: a stale
-			 * value only makes us look again sooner or later. */
-			int64_t t = __atomic_load_n(&h->tail_ms, __ATOMIC_RELAXED);
-			int64_t left = t + linger - now;
-			if (left <= 0) {
-				due = h;
-				break;
-			}
-			if (wait < 0 || left < wait)
-				wait = left;
-		}
-		if (due) {
-			tails_del_locked(due);
-			pthread_mutex_unlock(&fs->tails_lock);
-			pthread_mutex_lock(&due->lock);
-			if (due->line_len > 0 &&
-			    kfs_mono_ms() - due->tail_ms >= linger)
-				send_tail(due);
-			else if (due->line_len > 0)
-				tails_add(due); /* refreshed meanwhile: it keeps its ref */
-			pthread_mutex_unlock(&due->lock);
-			kfs_handle_unref(due); /* the ref the list held */
-			pthread_mutex_lock(&fs->tails_lock);
-			continue;
-		}
-		if (wait < 0) {
-			pthread_cond_wait(&fs->tails_cond, &fs->tails_lock);
-		} else {
-			struct timespec ts;
-			kfs_deadline(&ts, wait);
-			pthread_cond_timedwait(&fs->tails_cond, &fs->tails_lock,
-					       &ts);
-		}
-	}
-	pthread_mutex_unlock(&fs->tails_lock);
-	return NULL;
-}
-
-/* Stops the linger thread; files still open when the mount goes (SIGTERM,
- * a lazy unmount) have their partial lines sent too, for the producer to
- * deliver. */
+/* Files still open when the mount goes (SIGTERM, a lazy unmount) have
+ * their partial lines sent, for the producer to deliver. */
 void kfs_write_stop(struct kfs_fs *fs)
 {
-	pthread_mutex_lock(&fs->tails_lock);
-	fs->tails_stop = 1;
-	pthread_cond_broadcast(&fs->tails_cond);
-	pthread_mutex_unlock(&fs->tails_lock);
-	if (fs->tails_started)
-		pthread_join(fs->tails_thread, NULL);
-	fs->tails_started = 0;
 	for (;;) {
 		struct kfs_handle *h;
 

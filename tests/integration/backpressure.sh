@@ -30,9 +30,8 @@ requires bc --version
 # with every record up to the tip, which for one shard of everything
 # would pass the largest answer the mount takes (64 MiB; the service
 # gives 10 MiB at most).
-# awk writes a 64 KiB line in pieces (of 4 KiB): linger_ms is long, so
-# that a line slow to come whole (under valgrind) is not sent in two
-# (docs/semantics.md: a partial line goes after linger_ms).
+# awk writes a 64 KiB line in pieces (of 4 KiB), which stay one record
+# however slowly they come (no timer cuts a line: docs/semantics.md).
 kfs_mount shards=4,linger_ms=60000
 s=$mnt/s
 mkdir "$s"

@@ -13,8 +13,8 @@ cat_to() { read_into "$tmp/$1" "$2"; }
 
 nwriters=10
 nlines=1000
-# A long linger: the writers that send each line in two write calls must
-# never have a half line sent on its own.
+# The writers send each line in two write calls: a half line is never
+# sent on its own (SPEC 3).
 kfs_mount shards=4,linger_ms=2000
 s=$mnt/cc
 mkdir "$s"

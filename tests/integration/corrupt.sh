@@ -46,8 +46,8 @@ seqs()
     assert_eq "$(grep -c '' "$tmp/$2")" "$n" "records of $1 in its .jsonl view"
 }
 
-# A long linger: cat's writes end mid-line, and a slow daemon (valgrind)
-# must not send the half line as its own record (SPEC: after linger_ms).
+# cat's writes end mid-line: the half line waits for its newline, never
+# for a timer (SPEC 3), however slow the daemon (valgrind).
 kfs_mount shards=1,linger_ms=10000,log_format=1
 for c in $cases; do
     mkdir "$mnt/$c"

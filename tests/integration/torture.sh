@@ -52,9 +52,8 @@ kfs_setup
 cat_to() { read_into "$tmp/$1" "$2"; }
 
 nshards=2
-# The writers with SPLIT 2 send each line in two write calls: a long
-# linger keeps a slow daemon (valgrind) from sending a half line as its
-# own record, which SPEC allows and would read as a torn line.
+# The writers with SPLIT 2 send each line in two write calls: a half line
+# waits for its newline (SPEC 3), so a torn line in a shard is a failure.
 opts=shards=$nshards,linger_ms=10000
 view_ms=$((15000 * kfs_slow))
 : >"$tmp/acked.all"

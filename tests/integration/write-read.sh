@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119
 # write-read.sh - what is written comes back: line framing and its tail,
-# linger, write framing, writes to a shard file, keys and their routing,
+# a line never cut by a timer, write framing, writes to a shard file, keys and their routing,
 # O_TRUNC, reads at offsets, two writers on one key.  On both backends (on
 # AWS a shard's size is learned by reading: see assert_size).
 # shellcheck source=functions.sh
@@ -21,8 +21,7 @@ content_is()
     [ "$got" = "$2" ]
 }
 
-# A long linger so that a line written in pieces one after another is
-# never sent in parts, and the tail test can see the linger act.
+# linger_ms=1000: the partial line test waits past it.
 kfs_mount shards=4,linger_ms=1000
 
 # ---- record=line: lines, and a tail without newline -----------------------
@@ -35,17 +34,35 @@ cat_to line "$sh0"
 assert_file_eq "$tmp/line" "$tmp/line.expected" "record=line read of lines and a tail"
 assert_size "$sh0" "$(file_size "$tmp/line.expected")" "size of shard 0"
 
-# The tail of a handle left open is sent after linger_ms.
+# A partial line waits for its newline, fsync or close, however long that
+# takes (SPEC 3): linger_ms batches complete records only, and the close of
+# a child that inherited the file (sleep, cat) is not its writer's close.
+# A line written in two pieces 1.5 s apart, past linger_ms, is one record
+# (two records would read back as two lines), and a tail left in an open
+# file is not stored while its writer keeps it open, only at its close.
 sh1=$s/shardId-000000000001
-exec 3>>"$sh1"
-printf 'lingering' >&3
-wait_for 5 "a tail left in an open handle is stored after linger_ms" \
-    content_is "$sh1" lingering
-printf 'next\n' >&3
-exec 3>&-
+mkfifo "$tmp/go1" "$tmp/go2"
+(
+    printf 'step 1: working... '
+    sleep 0.1 # a child that inherits the file and closes it at its exit
+    read -r _ <"$tmp/go1"
+    printf 'done\n'
+    printf 'left open'
+    read -r _ <"$tmp/go2"
+) >>"$sh1" &
+piecewise=$!
+sleep 1.5
+assert_bytes "$sh1" 0 "a partial line left open past linger_ms"
+echo go >"$tmp/go1"
+wait_for 5 "the line completed after 1.5 s is stored" \
+    content_is "$sh1" 'step 1: working... done'
+sleep 1.5
+assert_reads "$sh1" 'step 1: working... done' "a tail left open past linger_ms is not stored"
+echo go >"$tmp/go2"
+wait "$piecewise" || fail "the writer of a line in pieces failed"
 cat_to linger "$sh1"
-printf 'lingering\nnext\n' >"$tmp/linger.expected"
-assert_file_eq "$tmp/linger" "$tmp/linger.expected" "lines after a lingered tail"
+printf 'step 1: working... done\nleft open\n' >"$tmp/linger.expected"
+assert_file_eq "$tmp/linger" "$tmp/linger.expected" "a line in two pieces, then a tail sent at close"
 
 # A file written by cat(1) in big chunks, lines straddling the chunks,
 # comes back byte for byte.
