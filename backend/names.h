@@ -89,8 +89,11 @@ struct kfs_name_rec {
 					 * is not in the window */
 };
 
+struct kfs_clock;
+
 struct kfs_names_hooks {
 	void *ctx;
+	struct kfs_clock *clock;        /* times of changes; NULL: the real one */
 	/* The key's position now in every shard of the stream (its tip).
 	 * Called once the key is tracked. */
 	int (*tip)(void *ctx, const char *stream, const char *key,
