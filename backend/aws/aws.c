@@ -52,6 +52,7 @@
 #include "resolve.h"
 #include "creds.h"
 #include "errors.h"
+#include "keys.h"
 #include "profile.h"
 #include "wire.h"
 #include "lib/cancel.h"
@@ -132,6 +133,7 @@ struct tail {
 
 struct kfs_aws {
 	struct kfs_aws_client client;     /* fixed after open */
+	struct kfs_aws_keys *keys;        /* owned: key files (keys.c); fixed */
 	struct kfs_creds_chain *chain;    /* owned, or NULL (tests) */
 	size_t max_record_bytes;          /* fixed: data + key limit */
 	int cache_ms;                     /* fixed: < 0 no caching */
@@ -619,6 +621,7 @@ static int aws_delete_stream(void *impl, const char *stream)
 	cache_drop_stream(a, stream, 1);
 	if (rc < 0)
 		return rc;
+	kfs_aws_keys_forget(a->keys, stream);
 	rc = wait_for(a, stream, 1, a->wait_gone_ms);
 	if (rc == -ETIMEDOUT) {
 		kfs_info("DeleteStream %s: still DELETING after %" PRId64 " s; "
@@ -720,6 +723,7 @@ static int aws_put_records(void *impl, const char *stream,
 	struct kfs_aws *a = impl;
 	struct kfs_aws_error e;
 	size_t *idx, m = 0, body_len;
+	int64_t sent_ms = kfs_clock_now(a->client.clock);
 	char *body;
 	cJSON *resp;
 	int rc;
@@ -777,6 +781,8 @@ static int aws_put_records(void *impl, const char *stream,
 	if (rc == 0) {
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
+		if (rc == 0)
+			kfs_aws_keys_put(a->keys, stream, entries, n, sent_ms);
 		if (rc < 0) {
 			/* Stored or not, nobody can tell: resending may
 			 * store some twice (at least once, docs/aws.md). */
@@ -1101,10 +1107,12 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	}
 	free(svc);
 	free(next);
-	if (rc < 0)
+	if (rc < 0) {
 		kfs_get_result_clear(out);
-	else
+	} else {
 		tail_seen(a, it.stream, it.shard, out);
+		kfs_aws_keys_read(a->keys, it.stream, it.shard, out);
+	}
 	return rc;
 }
 
@@ -1112,7 +1120,33 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 static int aws_get_records(void *impl, const char *iterator, int limit,
 			   unsigned flags, struct kfs_get_result *out)
 {
+	struct kfs_aws *a = impl;
+
+	if (kfs_aws_keys_is_iterator(iterator))
+		return kfs_aws_keys_get_records(a->keys, iterator, limit, flags,
+						out);
 	return read_records(impl, iterator, limit, 0, out);
+}
+
+static struct kfs_names *aws_names(void *impl)
+{
+	return kfs_aws_keys_names(((struct kfs_aws *)impl)->keys);
+}
+
+static int aws_key_iterator(void *impl, const char *stream,
+			    const char *shard_id, const char *key,
+			    const struct kfs_wpos *start,
+			    const struct kfs_wpos *end, char **iter_out)
+{
+	struct kfs_aws *a = impl;
+
+	*iter_out = NULL;
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	if (!kfs_is_shard_id(shard_id))
+		return -ENOENT;
+	return kfs_aws_keys_iterator(a->keys, stream, shard_id, key, start,
+				     end, iter_out);
 }
 
 /* ---- the newest record of a shard ------------------------------------- */
@@ -1309,6 +1343,7 @@ static void aws_destroy(void *impl)
 
 	if (!a)
 		return;
+	kfs_aws_keys_free(a->keys);
 	while (a->cache) {
 		struct centry *e = a->cache;
 		a->cache = e->next;
@@ -1349,6 +1384,8 @@ static const struct kfs_backend_ops aws_ops = {
 	.set_retention = aws_set_retention,
 	.seek_bytes = NULL,
 	.sync = NULL,
+	.names = aws_names,
+	.key_iterator = aws_key_iterator,
 };
 
 int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
@@ -1390,6 +1427,13 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 	pthread_mutex_init(&a->rate_lock, NULL);
 	pthread_mutex_init(&a->tail_lock, NULL);
 	be->ops = &aws_ops;
+	if (kfs_aws_keys_new(&(struct kfs_aws_keys_env){
+		.impl = a, .clock = cfg->clock, .list_shards = aws_list_shards,
+		.get_iterator = aws_get_iterator,
+		.get_records = aws_get_records }, &a->keys) < 0) {
+		kfs_backend_free(be);
+		return -ENOMEM;
+	}
 	be->impl = a;
 	*out = be;
 	return 0;
