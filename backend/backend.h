@@ -250,7 +250,8 @@ struct kfs_backend_ops {
 	 * to `end` (NULL: no end, it follows the tip as any iterator does).
 	 * get_records through it returns only records of `key`, and, once
 	 * at `end`, no next_iterator and no children.  Positions are those
-	 * of the backend's names table for this shard.
+	 * of the backend's names table for this shard.  *iter_out may be
+	 * NULL (and 0 returned) when the window has nothing in the shard.
 	 */
 	struct kfs_names *(*names)(void *impl);
 	int (*key_iterator)(void *impl, const char *stream, const char *shard_id,
