@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/names.h"
 #include "backend/local/ids.h"
 #include "backend/local/local.h"
 #include "fs/path.h"
@@ -1442,6 +1443,11 @@ TEST(key_readers_keep_their_key)
 
 	env_open(&e);
 	mkstream(&e, "S", 2);
+	/* Key files exist once created (SPEC 3), their windows from then. */
+	for (const char *const *n = (const char *const[]){"alpha", "nobody",
+		     "user@example.com", NULL}; *n; n++)
+		REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "S", *n, 0,
+					 0, 0, 0644, NULL, NULL) == 0);
 	/* "alpha" records go where MD5 sends them; others of every shard
 	 * are mixed in (explicit hash keys). */
 	for (int i = 0; i < 6; i++) {
