@@ -1759,6 +1759,13 @@ TEST(stream_view_across_resharding)
 	REQUIRE(v);
 	env_open(&e);
 	mkstream(&e, "R", 1);
+	/* The key files, created before any record (SPEC 3). */
+	for (int k = 0; k < NKEYS; k++) {
+		char key[16];
+		snprintf(key, sizeof(key), "key-%d", k);
+		REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "R", key, 0,
+					 0, 0, 0644, NULL, NULL) == 0);
+	}
 	/* Opened before anything: follows through both reshards. */
 	early = must_open(&e, "/R/@TRIM_HORIZON.jsonl", KFS_FRAMING_LINE);
 	early_text = must_open(&e, "/R/@TRIM_HORIZON", KFS_FRAMING_WRITE);
@@ -2156,6 +2163,8 @@ TEST(key_file_reads_on_past_empty_pages_of_closed_shards)
 
 	env_open(&e);
 	mkstream(&e, "S", 1);
+	REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "S", "k", 0, 0, 0,
+				 0644, NULL, NULL) == 0);
 	put_str(&e, "S", "k", "k 1\n", NULL);
 	put_str(&e, "S", "k", "k 2\n", NULL);
 	reshard(&e, "S", 2);
