@@ -517,7 +517,7 @@ int kfs_njournal_compact(struct kfs_njournal *j, uint64_t changes,
 	struct buf b = {0};
 	int fd = -1, dfd = -1, rc = 0;
 
-	put_u(&b, 0, NJ_HDR);
+	put(&b, (unsigned char[NJ_HDR]){0}, NJ_HDR);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = entry_encode(&b, &v[i], 1);
 	if (rc == 0 && b.err)
