@@ -40,12 +40,15 @@
  *       <stream>/                      one directory per stream
  *         stream.meta                  name, creation_ms, uid, retention,
  *                                      next shard index (text, key value)
+ *         names                        its key file names: a journal, see
+ *                                      names_journal.c
  *         shardId-000000000000/        one directory per shard
  *           shard.meta                 index, hash range, parents,
  *                                      created_ms, closed, end_counter,
  *                                      closed_ms
  *           0000000000000000.log       the shard's log: see seglog.c
  *           0000000000000000.idx
+ *           keys/                      postings of tracked keys: keyidx.c
  *     tmp/                             streams being created
  *     trash/                           streams being deleted
  *
