@@ -2,7 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "keyidx.h"
+#include "keyidx_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,51 +66,6 @@
  * is taken as the tip (logged when keys are tracked).
  */
 
-#define KPOST_MAGIC "KFSKPS1\0"
-#define KPOST_HDR 272
-#define KPOST_ENT 48
-#define KW_MAGIC "KFSKW1\0\0"
-#define KW_SIZE 24
-#define KEYS_DIR "keys"
-#define WATERMARK "watermark"
-/* Records read per pass when rebuilding postings. */
-#define SCAN_RECORDS 4096
-#define SCAN_BYTES (8u << 20)
-
-/* One tracked key in this shard.  Every field: the kidx lock. */
-struct kpost {
-	struct kpost *next;               /* hash chain */
-	uint64_t hash;                    /* FNV-1a of the key */
-	uint64_t cum[KFS_FRAMING_COUNT];  /* totals since tracked */
-	uint64_t records;
-	int64_t last_ms;                  /* arrival of its last record, -1 none */
-	uint64_t next_counter;            /* past its last posted record */
-	uint64_t n_ent;                   /* postings in its file */
-	int fd;                           /* its posting file, -1: none yet */
-	int dirty;                        /* postings written since the last sync */
-	size_t key_len;
-	unsigned char key[];
-};
-
-struct kfs_kidx {
-	char *dir;                        /* fixed: the shard's directory */
-	struct kfs_seglog *log;           /* fixed: borrowed */
-	pthread_mutex_t lock;             /* "kidx lock": appends with their
-					   * bookkeeping, and the fields below */
-	pthread_mutex_t sync_lock;        /* serializes kfs_kidx_sync() */
-	int keys_fd;                      /* keys/, -1 until needed */
-	int w_fd;                         /* keys/watermark, -1 until needed */
-	struct kpost **tab;               /* hash table of tracked keys */
-	size_t cap, n;                    /* slots (a power of 2), keys */
-	uint64_t w;                       /* the watermark written (it only
-					   * grows) */
-	uint64_t w_hold;                  /* first counter whose posting could
-					   * not be written (UINT64_MAX none):
-					   * W stays below it */
-	int dirty;                        /* a posting written since the last sync */
-	int write_logged;                 /* a failed posting write was logged */
-};
-
 /* ---- small helpers ---------------------------------------------------- */
 
 static void put32(unsigned char *p, uint32_t v)
@@ -143,7 +98,7 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-static uint64_t fnv1a(const void *key, size_t len)
+uint64_t kidx_fnv1a(const void *key, size_t len)
 {
 	const unsigned char *p = key;
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -171,7 +126,7 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
 	return 0;
 }
 
-static int pread_all(int fd, void *buf, size_t n, off_t off)
+int kidx_pread_all(int fd, void *buf, size_t n, off_t off)
 {
 	unsigned char *p = buf;
 
@@ -202,15 +157,6 @@ void kfs_kidx_file_name(const void *key, size_t key_len, char name[33])
 
 /* ---- postings --------------------------------------------------------- */
 
-/* One posting, decoded. */
-struct kent {
-	uint64_t first;
-	uint32_t count;
-	uint64_t cum[KFS_FRAMING_COUNT];
-	uint64_t records;
-	int64_t arrival_ms;
-};
-
 static uint32_t ent_crc(const unsigned char *b)
 {
 	return kfs_crc32c(kfs_crc32c(0, b, 12), b + 16, KPOST_ENT - 16);
@@ -240,15 +186,15 @@ static int ent_decode(const unsigned char *b, struct kent *e)
 	return e->count ? 0 : -EIO;
 }
 
-static int ent_read(struct kpost *p, uint64_t i, struct kent *e)
+int kidx_ent_read(struct kpost *p, uint64_t i, struct kent *e)
 {
 	unsigned char b[KPOST_ENT];
-	int rc = pread_all(p->fd, b, sizeof(b), (off_t)(KPOST_HDR + i * KPOST_ENT));
+	int rc = kidx_pread_all(p->fd, b, sizeof(b), (off_t)(KPOST_HDR + i * KPOST_ENT));
 
 	return rc < 0 ? rc : ent_decode(b, e);
 }
 
-static void hdr_encode(unsigned char *b, const void *key, size_t key_len)
+void kidx_hdr_encode(unsigned char *b, const void *key, size_t key_len)
 {
 	memset(b, 0, KPOST_HDR);
 	memcpy(b, KPOST_MAGIC, 8);
@@ -259,7 +205,7 @@ static void hdr_encode(unsigned char *b, const void *key, size_t key_len)
 
 /* ---- the table -------------------------------------------------------- */
 
-static struct kpost *lookup(struct kfs_kidx *k, const void *key, size_t len,
+struct kpost *kidx_lookup(struct kfs_kidx *k, const void *key, size_t len,
 			    uint64_t h)
 {
 	struct kpost *p;
@@ -318,7 +264,7 @@ static void kpost_free(struct kpost *p)
 /* ---- files ------------------------------------------------------------ */
 
 /* keys/ as k->keys_fd, made if `make`; 0, -ENOENT (not made), -errno. */
-static int keys_dir(struct kfs_kidx *k, int make)
+int kidx_keys_dir(struct kfs_kidx *k, int make)
 {
 	char path[4096];
 
@@ -333,14 +279,14 @@ static int keys_dir(struct kfs_kidx *k, int make)
 
 /* Stores watermark w unless it is not above the one stored: it never
  * moves back.  The kidx lock held (the file is synced by the caller). */
-static int w_store(struct kfs_kidx *k, uint64_t w)
+int kidx_w_store(struct kfs_kidx *k, uint64_t w)
 {
 	unsigned char b[KW_SIZE] = {0};
 	int rc;
 
 	if (k->w_fd >= 0 && w <= k->w)
 		return 0;
-	if ((rc = keys_dir(k, 1)) < 0)
+	if ((rc = kidx_keys_dir(k, 1)) < 0)
 		return rc;
 	if (k->w_fd < 0)
 		k->w_fd = openat(k->keys_fd, WATERMARK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -355,14 +301,14 @@ static int w_store(struct kfs_kidx *k, uint64_t w)
 }
 
 /* The watermark on disk, or -ENOENT / -EIO. */
-static int w_read(struct kfs_kidx *k, uint64_t *w)
+int kidx_w_read(struct kfs_kidx *k, uint64_t *w)
 {
 	unsigned char b[KW_SIZE];
 	int fd = openat(k->keys_fd, WATERMARK, O_RDONLY | O_CLOEXEC), rc;
 
 	if (fd < 0)
 		return -errno;
-	rc = pread_all(fd, b, sizeof(b), 0);
+	rc = kidx_pread_all(fd, b, sizeof(b), 0);
 	close(fd);
 	if (rc == 0 && (memcmp(b, KW_MAGIC, 8) || get32(b + 16) != kfs_crc32c(0, b, 16)))
 		rc = -EIO;
@@ -378,13 +324,13 @@ static int post_create(struct kfs_kidx *k, struct kpost *p)
 	char name[33];
 	int rc;
 
-	if ((rc = keys_dir(k, 1)) < 0)
+	if ((rc = kidx_keys_dir(k, 1)) < 0)
 		return rc;
 	kfs_kidx_file_name(p->key, p->key_len, name);
 	p->fd = openat(k->keys_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (p->fd < 0)
 		return -errno;
-	hdr_encode(hdr, p->key, p->key_len);
+	kidx_hdr_encode(hdr, p->key, p->key_len);
 	if ((rc = pwrite_all(p->fd, hdr, sizeof(hdr), 0)) < 0) {
 		close(p->fd);
 		p->fd = -1;
@@ -395,7 +341,7 @@ static int post_create(struct kfs_kidx *k, struct kpost *p)
 
 /* Posts a run of p: counters first .. first + count - 1, `bytes` in each
  * framing, all arrived at `arrival`.  The kidx lock held. */
-static void post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
+void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 		 uint32_t count, const uint64_t bytes[KFS_FRAMING_COUNT],
 		 int64_t arrival)
 {
@@ -496,7 +442,7 @@ int kfs_kidx_append(struct kfs_kidx *k, const struct kfs_seglog_in *v,
 
 		for (j = i + 1; j < n && same_key(&v[i], &v[j]); j++)
 			;
-		p = lookup(k, v[i].key, v[i].key_len, fnv1a(v[i].key, v[i].key_len));
+		p = kidx_lookup(k, v[i].key, v[i].key_len, kidx_fnv1a(v[i].key, v[i].key_len));
 		if (p) {
 			uint64_t bytes[KFS_FRAMING_COUNT] = {0};
 			for (size_t r = i; r < j; r++) {
@@ -504,7 +450,7 @@ int kfs_kidx_append(struct kfs_kidx *k, const struct kfs_seglog_in *v,
 					kfs_framed_len(KFS_FRAMING_LINE, v[r].data, v[r].len);
 				bytes[KFS_FRAMING_WRITE] += v[r].len;
 			}
-			post(k, p, *first_out + i, (uint32_t)(j - i), bytes, *arrival_out);
+			kidx_post(k, p, *first_out + i, (uint32_t)(j - i), bytes, *arrival_out);
 		}
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -516,7 +462,7 @@ int kfs_kidx_append(struct kfs_kidx *k, const struct kfs_seglog_in *v,
 int kfs_kidx_track(struct kfs_kidx *k, const void *key, size_t key_len,
 		   int on, int loading)
 {
-	uint64_t h = fnv1a(key, key_len);
+	uint64_t h = kidx_fnv1a(key, key_len);
 	struct kpost *p;
 	char name[33];
 	int rc = 0;
@@ -524,7 +470,7 @@ int kfs_kidx_track(struct kfs_kidx *k, const void *key, size_t key_len,
 	if (key_len > KFS_KEY_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&k->lock);
-	p = lookup(k, key, key_len, h);
+	p = kidx_lookup(k, key, key_len, h);
 	if (!on) {
 		if (p) {
 			table_del(k, p);
@@ -553,7 +499,7 @@ int kfs_kidx_track(struct kfs_kidx *k, const void *key, size_t key_len,
 		/* Counting starts here: no record of the key before the tip
 		 * is counted, even by a rebuild after a crash. */
 		p->next_counter = tip;
-		if ((rc = w_store(k, tip < k->w_hold ? tip : k->w_hold)) < 0) {
+		if ((rc = kidx_w_store(k, tip < k->w_hold ? tip : k->w_hold)) < 0) {
 			kfs_err("%s/" KEYS_DIR "/" WATERMARK ": %s", k->dir, strerror(-rc));
 			free(p);
 			goto out;
@@ -574,7 +520,7 @@ int kfs_kidx_tracked(struct kfs_kidx *k, const void *key, size_t key_len)
 	int r;
 
 	pthread_mutex_lock(&k->lock);
-	r = lookup(k, key, key_len, fnv1a(key, key_len)) != NULL;
+	r = kidx_lookup(k, key, key_len, kidx_fnv1a(key, key_len)) != NULL;
 	pthread_mutex_unlock(&k->lock);
 	return r;
 }
@@ -597,7 +543,7 @@ void kfs_kidx_tip(struct kfs_kidx *k, const void *key, size_t key_len,
 	out->last_ms = -1;
 	pthread_mutex_lock(&k->lock);
 	out->counter = kfs_seglog_next(k->log);
-	p = lookup(k, key, key_len, fnv1a(key, key_len));
+	p = kidx_lookup(k, key, key_len, kidx_fnv1a(key, key_len));
 	if (p)
 		totals_of(p, out);
 	pthread_mutex_unlock(&k->lock);
@@ -611,7 +557,7 @@ static int ent_find(struct kpost *p, uint64_t c, uint64_t *idx, struct kent *e)
 
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		int rc = ent_read(p, mid, e);
+		int rc = kidx_ent_read(p, mid, e);
 		if (rc < 0)
 			return rc;
 		if (e->first + e->count <= c)
@@ -620,7 +566,7 @@ static int ent_find(struct kpost *p, uint64_t c, uint64_t *idx, struct kent *e)
 			hi = mid;
 	}
 	*idx = lo;
-	return lo < p->n_ent ? ent_read(p, lo, e) : 0;
+	return lo < p->n_ent ? kidx_ent_read(p, lo, e) : 0;
 }
 
 int kfs_kidx_totals_at(struct kfs_kidx *k, const void *key, size_t key_len,
@@ -635,12 +581,12 @@ int kfs_kidx_totals_at(struct kfs_kidx *k, const void *key, size_t key_len,
 	out->counter = c;
 	out->last_ms = -1;
 	pthread_mutex_lock(&k->lock);
-	p = lookup(k, key, key_len, fnv1a(key, key_len));
+	p = kidx_lookup(k, key, key_len, kidx_fnv1a(key, key_len));
 	if (!p || p->fd < 0 || !p->n_ent)
 		goto out;
 	if ((rc = ent_find(p, c, &i, &e)) < 0)
 		goto out;
-	if (i > 0 && (rc = ent_read(p, i - 1, &prev)) < 0)
+	if (i > 0 && (rc = kidx_ent_read(p, i - 1, &prev)) < 0)
 		goto out;
 	if (i > 0) {
 		memcpy(out->cum, prev.cum, sizeof(out->cum));
@@ -680,7 +626,7 @@ int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 
 	pthread_mutex_lock(&k->lock);
 	*tip_out = kfs_seglog_next(k->log);
-	p = lookup(k, key, key_len, fnv1a(key, key_len));
+	p = kidx_lookup(k, key, key_len, kidx_fnv1a(key, key_len));
 	if (!p) {
 		rc = -ENOENT;
 		goto out;
@@ -689,17 +635,17 @@ int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 		goto out;
 	/* The hint is right when its posting ends past `from` and the one
 	 * before it does not (a reader going on where it stopped). */
-	if (i >= p->n_ent || ent_read(p, i, &e) < 0 || e.first + e.count <= from) {
+	if (i >= p->n_ent || kidx_ent_read(p, i, &e) < 0 || e.first + e.count <= from) {
 		i = UINT64_MAX;
 	} else if (i > 0) {
 		struct kent b;
-		if (ent_read(p, i - 1, &b) < 0 || b.first + b.count > from)
+		if (kidx_ent_read(p, i - 1, &b) < 0 || b.first + b.count > from)
 			i = UINT64_MAX;
 	}
 	if (i == UINT64_MAX && (rc = ent_find(p, from, &i, &e)) < 0)
 		goto out;
 	for (; i < p->n_ent && n < max; i++) {
-		if (n > 0 && (rc = ent_read(p, i, &e)) < 0)
+		if (n > 0 && (rc = kidx_ent_read(p, i, &e)) < 0)
 			break;
 		out[n].first = e.first < from ? from : e.first;
 		out[n].count = (uint32_t)(e.first + e.count - out[n].first);
@@ -754,7 +700,7 @@ int kfs_kidx_sync(struct kfs_kidx *k)
 		rc = r;
 	pthread_mutex_lock(&k->lock);
 	if (rc == 0 && k->n && k->keys_fd >= 0 && tip > k->w) {
-		rc = w_store(k, tip);
+		rc = kidx_w_store(k, tip);
 		if (rc == 0)
 			wfd = dup(k->w_fd);
 	}
@@ -780,231 +726,6 @@ int kfs_kidx_dirty(struct kfs_kidx *k)
 			 k->w_hold > k->w);
 	pthread_mutex_unlock(&k->lock);
 	return d || kfs_seglog_dirty(k->log);
-}
-
-/* ---- recovery --------------------------------------------------------- */
-
-/* Takes p's posting file, if any, keeping the postings below w that
- * check out; the kidx lock held (at open: no other thread).  A file that
- * is not the key's is set aside as absent. */
-static int post_load(struct kfs_kidx *k, struct kpost *p, uint64_t w)
-{
-	unsigned char hdr[KPOST_HDR], want[KPOST_HDR];
-	char name[33];
-	struct kent e;
-	struct stat sb;
-	uint64_t n, lo, hi;
-	int rc;
-
-	kfs_kidx_file_name(p->key, p->key_len, name);
-	p->fd = openat(k->keys_fd, name, O_RDWR | O_CLOEXEC);
-	if (p->fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	hdr_encode(want, p->key, p->key_len);
-	if (fstat(p->fd, &sb) < 0 || sb.st_size < KPOST_HDR ||
-	    pread_all(p->fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, want, KPOST_HDR)) {
-		kfs_warn("%s/" KEYS_DIR "/%s: not a posting file of its key; rebuilt",
-			 k->dir, name);
-		close(p->fd);
-		p->fd = -1;
-		unlinkat(k->keys_fd, name, 0);
-		return 0;
-	}
-	n = ((uint64_t)sb.st_size - KPOST_HDR) / KPOST_ENT;
-	p->n_ent = n;
-	/* Postings below w were complete when w was written. */
-	for (lo = 0, hi = n; lo < hi;) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (ent_read(p, mid, &e) == 0 && e.first < w)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	n = lo;
-	/* A torn or bad posting below w ends them (a power cut). */
-	while (n > 0 && ent_read(p, n - 1, &e) < 0)
-		n--;
-	if (n != lo)
-		kfs_warn("%s/" KEYS_DIR "/%s: %" PRIu64 " postings fail their "
-			 "checksum; rebuilt from the log", k->dir, name, lo - n);
-	p->n_ent = n;
-	if (n > 0) {
-		memcpy(p->cum, e.cum, sizeof(p->cum));
-		p->records = e.records;
-		p->last_ms = e.arrival_ms;
-		p->next_counter = e.first + e.count;
-	}
-	if ((uint64_t)sb.st_size != KPOST_HDR + n * KPOST_ENT &&
-	    ftruncate(p->fd, (off_t)(KPOST_HDR + n * KPOST_ENT)) < 0) {
-		rc = -errno;
-		return rc;
-	}
-	return 0;
-}
-
-/* seglog_read's callback: the counter and arrival of each record read. */
-struct scan {
-	uint64_t *counter;      /* of records read, in order */
-	int64_t *arrival;
-	size_t n;
-};
-
-static void scan_rec(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
-{
-	struct scan *s = ctx;
-
-	s->counter[s->n] = counter;
-	s->arrival[s->n++] = arrival_ms;
-	seq[0] = '\0';
-}
-
-/* Posts the runs of tracked keys among the records from `from` to the
- * tip; the kidx lock held. */
-static int rescan(struct kfs_kidx *k, uint64_t from)
-{
-	struct scan sc = {0};
-	struct kpost *run = NULL;
-	uint64_t first = 0, bytes[KFS_FRAMING_COUNT] = {0}, c = from;
-	uint32_t count = 0;
-	int64_t arrival = 0;
-	int rc = 0;
-
-	sc.counter = malloc(SCAN_RECORDS * sizeof(*sc.counter));
-	sc.arrival = malloc(SCAN_RECORDS * sizeof(*sc.arrival));
-	if (!sc.counter || !sc.arrival) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (c < kfs_seglog_next(k->log)) {
-		struct kfs_get_result res = {0};
-		uint64_t next;
-
-		sc.n = 0;
-		rc = kfs_seglog_read(k->log, c, SCAN_RECORDS, SCAN_BYTES, scan_rec,
-				     &sc, &res, &next);
-		if (rc < 0 || res.n == 0 || next <= c) {
-			kfs_get_result_clear(&res);
-			break;
-		}
-		for (size_t i = 0; i < res.n; i++) {
-			const struct kfs_record *r = &res.records[i];
-			size_t len = strlen(r->key);
-			struct kpost *p = lookup(k, r->key, len, fnv1a(r->key, len));
-
-			if (run && (p != run || sc.counter[i] != first + count ||
-				    sc.arrival[i] != arrival)) {
-				post(k, run, first, count, bytes, arrival);
-				run = NULL;
-			}
-			if (!p || sc.counter[i] < p->next_counter)
-				continue;
-			if (!run) {
-				run = p;
-				first = sc.counter[i];
-				count = 0;
-				arrival = sc.arrival[i];
-				memset(bytes, 0, sizeof(bytes));
-			}
-			count++;
-			bytes[KFS_FRAMING_LINE] += kfs_framed_len(KFS_FRAMING_LINE,
-								  r->data, r->len);
-			bytes[KFS_FRAMING_WRITE] += r->len;
-		}
-		c = next;
-		kfs_get_result_clear(&res);
-	}
-	if (run)
-		post(k, run, first, count, bytes, arrival);
-out:
-	free(sc.counter);
-	free(sc.arrival);
-	return rc;
-}
-
-/* Removes the posting files of keys not tracked; the kidx lock held. */
-static void remove_untracked(struct kfs_kidx *k)
-{
-	char (*names)[33] = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (k->n && !(names = malloc(k->n * sizeof(*names))))
-		return;
-	for (size_t i = 0; i < k->cap; i++)
-		for (struct kpost *p = k->tab[i]; p; p = p->next)
-			kfs_kidx_file_name(p->key, p->key_len, names[n++]);
-	fd = dup(k->keys_fd);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		free(names);
-		return;
-	}
-	while ((de = readdir(d))) {
-		size_t i;
-		if (strlen(de->d_name) != 32)
-			continue;
-		for (i = 0; i < n && strcmp(names[i], de->d_name); i++)
-			;
-		if (i == n)
-			unlinkat(k->keys_fd, de->d_name, 0);
-	}
-	closedir(d);
-	free(names);
-}
-
-int kfs_kidx_recover(struct kfs_kidx *k)
-{
-	uint64_t w = 0, tip;
-	int rc = 0, r;
-
-	pthread_mutex_lock(&k->lock);
-	tip = kfs_seglog_next(k->log);
-	rc = keys_dir(k, 0);
-	if (rc == -ENOENT) {
-		/* No key was ever tracked here (tracking makes keys/). */
-		rc = k->n ? w_store(k, tip) : 0;
-		goto out;
-	}
-	if (rc < 0)
-		goto out;
-	if ((r = w_read(k, &w)) < 0 || w > tip) {
-		if (k->n)
-			kfs_warn("%s/" KEYS_DIR "/" WATERMARK ": %s; key file sizes "
-				 "count from the tip", k->dir, r < 0 ? strerror(-r) :
-				 "past the log's end");
-		w = tip;
-	}
-	k->w = w;
-	for (size_t i = 0; i < k->cap && rc == 0; i++)
-		for (struct kpost *p = k->tab[i]; p && rc == 0; p = p->next) {
-			p->next_counter = w;
-			rc = post_load(k, p, w);
-			if (p->next_counter < w)
-				p->next_counter = w;
-		}
-	if (rc == 0 && k->n && w < tip) {
-		kfs_info("%s: rebuilding key postings from counter %" PRIu64
-			 " to %" PRIu64, k->dir, w, tip);
-		rc = rescan(k, w);
-	}
-	for (size_t i = 0; rc == 0 && i < k->cap; i++)
-		for (struct kpost *p = k->tab[i]; p; p = p->next)
-			if (p->dirty && fdatasync(p->fd) == 0)
-				p->dirty = 0;
-	k->dirty = 0;
-	remove_untracked(k);
-	if (rc == 0 && k->n)
-		rc = w_store(k, tip < k->w_hold ? tip : k->w_hold);
-out:
-	pthread_mutex_unlock(&k->lock);
-	if (rc < 0)
-		kfs_err("%s/" KEYS_DIR ": cannot recover key postings: %s", k->dir,
-			strerror(-rc));
-	return rc;
 }
 
 int kfs_kidx_copy_keys(struct kfs_kidx *dst, struct kfs_kidx *src)
