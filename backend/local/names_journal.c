@@ -405,7 +405,11 @@ int kfs_njournal_replay(struct kfs_njournal *j,
 		if (len > NJ_BODY_MAX || got - off - 8 < len ||
 		    kfs_crc32c(kfs_crc32c(0, data + off, 4), data + off + 8, len) != crc)
 			break;
+		/* fn takes the names lock, which is taken before this
+		 * journal's by every change: not with ours held. */
+		pthread_mutex_unlock(&j->lock);
 		rc = body_replay(data + off + 8, len, fn, ctx);
+		pthread_mutex_lock(&j->lock);
 		if (rc < 0)
 			goto out;
 		if (rc > 0) {
