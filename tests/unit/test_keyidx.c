@@ -522,7 +522,8 @@ TEST(a_key_reads_only_its_records)
 	for (int i = 0; i < 1000; i++)
 		REQUIRE(kfs_names_stat(names(be), "S", "k3", &d) == 0);
 	t1 = now_s();
-	CHECK_EQ_INT(rchar() - r0, r1);
+	/* (Reading /proc/self/io reads a few bytes more as numbers grow.) */
+	CHECK(rchar() - r0 <= r1 + 8);
 	CHECK_EQ_INT(d.bytes[KFS_FRAMING_WRITE], total / KEYS);
 	printf("# stat: %.2f us\n", (t1 - t0) * 1e6 / 1000);
 	CHECK((t1 - t0) / 1000 < 0.001);
