@@ -576,6 +576,10 @@ TEST(appends_race_with_truncations)
 	create(r.be, "S", "k");
 	for (int i = 0; i < 3; i++)
 		REQUIRE(pthread_create(&th[i], NULL, writer, &r) == 0);
+	/* On a loaded machine the writers may start late: the truncations
+	 * race with them only once they append. */
+	for (int i = 0; i < 10000 && __atomic_load_n(&r.puts, __ATOMIC_RELAXED) == 0; i++)
+		usleep(1000);
 	for (int i = 0; i < 200; i++) {
 		struct kfs_name_desc d;
 		kfs_names_truncate(names(r.be), "S", "k", NULL);
