@@ -71,16 +71,23 @@ expect_probe EPERM mkdir "$mnt/.../shardId-000000000009"
 expect_logged 1 1 '\.\.\./shardId-000000000009' "mkdir inside the stream '...'"
 
 # Key names: "..", "." and "a/b" are the kernel's; dots, escapes and
-# look-alikes of slashes are keys like any other (nothing on disk).
+# look-alikes of slashes are keys like any other (their names go to the
+# stream's names journal, no file of their own).  "a/b": ENOENT while no
+# key file a exists, ENOTDIR once it does.
 if echo x 2>/dev/null >>"$s/.."; then
     fail "echo >> s1/.. succeeded"
 fi
 if echo x 2>/dev/null >>"$s/."; then
     fail "echo >> s1/. succeeded"
 fi
+expect_probe ENOENT open-write "$s/a/b"
+expect_probe ENOENT creat "$s/a/b"
+touch "$s/a"
 expect_probe ENOTDIR open-write "$s/a/b"
+expect_probe ENOTDIR creat "$s/a/b"
 expect_logged 0 0 "-" "open of s1/a/b"
 for key in ... %2e%2e%2f ..%2f..%2f..%2fetc '..\..\x' $'\xe2\x88\x95..' $'..\xef\xbc\x8f..'; do
+    expect_probe ENOENT stat "$s/$key"
     echo "key $key" >>"$s/$key"
     assert_reads "$s/$key" "key $key" "key file '$key'"
 done
@@ -139,7 +146,7 @@ kfs_umount
 check_modes "after the unmount"
 
 # Not vacuous: each kind of file the engine writes is there.
-for pat in LOCK stream.meta shard.meta '*.log' '*.idx'; do
+for pat in LOCK stream.meta shard.meta '*.log' '*.idx' names; do
     [ -n "$(find "$data" -name "$pat" -type f -print -quit)" ] ||
         fail "no $pat under data_dir: the mode check saw nothing of that kind"
 done

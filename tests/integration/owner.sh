@@ -4,12 +4,19 @@
 #   - by default: the mounting user's uid and gid, directories 0755,
 #     files 0644, views 0444;
 #   - -o uid=,gid=,file_mode=,dir_mode= change them (views keep no write
-#     bit), and with allow_other the kernel checks them: the owner they
-#     name writes, another user is kept out of a 0700 directory;
+#     bit) for the root, streams, shards, views and key files created
+#     then (their mode limited by file_mode); a key file keeps the owner
+#     and mode it was created with across remounts (docs/semantics.md,
+#     "Key files": names last);
+#   - with allow_other the kernel checks them: the owner they name creates
+#     and writes a key file in the stream, which then belongs to it; it
+#     cannot write a key file root created 0644; another user is kept out
+#     of a 0700 directory;
 #   - -o read_only (and ro): the kernel's mount is read-only, and appends,
-#     open for writing, mkdir, rmdir, truncate and setfattr give EROFS and
-#     store nothing; with the kernel's flag taken off (remount,rw) the
-#     daemon still refuses each of them, with one log line;
+#     creating a key file, open for writing, mkdir, rmdir, truncate and
+#     setfattr give EROFS and store nothing (no name is made); with the
+#     kernel's flag taken off (remount,rw) the daemon still refuses each of
+#     them, with one log line;
 #   - -o ro,rw: the last wins, as with mount(8);
 #   - -o auto_unmount: the mount goes when the daemon is killed;
 #   - bad values are refused at mount with one message.
@@ -20,23 +27,28 @@ requires setfattr --version
 requires setpriv --help
 
 kfs_setup
+# The modes key files are created with: 0644 & ~umask, then file_mode.
+umask 022
 s=$mnt/own
 shard=$s/shardId-000000000000
 
-# modes_are WANT: "uid gid mode" of the root, a stream, a shard, a key file
-# and a view, one a line.
+# modes_are KEY WANT: "uid gid mode" of the root, a stream, a shard, the
+# key file KEY and a view, one a line.
 modes_are()
 {
     local got
-    got=$(stat -c '%u %g %a' "$mnt" "$s" "$shard" "$s/k" "$shard@TRIM_HORIZON")
-    assert_eq "$got" "$1" "owner and mode of the root, a stream, a shard, a key file, a view"
+    got=$(stat -c '%u %g %a' "$mnt" "$s" "$shard" "$s/$1" "$shard@TRIM_HORIZON")
+    assert_eq "$got" "$2" "owner and mode of the root, a stream, a shard, the key file $1, a view"
 }
+# owner_is PATH WANT: "uid gid mode" of PATH.
+owner_is() { assert_eq "$(stat -c '%u %g %a' "$1")" "$2" "owner and mode of ${1#"$mnt"/}"; }
 
 # ---- defaults ------------------------------------------------------------
 kfs_mount allow_delete
 mkdir "$s"
+expect_probe ENOENT stat "$s/k"
 echo one >>"$s/k"
-modes_are "$(id -u) $(id -g) 755
+modes_are k "$(id -u) $(id -g) 755
 $(id -u) $(id -g) 755
 $(id -u) $(id -g) 644
 $(id -u) $(id -g) 644
@@ -44,12 +56,15 @@ $(id -u) $(id -g) 444"
 kfs_umount
 
 # ---- uid, gid, file_mode, dir_mode -----------------------------------------
+# A key file created now gets them; k keeps what it was created with.
 kfs_mount uid=1234,gid=4321,file_mode=0640,dir_mode=0750
-modes_are "1234 4321 750
+touch "$s/k2"
+modes_are k2 "1234 4321 750
 1234 4321 750
 1234 4321 640
 1234 4321 640
 1234 4321 440"
+owner_is "$s/k" "$(id -u) $(id -g) 644"
 kfs_umount
 
 # With allow_other the kernel checks them: the owner they name (nobody)
@@ -59,16 +74,20 @@ chmod 0755 "$tmp"
 install -m 0755 "$probe" "$tmp/kfs-probe"
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 kfs_mount allow_other,uid=65534,gid=65534,file_mode=0600,dir_mode=0700
+got=$(as_user 65534 "$tmp/kfs-probe" write "$s/n" 4)
+assert_eq "$got" OK "a key file created and appended to by the owner uid=65534 names"
+owner_is "$s/n" "65534 65534 600"
 got=$(as_user 65534 "$tmp/kfs-probe" write "$s/k" 4)
-assert_eq "$got" OK "an append by the owner uid=65534 names"
-got=$(as_user 65533 "$tmp/kfs-probe" stat "$s/k")
+assert_eq "$got" EACCES "an append by uid=65534 to the key file root created 0644"
+got=$(as_user 65533 "$tmp/kfs-probe" stat "$s/n")
 assert_eq "$got" EACCES "stat by another user in a 0700 stream directory"
 got=$(as_user 65533 "$tmp/kfs-probe" open-read "$mnt")
 assert_eq "$got" EACCES "another user reading a 0700 root"
 kfs_umount
 kfs_mount
-assert_reads "$s/k" "one
-aaaa" "records after the owner's append"
+assert_reads "$s/n" "aaaa" "records after the owner's append"
+assert_reads "$s/k" "one" "records of the key file the owner could not write"
+owner_is "$s/n" "65534 65534 600"
 kfs_umount
 
 # ---- read_only -------------------------------------------------------------
@@ -83,8 +102,8 @@ refused_all()
     expect_probe EROFS rmdir "$s"
     expect_probe EROFS truncate "$s/k" 0
     expect_probe EROFS setxattr "$s" user.kinesis.retention_hours 48
-    assert_reads "$s/k" "one
-aaaa" "records of the key after the refused changes ($1)"
+    assert_reads "$s/k" "one" "records of the key after the refused changes ($1)"
+    expect_probe ENOENT stat "$s/newkey"
     assert_eq "$(xattr "$s" retention_hours)" 24 "retention after the refused setfattr ($1)"
     [ -d "$s" ] || fail "the stream is gone after a refused rmdir ($1)"
     [ ! -e "$mnt/other" ] || fail "a refused mkdir made a stream ($1)"

@@ -13,10 +13,13 @@
 # record.  The writers, let go after it exited, find their files gone
 # (close gives ENOTCONN, the kernel's answer once the mount is gone); after
 # a remount every line and every tail is there exactly once, each file's in
-# the order written, the tail last.  A reader following a view at the
-# tip does not hold the daemon up.  On AWS the fault proxy delays every
-# PutRecords by 1.5 s, so that the records are still in flight when the
-# signal comes.
+# the order written, the tail last: the key files read by name on the
+# local engine, which keeps their names across the remount; on AWS, whose
+# names last as long as the mount, they are gone (ENOENT) and the keys
+# are read through their @TRIM_HORIZON views.  A reader following a view
+# at the tip does not hold the daemon up.  On AWS the fault proxy delays
+# every PutRecords by 1.5 s, so that the records are still in flight when
+# the signal comes.
 . "$(dirname "$0")/functions.sh"
 kfs_setup
 
@@ -104,8 +107,22 @@ expected()
     "$writer" --print "$1" 1 "$n" | awk -v i="$2" -v m="$3" '(NR - 1) % m == i - 1'
     echo "$1 tail $2"
 }
-for f in k1 k2 "$shard"; do
-    cat "$s/$f" >"$tmp/got.$f"
+cat "$s/$shard" >"$tmp/got.$shard"
+# The key files: the lines of their writers and a tail each.
+for f in k1:$((2 * n + 2)) k2:$((n / 2 + 1)); do
+    k=${f%:*}
+    if on_aws; then
+        expect_probe ENOENT stat "$s/$k"
+        # The view follows: read until its lines came, and half a second
+        # more to catch any that should not.
+        "$probe" read-for "$s/$k@TRIM_HORIZON" $((30000 * kfs_slow)) "${f#*:}l" \
+            >"$tmp/got.$k" 2>"$tmp/got.$k.end"
+        grep -q '^end: timeout ' "$tmp/got.$k.end" ||
+            fail "reading $k@TRIM_HORIZON: $(cat "$tmp/got.$k.end")"
+    else
+        [ -f "$s/$k" ] || fail "the key file $k is gone after the remount"
+        cat "$s/$k" >"$tmp/got.$k"
+    fi
 done
 # k1: W1 and W2, each in order; k2 and the shard: W3's odd and even lines.
 for id in W1 W2; do

@@ -8,7 +8,8 @@
 # `@LATEST.jsonl`, a key's `@LATEST`), plain `cat`s of shard and key files
 # loop, views are opened and closed early or interrupted while they wait,
 # and `ls -l`, `stat` and `getfattr -d` loop on the root, the stream and
-# its files.  Then:
+# its files.  The 64 key files are created (touch) before anything reads
+# them, as a key file exists once created; ls -l lists them.  Then:
 #   - the shard files hold every acknowledged line exactly once, each
 #     key in one shard, each writer's lines in order within each key;
 #   - every follower saw its shards' records consecutively, no repeats, no
@@ -16,7 +17,8 @@
 #     before the first write), or from where it opened (those opened
 #     half-way);
 #   - every plain `cat` got a prefix of the file it read, in whole lines;
-#   - shard sizes never went down nor past what the shard holds;
+#   - shard and key file sizes never went down nor past what the file
+#     holds, and end at what it holds;
 #   - the daemon logged no error or warning.
 # Nothing depends on timing: the writers stop on a deadline, and the
 # checks wait for the followers to catch up.  Under ThreadSanitizer
@@ -41,6 +43,12 @@ kfs_setup
 kfs_mount shards=$nshards
 s=$mnt/stress
 mkdir "$s"
+# Key files exist once created: every key's, before the readers and the
+# writers (whose windows then hold every record of their key).
+for ((k = 0; k < nkeys; k++)); do
+    expect_probe ENOENT stat "$s/key-$k"
+    touch "$s/key-$k"
+done
 
 # The key of line n of writer ID: writers w0..w7 send line n to the key
 # number (4 w + (n - 1) % 16) % 64 (their files in that order), writer z
@@ -121,18 +129,25 @@ head_loop()
 }
 
 # meta_loop: ls -l, stat, getfattr -d on the root, the stream, shard and
-# key files; logs each shard's size to $tmp/sizes.PID ("I SIZE" lines).
+# key files; logs each shard's size and those of the key files the plain
+# readers read to $tmp/sizes.PID ("I SIZE" lines, I a shard's index or
+# a key file's name).
 meta_loop()
 {
     local i size out=$tmp/meta.$BASHPID
     while [ ! -e "$tmp/stop" ]; do
         ls -l "$mnt" >"$out" 2>&1 && grep -q ' stress$' "$out" ||
             echo "ls -l of the root: $(cat "$out")" >>"$tmp/loops.err"
-        ls -l "$s" >"$out" 2>&1 && [ "$(grep -c ' shardId-' "$out")" -eq "$nshards" ] ||
+        ls -l "$s" >"$out" 2>&1 && [ "$(grep -c ' shardId-' "$out")" -eq "$nshards" ] &&
+            [ "$(grep -c -E ' key-[0-9]+$' "$out")" -eq "$nkeys" ] ||
             echo "ls -l of the stream: $(cat "$out")" >>"$tmp/loops.err"
         for ((i = 0; i < nshards; i++)); do
             size=$(stat -c %s "$s/$(shard_name $i)") && echo "$i $size" >>"$tmp/sizes.$BASHPID" ||
                 echo "stat of shard $i failed" >>"$tmp/loops.err"
+        done
+        for i in key-3 key-42 key-9; do
+            size=$(stat -c %s "$s/$i") && echo "$i $size" >>"$tmp/sizes.$BASHPID" ||
+                echo "stat of $i failed" >>"$tmp/loops.err"
         done
         stat "$s/key-$((RANDOM % nkeys))" "$s/@LATEST" "$s/key-1@TRIM_HORIZON.jsonl" >/dev/null ||
             echo "stat of a key file or view failed" >>"$tmp/loops.err"
@@ -428,15 +443,18 @@ msg "$n plain cats checked"
 sort -u "$tmp/head.lines" | comm -23 - "$tmp/expected.sorted" >"$tmp/head.bad"
 [ ! -s "$tmp/head.bad" ] || fail "reads of @TRIM_HORIZON.jsonl gave lines not written: $(head -n 3 "$tmp/head.bad")"
 # Sizes, as each loop saw them one after the other: never down, never
-# past the final size.
+# past the final size; and the final size is what cat read.
 for f in "$tmp"/sizes.*; do
-    for ((i = 0; i < nshards; i++)); do
+    for i in $(seq 0 $((nshards - 1))) key-3 key-42 key-9; do
         awk -v i="$i" -v final="$(stat -c %s "$tmp/final.$i")" '
-            $1 == i && $2 + 0 < prev { print "shard " i ": size " $2 " after " prev; exit 1 }
-            $1 == i && $2 + 0 > final { print "shard " i ": size " $2 ", it holds " final; exit 1 }
+            $1 == i && $2 + 0 < prev { print i ": size " $2 " after " prev; exit 1 }
+            $1 == i && $2 + 0 > final { print i ": size " $2 ", it holds " final; exit 1 }
             $1 == i { prev = $2 + 0 }' "$f" >&2 ||
-            fail "the size of shard $i went down or past its contents"
+            fail "the size of $i went down or past its contents"
     done
+done
+for i in key-3 key-42 key-9; do
+    assert_size "$s/$i" "$(stat -c %s "$tmp/final.$i")" "size of the key file $i"
 done
 
 settle "$s"

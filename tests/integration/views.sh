@@ -5,8 +5,9 @@
 # (from the .jsonl view, and on AWS from `aws kinesis put-record` too) and
 # arrival times (a time between two groups of records put 1.2 s apart, in
 # each form a time may take); EINVAL for malformed positions and for
-# sequence numbers a shard does not hold; a key named user@example.com;
-# views not listed, read-only, of size 0; head(1) on a view ends cleanly
+# sequence numbers a shard does not hold; a key named user@example.com
+# (ENOENT until created, as every key file); views not listed (ls shows
+# the shards and the key files created), read-only, of size 0; head(1) on a view ends cleanly
 # (lseek succeeds) and a view read again from offset 0 gives the same
 # bytes.  On both backends.
 #
@@ -330,16 +331,24 @@ user@example.com@AT_TIMESTAMP=noon
 NAMES
 
 # ---- a key with '@' is a key -----------------------------------------------
+# Like any key file it exists once created (>>), not before: ENOENT.
 mail=user@example.com
-[ -f "$s/$mail" ] || fail "$mail does not stat as a key file"
+expect_probe ENOENT stat "$s/$mail"
+expect_probe ENOENT open-read "$s/$mail"
 echo mail1 >>"$s/$mail"
+[ -f "$s/$mail" ] || fail "$mail does not stat as a key file once created"
 echo mail2 >>"$s/$mail"
 assert_reads "$s/$mail" "mail1
 mail2" "the key file $mail"
 view_is "$s/$mail@TRIM_HORIZON" "key $mail from TRIM_HORIZON" mail1 mail2
 view_is "$s/$mail@LATEST" "key $mail from LATEST"
-# Not a keyword after the last '@': a key file, with nothing in it.
-[ -f "$s/$ka@latest" ] || fail "$ka@latest does not stat as a key file"
+# Not a keyword after the last '@': the name of a key file (not EINVAL as
+# a malformed position), absent until created, then a key file with
+# nothing in it.
+expect_probe ENOENT stat "$s/$ka@latest"
+expect_probe OK creat "$s/$ka@latest"
+[ -f "$s/$ka@latest" ] || fail "$ka@latest does not stat as a key file once created"
+assert_eq "$(file_size "$s/$ka@latest")" 0 "size of the new key file $ka@latest"
 assert_reads "$s/$ka@latest" "" "the key file $ka@latest"
 if on_aws; then
     awsk get-records --output json --shard-iterator "$(awsk get-shard-iterator \
@@ -350,8 +359,18 @@ if on_aws; then
 fi
 
 # ---- views: not listed, read-only, size 0 ----------------------------------
-ls -a "$s" >"$tmp/ls"
-printf '%s\n' . .. shardId-000000000000 shardId-000000000001 >"$tmp/ls.expected"
+# The directory lists the shards, then the key files created through the
+# mount (on the local engine $ka and $kb too, made by put's >>), sorted
+# (ls -U: in the directory's own order); no view, although every kind was
+# read above.
+ls -a -U "$s" >"$tmp/ls"
+{
+    printf '%s\n' . .. shardId-000000000000 shardId-000000000001
+    {
+        printf '%s\n' "$mail" "$ka@latest"
+        on_aws || printf '%s\n' "$ka" "$kb"
+    } | LC_ALL=C sort
+} >"$tmp/ls.expected"
 assert_file_eq "$tmp/ls" "$tmp/ls.expected" "ls -a of the stream after reading views"
 timeout 30 cat "$sh0" "$sh1" >"$tmp/before-writes"
 log_mark
@@ -411,6 +430,11 @@ expect_logged -i 0 1 "nostream" "a shard view of a missing stream"
 # records anywhere with an explicit hash key.  (Through the mount a key's
 # records always go where MD5 puts them.)
 if on_aws; then
+    # $ka's records were put with the aws CLI: its key file does not exist
+    # until created, and then starts empty (its window starts at the tip).
+    expect_probe ENOENT stat "$s/$ka"
+    touch "$s/$ka"
+    assert_reads "$s/$ka" "" "key file $ka just created"
     sq=$(awsk put-record --stream-name "$sname" --partition-key "$ka" \
         --explicit-hash-key "$(xattr "$sh1" hash_key_start)" --data $'ka-elsewhere\n' \
         --query SequenceNumber --output text)
@@ -418,10 +442,7 @@ if on_aws; then
     # has no record at or after the time (the service gives the tip): give
     # shard 0 one, for the view at ka-elsewhere below.
     put shardId-000000000000 $'a5\n'
-    assert_reads "$s/$ka" "ka1
-ka2
-ka3
-ka-elsewhere" "key file $ka with a record put to shard 1"
+    assert_reads "$s/$ka" "ka-elsewhere" "key file $ka with a record put to shard 1"
     view_set_is "$s/$ka@TRIM_HORIZON" "key $ka with a record put to shard 1" ka1 ka2 ka3 ka-elsewhere
     view_is "$s/$ka@AT_SEQUENCE_NUMBER=$sq" "key $ka at its record in shard 1" ka-elsewhere
 fi
