@@ -119,7 +119,7 @@ done
 round "$d/app.log" d5
 ls "$d" >"$tmp/names" || fail "ls $d failed"
 grep '^app\.log-' "$tmp/names" >"$tmp/dated" || true
-assert_eq "$(grep -c '' "$tmp/dated")" 3 "dated names left by rotate 3 ($(tr '\n' ' ' <"$tmp/names"))"
+assert_eq "$(grep -c '' "$tmp/dated" || true)" 3 "dated names left by rotate 3 ($(tr '\n' ' ' <"$tmp/names"))"
 i=2
 while read -r name; do
     wants "d$i"

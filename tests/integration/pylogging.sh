@@ -131,12 +131,12 @@ for t in 0 1 2 3; do
     grep "^wfh $t " "$tmp/stored" >"$tmp/got.$t" || true
     assert_file_eq "$tmp/got.$t" "$tmp/want" "thread $t's records in key wfh.log"
 done
-assert_eq "$(grep -c '' "$tmp/got")" 1000 "lines of wfh.log.1 and wfh.log"
-assert_eq "$(grep -c '' "$tmp/stored")" 1000 "records of key wfh.log"
+assert_eq "$(grep -c '' "$tmp/got" || true)" 1000 "lines of wfh.log.1 and wfh.log"
+assert_eq "$(grep -c '' "$tmp/stored" || true)" 1000 "records of key wfh.log"
 # Before the rename each thread had written 125: all in the rotated name.
 read_into "$tmp/old" "$s/wfh.log.1"
 for t in 0 1 2 3; do
-    assert_eq "$(grep -c "^wfh $t " "$tmp/old")" 125 "thread $t's records in wfh.log.1"
+    assert_eq "$(grep -c "^wfh $t " "$tmp/old" || true)" 125 "thread $t's records in wfh.log.1"
 done
 
 # ---- RotatingFileHandler ----------------------------------------------------
