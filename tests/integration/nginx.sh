@@ -124,7 +124,8 @@ wait_for 10 "every worker reopened access.log" workers_on access.log access.log.
 
 requests 1001 2000
 nginx -s quit 2>"$tmp/nginx.err" || fail "nginx -s quit: $(cat "$tmp/nginx.err")"
-wait_for 10 "nginx exits on quit" eval '! kill -0 "$master" 2>/dev/null'
+nginx_gone() { ! kill -0 "$master" 2>/dev/null; }
+wait_for 10 "nginx exits on quit" nginx_gone
 master=
 
 # ---- checks ---------------------------------------------------------------

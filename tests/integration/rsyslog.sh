@@ -35,7 +35,7 @@ rsyslogd_pid=$!
 stop_rsyslogd()
 {
     kill -TERM "$rsyslogd_pid" 2>/dev/null
-    wait "$rsyslogd_pid" 2>/dev/null
+    wait "$rsyslogd_pid" 2>/dev/null || true
     return 0
 }
 cleanup_fn stop_rsyslogd
