@@ -161,6 +161,9 @@ struct kfs_get_result {
 #define KFS_CAP_READ_AHEAD 0x10 /* get_records costs no quota and no money:
 				 * readers may ask for the next page early */
 
+struct kfs_names;   /* backend/names.h */
+struct kfs_wpos;
+
 struct kfs_backend_ops {
 	const char *name;
 	unsigned caps;
@@ -235,6 +238,25 @@ struct kfs_backend_ops {
 			  enum kfs_framing framing, uint64_t offset,
 			  char **iter_out, uint64_t *skip_out);
 	int (*sync)(void *impl, const char *stream);
+
+	/*
+	 * Key files (SPEC 3, backend/names.h).
+	 *
+	 * names: the backend's table of names (live, rotated, gone), which
+	 * fs/ asks and changes; it lives as long as the backend.
+	 *
+	 * key_iterator: an iterator over the records of `key` in one shard,
+	 * from position `start` (NULL: the shard's first retained record)
+	 * to `end` (NULL: no end, it follows the tip as any iterator does).
+	 * get_records through it returns only records of `key`, and, once
+	 * at `end`, no next_iterator and no children.  Positions are those
+	 * of the backend's names table for this shard.  *iter_out may be
+	 * NULL (and 0 returned) when the window has nothing in the shard.
+	 */
+	struct kfs_names *(*names)(void *impl);
+	int (*key_iterator)(void *impl, const char *stream, const char *shard_id,
+			    const char *key, const struct kfs_wpos *start,
+			    const struct kfs_wpos *end, char **iter_out);
 };
 
 struct kfs_backend {

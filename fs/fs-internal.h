@@ -8,6 +8,7 @@
  *   write.c  the write path: line buffers, framing, partial lines
  *   poll.c   poll(2) on views: the poll thread and its poll handles
  *   xattr.c  extended attributes (user.kinesis.*)
+ *   keyfiles.c key files: attributes, create, truncate, rename, owner
  */
 #ifndef KFS_FS_INTERNAL_H
 #define KFS_FS_INTERNAL_H
@@ -97,6 +98,12 @@ int kfs_names_resolve(struct kfs_fs *fs, const char *op, const char *path,
 		      struct kfs_shard_desc *shd);
 /* 1 for views: names with a position, which follow. */
 int kfs_names_is_view(const struct kfs_path *p);
+/* kfs_names_resolve for a name being created: a key file need not exist
+ * (shard is not looked up). */
+int kfs_names_resolve_new(struct kfs_fs *fs, const char *op, const char *path,
+			  struct kfs_path *p, struct kfs_stream_desc *sd);
+/* 1 for a key file of a backend that keeps names (backend/names.h). */
+int kfs_names_is_key_file(const struct kfs_fs *fs, const struct kfs_path *p);
 /* -o read_only: -EROFS (logged) for every change, else 0. */
 int kfs_names_refuse_read_only(const struct kfs_fs *fs, const char *op,
 			       const struct kfs_path *p);
@@ -122,6 +129,25 @@ int kfs_fallocate(const char *path, int mode, off_t off, off_t len,
 int kfs_utimens(const char *path, const struct timespec tv[2],
 		struct fuse_file_info *fi);
 int kfs_statfs(const char *path, struct statvfs *st);
+
+/* ---- keyfiles.c ---------------------------------------------------- */
+/* Each for a key file (kfs_names_is_key_file); 0 or -errno, logged but
+ * for ENOENT of a name that is not there. */
+int kfs_keyfile_getattr(struct kfs_fs *fs, const struct kfs_path *p,
+			struct stat *st);
+int kfs_keyfile_list(struct kfs_fs *fs, const struct kfs_path *p, void *buf,
+		     fuse_fill_dir_t filler);
+/* Before a handle is made: creates the name (create), and checks that a
+ * writer may write it (not a rotated name), truncating it for O_TRUNC. */
+int kfs_keyfile_open(struct kfs_fs *fs, const struct kfs_path *p, int create,
+		     mode_t mode, int flags);
+int kfs_keyfile_truncate(struct kfs_fs *fs, const struct kfs_path *p);
+int kfs_keyfile_unlink(struct kfs_fs *fs, const struct kfs_path *p);
+int kfs_keyfile_rename(struct kfs_fs *fs, const struct kfs_path *from,
+		       const struct kfs_path *to, unsigned int flags);
+/* (uint32_t)-1: unchanged. */
+int kfs_keyfile_setattr(struct kfs_fs *fs, const struct kfs_path *p,
+			uint32_t uid, uint32_t gid, uint32_t mode);
 
 /* ---- write.c ------------------------------------------------------- */
 

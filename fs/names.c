@@ -8,6 +8,8 @@
  */
 #include "fs/fs-internal.h"
 
+#include "backend/names.h"
+
 #include <errno.h>
 #include <linux/falloc.h>
 #include <stdio.h>
@@ -78,9 +80,9 @@ int kfs_names_parse(const char *path, struct kfs_path *p)
 
 /* Resolves a path that must exist; fills the stream and shard as asked.
  * A shard view's shard is always looked up. */
-int kfs_names_resolve(struct kfs_fs *fs, const char *op, const char *path,
-		      struct kfs_path *p, struct kfs_stream_desc *sd,
-		      struct kfs_shard_desc *shd)
+static int resolve(struct kfs_fs *fs, const char *op, const char *path,
+		   struct kfs_path *p, struct kfs_stream_desc *sd,
+		   struct kfs_shard_desc *shd, int new_key)
 {
 	struct kfs_stream_desc tmp;
 	struct kfs_shard_desc tmp_shd;
@@ -113,7 +115,38 @@ int kfs_names_resolve(struct kfs_fs *fs, const char *op, const char *path,
 			return kfs_names_fail(err, op, p, err == -ENOENT
 					      ? "no such shard" : NULL);
 	}
+	if (!new_key && kfs_names_is_key_file(fs, p)) {
+		struct kfs_name_desc d;
+
+		err = kfs_names_stat(fs->be->ops->names(fs->be->impl),
+				     p->stream, p->name, &d);
+		/* "Does it exist?" is a question programs ask all the
+		 * time (mkstemp, logrotate, Python's handlers): no log. */
+		if (err == -ENOENT)
+			return err;
+		if (err)
+			return kfs_names_fail(err, op, p, NULL);
+	}
 	return 0;
+}
+
+int kfs_names_resolve(struct kfs_fs *fs, const char *op, const char *path,
+		      struct kfs_path *p, struct kfs_stream_desc *sd,
+		      struct kfs_shard_desc *shd)
+{
+	return resolve(fs, op, path, p, sd, shd, 0);
+}
+
+int kfs_names_resolve_new(struct kfs_fs *fs, const char *op, const char *path,
+			  struct kfs_path *p, struct kfs_stream_desc *sd)
+{
+	return resolve(fs, op, path, p, sd, NULL, 1);
+}
+
+int kfs_names_is_key_file(const struct kfs_fs *fs, const struct kfs_path *p)
+{
+	return p->kind == KFS_NODE_KEY && !p->view && fs->be->ops->names &&
+	       fs->be->ops->names(fs->be->impl);
 }
 
 /* 1 for views: names with a position, which follow. */
@@ -213,8 +246,10 @@ int kfs_getattr(const char *path, struct stat *st,
 			view_attr(fs, st);
 			break;
 		}
-		/* A key file: any name; its size is not known without
-		 * reading every record of the key. */
+		if (kfs_names_is_key_file(fs, &p))
+			return kfs_keyfile_getattr(fs, &p, st);
+		/* A backend without names: any name is a key file whose
+		 * size is not known without reading every record. */
 		st->st_mode = S_IFREG | fs->opt->file_mode;
 		st->st_nlink = 1;
 		fill_times(st, sd.creation_ms);
@@ -251,6 +286,8 @@ int kfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		for (size_t i = 0; i < l.n; i++)
 			filler(buf, l.v[i].id, NULL, 0, 0);
 		kfs_shard_list_clear(&l);
+		if (fs->be->ops->names && fs->be->ops->names(fs->be->impl))
+			return kfs_keyfile_list(fs, &p, buf, filler);
 	} else {
 		return -ENOTDIR;
 	}
@@ -313,19 +350,44 @@ int kfs_unlink(const char *path)
 
 	if (err)
 		return err;
+	if (kfs_names_is_key_file(fs, &p)) {
+		if ((err = kfs_names_refuse_read_only(fs, "unlink", &p)))
+			return err;
+		return kfs_keyfile_unlink(fs, &p);
+	}
 	return kfs_names_fail(-EPERM, "unlink", &p, p.kind == KFS_NODE_SHARD
 			      ? "shards are removed by retention or resharding, not unlink"
 			      : p.kind == KFS_NODE_METRICS ? "the metrics file cannot be removed"
 			      : "records cannot be removed");
 }
 
+/* rename within a stream is rotation (SPEC 3); anything else moves
+ * records or streams, which never move. */
 int kfs_rename(const char *from, const char *to, unsigned int flags)
 {
-	struct kfs_path p;
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p, q;
+	int err = kfs_names_resolve(fs, "rename", from, &p, NULL, NULL);
 
-	kfs_path_parse(from, &p);
-	return kfs_names_fail(-EXDEV, "rename", &p, "streams and records "
-			      "cannot be renamed");
+	if (err)
+		return err;
+	err = kfs_names_parse(to, &q);
+	if (err == -ENAMETOOLONG)
+		return kfs_names_fail(err, "rename", &q,
+				      "a name is at most 255 bytes");
+	if (err || strcmp(p.stream, q.stream) != 0 || p.kind == KFS_NODE_STREAM)
+		return kfs_names_fail(-EXDEV, "rename", &p, "streams and records "
+				      "cannot move between streams");
+	if (p.kind == KFS_NODE_KEY && !p.view && !kfs_names_is_key_file(fs, &p))
+		return kfs_names_fail(-EXDEV, "rename", &p, "this backend keeps "
+				      "no names: key files cannot be renamed");
+	if (!kfs_names_is_key_file(fs, &p) || q.kind != KFS_NODE_KEY || q.view)
+		return kfs_names_fail(-EPERM, "rename", &p, "only key files are "
+				      "renamed (rotated); shards, views and "
+				      "the metrics file are not");
+	if ((err = kfs_names_refuse_read_only(fs, "rename", &p)))
+		return err;
+	return kfs_keyfile_rename(fs, &p, &q, flags);
 }
 
 static int deny(const char *op, const char *path)
@@ -366,15 +428,33 @@ int kfs_mknod(const char *path, mode_t mode, dev_t dev)
 	return deny_new("mknod", path);
 }
 
+/* chmod and chown: key files keep an owner and mode (nginx and
+ * logrotate's `create` set them); nothing else has one to change. */
+static int setattr(const char *op, const char *path, uint32_t uid,
+		   uint32_t gid, uint32_t mode)
+{
+	struct kfs_fs *fs = get_fs();
+	struct kfs_path p;
+	int err = kfs_names_resolve(fs, op, path, &p, NULL, NULL);
+
+	if (err)
+		return err;
+	if (!kfs_names_is_key_file(fs, &p))
+		return deny(op, path);
+	if ((err = kfs_names_refuse_read_only(fs, op, &p)))
+		return err;
+	return kfs_keyfile_setattr(fs, &p, uid, gid, mode);
+}
+
 int kfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	return deny("chmod", path);
+	return setattr("chmod", path, (uint32_t)-1, (uint32_t)-1, mode);
 }
 
 int kfs_chown(const char *path, uid_t uid, gid_t gid,
 	      struct fuse_file_info *fi)
 {
-	return deny("chown", path);
+	return setattr("chown", path, uid, gid, (uint32_t)-1);
 }
 
 /* Truncation to 0 is accepted and ignored (SPEC 3), so that `>` works;
@@ -399,6 +479,8 @@ int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 				      "views are read-only");
 	if ((err = kfs_names_refuse_read_only(fs, "truncate", &p)))
 		return err;
+	if (size == 0 && kfs_names_is_key_file(fs, &p))
+		return kfs_keyfile_truncate(fs, &p);
 	if (size != 0)
 		return kfs_names_fail(-EPERM, "truncate", &p, "only truncation "
 				      "to size 0 is accepted (and ignored): "

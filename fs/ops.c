@@ -124,7 +124,7 @@ static int open_reading(struct kfs_handle *h, const char *op,
 	return 0;
 }
 
-static int open_handle(const char *op, const char *path,
+static int open_handle(const char *op, const char *path, mode_t mode,
 		       struct fuse_file_info *fi)
 {
 	struct kfs_fs *fs = get_fs();
@@ -133,7 +133,11 @@ static int open_handle(const char *op, const char *path,
 	struct kfs_shard_desc shd;
 	struct kfs_handle *h;
 	int acc = fi->flags & O_ACCMODE;
-	int err = kfs_names_resolve(fs, op, path, &p, &sd, &shd);
+	int create = strcmp(op, "create") == 0;
+	int err = create && kfs_names_parse(path, &p) == 0 &&
+		  kfs_names_is_key_file(fs, &p)
+		  ? kfs_names_resolve_new(fs, op, path, &p, &sd)
+		  : kfs_names_resolve(fs, op, path, &p, &sd, &shd);
 
 	if (err)
 		return err;
@@ -156,6 +160,9 @@ static int open_handle(const char *op, const char *path,
 	    !kfs_utf8_valid(p.name, strlen(p.name)))
 		return kfs_names_fail(-EINVAL, op, &p, "a partition key must "
 				      "be valid UTF-8");
+	if (kfs_names_is_key_file(fs, &p) &&
+	    (err = kfs_keyfile_open(fs, &p, create, mode, fi->flags)))
+		return err;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return kfs_names_fail(-ENOMEM, op, &p, NULL);
@@ -200,7 +207,7 @@ static int open_handle(const char *op, const char *path,
 
 static int kfs_open(const char *path, struct fuse_file_info *fi)
 {
-	return open_handle("open", path, fi);
+	return open_handle("open", path, 0, fi);
 }
 
 static int kfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -210,7 +217,7 @@ static int kfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (kfs_names_parse(path, &p) == 0 && p.kind == KFS_NODE_STREAM)
 		return kfs_names_fail(-EPERM, "create", &p, "the root holds "
 				      "only streams (mkdir makes one)");
-	return open_handle("create", path, fi);
+	return open_handle("create", path, mode, fi);
 }
 
 /* Drops what an open of the kernel held of h, h being off fs->open: its
@@ -364,6 +371,10 @@ static void *kfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 1;
 	cfg->negative_timeout = 0;
 	cfg->use_ino = 0;
+	/* An unlinked open file is not hidden under a new name (that
+	 * would be a rename, which rotates): the name goes at once, and
+	 * the open handle keeps its key. */
+	cfg->hard_remove = 1;
 	cfg->direct_io = 1;
 	/* One FUSE write per write(2) up to 1 MiB, so that record=write
 	 * keeps a record whole. */

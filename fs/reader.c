@@ -1,6 +1,8 @@
 /* reader.c - see reader.h. */
 #include "reader.h"
 
+#include "backend/names.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -63,6 +65,12 @@ struct kfs_reader {
 	struct kfs_metrics *metrics;   /* records read are counted there, or NULL */
 
 	int key_filter;                /* keep the records of name[] only */
+	/* A key file of a backend that keeps names: the window of the name
+	 * at the open (name[] is then its key), read through key
+	 * iterators. */
+	int window;
+	int rotated;                   /* the window has an end */
+	struct kfs_wposv wstart, wend;
 	int64_t anchor_ms;             /* seq views of streams: N's arrival */
 
 	struct lane *lanes;
@@ -399,6 +407,14 @@ static int lane_begin(struct kfs_reader *r, struct lane *l)
 		return 0;
 	if (spec.seq)
 		spec.seq = l->seq;
+	if (r->window)
+		return r->be->ops->key_iterator(r->be->impl, r->stream, l->shard,
+						r->name,
+						kfs_wposv_find(&r->wstart, l->shard),
+						r->rotated ? kfs_wposv_find(&r->wend,
+									    l->shard)
+							   : NULL,
+						&l->iter);
 	return r->be->ops->get_iterator(r->be->impl, r->stream, l->shard, &spec,
 					&l->iter);
 }
@@ -512,6 +528,10 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 		memcpy(l->adjacent, d->adjacent_parent, sizeof(l->adjacent));
 		l->closed = d->closed;
 		l->state = LANE_PENDING;
+		/* A rotated window ends where the rename found the key: a
+		 * shard made after it is not in the window. */
+		if (r->window && r->rotated && !kfs_wposv_find(&r->wend, d->id))
+			l->state = LANE_DONE;
 		if (!r->view || !first) {
 			if (r->view && r->pos.type == KFS_ITER_AT_TIMESTAMP)
 				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
@@ -633,6 +653,24 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 	/* Key readers read every shard: writers may have put the key's
 	 * records anywhere with an explicit hash key. */
 	r->key_filter = r->kind == KFS_NODE_KEY;
+	if (r->kind == KFS_NODE_KEY && !r->view && be->ops->names &&
+	    be->ops->names(be->impl) && be->ops->key_iterator) {
+		/* The window is fixed at the open (SPEC 3): a rotation
+		 * later does not move what this reader reads. */
+		char key[KFS_KEY_MAX + 1];
+
+		err = kfs_names_window(be->ops->names(be->impl), r->stream,
+				       r->name, key, &r->wstart, &r->wend,
+				       &r->rotated);
+		if (err) {
+			kfs_reader_free(r);
+			return err;
+		}
+		/* A name's key was a name: at most NAME_MAX bytes. */
+		memcpy(r->name, key, strnlen(key, NAME_MAX));
+		r->name[strnlen(key, NAME_MAX)] = '\0';
+		r->window = 1;
+	}
 	err = setup(r, why, why_size);
 	if (err) {
 		kfs_reader_free(r);
@@ -649,6 +687,8 @@ void kfs_reader_free(struct kfs_reader *r)
 	lanes_clear(r);
 	free(r->lanes);
 	free(r->buf);
+	kfs_wposv_clear(&r->wstart);
+	kfs_wposv_clear(&r->wend);
 	kfs_get_result_clear(&r->pend);
 	free(r);
 }
@@ -778,6 +818,12 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 
 	if (err)
 		return err;
+	if (!l->iter) {
+		/* A key iterator of a shard the window has nothing in. */
+		l->state = LANE_DONE;
+		r->relist = 1;
+		return 2;
+	}
 	/* Only JSON lines show every sequence number; sizes take the
 	 * last one. */
 	if (!ahead_take(r, l->iter, &res))

@@ -32,8 +32,8 @@
  *
  * Rates.  The service allows 5 GetRecords per second per shard, for all
  * readers together; every handle of this mount reading a shard takes a
- * slot of one limiter per shard (200 ms apart), and a throttled answer
- * pushes the shard's next slot further out for everyone.
+ * slot of one limiter per shard (200 ms apart; rate.c), and a throttled
+ * answer pushes the shard's next slot further out for everyone.
  *
  * Retries.  Control-plane calls are retried here on throttling and on
  * server or network failures (client.c).  PutRecords is never retried
@@ -52,6 +52,8 @@
 #include "resolve.h"
 #include "creds.h"
 #include "errors.h"
+#include "keys.h"
+#include "rate.h"
 #include "profile.h"
 #include "wire.h"
 #include "lib/cancel.h"
@@ -100,14 +102,6 @@ struct centry {
 	struct cval val;                  /* protected by cache_lock */
 };
 
-/* The GetRecords limiter of one shard. */
-struct rate_slot {
-	char stream[KFS_STREAM_NAME_MAX + 1]; /* protected by rate_lock */
-	char shard[KFS_SHARD_ID_LEN + 1];     /* protected by rate_lock */
-	int64_t next_ms;                      /* monotonic time of the next free
-					       * slot; protected by rate_lock */
-};
-
 /*
  * What this mount knows of the newest record of a shard, for its mtime: a
  * composite iterator kept at the tip (taken LATEST when the shard is first
@@ -132,10 +126,10 @@ struct tail {
 
 struct kfs_aws {
 	struct kfs_aws_client client;     /* fixed after open */
+	struct kfs_aws_keys *keys;        /* owned: key files (keys.c); fixed */
 	struct kfs_creds_chain *chain;    /* owned, or NULL (tests) */
 	size_t max_record_bytes;          /* fixed: data + key limit */
 	int cache_ms;                     /* fixed: < 0 no caching */
-	int get_interval_ms;              /* fixed: GetRecords spacing per shard */
 	int poll_first_ms;                /* fixed */
 	int64_t wait_active_ms;           /* fixed */
 	int64_t wait_gone_ms;             /* fixed */
@@ -145,9 +139,7 @@ struct kfs_aws {
 	struct centry *cache;             /* protected by cache_lock */
 	size_t n_cache;                   /* protected by cache_lock */
 
-	pthread_mutex_t rate_lock;        /* the limiter; never held while sleeping */
-	struct rate_slot *slots;          /* protected by rate_lock */
-	size_t n_slots, cap_slots;        /* protected by rate_lock */
+	struct kfs_aws_rate rate;         /* the GetRecords limiter (rate.h) */
 
 	pthread_mutex_t tail_lock;        /* the tails; never held across a request */
 	struct tail *tails;               /* protected by tail_lock */
@@ -619,6 +611,7 @@ static int aws_delete_stream(void *impl, const char *stream)
 	cache_drop_stream(a, stream, 1);
 	if (rc < 0)
 		return rc;
+	kfs_aws_keys_forget(a->keys, stream);
 	rc = wait_for(a, stream, 1, a->wait_gone_ms);
 	if (rc == -ETIMEDOUT) {
 		kfs_info("DeleteStream %s: still DELETING after %" PRId64 " s; "
@@ -720,6 +713,7 @@ static int aws_put_records(void *impl, const char *stream,
 	struct kfs_aws *a = impl;
 	struct kfs_aws_error e;
 	size_t *idx, m = 0, body_len;
+	int64_t sent_ms = kfs_clock_now(a->client.clock);
 	char *body;
 	cJSON *resp;
 	int rc;
@@ -777,6 +771,8 @@ static int aws_put_records(void *impl, const char *stream,
 	if (rc == 0) {
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
+		if (rc == 0)
+			kfs_aws_keys_put(a->keys, stream, entries, n, sent_ms);
 		if (rc < 0) {
 			/* Stored or not, nobody can tell: resending may
 			 * store some twice (at least once, docs/aws.md). */
@@ -796,101 +792,6 @@ static int aws_put_records(void *impl, const char *stream,
 	}
 	free(idx);
 	return rc;
-}
-
-/* Takes the next GetRecords slot of a shard, sleeping until it comes. */
-static void rate_wait(struct kfs_aws *a, const char *stream, const char *shard)
-{
-	struct rate_slot *s = NULL;
-	int64_t now, wait = 0;
-
-	if (a->get_interval_ms <= 0)
-		return;
-	pthread_mutex_lock(&a->rate_lock);
-	now = mono(a);
-	for (size_t i = 0; i < a->n_slots; i++) {
-		if (!strcmp(a->slots[i].stream, stream) &&
-		    !strcmp(a->slots[i].shard, shard)) {
-			s = &a->slots[i];
-			break;
-		}
-	}
-	if (!s) {
-		/* Forget shards nobody read for a minute. */
-		for (size_t i = 0; i < a->n_slots;) {
-			if (a->slots[i].next_ms < now - 60000)
-				a->slots[i] = a->slots[--a->n_slots];
-			else
-				i++;
-		}
-		if (a->n_slots == a->cap_slots) {
-			size_t cap = a->cap_slots ? 2 * a->cap_slots : 16;
-			struct rate_slot *v = realloc(a->slots, cap * sizeof(*v));
-			if (v) {
-				a->slots = v;
-				a->cap_slots = cap;
-			}
-		}
-		if (a->n_slots < a->cap_slots) {
-			s = &a->slots[a->n_slots++];
-			snprintf(s->stream, sizeof(s->stream), "%s", stream);
-			snprintf(s->shard, sizeof(s->shard), "%s", shard);
-			s->next_ms = now;
-		}
-	}
-	if (s) {
-		if (s->next_ms > now)
-			wait = s->next_ms - now;
-		s->next_ms = (s->next_ms > now ? s->next_ms : now) +
-			     a->get_interval_ms;
-	}
-	pthread_mutex_unlock(&a->rate_lock);
-	kfs_aws_sleep_ms(&a->client, wait);
-}
-
-/* Takes the shard's read slot if it is free now; -EAGAIN when it is not. */
-static int rate_try(struct kfs_aws *a, const char *stream, const char *shard)
-{
-	int64_t now = mono(a);
-	int rc = 0;
-
-	if (a->get_interval_ms <= 0)
-		return 0;
-	pthread_mutex_lock(&a->rate_lock);
-	for (size_t i = 0; i < a->n_slots; i++) {
-		struct rate_slot *s = &a->slots[i];
-		if (!strcmp(s->stream, stream) && !strcmp(s->shard, shard)) {
-			if (s->next_ms > now)
-				rc = -EAGAIN;
-			else
-				s->next_ms = now + a->get_interval_ms;
-			pthread_mutex_unlock(&a->rate_lock);
-			return rc;
-		}
-	}
-	pthread_mutex_unlock(&a->rate_lock);
-	/* No slot yet: the shard is not being read; make one. */
-	rate_wait(a, stream, shard);
-	return 0;
-}
-
-/* The service throttled a shard's reads: nobody of this mount reads it
- * before ms from now. */
-static void rate_penalize(struct kfs_aws *a, const char *stream,
-			  const char *shard, int64_t ms)
-{
-	int64_t until = mono(a) + ms;
-
-	pthread_mutex_lock(&a->rate_lock);
-	for (size_t i = 0; i < a->n_slots; i++) {
-		struct rate_slot *s = &a->slots[i];
-		if (!strcmp(s->stream, stream) && !strcmp(s->shard, shard)) {
-			if (s->next_ms < until)
-				s->next_ms = until;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&a->rate_lock);
 }
 
 /* A service iterator for spec; *out malloc'd. */
@@ -1012,8 +913,8 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 			break;
 		}
 		if (!nowait) {
-			rate_wait(a, it.stream, it.shard);
-		} else if (rate_try(a, it.stream, it.shard) < 0) {
+			kfs_aws_rate_wait(&a->rate, it.stream, it.shard);
+		} else if (kfs_aws_rate_try(&a->rate, it.stream, it.shard) < 0) {
 			cJSON_Delete(req);
 			rc = -EAGAIN;
 			break;
@@ -1068,14 +969,15 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 			continue;
 		}
 		if (e.retry == KFS_AWS_THROTTLED && nowait) {
-			rate_penalize(a, it.stream, it.shard, a->get_interval_ms);
+			kfs_aws_rate_penalize(&a->rate, it.stream, it.shard,
+					      a->rate.interval_ms);
 			break;
 		}
 		if (e.retry == KFS_AWS_THROTTLED && ++throttled < GET_THROTTLE_TRIES) {
-			int64_t ms = (int64_t)a->get_interval_ms << throttled;
+			int64_t ms = (int64_t)a->rate.interval_ms << throttled;
 			kfs_debug("GetRecords %s: throttled, waiting %lld ms", what,
 				  (long long)ms);
-			rate_penalize(a, it.stream, it.shard, ms);
+			kfs_aws_rate_penalize(&a->rate, it.stream, it.shard, ms);
 			kfs_metrics_add_global(a->client.metrics,
 					       KFS_G_REQUESTS_RETRIED, 1);
 			continue;
@@ -1101,10 +1003,12 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	}
 	free(svc);
 	free(next);
-	if (rc < 0)
+	if (rc < 0) {
 		kfs_get_result_clear(out);
-	else
+	} else {
 		tail_seen(a, it.stream, it.shard, out);
+		kfs_aws_keys_read(a->keys, it.stream, it.shard, out);
+	}
 	return rc;
 }
 
@@ -1112,7 +1016,33 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 static int aws_get_records(void *impl, const char *iterator, int limit,
 			   unsigned flags, struct kfs_get_result *out)
 {
+	struct kfs_aws *a = impl;
+
+	if (kfs_aws_keys_is_iterator(iterator))
+		return kfs_aws_keys_get_records(a->keys, iterator, limit, flags,
+						out);
 	return read_records(impl, iterator, limit, 0, out);
+}
+
+static struct kfs_names *aws_names(void *impl)
+{
+	return kfs_aws_keys_names(((struct kfs_aws *)impl)->keys);
+}
+
+static int aws_key_iterator(void *impl, const char *stream,
+			    const char *shard_id, const char *key,
+			    const struct kfs_wpos *start,
+			    const struct kfs_wpos *end, char **iter_out)
+{
+	struct kfs_aws *a = impl;
+
+	*iter_out = NULL;
+	if (!kfs_valid_stream_name(stream))
+		return -EINVAL;
+	if (!kfs_is_shard_id(shard_id))
+		return -ENOENT;
+	return kfs_aws_keys_iterator(a->keys, stream, shard_id, key, start,
+				     end, iter_out);
 }
 
 /* ---- the newest record of a shard ------------------------------------- */
@@ -1309,20 +1239,20 @@ static void aws_destroy(void *impl)
 
 	if (!a)
 		return;
+	kfs_aws_keys_free(a->keys);
 	while (a->cache) {
 		struct centry *e = a->cache;
 		a->cache = e->next;
 		cval_clear(&e->val);
 		free(e);
 	}
-	free(a->slots);
+	kfs_aws_rate_destroy(&a->rate);
 	for (size_t i = 0; i < a->n_tails; i++)
 		free(a->tails[i].iter);
 	free(a->tails);
 	pthread_mutex_destroy(&a->tail_lock);
 	pthread_mutex_destroy(&a->cache_lock);
 	pthread_cond_destroy(&a->cache_cond);
-	pthread_mutex_destroy(&a->rate_lock);
 	kfs_http_free(a->client.http);
 	free(a->client.region);
 	free(a->client.url);
@@ -1349,6 +1279,8 @@ static const struct kfs_backend_ops aws_ops = {
 	.set_retention = aws_set_retention,
 	.seek_bytes = NULL,
 	.sync = NULL,
+	.names = aws_names,
+	.key_iterator = aws_key_iterator,
 };
 
 int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
@@ -1381,15 +1313,22 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 	a->max_record_bytes = cfg->max_record_bytes ? cfg->max_record_bytes
 						    : KFS_RECORD_LIMIT_DEFAULT;
 	a->cache_ms = cfg->cache_ms ? cfg->cache_ms : KFS_AWS_CACHE_MS_DEFAULT;
-	a->get_interval_ms = t.get_interval_ms > 0 ? t.get_interval_ms : 200;
 	a->poll_first_ms = t.poll_first_ms > 0 ? t.poll_first_ms : 100;
 	a->wait_active_ms = t.wait_active_ms > 0 ? t.wait_active_ms : 300000;
 	a->wait_gone_ms = t.wait_gone_ms > 0 ? t.wait_gone_ms : 60000;
 	pthread_mutex_init(&a->cache_lock, NULL);
 	pthread_cond_init(&a->cache_cond, NULL);
-	pthread_mutex_init(&a->rate_lock, NULL);
+	kfs_aws_rate_init(&a->rate, &a->client,
+			  t.get_interval_ms > 0 ? t.get_interval_ms : 200);
 	pthread_mutex_init(&a->tail_lock, NULL);
 	be->ops = &aws_ops;
+	if (kfs_aws_keys_new(&(struct kfs_aws_keys_env){
+		.impl = a, .clock = cfg->clock, .list_shards = aws_list_shards,
+		.get_iterator = aws_get_iterator,
+		.get_records = aws_get_records }, &a->keys) < 0) {
+		kfs_backend_free(be);
+		return -ENOMEM;
+	}
 	be->impl = a;
 	*out = be;
 	return 0;

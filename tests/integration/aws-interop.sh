@@ -39,8 +39,17 @@ grep -q '"ShardId": "shardId-000000000000"' "$tmp/put.json" ||
 printf '%s\n' '{"Data":"1"}' >"$tmp/record.expected"
 timeout 30 cat "$s/shardId-000000000000" >"$tmp/shard.out"
 assert_file_eq "$tmp/shard.out" "$tmp/record.expected" "cat of the shard after put-record"
-timeout 30 cat "$s/111" >"$tmp/key.out"
-assert_file_eq "$tmp/key.out" "$tmp/record.expected" "cat of key file 111 after put-record"
+# Key 111 has no key file yet (none was created through the mount): its
+# records read through the key's view (docs/semantics.md, "Key files").
+[ ! -e "$s/111" ] || fail "key file 111 exists without being created"
+timeout 30 head -n 1 "$s/111@TRIM_HORIZON" >"$tmp/key.out"
+assert_file_eq "$tmp/key.out" "$tmp/record.expected" "the view of key 111 after put-record"
+# Once created, its window shows the key's records put after, by anyone.
+touch "$s/111"
+assert_bytes "$s/111" 0 "a key file created after put-record starts empty"
+awsk put-record --stream-name AWSCookbook701 --partition-key 111 \
+    --data '{"Data":"2"}' >/dev/null
+assert_reads "$s/111" '{"Data":"2"}' "key file 111 after a second put-record"
 
 # ---- mount -> CLI --------------------------------------------------------
 echo 'hello from echo' >>"$s/222"
@@ -49,6 +58,7 @@ echo 'to the shard file' >>"$s/shardId-000000000000"
 aws_read_shard tsv AWSCookbook701 shardId-000000000000 "$tmp/records"
 cat >"$tmp/records.expected" <<'EOF'
 111	"{\"Data\":\"1\"}"
+111	"{\"Data\":\"2\"}"
 222	"hello from echo\n"
 222	"second line, same key\n"
 shardId-000000000000	"to the shard file\n"

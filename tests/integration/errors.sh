@@ -108,8 +108,8 @@ expect_probe EPERM rmdir "$s"
 expect_logged 1 1 "errs" "rmdir without allow_delete"
 [ -d "$s" ] || fail "the stream is gone after a refused rmdir"
 
-# ---- rename: EXDEV or ENOTSUP -----------------------------------------
-expect_probe 'EXDEV|ENOTSUP' rename "$sh0" "$s/newname"
+# ---- rename: only key files, within their stream (rotation) ------------
+expect_probe EPERM rename "$sh0" "$s/newname"
 expect_logged 1 1 "errs" "rename of a shard"
 expect_probe 'EXDEV|ENOTSUP' rename "$s" "$mnt/renamed"
 expect_logged 1 1 "errs" "rename of a stream"

@@ -10,6 +10,8 @@
  *   kfs-probe rmdir PATH
  *   kfs-probe unlink PATH
  *   kfs-probe rename A B            rename(2), not mv's copy fallback
+ *   kfs-probe rename2 A B noreplace|exchange   renameat2(2) with that flag
+ *   kfs-probe excl PATH             open O_WRONLY|O_CREAT|O_EXCL, close
  *   kfs-probe link A B              link(2)
  *   kfs-probe symlink TARGET PATH   symlink(2)
  *   kfs-probe mknod PATH fifo|reg   mknod(2) of a FIFO or a regular file
@@ -663,6 +665,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: kfs-probe mkdir|rmdir|unlink|creat|open-read|open-write|stat PATH\n"
 		"       kfs-probe rename|link A B\n"
+		"       kfs-probe rename2 A B noreplace|exchange\n"
+		"       kfs-probe excl PATH\n"
 		"       kfs-probe symlink TARGET PATH\n"
 		"       kfs-probe mknod PATH fifo|reg\n"
 		"       kfs-probe chmod PATH MODE\n"
@@ -710,6 +714,19 @@ int main(int argc, char **argv)
 		err = unlink(path) < 0 ? errno : 0;
 	} else if (strcmp(op, "rename") == 0 && argc == 4) {
 		err = rename(path, argv[3]) < 0 ? errno : 0;
+	} else if (strcmp(op, "rename2") == 0 && argc == 5) {
+		unsigned f = strcmp(argv[4], "noreplace") == 0 ? RENAME_NOREPLACE
+			   : strcmp(argv[4], "exchange") == 0 ? RENAME_EXCHANGE : 0;
+
+		if (!f)
+			usage();
+		err = renameat2(AT_FDCWD, path, AT_FDCWD, argv[3], f) < 0 ? errno : 0;
+	} else if (strcmp(op, "excl") == 0 && argc == 3) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+
+		err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
 	} else if (strcmp(op, "link") == 0 && argc == 4) {
 		err = link(path, argv[3]) < 0 ? errno : 0;
 	} else if (strcmp(op, "symlink") == 0 && argc == 4) {
