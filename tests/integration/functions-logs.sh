@@ -69,7 +69,9 @@ stream_records()
     local s=$1 out=$2 n=0 f got
     for f in "$s"/shardId-*; do
         read_into "$tmp/stream.shard" "$f"
-        n=$((n + $(grep -c '' "$tmp/stream.shard" || true)))
+        # wc -l counts newline bytes: grep counts NUL bytes of binary
+        # data (gzip's) as line ends too.
+        n=$((n + $(wc -l <"$tmp/stream.shard")))
     done
     "$probe" read-for "$s/@TRIM_HORIZON.jsonl" $((20000 * kfs_slow)) "${n}l" \
         >"$tmp/stream.jsonl" 2>"$tmp/stream.end"

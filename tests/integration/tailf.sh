@@ -37,11 +37,24 @@ lines()
 
 # printed OUT N: tail's output has N lines.
 printed() { [ "$(grep -c '' "$1" || true)" -eq "$2" ]; }
+
+# wait_printed f|F N WHAT: tail -f (f) or tail -F (F) has printed N lines
+# within 10 s; else what it printed is shown.
+wait_printed()
+{
+    local i
+    for ((i = 0; i < 100 * kfs_slow; i++)); do
+        printed "$tmp/$1.out" "$2" && return 0
+        sleep 0.1
+    done
+    { echo "---- tail -$1's output (last 10 lines) and errors:"; tail -n 10 "$tmp/$1.out"; cat "$tmp/$1.err"; } >&2
+    fail "$3: tail -$1 printed $(grep -c '' "$tmp/$1.out" || true) lines, expected $2"
+}
 said() { grep -q -F -- "$2" "$1"; }
 
 lines 1 20
-wait_for 10 "tail -f prints the first 20 lines" printed "$tmp/f.out" 20
-wait_for 10 "tail -F prints the first 20 lines" printed "$tmp/F.out" 20
+wait_printed f 20 "the first lines"
+wait_printed F 20 "the first lines"
 
 # Truncation: the window starts again at the tip; both tails notice
 # before the next lines come (as they must on any filesystem: a file
@@ -51,8 +64,8 @@ assert_eq "$(file_size "$k")" 0 "the size after : > $k"
 wait_for 10 "tail -f notices the truncation" said "$tmp/f.err" "file truncated"
 wait_for 10 "tail -F notices the truncation" said "$tmp/F.err" "file truncated"
 lines 21 40
-wait_for 10 "tail -f prints the lines after the truncation" printed "$tmp/f.out" 40
-wait_for 10 "tail -F prints the lines after the truncation" printed "$tmp/F.out" 40
+wait_printed f 40 "the lines after the truncation"
+wait_printed F 40 "the lines after the truncation"
 
 # Rotation, with a handle opened before it still writing, then the name
 # created again (>> does not truncate: its window starts at the rename).
@@ -62,7 +75,7 @@ for i in 41 42 43 44 45; do echo "line $i" >&5; done
 exec 5>&-
 : >>"$k"
 lines 46 60
-wait_for 10 "tail -F follows the new app.log" printed "$tmp/F.out" 60
+wait_printed F 60 "the lines after the rotation"
 # Time for a line twice to show.
 sleep 1
 
