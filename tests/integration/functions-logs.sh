@@ -58,15 +58,19 @@ stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; }
 
 # ---- reading back ------------------------------------------------------------
 
-# stream_records S OUT: every record of stream S, oldest first (in a
-# stream of one shard: in the order they were stored), one line each:
-# "KEY<TAB>DATA", DATA without its newline (jq's @tsv escapes).  Read from
-# S/@TRIM_HORIZON.jsonl, as many records as the shard files hold lines
-# (each record of record=line is one line there), then half a second
-# more: a record more than that is one too many.
-stream_records()
+# read_stream S: every record of stream S, oldest first (in a stream of
+# one shard: in the order they were stored), into $tmp/stream.tsv, a line
+# each: "KEY<TAB>DATA", DATA without its newline (jq's @tsv escapes).
+# Read from S/@TRIM_HORIZON.jsonl, as many records as the shard files
+# hold lines (each record of record=line is one line there), then half a
+# second more: a record more than that is one too many.  key_records and
+# assert_records look at what the last read_stream read: read the stream
+# once its writers are done, then check each key (on AWS a read of the
+# stream takes a second or two).
+stream_read=
+read_stream()
 {
-    local s=$1 out=$2 n=0 f got
+    local s=$1 n=0 f got
     for f in "$s"/shardId-*; do
         read_into "$tmp/stream.shard" "$f"
         # wc -l counts newline bytes: grep counts NUL bytes of binary
@@ -78,26 +82,28 @@ stream_records()
     got=$(grep -c '' "$tmp/stream.jsonl" || true)
     [ "$got" -eq "$n" ] ||
         fail "$s/@TRIM_HORIZON.jsonl gave $got records, the shards hold $n: $(cat "$tmp/stream.end")"
-    jq -r '[.PartitionKey, (.Data | rtrimstr("\n"))] | @tsv' "$tmp/stream.jsonl" >"$out" ||
+    jq -r '[.PartitionKey, (.Data | rtrimstr("\n"))] | @tsv' "$tmp/stream.jsonl" >"$tmp/stream.tsv" ||
         fail "jq could not read $s/@TRIM_HORIZON.jsonl"
+    stream_read=$s
 }
 
-# key_records S KEY OUT: the data of KEY's records in stream S, oldest
-# first, a line each (stream_records, one key).
+# key_records KEY OUT: the data of KEY's records in the stream read last
+# (read_stream), oldest first, a line each.
 key_records()
 {
-    stream_records "$1" "$tmp/stream.tsv"
-    awk -F '\t' -v k="$2" '$1 == k { sub(/^[^\t]*\t/, ""); print }' "$tmp/stream.tsv" >"$3"
+    [ -n "$stream_read" ] || error "key_records before read_stream"
+    awk -F '\t' -v k="$1" '$1 == k { sub(/^[^\t]*\t/, ""); print }' "$tmp/stream.tsv" >"$2"
 }
 
-# assert_records S KEY EXPECTED-FILE WHAT: KEY's records in stream S are
-# the lines of EXPECTED-FILE, each once, in that order.
+# assert_records KEY EXPECTED-FILE WHAT: KEY's records in the stream read
+# last (read_stream) are the lines of EXPECTED-FILE, each once, in that
+# order.
 assert_records()
 {
-    key_records "$1" "$2" "$tmp/records.got"
-    if ! cmp -s "$tmp/records.got" "$3"; then
-        { diff "$3" "$tmp/records.got" || true; } | sed -n 1,20p >&2
-        fail "$4: the records of key $2 in $1 are not the $(grep -c '' "$3" || true) expected, once each, in order (diff above: < expected, > stored)"
+    key_records "$1" "$tmp/records.got"
+    if ! cmp -s "$tmp/records.got" "$2"; then
+        { diff "$2" "$tmp/records.got" || true; } | sed -n 1,20p >&2
+        fail "$3: the records of key $1 in $stream_read are not the $(grep -c '' "$2" || true) expected, once each, in order (diff above: < expected, > stored)"
     fi
 }
 

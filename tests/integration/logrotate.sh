@@ -21,10 +21,12 @@ requires_prog jq
 
 kfs_mount
 
-# Debian's defaults, with the test's logrotate.d instead of the system's.
+# Debian's defaults, with the test's logrotate.d instead of the system's
+# (logrotate.conf), or with no include (defaults.conf).
 sed -e "s|^include /etc/logrotate.d\$|include $etc/logrotate.d|" /etc/logrotate.conf >"$tmp/logrotate.conf"
 grep -q -x "include $etc/logrotate.d" "$tmp/logrotate.conf" ||
     error "/etc/logrotate.conf has no 'include /etc/logrotate.d'"
+grep -v '^include ' /etc/logrotate.conf >"$tmp/defaults.conf"
 
 # rotate CONF WHAT: logrotate -f with CONF exits 0.
 rotate()
@@ -93,13 +95,14 @@ done
 assert_eq "$(stat -c %a "$s/app.log")" 640 "the mode of the app.log that create made"
 assert_gone "$s/empty.log.1"
 wants 1 2 3 late 4 5
-assert_records "$s" app.log "$tmp/want" "key app.log after four rotations"
+read_stream "$s"
+assert_records app.log "$tmp/want" "key app.log after four rotations"
 
 # ---- dateext ---------------------------------------------------------------
 d=$mnt/dated
 mkdir "$d"
 {
-    cat "$tmp/logrotate.conf"
+    cat "$tmp/defaults.conf"
     cat <<EOF
 dateext
 dateformat -%Y%m%d-%s
@@ -129,13 +132,14 @@ done <"$tmp/dated"
 wants d5
 assert_window "$d/app.log" "$tmp/want" "app.log after the dateext rotations"
 wants d1 d2 d3 d4 d5
-assert_records "$d" app.log "$tmp/want" "key app.log after the dateext rotations"
+read_stream "$d"
+assert_records app.log "$tmp/want" "key app.log after the dateext rotations"
 
 # ---- copytruncate and compress: what docs/guide.md says -------------------
 o=$mnt/other
 mkdir "$o"
 {
-    cat "$tmp/logrotate.conf"
+    cat "$tmp/defaults.conf"
     cat <<EOF
 $o/ct.log {
     rotate 1
@@ -153,20 +157,21 @@ rotate "$tmp/other.conf" "copytruncate and compress"
 round "$o/ct.log" c2
 # copytruncate: the copy is a new key file holding the lines again; the
 # truncated name shows what came after.
+read_stream "$o"
 wants c1
 assert_window "$o/ct.log.1" "$tmp/want" "ct.log.1, copytruncate's copy"
-assert_records "$o" ct.log.1 "$tmp/want" "key ct.log.1 (the copy's records)"
+assert_records ct.log.1 "$tmp/want" "key ct.log.1 (the copy's records)"
 wants c2
 assert_window "$o/ct.log" "$tmp/want" "ct.log after copytruncate"
 wants c1 c2
-assert_records "$o" ct.log "$tmp/want" "key ct.log after copytruncate"
+assert_records ct.log "$tmp/want" "key ct.log after copytruncate"
 # compress: gz.log.1 made, compressed into gz.log.1.gz and removed; the
 # lines stay once under their key.
 ls_has "$o" gz.log.1.gz || fail "no gz.log.1.gz: $(ls "$o")"
 assert_gone "$o/gz.log.1"
 wants g1
-assert_records "$o" gz.log "$tmp/want" "key gz.log after compress"
-key_records "$o" gz.log.1.gz "$tmp/gz"
+assert_records gz.log "$tmp/want" "key gz.log after compress"
+key_records gz.log.1.gz "$tmp/gz"
 [ -s "$tmp/gz" ] || fail "no record of key gz.log.1.gz"
 
 kfs_umount

@@ -134,7 +134,8 @@ ls_has "$s" error.log.1 || fail "no error.log.1 after the rotation: $(ls "$s")"
 assert_eq "$(stat -c '%U %G %a' "$s/access.log")" "www-data adm 640" \
     "owner and mode of the access.log logrotate created"
 
-key_records "$s" access.log "$tmp/access.all"
+read_stream "$s"
+key_records access.log "$tmp/access.all"
 r_numbers "$tmp/access.all" >"$tmp/got"
 seq 1 2000 >"$tmp/want"
 assert_file_eq "$tmp/got" "$tmp/want" "the requests in key access.log (every one once, in order)"
@@ -150,7 +151,7 @@ assert_file_eq "$tmp/got" "$tmp/want" "the requests access.log shows"
 assert_size_of "$s/access.log.1" "after the rotation"
 assert_size_of "$s/access.log" "after the rotation"
 
-key_records "$s" error.log "$tmp/errors"
+key_records error.log "$tmp/errors"
 if grep -E '\[(emerg|alert)\]' "$tmp/errors" "$varlog/nginx/error.log" "$tmp/lr.out"; then
     fail "nginx logged [emerg] or [alert] (above)"
 fi

@@ -73,7 +73,8 @@ if grep -v -E '^$' "$tmp/rsyslogd.out"; then
     fail "rsyslogd said something (above)"
 fi
 
-key_records "$s" local0.log "$tmp/all"
+read_stream "$s"
+key_records local0.log "$tmp/all"
 numbers "$tmp/all" >"$tmp/got"
 seq 1 1000 >"$tmp/want"
 assert_file_eq "$tmp/got" "$tmp/want" "the messages in key local0.log (every one once, in order)"
