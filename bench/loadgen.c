@@ -110,7 +110,7 @@ static int genlog(long long bytes)
 static void write_lines(const char *file, long lines)
 {
 	char line[151];
-	int fd = open(file, O_WRONLY | O_APPEND);
+	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644);
 
 	if (fd == -1)
 		die(file);
@@ -210,7 +210,7 @@ static int latency(long count, const char *wfile, const char *view)
 		die("calloc");
 	if (rfd == -1)
 		die(view);
-	wfd = open(wfile, O_WRONLY | O_APPEND);
+	wfd = open(wfile, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (wfd == -1)
 		die(wfile);
 	for (long i = 0; i < count; i++) {

@@ -481,6 +481,11 @@ int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return err;
 	if (size == 0 && kfs_names_is_key_file(fs, &p))
 		return kfs_keyfile_truncate(fs, &p);
+	if (size != 0 && kfs_names_is_key_file(fs, &p))
+		return kfs_names_fail(-EPERM, "truncate", &p, "only truncation "
+				      "to size 0 is accepted (it starts the "
+				      "file's window at the tip): records "
+				      "cannot be removed or added by truncate");
 	if (size != 0)
 		return kfs_names_fail(-EPERM, "truncate", &p, "only truncation "
 				      "to size 0 is accepted (and ignored): "

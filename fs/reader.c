@@ -1,11 +1,11 @@
 /* reader.c - see reader.h. */
 #include "reader.h"
+#include "render.h"
 
 #include "backend/names.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,10 +81,9 @@ struct kfs_reader {
 	int64_t listed_ms;
 	int ended;                     /* nothing more, ever */
 
-	/* Rendered bytes not yet returned: buf[buf_off] is at file offset
-	 * bufpos. */
-	unsigned char *buf;
-	size_t buf_len, buf_off, buf_cap;
+	/* Rendered bytes not yet returned: out.buf[out.off] is at file
+	 * offset bufpos. */
+	struct kfs_rbuf out;
 	uint64_t bufpos;
 
 	/* Records of a text rendering fetched but not rendered yet, from
@@ -103,147 +102,11 @@ int kfs_reader_follows(const struct kfs_reader *r)
 
 /* ---- the buffer -------------------------------------------------------- */
 
-/* Room for n more bytes at buf + buf_len. */
-static int reserve(struct kfs_reader *r, size_t n)
-{
-	if (r->buf_off > 0 && r->buf_off == r->buf_len) {
-		r->buf_off = r->buf_len = 0;
-	} else if (r->buf_off > 0 && r->buf_len + n > r->buf_cap) {
-		memmove(r->buf, r->buf + r->buf_off, r->buf_len - r->buf_off);
-		r->buf_len -= r->buf_off;
-		r->buf_off = 0;
-	}
-	if (r->buf_len + n > r->buf_cap) {
-		size_t cap = r->buf_cap ? r->buf_cap : 4096;
-		unsigned char *b;
-
-		while (cap < r->buf_len + n)
-			cap *= 2;
-		b = realloc(r->buf, cap);
-		if (!b)
-			return -ENOMEM;
-		r->buf = b;
-		r->buf_cap = cap;
-	}
-	return 0;
-}
-
-static int put(struct kfs_reader *r, const void *p, size_t n)
-{
-	int err = reserve(r, n);
-
-	if (err)
-		return err;
-	memcpy(r->buf + r->buf_len, p, n);
-	r->buf_len += n;
-	return 0;
-}
-
-static int puts_(struct kfs_reader *r, const char *s)
-{
-	return put(r, s, strlen(s));
-}
-
 static void drop_buffer(struct kfs_reader *r)
 {
-	r->buf_len = r->buf_off = 0;
+	r->out.len = r->out.off = 0;
 	kfs_get_result_clear(&r->pend);
 	r->pend_i = 0;
-}
-
-/* ---- JSON lines -------------------------------------------------------- */
-
-/* Appends p as a JSON string; bytes that are not UTF-8 become U+FFFD. */
-static int put_json_string(struct kfs_reader *r, const unsigned char *p,
-			   size_t n)
-{
-	int err = put(r, "\"", 1);
-
-	for (size_t i = 0; !err && i < n;) {
-		unsigned char c = p[i];
-		size_t l, run = 0;
-		char esc[8];
-
-		/* Printable ASCII but '"' and '\\' goes as it is, a run at
-		 * a time. */
-		while (i + run < n && p[i + run] >= 0x20 && p[i + run] < 0x7f &&
-		       p[i + run] != '"' && p[i + run] != '\\')
-			run++;
-		if (run > 0) {
-			err = put(r, p + i, run);
-			i += run;
-			continue;
-		}
-		l = kfs_utf8_seq(p + i, n - i);
-		if (l == 0) {
-			err = puts_(r, "\\ufffd");
-			i++;
-			continue;
-		}
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			err = put(r, esc, 2);
-		} else if (c == '\n') {
-			err = puts_(r, "\\n");
-		} else if (c == '\t') {
-			err = puts_(r, "\\t");
-		} else if (c == '\r') {
-			err = puts_(r, "\\r");
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			err = puts_(r, esc);
-		} else {
-			err = put(r, p + i, l);
-		}
-		i += l;
-	}
-	return err ? err : put(r, "\"", 1);
-}
-
-static int put_field(struct kfs_reader *r, const char *name, const char *value)
-{
-	int err = puts_(r, name);
-
-	return err ? err : put_json_string(r, (const unsigned char *)value,
-					   strlen(value));
-}
-
-static int render_json(struct kfs_reader *r, const char *shard,
-		       const struct kfs_record *rec)
-{
-	char t[40];
-	int err, text = kfs_utf8_valid(rec->data, rec->len);
-
-	kfs_format_iso8601(rec->arrival_ms, t, sizeof(t));
-	err = put_field(r, "{\"SequenceNumber\":", rec->seq);
-	if (!err)
-		err = put_field(r, ",\"ApproximateArrivalTimestamp\":", t);
-	if (!err)
-		err = put_field(r, ",\"PartitionKey\":", rec->key);
-	if (!err)
-		err = put_field(r, ",\"ShardId\":", shard);
-	if (!err)
-		err = puts_(r, ",\"Data\":");
-	if (!err && text) {
-		err = put_json_string(r, rec->data, rec->len);
-	} else if (!err) {
-		size_t n = 4 * ((rec->len + 2) / 3);
-
-		err = put(r, "\"", 1);
-		if (!err)
-			err = reserve(r, n + 1);
-		if (!err) {
-			EVP_EncodeBlock(r->buf + r->buf_len, rec->data,
-					(int)rec->len);
-			r->buf_len += n;
-			err = put(r, "\"", 1);
-		}
-	}
-	if (!err)
-		err = puts_(r, text ? ",\"DataEncoding\":\"utf8\"}\n"
-				    : ",\"DataEncoding\":\"base64\"}\n");
-	return err;
 }
 
 /* 1 when rec is one of the file's records (of the key, for key readers). */
@@ -260,7 +123,7 @@ static int render_jsonl(struct kfs_reader *r, const char *shard,
 
 	for (size_t i = 0; !err && i < res->n; i++)
 		if (kept(r, &res->records[i]))
-			err = render_json(r, shard, &res->records[i]);
+			err = kfs_render_json(&r->out, shard, &res->records[i]);
 	return err;
 }
 
@@ -329,9 +192,9 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 
 			if (n > 0)
 				break;
-			err = put(r, rec->data, rec->len);
+			err = kfs_rbuf_put(&r->out, rec->data, rec->len);
 			if (!err && fl > rec->len)
-				err = put(r, "\n", 1);
+				err = kfs_rbuf_put(&r->out, "\n", 1);
 			if (err)
 				return err;
 			pend_next(r);
@@ -686,7 +549,7 @@ void kfs_reader_free(struct kfs_reader *r)
 		return;
 	lanes_clear(r);
 	free(r->lanes);
-	free(r->buf);
+	free(r->out.buf);
 	kfs_wposv_clear(&r->wstart);
 	kfs_wposv_clear(&r->wend);
 	kfs_get_result_clear(&r->pend);
@@ -812,7 +675,7 @@ static void ahead_drop(struct kfs_reader *r)
 static int fetch_lane(struct kfs_reader *r, struct lane *l)
 {
 	struct kfs_get_result res = { 0 };
-	size_t before = r->buf_len - r->buf_off;
+	size_t before = r->out.len - r->out.off;
 	uint64_t added = 0;
 	int err = lane_begin(r, l);
 
@@ -843,7 +706,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	}
 	if (r->pos.json) {
 		err = render_jsonl(r, l->shard, &res);
-		added = r->buf_len - r->buf_off - before;
+		added = r->out.len - r->out.off - before;
 	} else {
 		/* The whole batch's bytes only for sizes: they cost a pass
 		 * over records not in the cache any more. */
@@ -851,7 +714,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	}
 	if (!err && r->sizes && res.n > 0)
 		kfs_sizes_report(r->sizes, r->stream, r->created_ms, l->shard,
-				 r->bufpos + (r->buf_len - r->buf_off) +
+				 r->bufpos + (r->out.len - r->out.off) +
 				 (r->pos.json ? 0 : added),
 				 res.records[res.n - 1].seq);
 	if (!l->iter) {
@@ -979,26 +842,26 @@ ssize_t kfs_reader_read(struct kfs_reader *r, char *dst, size_t size,
 	/* Backwards, or far forwards on a file that can seek. */
 	if (offset < r->bufpos ||
 	    (can_seek(r) &&
-	     offset > r->bufpos + (r->buf_len - r->buf_off) + (1u << 20))) {
+	     offset > r->bufpos + (r->out.len - r->out.off) + (1u << 20))) {
 		err = seek_to(r, offset);
 		if (err)
 			return err;
 	}
 	while (copied < size) {
 		uint64_t want = offset + copied;
-		size_t avail = r->buf_len - r->buf_off;
+		size_t avail = r->out.len - r->out.off;
 
 		if (avail > 0 && want > r->bufpos) {
 			size_t n = want - r->bufpos < avail ? want - r->bufpos
 							    : avail;
-			r->buf_off += n;
+			r->out.off += n;
 			r->bufpos += n;
 			continue;
 		}
 		if (avail > 0) {
 			size_t n = avail < size - copied ? avail : size - copied;
-			memcpy(dst + copied, r->buf + r->buf_off, n);
-			r->buf_off += n;
+			memcpy(dst + copied, r->out.buf + r->out.off, n);
+			r->out.off += n;
 			r->bufpos += n;
 			copied += n;
 			continue;
@@ -1036,7 +899,7 @@ int kfs_reader_poll(struct kfs_reader *r)
 {
 	int got;
 
-	if (r->buf_len > r->buf_off || pending(r) || r->ended || !r->view)
+	if (r->out.len > r->out.off || pending(r) || r->ended || !r->view)
 		return 1;
 	got = fetch(r);
 	if (got < 0)

@@ -5,6 +5,7 @@
 
 #include "local.h"
 #include "engine.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,12 +40,15 @@
  *       <stream>/                      one directory per stream
  *         stream.meta                  name, creation_ms, uid, retention,
  *                                      next shard index (text, key value)
+ *         names                        its key file names: a journal, see
+ *                                      names_journal.c
  *         shardId-000000000000/        one directory per shard
  *           shard.meta                 index, hash range, parents,
  *                                      created_ms, closed, end_counter,
  *                                      closed_ms
  *           0000000000000000.log       the shard's log: see seglog.c
  *           0000000000000000.idx
+ *           keys/                      postings of tracked keys: keyidx.c
  *     tmp/                             streams being created
  *     trash/                           streams being deleted
  *
@@ -66,76 +70,17 @@
 #define STREAM_META "stream.meta"
 #define SHARD_META "shard.meta"
 #define META_MAX 4096
-#define HOUR_MS ((int64_t)3600 * 1000)
 
-/* One shard of a stream in memory. */
-struct lshard {
-	uint32_t index;                          /* fixed: N of shardId-N */
-	char id[KFS_SHARD_ID_LEN + 1];           /* fixed: "shardId-%012u" */
-	unsigned __int128 hash_start;            /* fixed: first hash key */
-	unsigned __int128 hash_end;              /* fixed: last hash key, inclusive */
-	char parent[KFS_SHARD_ID_LEN + 1];       /* fixed: "" when none */
-	char adjacent_parent[KFS_SHARD_ID_LEN + 1]; /* fixed: "" when none */
-	int64_t created_ms;                      /* fixed: creation time */
-	int closed;                              /* protected by the stream's lock */
-	uint64_t end_counter;                    /* first counter not in it, once
-						  * closed; the stream's lock */
-	int64_t closed_ms;                       /* when it was closed; the
-						  * stream's lock */
-	struct kfs_seglog *log;                  /* fixed; thread-safe itself */
-};
-
-/* One stream in memory.  Freed when its last reference goes. */
-struct lstream {
-	char name[KFS_STREAM_NAME_MAX + 1];      /* fixed */
-	int64_t creation_ms;                     /* fixed */
-	uint64_t uid;                            /* fixed: random, tells a
-						  * re-created stream apart */
-	int refs;                                /* atomic; the table holds one */
-	enum kfs_stream_status status;           /* protected by the engine's
-						  * streams_lock */
-	pthread_rwlock_t lock;                   /* the fields below */
-	pthread_mutex_t meta_lock;               /* serializes rewrites of
-						  * stream.meta and shard.meta */
-	int retention_hours;                     /* protected by lock */
-	uint32_t next_shard_index;               /* protected by lock */
-	struct lshard **shards;                  /* by index; protected by lock */
-	size_t n_shards;                         /* protected by lock */
-};
-
-struct kfs_local {
-	char *data_dir;                  /* fixed: path, for messages */
-	int data_fd;                     /* fixed: data_dir */
-	int streams_fd;                  /* fixed: data_dir/streams */
-	int lock_fd;                     /* fixed: data_dir/LOCK, flock'd */
-	size_t max_record_bytes;         /* fixed: data + key limit */
-	uint64_t segment_bytes;          /* fixed: seglog rotation size */
-	int log_format;                  /* fixed: of new segments (seglog.h) */
-	struct kfs_clock *clock;         /* fixed: borrowed; NULL: the real one */
-	uint64_t tmp_seq;                /* atomic: names under tmp/ and trash/ */
-	pthread_rwlock_t streams_lock;   /* the streams table */
-	struct lstream **streams;        /* sorted by name; protected by streams_lock */
-	size_t n_streams;                /* protected by streams_lock */
-	size_t cap_streams;              /* protected by streams_lock */
-	pthread_mutex_t bg_lock;         /* the background thread's fields */
-	pthread_cond_t bg_cond;          /* signals bg_stop */
-	pid_t bg_pid;                    /* process that started the thread, 0
-					  * if none; written under bg_lock,
-					  * read atomically */
-	int bg_stop;                     /* protected by bg_lock */
-	pthread_t bg_thread;             /* protected by bg_lock */
-};
-
-static int64_t now_ms(struct kfs_local *e)
+int64_t kfs_local_now(struct kfs_local *e)
 {
 	int64_t t = kfs_clock_now(e->clock);
 	return t < 0 ? 0 : t;
 }
 
-static int64_t retention_cutoff(struct kfs_local *e, struct lstream *st)
+int64_t kfs_local_cutoff(struct kfs_local *e, struct lstream *st)
 {
 	/* st->lock held by the caller. */
-	return now_ms(e) - (int64_t)st->retention_hours * HOUR_MS;
+	return kfs_local_now(e) - (int64_t)st->retention_hours * KFS_LOCAL_HOUR_MS;
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -464,6 +409,7 @@ static void shard_free(struct lshard *sh)
 {
 	if (!sh)
 		return;
+	kfs_kidx_close(sh->kidx);
 	kfs_seglog_close(sh->log);
 	free(sh);
 }
@@ -493,13 +439,14 @@ static void stream_ref(struct lstream *st)
 	__atomic_add_fetch(&st->refs, 1, __ATOMIC_ACQ_REL);
 }
 
-static void stream_unref(struct lstream *st)
+void kfs_local_stream_unref(struct lstream *st)
 {
 	if (!st || __atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (size_t i = 0; i < st->n_shards; i++)
 		shard_free(st->shards[i]);
 	free(st->shards);
+	kfs_njournal_close(st->journal);
 	pthread_rwlock_destroy(&st->lock);
 	pthread_mutex_destroy(&st->meta_lock);
 	free(st);
@@ -560,7 +507,7 @@ static void table_remove(struct kfs_local *e, struct lstream *st)
 }
 
 /* The ACTIVE stream `name` with a reference for the caller, or NULL. */
-static struct lstream *stream_get(struct kfs_local *e, const char *name)
+struct lstream *kfs_local_stream_get(struct kfs_local *e, const char *name)
 {
 	struct lstream *st = NULL;
 	int found;
@@ -579,7 +526,7 @@ static struct lstream *stream_get(struct kfs_local *e, const char *name)
 }
 
 /* The shard with that id; st->lock held. */
-static struct lshard *shard_find(struct lstream *st, const char *id)
+struct lshard *kfs_local_shard_find(struct lstream *st, const char *id)
 {
 	uint32_t index;
 
@@ -603,6 +550,10 @@ static int shard_open_log(struct kfs_local *e, const char *path, struct lshard *
 {
 	int rc = kfs_seglog_open(path, e->segment_bytes, e->log_format, &sh->log);
 
+	if (rc == 0 && (rc = kfs_kidx_open(path, sh->log, &sh->kidx)) < 0) {
+		kfs_seglog_close(sh->log);
+		sh->log = NULL;
+	}
 	if (rc == 0 && sh->closed) {
 		uint64_t end;
 		kfs_seglog_seal(sh->log, &end);
@@ -752,6 +703,8 @@ static int stream_load(struct kfs_local *e, const char *name, struct lstream **o
 			close(sfd);
 		}
 	}
+	if ((rc = kfs_local_journal_new(e, st)) < 0)
+		goto fail;
 	st->status = KFS_STREAM_ACTIVE;
 	*out = st;
 	return 0;
@@ -761,7 +714,7 @@ fail:
 		closedir(d);
 	if (dfd >= 0)
 		close(dfd);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -805,7 +758,7 @@ static int load_all(struct kfs_local *e)
 		}
 		pos = table_find(e, st->name, &found);
 		if ((rc = table_insert(e, pos, st)) < 0) {
-			stream_unref(st);
+			kfs_local_stream_unref(st);
 			break;
 		}
 	}
@@ -838,7 +791,7 @@ static struct lstream **streams_snapshot(struct kfs_local *e, size_t *n)
 static void snapshot_free(struct lstream **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		stream_unref(v[i]);
+		kfs_local_stream_unref(v[i]);
 	free(v);
 }
 
@@ -851,10 +804,9 @@ static void sync_dirty(struct kfs_local *e)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		pthread_rwlock_rdlock(&v[i]->lock);
-		for (size_t j = 0; j < v[i]->n_shards; j++)
-			if (kfs_seglog_dirty(v[i]->shards[j]->log))
-				kfs_seglog_sync(v[i]->shards[j]->log);
+		kfs_local_keys_sync(e, v[i], 0);
 		pthread_rwlock_unlock(&v[i]->lock);
+		kfs_local_journal_compact(e, v[i]);
 	}
 	snapshot_free(v, n);
 }
@@ -874,7 +826,7 @@ static int expire_closed(struct kfs_local *e, struct lstream *st)
 	for (size_t i = 0; i < st->n_shards; i++) {
 		struct lshard *sh = st->shards[i];
 		struct kfs_seglog_stat ls;
-		int64_t cutoff = retention_cutoff(e, st);
+		int64_t cutoff = kfs_local_cutoff(e, st);
 		if (!sh->closed || sh->closed_ms >= cutoff ||
 		    kfs_seglog_stat(sh->log, cutoff, &ls) < 0 || ls.first < ls.next)
 			continue;
@@ -935,7 +887,7 @@ static int purge_all(struct kfs_local *e)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		pthread_rwlock_rdlock(&v[i]->lock);
-		int64_t cutoff = retention_cutoff(e, v[i]);
+		int64_t cutoff = kfs_local_cutoff(e, v[i]);
 		for (size_t j = 0; j < v[i]->n_shards; j++) {
 			int r = kfs_seglog_purge(v[i]->shards[j]->log, cutoff);
 			if (r > 0)
@@ -980,7 +932,7 @@ static void *bg_main(void *arg)
  * It starts on first use rather than in kfs_local_open() because the
  * daemon forks after opening, and threads do not survive fork().
  */
-static void bg_ensure(struct kfs_local *e)
+void kfs_local_bg_ensure(struct kfs_local *e)
 {
 	pid_t pid = getpid();
 
@@ -1005,7 +957,7 @@ static int local_list_streams(void *impl, struct kfs_name_list *out)
 	struct kfs_local *e = impl;
 	int rc = 0;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&e->streams_lock);
 	for (size_t i = 0; i < e->n_streams && rc == 0; i++)
@@ -1103,14 +1055,14 @@ static int local_create_stream(void *impl, const char *stream, int shard_count)
 	size_t pos;
 	int found, rc;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	if (!kfs_valid_stream_name(stream) || shard_count < 1 ||
 	    shard_count > KFS_LOCAL_SHARDS_MAX)
 		return -EINVAL;
 	st = stream_new(stream);
 	if (!st)
 		return -ENOMEM;
-	st->creation_ms = now_ms(e);
+	st->creation_ms = kfs_local_now(e);
 	st->uid = random_u64();
 	st->next_shard_index = (uint32_t)shard_count;
 	st->status = KFS_STREAM_CREATING;
@@ -1121,11 +1073,13 @@ static int local_create_stream(void *impl, const char *stream, int shard_count)
 	rc = found ? -EEXIST : table_insert(e, pos, st);
 	pthread_rwlock_unlock(&e->streams_lock);
 	if (rc < 0) {
-		stream_unref(st);
+		kfs_local_stream_unref(st);
 		return rc;
 	}
 
 	rc = stream_build(e, st, shard_count);
+	if (rc == 0)
+		rc = kfs_local_journal_new(e, st);
 	if (rc == 0) {
 		st->shards = calloc((size_t)shard_count, sizeof(*st->shards));
 		if (!st->shards)
@@ -1170,7 +1124,7 @@ static int local_create_stream(void *impl, const char *stream, int shard_count)
 		 * caller reports it, as for a served one. */
 		if (rc != -EEXIST)
 			kfs_err("create stream %s: %s", stream, strerror(-rc));
-		stream_unref(st);
+		kfs_local_stream_unref(st);
 		return rc;
 	}
 	kfs_info("stream %s created with %d shard%s", stream, shard_count,
@@ -1186,7 +1140,7 @@ static int local_delete_stream(void *impl, const char *stream)
 	int trash_fd, found, rc;
 	size_t pos;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	if (!kfs_valid_stream_name(stream))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&e->streams_lock);
@@ -1219,8 +1173,10 @@ static int local_delete_stream(void *impl, const char *stream)
 			close(trash_fd);
 		return rc;
 	}
-	/* Operations still holding it finish on open files. */
-	stream_unref(st);
+	/* Operations still holding it finish on open files; its names
+	 * go (hooks find no stream now: no file is touched). */
+	kfs_names_forget(e->names, stream);
+	kfs_local_stream_unref(st);
 	rc = rmtree_at(trash_fd, name);
 	if (rc < 0)
 		kfs_warn("%s/trash/%s: %s (removed on next open)", e->data_dir,
@@ -1245,8 +1201,8 @@ static int local_describe_stream(void *impl, const char *stream,
 	struct kfs_local *e = impl;
 	struct lstream *st;
 
-	bg_ensure(e);
-	st = stream_get(e, stream);
+	kfs_local_bg_ensure(e);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	memset(out, 0, sizeof(*out));
@@ -1260,13 +1216,13 @@ static int local_describe_stream(void *impl, const char *stream,
 	out->retention_hours = st->retention_hours;
 	out->open_shard_count = count_open(st);
 	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return 0;
 }
 
 /* ---- operations: shards ----------------------------------------------- */
 
-static int encode_seq(const struct lshard *sh, uint64_t counter, int64_t arrival_ms,
+int kfs_local_encode_seq(const struct lshard *sh, uint64_t counter, int64_t arrival_ms,
 		      char seq[KFS_SEQ_MAX])
 {
 	struct kfs_seq s = {
@@ -1293,7 +1249,7 @@ static int shard_describe(struct kfs_local *e, struct lstream *st,
 	memcpy(out->adjacent_parent, sh->adjacent_parent, sizeof(out->adjacent_parent));
 	kfs_ids_format_u128(sh->hash_start, out->hash_start);
 	kfs_ids_format_u128(sh->hash_end, out->hash_end);
-	encode_seq(sh, 0, sh->created_ms, out->seq_start);
+	kfs_local_encode_seq(sh, 0, sh->created_ms, out->seq_start);
 	if (sh->closed) {
 		/* At least every record's number: the last counter with the
 		 * largest arrival field. */
@@ -1306,7 +1262,7 @@ static int shard_describe(struct kfs_local *e, struct lstream *st,
 		kfs_ids_seq_encode(&s, out->seq_end, sizeof(out->seq_end));
 		out->closed = 1;
 	}
-	rc = kfs_seglog_stat(sh->log, retention_cutoff(e, st), &ls);
+	rc = kfs_seglog_stat(sh->log, kfs_local_cutoff(e, st), &ls);
 	if (rc < 0)
 		return rc;
 	out->newest_arrival_ms = ls.newest_arrival_ms;
@@ -1322,9 +1278,9 @@ static int local_list_shards(void *impl, const char *stream,
 	struct lstream *st;
 	int rc = 0;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	memset(out, 0, sizeof(*out));
-	st = stream_get(e, stream);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_rwlock_rdlock(&st->lock);
@@ -1337,7 +1293,7 @@ static int local_list_shards(void *impl, const char *stream,
 			out->n++;
 	}
 	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	if (rc < 0)
 		kfs_shard_list_clear(out);
 	return rc;
@@ -1351,15 +1307,15 @@ static int local_describe_shard(void *impl, const char *stream,
 	struct lshard *sh;
 	int rc;
 
-	bg_ensure(e);
-	st = stream_get(e, stream);
+	kfs_local_bg_ensure(e);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_rwlock_rdlock(&st->lock);
-	sh = shard_find(st, shard_id);
+	sh = kfs_local_shard_find(st, shard_id);
 	rc = sh ? shard_describe(e, st, sh, out) : -ENOENT;
 	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -1393,12 +1349,12 @@ static int local_put_records(void *impl, const char *stream,
 	int routed = 0;
 	int rc = 0;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	if (n == 0)
 		return 0;
 	if (n > KFS_CHEAP_PUT_BATCH_MAX || !kfs_valid_stream_name(stream))
 		rc = -EINVAL;
-	else if (!(st = stream_get(e, stream)))
+	else if (!(st = kfs_local_stream_get(e, stream)))
 		rc = -ENOENT;
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
@@ -1487,7 +1443,7 @@ static int local_put_records(void *impl, const char *stream,
 			pick[m++] = j;
 			dest[j] = NULL;
 		}
-		r = kfs_seglog_append(sh->log, in, m, now_ms(e), &first, &arrival);
+		r = kfs_kidx_append(sh->kidx, in, m, kfs_local_now(e), &first, &arrival);
 		for (size_t k = 0; k < m; k++) {
 			struct kfs_put_entry *en = &entries[pick[k]];
 			if (r < 0) {
@@ -1498,7 +1454,7 @@ static int local_put_records(void *impl, const char *stream,
 				continue;
 			}
 			if (!en->no_seq)
-				encode_seq(sh, first + k, arrival, en->seq);
+				kfs_local_encode_seq(sh, first + k, arrival, en->seq);
 			memcpy(en->shard_id, sh->id, sizeof(en->shard_id));
 		}
 	}
@@ -1508,7 +1464,7 @@ out:
 	free(in);
 	free(pick);
 	free(klens);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -1526,7 +1482,7 @@ static int local_put_run(void *impl, const char *stream, const char *key,
 	size_t klen;
 	int rc = 1;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	if (n == 0 || n > KFS_CHEAP_PUT_BATCH_MAX ||
 	    kfs_put_entry_check(&check, e->max_record_bytes) != 0)
 		return 1;
@@ -1535,11 +1491,11 @@ static int local_put_run(void *impl, const char *stream, const char *key,
 		if (v[i].iov_len + klen > e->max_record_bytes)
 			return 1;
 	if (kfs_ids_md5_hash(key, klen, &h) < 0 || !kfs_valid_stream_name(stream) ||
-	    !(st = stream_get(e, stream)))
+	    !(st = kfs_local_stream_get(e, stream)))
 		return 1;
 	in = malloc(n * sizeof(*in));
 	if (!in) {
-		stream_unref(st);
+		kfs_local_stream_unref(st);
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1550,267 +1506,11 @@ static int local_put_run(void *impl, const char *stream, const char *key,
 	}
 	pthread_rwlock_rdlock(&st->lock);
 	sh = route(st, h);
-	if (sh && kfs_seglog_append(sh->log, in, n, now_ms(e), &first, &arrival) == 0)
+	if (sh && kfs_kidx_append(sh->kidx, in, n, kfs_local_now(e), &first, &arrival) == 0)
 		rc = 0;
 	pthread_rwlock_unlock(&st->lock);
 	free(in);
-	stream_unref(st);
-	return rc;
-}
-
-/*
- * Iterators are "<stream>/<creation ms>.<uid>/<shardId>/<counter>", the
- * uid and counter in 16 hex digits: the stream's identity (a re-created
- * stream has another) and where to read next.
- */
-static int iter_format(const struct lstream *st, const struct lshard *sh,
-		       uint64_t counter, char **out)
-{
-	char buf[KFS_STREAM_NAME_MAX + 96];
-
-	snprintf(buf, sizeof(buf), "%s/%" PRId64 ".%016" PRIx64 "/%s/%016" PRIx64,
-		 st->name, st->creation_ms, st->uid, sh->id, counter);
-	*out = strdup(buf);
-	return *out ? 0 : -ENOMEM;
-}
-
-/* A parsed iterator. */
-struct iter {
-	char stream[KFS_STREAM_NAME_MAX + 1];   /* stream name */
-	int64_t creation_ms;                    /* its creation time */
-	uint64_t uid;                           /* its uid */
-	char shard[KFS_SHARD_ID_LEN + 1];       /* shard id */
-	uint64_t counter;                       /* next record to read */
-};
-
-static int hex16(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n != 16)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else
-			return -EINVAL;
-		v = (v << 4) | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-static int iter_parse(const char *s, struct iter *it)
-{
-	const char *p1, *p2, *p3, *dot;
-	size_t n;
-	int64_t ms = 0;
-
-	if (!s || !(p1 = strchr(s, '/')) || !(p2 = strchr(p1 + 1, '/')) ||
-	    !(p3 = strchr(p2 + 1, '/')) || strchr(p3 + 1, '/'))
-		return -EINVAL;
-	n = (size_t)(p1 - s);
-	if (n < 1 || n > KFS_STREAM_NAME_MAX)
-		return -EINVAL;
-	memcpy(it->stream, s, n);
-	it->stream[n] = '\0';
-	if (!kfs_valid_stream_name(it->stream))
-		return -EINVAL;
-	dot = memchr(p1 + 1, '.', (size_t)(p2 - p1 - 1));
-	if (!dot || dot == p1 + 1 || dot - p1 - 1 > 18)
-		return -EINVAL;
-	for (const char *q = p1 + 1; q < dot; q++) {
-		if (*q < '0' || *q > '9')
-			return -EINVAL;
-		ms = ms * 10 + (*q - '0');
-	}
-	it->creation_ms = ms;
-	if (hex16(dot + 1, (size_t)(p2 - dot - 1), &it->uid) < 0)
-		return -EINVAL;
-	n = (size_t)(p3 - p2 - 1);
-	if (n != KFS_SHARD_ID_LEN)
-		return -EINVAL;
-	memcpy(it->shard, p2 + 1, n);
-	it->shard[n] = '\0';
-	if (!kfs_is_shard_id(it->shard))
-		return -EINVAL;
-	return hex16(p3 + 1, strlen(p3 + 1), &it->counter);
-}
-
-/* Decodes a sequence number of shard sh into its counter. */
-static int seq_counter(const struct lshard *sh, const char *seq, uint64_t *out)
-{
-	struct kfs_seq s;
-
-	if (!seq || kfs_ids_seq_decode(seq, &s) < 0 || s.shard_index != sh->index ||
-	    s.shard_created_s != sh->created_ms / 1000)
-		return -EINVAL;
-	*out = s.counter;
-	return 0;
-}
-
-static int local_get_iterator(void *impl, const char *stream, const char *shard_id,
-			      const struct kfs_iter_spec *spec, char **iter_out)
-{
-	struct kfs_local *e = impl;
-	struct lstream *st;
-	struct lshard *sh;
-	uint64_t c = 0, trim;
-	int rc;
-
-	bg_ensure(e);
-	*iter_out = NULL;
-	st = stream_get(e, stream);
-	if (!st)
-		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
-	pthread_rwlock_rdlock(&st->lock);
-	sh = shard_find(st, shard_id);
-	if (!sh) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = kfs_seglog_trim_horizon(sh->log, retention_cutoff(e, st), &trim);
-	if (rc < 0)
-		goto out;
-	switch (spec->type) {
-	case KFS_ITER_TRIM_HORIZON:
-		c = trim;
-		break;
-	case KFS_ITER_LATEST:
-		c = sh->closed ? sh->end_counter : kfs_seglog_next(sh->log);
-		break;
-	case KFS_ITER_AT_SEQUENCE_NUMBER:
-	case KFS_ITER_AFTER_SEQUENCE_NUMBER:
-		rc = seq_counter(sh, spec->seq, &c);
-		if (rc == 0 && spec->type == KFS_ITER_AFTER_SEQUENCE_NUMBER) {
-			if (c == UINT64_MAX)
-				rc = -EINVAL;
-			else
-				c++;
-		}
-		break;
-	case KFS_ITER_AT_TIMESTAMP:
-		rc = kfs_seglog_find_time(sh->log, trim, spec->timestamp_ms, &c);
-		break;
-	default:
-		rc = -EINVAL;
-	}
-	if (rc == 0)
-		rc = iter_format(st, sh, c, iter_out);
-out:
-	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
-	return rc;
-}
-
-/* seglog_read's callback: the sequence number of a record of a shard. */
-static void seq_of(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
-{
-	if (encode_seq(ctx, counter, arrival_ms, seq) < 0)
-		seq[0] = '\0';
-}
-
-/* What seq_last() learns of the records it is called for. */
-struct last_rec {
-	uint64_t counter;       /* of the last record read */
-	int64_t arrival_ms;     /* its arrival */
-};
-
-/* seglog_read's callback under KFS_GET_LAST_SEQ: no sequence number yet,
- * only what the last record's will be made of (encoding one costs more
- * than the rest of reading a record). */
-static void seq_last(void *ctx, uint64_t counter, int64_t arrival_ms, char *seq)
-{
-	struct last_rec *l = ctx;
-
-	l->counter = counter;
-	l->arrival_ms = arrival_ms;
-	seq[0] = '\0';
-}
-
-static int local_get_records(void *impl, const char *iterator, int limit,
-			     unsigned flags, struct kfs_get_result *out)
-{
-	struct kfs_local *e = impl;
-	struct lstream *st;
-	struct lshard *sh;
-	struct iter it;
-	uint64_t c, trim, next, tip;
-	size_t max;
-	int rc;
-
-	bg_ensure(e);
-	memset(out, 0, sizeof(*out));
-	if (iter_parse(iterator, &it) < 0 || limit < 1)
-		return -EINVAL;
-	if (limit > KFS_GET_LIMIT_MAX)
-		limit = KFS_GET_LIMIT_MAX;
-	st = stream_get(e, it.stream);
-	if (!st)
-		return -ENOENT;
-	if (st->creation_ms != it.creation_ms || st->uid != it.uid) {
-		stream_unref(st);
-		return -ENOENT; /* deleted and made again */
-	}
-	pthread_rwlock_rdlock(&st->lock);
-	sh = shard_find(st, it.shard);
-	if (!sh) {
-		rc = -ENOENT;
-		goto out;
-	}
-	rc = kfs_seglog_trim_horizon(sh->log, retention_cutoff(e, st), &trim);
-	if (rc < 0)
-		goto out;
-	c = it.counter < trim ? trim : it.counter;
-	tip = sh->closed ? sh->end_counter : kfs_seglog_next(sh->log);
-	if (c > tip && sh->closed)
-		c = tip;
-	max = (size_t)limit;
-	if (sh->closed && tip - c < max)
-		max = (size_t)(tip - c);
-	next = c;
-	if (max > 0 && (flags & KFS_GET_LAST_SEQ)) {
-		struct last_rec last;
-
-		rc = kfs_seglog_read(sh->log, c, max, KFS_GET_BYTES_MAX, seq_last,
-				     &last, out, &next);
-		if (rc < 0)
-			goto out;
-		if (out->n > 0)
-			seq_of(sh, last.counter, last.arrival_ms,
-			       out->records[out->n - 1].seq);
-	} else if (max > 0) {
-		rc = kfs_seglog_read(sh->log, c, max, KFS_GET_BYTES_MAX, seq_of, sh,
-				     out, &next);
-		if (rc < 0)
-			goto out;
-	}
-	if (!sh->closed)
-		tip = kfs_seglog_next(sh->log);
-	if (sh->closed && next >= sh->end_counter) {
-		/* Read to its end: no more iterator, the children instead. */
-		for (size_t i = 0; rc == 0 && i < st->n_shards; i++) {
-			struct lshard *x = st->shards[i];
-			if (!strcmp(x->parent, sh->id) || !strcmp(x->adjacent_parent, sh->id))
-				rc = kfs_name_list_add(&out->children, x->id);
-		}
-	} else {
-		rc = iter_format(st, sh, next, &out->next_iterator);
-	}
-	if (rc == 0)
-		out->millis_behind = out->n == 0 || next >= tip ? 0 :
-			now_ms(e) - out->records[out->n - 1].arrival_ms;
-	if (out->millis_behind < 0)
-		out->millis_behind = 0;
-out:
-	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
-	if (rc < 0)
-		kfs_get_result_clear(out);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -1958,8 +1658,8 @@ static int local_update_shard_count(void *impl, const char *stream, int target)
 	uint32_t old_next;
 	int open_now, dfd = -1, rc;
 
-	bg_ensure(e);
-	st = stream_get(e, stream);
+	kfs_local_bg_ensure(e);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_mutex_lock(&st->meta_lock);
@@ -1971,7 +1671,7 @@ static int local_update_shard_count(void *impl, const char *stream, int target)
 		rc = -EINVAL;
 	} else {
 		r.next_index = old_next;
-		r.now = now_ms(e);
+		r.now = kfs_local_now(e);
 		rc = reshard_plan(st, target, &r);
 	}
 	pthread_rwlock_unlock(&st->lock);
@@ -2050,6 +1750,10 @@ static int local_update_shard_count(void *impl, const char *stream, int target)
 		r.closing[i]->closed = 1;
 		r.closing[i]->closed_ms = r.now;
 	}
+	/* The new shards count the keys tracked (before any put reaches
+	 * them, and no track runs meanwhile: it holds st->lock). */
+	for (size_t i = 0; i < r.n_made; i++)
+		kfs_kidx_copy_keys(r.made[i]->kidx, r.closing[0]->kidx);
 	memcpy(nv, st->shards, st->n_shards * sizeof(*nv));
 	memcpy(nv + st->n_shards, r.made, r.n_made * sizeof(*nv));
 	free(st->shards);
@@ -2084,7 +1788,7 @@ out:
 		close(dfd);
 	reshard_free(&r);
 	pthread_mutex_unlock(&st->meta_lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -2095,10 +1799,10 @@ static int local_set_retention(void *impl, const char *stream, int hours)
 	uint32_t next_index;
 	int dfd, rc;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	if (hours < KFS_RETENTION_MIN_HOURS || hours > KFS_RETENTION_MAX_HOURS)
 		return -EINVAL;
-	st = stream_get(e, stream);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_mutex_lock(&st->meta_lock);
@@ -2117,7 +1821,7 @@ static int local_set_retention(void *impl, const char *stream, int hours)
 		kfs_err("stream %s: cannot store retention: %s", st->name, strerror(-rc));
 	}
 	pthread_mutex_unlock(&st->meta_lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -2131,22 +1835,22 @@ static int local_seek_bytes(void *impl, const char *stream, const char *shard_id
 	uint64_t trim, next, base, end, c, start;
 	int rc;
 
-	bg_ensure(e);
+	kfs_local_bg_ensure(e);
 	*iter_out = NULL;
 	*skip_out = 0;
 	if ((unsigned)framing >= KFS_FRAMING_COUNT)
 		return -EINVAL;
-	st = stream_get(e, stream);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_rwlock_rdlock(&st->lock);
-	sh = shard_find(st, shard_id);
+	sh = kfs_local_shard_find(st, shard_id);
 	if (!sh) {
 		rc = -ENOENT;
 		goto out;
 	}
 	next = kfs_seglog_next(sh->log);
-	if ((rc = kfs_seglog_trim_horizon(sh->log, retention_cutoff(e, st), &trim)) < 0 ||
+	if ((rc = kfs_seglog_trim_horizon(sh->log, kfs_local_cutoff(e, st), &trim)) < 0 ||
 	    (rc = kfs_seglog_bytes_before(sh->log, trim, framing, &base)) < 0)
 		goto out;
 	if (trim > next)
@@ -2162,10 +1866,10 @@ static int local_seek_bytes(void *impl, const char *stream, const char *shard_id
 			goto out;
 		*skip_out = base + offset - start;
 	}
-	rc = iter_format(st, sh, c, iter_out);
+	rc = kfs_local_iter_format(st, sh, c, iter_out);
 out:
 	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -2175,18 +1879,14 @@ static int local_sync(void *impl, const char *stream)
 	struct lstream *st;
 	int rc = 0;
 
-	bg_ensure(e);
-	st = stream_get(e, stream);
+	kfs_local_bg_ensure(e);
+	st = kfs_local_stream_get(e, stream);
 	if (!st)
 		return kfs_valid_stream_name(stream) ? -ENOENT : -EINVAL;
 	pthread_rwlock_rdlock(&st->lock);
-	for (size_t i = 0; i < st->n_shards; i++) {
-		int r = kfs_seglog_sync(st->shards[i]->log);
-		if (r < 0 && rc == 0)
-			rc = r;
-	}
+	rc = kfs_local_keys_sync(e, st, 1);
 	pthread_rwlock_unlock(&st->lock);
-	stream_unref(st);
+	kfs_local_stream_unref(st);
 	return rc;
 }
 
@@ -2208,11 +1908,13 @@ static void local_destroy(void *impl)
 		struct lstream *st = e->streams[i];
 		/* A clean close leaves nothing for the next open to check,
 		 * and no gap in the counters. */
+		kfs_local_keys_sync(e, st, 1);
 		for (size_t j = 0; j < st->n_shards; j++)
 			kfs_seglog_unreserve(st->shards[j]->log);
-		stream_unref(st);
+		kfs_local_stream_unref(st);
 	}
 	free(e->streams);
+	kfs_names_free(e->names);
 	if (e->streams_fd >= 0)
 		close(e->streams_fd);
 	if (e->data_fd >= 0)
@@ -2239,12 +1941,14 @@ static const struct kfs_backend_ops local_ops = {
 	.describe_shard = local_describe_shard,
 	.put_records = local_put_records,
 	.put_run = local_put_run,
-	.get_iterator = local_get_iterator,
-	.get_records = local_get_records,
+	.get_iterator = kfs_local_get_iterator,
+	.get_records = kfs_local_get_records,
 	.update_shard_count = local_update_shard_count,
 	.set_retention = local_set_retention,
 	.seek_bytes = local_seek_bytes,
 	.sync = local_sync,
+	.names = kfs_local_names,
+	.key_iterator = kfs_local_key_iterator,
 };
 
 static int write_pid(int fd)
@@ -2380,6 +2084,8 @@ int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out)
 			strerror(-rc));
 		goto fail;
 	}
+	if ((rc = kfs_local_names_open(e)) < 0)
+		goto fail;
 	be->ops = &local_ops;
 	be->impl = e;
 	*out = be;

@@ -2621,6 +2621,11 @@ static int read_pass2(struct kfs_seglog *log, struct seg *s, uint64_t *c,
 		return rc;
 	n_ent = seg_entries(log, s);
 	kk = n_ent - k < ENTRY_CHUNK ? (size_t)(n_ent - k) : ENTRY_CHUNK;
+	/* No more entries than needed (a key's run: often the first). */
+	if (ev[0].count - (*c - ev[0].first) >= max_records - *got)
+		kk = 1;
+	else if (kk > max_records - *got)
+		kk = max_records - *got;
 	if (kk > 1) {
 		rc = entries_read_some(log, s, k, kk, ev);
 		if (rc < 0)

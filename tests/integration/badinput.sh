@@ -37,31 +37,38 @@ echo first >>"$tmp/sh0.expected"
 log_mark
 
 # ---- calls kinesisfs does not support ------------------------------------
-# rename: EXDEV (mv then copies, which appends); errors.sh has the rest.
-expect_probe EXDEV rename "$sh0" "$s/moved"
+# rename of a shard: EPERM (only key files rotate); errors.sh and
+# keyfiles.sh have the rest.
+expect_probe EPERM rename "$sh0" "$s/moved"
 expect_logged 1 1 "$sname" "rename of a shard"
 
-# link, symlink, mknod: EPERM for a new name.  A name in a stream directory
-# that is not a missing shard always exists (every key has a file), so
-# there the kernel answers EEXIST without asking the daemon.
+# link, symlink, mknod: EPERM for a new name.  The name of an existing
+# key file: the kernel answers EEXIST without asking the daemon.
+: >"$s/somekey"
 expect_probe EPERM link "$sh0" "$mnt/newstream"
 expect_logged 1 1 "newstream" "link into the root"
 expect_probe EPERM link "$sh0" "$s/shardId-000000000005"
 expect_logged 1 1 "$sname" "link to a missing shard's name"
 expect_probe EEXIST link "$sh0" "$s/somekey"
 expect_logged 0 0 "-" "link to a key's name"
+expect_probe EPERM link "$sh0" "$s/newkey"
+expect_logged 1 1 "$sname" "link to a name never created"
 expect_probe EPERM symlink target "$mnt/newlink"
 expect_logged 1 1 "newlink" "symlink in the root"
 expect_probe EPERM symlink target "$s/shardId-000000000005"
 expect_logged 1 1 "$sname" "symlink to a missing shard's name"
 expect_probe EEXIST symlink target "$s/somekey"
 expect_logged 0 0 "-" "symlink to a key's name"
+expect_probe EPERM symlink target "$s/newkey"
+expect_logged 1 1 "$sname" "symlink to a name never created"
 expect_probe EPERM mknod "$mnt/fifo" fifo
 expect_logged 1 1 "fifo" "mknod of a FIFO in the root"
 expect_probe EPERM mknod "$s/shardId-000000000005" fifo
 expect_logged 1 1 "$sname" "mknod of a FIFO at a missing shard's name"
 expect_probe EEXIST mknod "$s/somekey" fifo
 expect_logged 0 0 "-" "mknod of a FIFO at a key's name"
+expect_probe EPERM mknod "$s/newkey" fifo
+expect_logged 1 1 "$sname" "mknod of a FIFO at a name never created"
 # A regular file is a create (libfuse turns mknod S_IFREG into one): the
 # root holds only streams.
 expect_probe EPERM mknod "$mnt/regular" reg
@@ -71,12 +78,12 @@ for name in newstream newlink fifo regular; do
 done
 expect_logged 0 0 "-" "stat of the refused names"
 assert_eq "$(ls "$mnt")" "$sname" "ls of the root after refused link, symlink, mknod"
-printf 'shardId-000000000000\n' >"$tmp/ls.expected"
-assert_file_eq <(ls "$s") "$tmp/ls.expected" "ls of the stream after refused calls"
+printf '%s\n' shardId-000000000000 somekey >"$tmp/ls.expected"
+assert_file_eq <(ls "$s" | LC_ALL=C sort) "$tmp/ls.expected" "ls of the stream after refused calls"
 alive "link, symlink, mknod"
 
-# chmod, chown: EPERM on everything.
-for f in "$sh0" "$s/somekey" "$s" "$mnt"; do
+# chmod, chown: EPERM on everything but key files (keyfiles.sh).
+for f in "$sh0" "$s" "$mnt"; do
     expect_probe EPERM chmod "$f" 600
     expect_logged 1 1 "chmod" "chmod of $f"
     expect_probe EPERM chown "$f" 0 0
@@ -102,6 +109,7 @@ expect_probe EACCES truncate "$sh0@LATEST" 0
 expect_logged 1 1 "$sname" "truncate of a view"
 # A name holding a newline is logged on one line, escaped: it cannot
 # forge a log line.
+: >"$s/"$'a\nkinesisfs: error: forged'
 expect_probe EPERM truncate "$s/"$'a\nkinesisfs: error: forged' 5
 expect_logged 1 1 'a\\x0akinesisfs: error: forged' "truncate of a key holding a newline"
 expect_probe EINVAL mkdir "$mnt/"$'x\nkinesisfs: info: forged'
@@ -168,21 +176,22 @@ for name in $'\xff\xfe' $'caf\xc3' $'\xc0\xae\xc0\xae'; do
     expect_probe EINVAL mkdir "$mnt/$name"
     expect_logged 1 1 "stream name" "mkdir of a stream name that is not UTF-8"
 done
-# Key names: any bytes name a key file (stat, read).  The local engine
+# Key names: any bytes name a key file once created.  The local engine
 # stores any key (jsonl.sh: U+FFFD in JSON lines); on AWS a partition key
 # is a Unicode string, so opening such a key file for writing is EINVAL at
-# once (the service would refuse the record only at the flush).
+# once (the service would refuse the record only at the flush), and the
+# name is not created.
 n=0
 for key in $'k\xff\xfe' $'k\xc3' $'k\xc0\xaf' $'k\xed\xa0\x80'; do
-    expect_probe OK stat "$s/$key"
+    expect_probe ENOENT stat "$s/$key"
     if on_aws; then
-        expect_probe EINVAL open-write "$s/$key"
-        expect_logged 1 1 "UTF-8" "open for writing of a key that is not UTF-8"
+        expect_probe ENOENT open-write "$s/$key"
+        expect_logged 0 0 "-" "open for writing, without O_CREAT, of a name never created"
         if echo x 2>/dev/null >>"$s/$key"; then
             fail "echo >> a key that is not UTF-8 succeeded on AWS"
         fi
         expect_logged 1 1 "UTF-8" "echo >> a key that is not UTF-8"
-        assert_bytes "$s/$key" 0 "reading a key that is not UTF-8"
+        expect_probe ENOENT stat "$s/$key"
     else
         echo "bad key $n" >>"$s/$key"
         echo "bad key $n" >>"$tmp/sh0.expected"

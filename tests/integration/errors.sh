@@ -81,10 +81,16 @@ expect_probe ENOENT open-write "$s/shardId-000000000001"
 expect_logged -i 1 1 "errs.*shardId-000000000001" "open for writing of an unknown shard"
 expect_probe ENOENT stat "$s/shardId-000000000001"
 expect_logged -i 0 1 "errs.*shardId-000000000001" "stat of an unknown shard"
-# Names that are not shardId-<12 digits> are keys, never ENOENT.
+# Names that are not shardId-<12 digits> are key files: ENOENT until
+# created (not logged: "does it exist?" is an everyday question), then
+# there.
+log_mark
 for key in shardId-1 shardId-0000000000000 shardid-000000000000 k; do
+    expect_probe ENOENT stat "$s/$key"
+    expect_probe OK creat "$s/$key"
     expect_probe OK stat "$s/$key"
 done
+expect_logged 0 0 '-' "lookups and creation of key files"
 
 # ---- EPERM ------------------------------------------------------------
 expect_probe EPERM creat "$mnt/rootfile"
@@ -113,12 +119,18 @@ expect_probe EPERM rename "$sh0" "$s/newname"
 expect_logged 1 1 "errs" "rename of a shard"
 expect_probe 'EXDEV|ENOTSUP' rename "$s" "$mnt/renamed"
 expect_logged 1 1 "errs" "rename of a stream"
-expect_probe 'EXDEV|ENOTSUP' rename "$s/somekey" "$s/otherkey"
-expect_logged 1 1 "errs" "rename of a key file"
+# A key file that was never created: the kernel's lookup says ENOENT.
+expect_probe ENOENT rename "$s/somekey" "$s/otherkey"
+expect_logged 0 0 '-' "rename of a key file never created"
+# Out of its stream: EXDEV (mv copies).
+mkdir "$mnt/errs2"
+expect_probe EXDEV rename "$s/k" "$mnt/errs2/k"
+expect_logged 1 1 "errs" "rename of a key file out of its stream"
 expect_probe ENOENT stat "$mnt/renamed"
 expect_logged 0 1 "renamed" "stat of the refused rename's target"
-ls "$s" >"$tmp/ls.errs"
-printf 'shardId-000000000000\n' >"$tmp/ls.errs.expected"
+ls "$s" | LC_ALL=C sort >"$tmp/ls.errs"
+printf '%s\n' k shardId-000000000000 shardId-0000000000000 shardId-1 \
+    shardid-000000000000 >"$tmp/ls.errs.expected"
 assert_file_eq "$tmp/ls.errs" "$tmp/ls.errs.expected" "ls of the stream after refused operations"
 
 # Nothing above touched the data.

@@ -21,13 +21,13 @@
  *   kfs-probe ftruncate PATH N      open O_WRONLY, ftruncate(2) to N, close
  *   kfs-probe removexattr PATH NAME
  *   kfs-probe pwrite PATH OFFSET STRING
- *                                   open O_WRONLY (no O_APPEND), one
+ *                                   open O_WRONLY|O_CREAT (no O_APPEND), one
  *                                   pwrite(2) of STRING at OFFSET, close
  *   kfs-probe direct-write PATH STRING
- *                                   open O_WRONLY|O_APPEND|O_DIRECT, STRING in
+ *                                   open O_WRONLY|O_APPEND|O_DIRECT|O_CREAT, STRING in
  *                                   one write(2) from a page-aligned buffer,
  *                                   close; "open ERRNO" if the open fails
- *   kfs-probe write0 PATH           open O_WRONLY|O_APPEND, write(2) of 0
+ *   kfs-probe write0 PATH           open O_WRONLY|O_APPEND|O_CREAT, write(2) of 0
  *                                   bytes, close; prints "OK N" (what the
  *                                   write returned) or the errno name
  *   kfs-probe creat PATH            open O_WRONLY|O_CREAT|O_TRUNC, close
@@ -36,7 +36,7 @@
  *   kfs-probe stat PATH
  *   kfs-probe setxattr PATH NAME VALUE
  *   kfs-probe getxattr PATH NAME
- *   kfs-probe write PATH BYTES      open O_WRONLY|O_APPEND, BYTES 'a' then
+ *   kfs-probe write PATH BYTES      open O_WRONLY|O_APPEND|O_CREAT (as >>), BYTES 'a' then
  *                                   '\n' in one write(2), close; prints the
  *                                   first error of write or close
  *   kfs-probe writes PATH BYTES...  one line per BYTES ('a', 'b', ... fill,
@@ -261,7 +261,7 @@ static int do_write(const char *path, const char *buf, size_t len)
 {
 	int fd, err;
 
-	fd = open(path, O_WRONLY | O_APPEND);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (fd < 0)
 		return errno;
 	err = write_all(fd, buf, len);
@@ -298,7 +298,7 @@ static int do_writes(const char *path, char **sizes, int n)
 {
 	int fd, i, err;
 
-	fd = open(path, O_WRONLY | O_APPEND);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (fd < 0) {
 		printf("%s\n", errno_name(errno));
 		return 0;
@@ -781,7 +781,7 @@ int main(int argc, char **argv)
 
 		if (parse_size(argv[3], &off) < 0)
 			usage();
-		fd = open(path, O_WRONLY);
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
 		if (fd < 0) {
 			printf("open %s\n", errno_name(errno));
 			return 0;
@@ -800,7 +800,7 @@ int main(int argc, char **argv)
 			exit(2);
 		}
 		memcpy(buf, argv[3], len);
-		fd = open(path, O_WRONLY | O_APPEND | O_DIRECT);
+		fd = open(path, O_WRONLY | O_APPEND | O_DIRECT | O_CREAT, 0644);
 		if (fd < 0) {
 			printf("open %s\n", errno_name(errno));
 			free(buf);
@@ -812,7 +812,7 @@ int main(int argc, char **argv)
 		free(buf);
 	} else if (strcmp(op, "write0") == 0 && argc == 3) {
 		ssize_t n;
-		int fd = open(path, O_WRONLY | O_APPEND);
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 
 		if (fd < 0) {
 			printf("open %s\n", errno_name(errno));

@@ -4,7 +4,7 @@
  *   kfs-writer [--for SECONDS] [--hold] FILE[,FILE...] ID NLINES FSYNC_EVERY [SPLIT]
  *   kfs-writer --print ID FIRST LAST
  *
- * The first form opens each FILE with O_WRONLY|O_APPEND and writes lines
+ * The first form opens each FILE with O_WRONLY|O_APPEND|O_CREAT (as >>) and writes lines
  * 1..NLINES, line n to FILE number (n-1) % (number of FILEs), each line in
  * one write(2) (in SPLIT write(2) calls when SPLIT > 1, to exercise
  * reassembly).  Every FSYNC_EVERY lines (never when 0) it fsyncs every
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 		if (nfiles == MAX_FILES)
 			usage();
 		paths[nfiles] = tok;
-		fds[nfiles] = open(tok, O_WRONLY | O_APPEND);
+		fds[nfiles] = open(tok, O_WRONLY | O_APPEND | O_CREAT, 0644);
 		if (fds[nfiles] < 0) {
 			fprintf(stderr, "kfs-writer: %s: open %s: %s\n", id,
 				tok, strerror(errno));

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2119
 # write-read.sh - what is written comes back: line framing and its tail,
 # a line never cut by a timer, write framing, writes to a shard file, keys and their routing,
-# O_TRUNC, reads at offsets, two writers on one key.  On both backends (on
+# O_TRUNC (a key file's window starts at the tip, a shard file keeps
+# everything), reads at offsets, two writers on one key.  On both backends (on
 # AWS a shard's size is learned by reading: see assert_size).
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -133,22 +134,27 @@ for i in $(seq 1 30); do
 done >"$tmp/kab.expected"
 cat_to kab "$k/$(shard_name "$(key_shard "$ka" 4)")"
 assert_file_eq "$tmp/kab" "$tmp/kab.expected" "the shard holding $ka and $kb"
-cat_to none "$k/never-written"
-[ ! -s "$tmp/none" ] || fail "a key never written has records"
+expect_probe ENOENT open-read "$k/never-written"
+expect_probe ENOENT stat "$k/never-written"
 
-# ---- O_TRUNC is accepted and ignored ---------------------------------------
+# ---- O_TRUNC: a key file's window starts at the tip; a shard's is kept ----
 echo one >"$k/kt"
 echo two >"$k/kt"
-printf 'one\ntwo\n' >"$tmp/kt.expected"
+printf 'two\n' >"$tmp/kt.expected"
 cat_to kt "$k/kt"
 assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after two '>' redirections"
+timeout 10 head -n 2 "$k/kt@TRIM_HORIZON" >"$tmp/kt.all" || fail "kt@TRIM_HORIZON"
+printf 'one\ntwo\n' >"$tmp/kt.all.expected"
+assert_file_eq "$tmp/kt.all" "$tmp/kt.all.expected" "key kt keeps both records in the stream"
 before=$(bytes_in "$sh0")
 echo more >"$sh0"
 assert_size "$sh0" "$((before + 5))" "shard size after '>' on the shard file"
 assert_bytes "$sh0" "$((before + 5))" "bytes in the shard after '>' on the shard file"
 expect_probe OK creat "$k/kt"
 cat_to kt "$k/kt"
-assert_file_eq "$tmp/kt" "$tmp/kt.expected" "key file after open(O_CREAT|O_TRUNC)"
+[ ! -s "$tmp/kt" ] || fail "key file after open(O_CREAT|O_TRUNC) is not empty"
+echo three >>"$k/kt"
+assert_reads "$k/kt" three "key file written after open(O_CREAT|O_TRUNC)"
 
 # ---- reads at any offset -----------------------------------------------
 p=$mnt/pread

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/names.h"
 #include "backend/local/ids.h"
 #include "backend/local/local.h"
 #include "fs/path.h"
@@ -1442,6 +1443,11 @@ TEST(key_readers_keep_their_key)
 
 	env_open(&e);
 	mkstream(&e, "S", 2);
+	/* Key files exist once created (SPEC 3), their windows from then. */
+	for (const char *const *n = (const char *const[]){"alpha", "nobody",
+		     "user@example.com", NULL}; *n; n++)
+		REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "S", *n, 0,
+					 0, 0, 0644, NULL, NULL) == 0);
 	/* "alpha" records go where MD5 sends them; others of every shard
 	 * are mixed in (explicit hash keys). */
 	for (int i = 0; i < 6; i++) {
@@ -1753,6 +1759,13 @@ TEST(stream_view_across_resharding)
 	REQUIRE(v);
 	env_open(&e);
 	mkstream(&e, "R", 1);
+	/* The key files, created before any record (SPEC 3). */
+	for (int k = 0; k < NKEYS; k++) {
+		char key[16];
+		snprintf(key, sizeof(key), "key-%d", k);
+		REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "R", key, 0,
+					 0, 0, 0644, NULL, NULL) == 0);
+	}
 	/* Opened before anything: follows through both reshards. */
 	early = must_open(&e, "/R/@TRIM_HORIZON.jsonl", KFS_FRAMING_LINE);
 	early_text = must_open(&e, "/R/@TRIM_HORIZON", KFS_FRAMING_WRITE);
@@ -2150,6 +2163,8 @@ TEST(key_file_reads_on_past_empty_pages_of_closed_shards)
 
 	env_open(&e);
 	mkstream(&e, "S", 1);
+	REQUIRE(kfs_names_create(e.be->ops->names(e.be->impl), "S", "k", 0, 0, 0,
+				 0644, NULL, NULL) == 0);
 	put_str(&e, "S", "k", "k 1\n", NULL);
 	put_str(&e, "S", "k", "k 2\n", NULL);
 	reshard(&e, "S", 2);
