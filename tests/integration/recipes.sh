@@ -39,7 +39,7 @@ done <"$tmp/recipes"
 group_has_open()
 {
     local p
-    for p in $(pgrep -g "$1"); do
+    for p in $(pgrep -g "$1" || true); do
         has_open "$p" "$2" && return 0
     done
     return 1
