@@ -33,7 +33,7 @@ bound=$((bound_ms / 1000)).$(printf '%03d' $((bound_ms % 1000)))
     sleep 1
     printf 'working... '
     sleep 1
-    echo done
+    echo 'done'
 } >>"$p/job.log" &
 pieces=$!
 bg_pids+=("$pieces")
