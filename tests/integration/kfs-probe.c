@@ -53,6 +53,18 @@
  *                                   in ms before the open and after the close
  *   kfs-probe now                   CLOCK_MONOTONIC in ms
  *
+ * Many names at once (keyfiles-memory.sh: a shell loop would take minutes):
+ *
+ *   kfs-probe stat-many DIR PREFIX N
+ *                                   stat(2) of DIR/PREFIX0 .. DIR/PREFIX(N-1),
+ *                                   each once; prints "RESULT COUNT" for each
+ *                                   result met ("ENOENT 1000000"), first met
+ *                                   first
+ *   kfs-probe create-many DIR PREFIX N
+ *                                   the same names made with open(O_WRONLY|
+ *                                   O_CREAT|O_EXCL, 0644) and closed at once;
+ *                                   prints the results as stat-many does
+ *
  * Reading views, which follow (a read at the tip waits for the next record):
  *
  *   kfs-probe read-for PATH MS [EXPECT]
@@ -572,6 +584,40 @@ static int do_read_intr(const char *path, int ms)
 	return 0;
 }
 
+/* stat-many / create-many DIR PREFIX N: one call per name, the results
+ * counted by errno (0 for success), printed in the order first met. */
+static int do_many(const char *op, const char *dir, const char *prefix,
+		   const char *nstr)
+{
+	enum { MAXERR = 4096 };
+	static size_t count[MAXERR];
+	int order[MAXERR], norder = 0, create = strcmp(op, "create-many") == 0;
+	char path[4096];
+	size_t i, n;
+
+	if (parse_size(nstr, &n) < 0)
+		usage();
+	for (i = 0; i < n; i++) {
+		struct stat st;
+		int err, fd;
+
+		snprintf(path, sizeof(path), "%s/%s%zu", dir, prefix, i);
+		if (create) {
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+			err = fd < 0 ? errno : close_keep(fd, 0);
+		} else {
+			err = stat(path, &st) < 0 ? errno : 0;
+		}
+		if (err < 0 || err >= MAXERR)
+			err = EIO;
+		if (count[err]++ == 0)
+			order[norder++] = err;
+	}
+	for (i = 0; i < (size_t)norder; i++)
+		printf("%s %zu\n", errno_name(order[i]), count[order[i]]);
+	return 0;
+}
+
 /* reread PATH N: reads N bytes, then N bytes again with pread at offset 0
  * (after lseek to 0 succeeded), and prints the second; status 1 on an
  * error or a short read. */
@@ -641,7 +687,8 @@ static void usage(void)
 		"       kfs-probe poll PATH TIMEOUT_MS [poll|select|epoll]\n"
 		"       kfs-probe read-nonblock PATH\n"
 		"       kfs-probe read-intr PATH MS\n"
-		"       kfs-probe reread PATH N\n");
+		"       kfs-probe reread PATH N\n"
+		"       kfs-probe stat-many|create-many DIR PREFIX N\n");
 	exit(2);
 }
 
@@ -836,6 +883,9 @@ int main(int argc, char **argv)
 			printf("OK %zd\n", n);
 		close(fd);
 		return 0;
+	} else if ((strcmp(op, "stat-many") == 0 ||
+		    strcmp(op, "create-many") == 0) && argc == 5) {
+		return do_many(op, path, argv[3], argv[4]);
 	} else if (strcmp(op, "reread") == 0 && argc == 4) {
 		return do_reread(path, argv[3]);
 	} else if (strcmp(op, "read-intr") == 0 && argc == 4) {

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # recipes.sh - the recipes of docs/guide.md, run as they are written there
-# (each block after a "<!-- recipe: NAME -->" line), with /mnt/kinesis
-# pointed at the test's mount and /var/log into the test's directory, and
-# what each is said to do checked: a legacy program's log through a
-# symbolic link, logrotate skipping the link and failing inside the mount
-# without losing a record, shipping an ordinary log file with tail -F
-# across a rotation, live monitoring with @LATEST and grep, tail -f of a
-# shard file, jq on the JSON lines views, resharding with setfattr.  On
-# both backends, but resharding is the local engine's (kinesalite has no
-# UpdateShardCount).
+# (each block after a "<!-- recipe: NAME -->" line; functions-logs.sh),
+# with /mnt/kinesis pointed at the test's mount and /var/log into the
+# test's directory, and what each is said to do checked: a legacy
+# program's log through a symbolic link (logrotate skips the link), a
+# program opening it with O_TRUNC, shipping an ordinary log file with
+# tail -F across a rotation, live monitoring with @LATEST and grep, tail -f
+# of a shard file, jq on the JSON lines views, resharding with setfattr.
+# On both backends, but resharding is the local engine's (kinesalite has
+# no UpdateShardCount).  The recipes for programs that write logs (nginx,
+# rsyslog, Python logging, logrotate) are run by the tests of those
+# programs (nginx.sh, rsyslog.sh, pylogging.sh, logrotate.sh); this test
+# checks that every recipe of the guide is run by some test.
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 requires jq --version
@@ -18,52 +21,25 @@ requires logrotate --version
 requires setsid --version
 requires pgrep --version
 
-guide=$KFS_SRCDIR/docs/guide.md
-[ -f "$guide" ] || error "$guide is missing"
-
 kfs_setup
+# shellcheck source=functions-logs.sh
+. "$testdir/functions-logs.sh"
 kfs_mount linger_ms=5
-varlog=$tmp/varlog
-mkdir "$varlog"
 logs=$mnt/logs
 
-# recipe NAME: the script of that block of the guide, paths pointed into
-# the test, in $tmp/recipe.NAME.
-recipe()
-{
-    local f=$tmp/recipe.$1
-    awk -v name="$1" '
-        $0 == "<!-- recipe: " name " -->" { want = 1; next }
-        want && /^```sh$/ { on = 1; next }
-        on && /^```$/ { exit }
-        on { print }' "$guide" |
-        sed -e "s|/mnt/kinesis|$mnt|g" -e "s|/var/log|$varlog|g" >"$f"
-    [ -s "$f" ] || fail "docs/guide.md has no recipe '$1'"
-    echo "$f"
-}
-
-# run_recipe NAME: runs it; its output in $tmp/out.NAME.
-run_recipe()
-{
-    bash -e "$(recipe "$1")" >"$tmp/out.$1" 2>"$tmp/err.$1" ||
-        fail "recipe $1 failed: $(cat "$tmp/err.$1")"
-}
-
-# start_recipe NAME: runs it in the background, in a process group of its
-# own (killed at the end), output in $tmp/out.NAME; sets $group.
-start_recipe()
-{
-    : >"$tmp/out.$1"
-    setsid bash "$(recipe "$1")" >"$tmp/out.$1" 2>"$tmp/err.$1" &
-    group=$!
-    cleanup_fn stop "$group"
-}
+# Every recipe of the guide is run by a test.
+grep '^<!-- recipe: .* -->$' "$guide" | sed -e 's/^<!-- recipe: //' -e 's/ -->$//' >"$tmp/recipes"
+[ -s "$tmp/recipes" ] || fail "no recipe found in $guide"
+while read -r name; do
+    grep -q -E "(run|start)_recipe $name\b" "$testdir"/*.sh ||
+        fail "recipe $name of docs/guide.md is run by no test"
+done <"$tmp/recipes"
 
 # group_has_open GROUP PATH: a process of the group holds PATH open.
 group_has_open()
 {
     local p
-    for p in $(pgrep -g "$1"); do
+    for p in $(pgrep -g "$1" || true); do
         has_open "$p" "$2" && return 0
     done
     return 1
@@ -72,9 +48,6 @@ group_has_open()
 # lines_are FILE N: FILE has N lines.
 lines_are() { [ "$(wc -l <"$1")" -eq "$2" ]; }
 
-# stop GROUP: ends a background recipe.
-stop() { kill -TERM -- "-$1" 2>/dev/null || true; }
-
 # ---- a legacy program's log through a symbolic link ---------------------
 
 run_recipe legacy-link
@@ -82,14 +55,13 @@ assert_eq "$(readlink "$varlog/myapp/app.log")" "$logs/myapp" "the link of legac
 run_recipe legacy-write
 printf 'GET /item/%s 200\n' 1 2 3 >"$tmp/want"
 assert_file_eq "$tmp/out.legacy-write" "$tmp/want" "legacy-write's cat"
-# A program that opens with O_TRUNC and without O_APPEND appends all the same.
-echo 'GET /item/4 200' >"$varlog/myapp/app.log"
-printf 'GET /item/%s 200\n' 1 2 3 4 >"$tmp/want"
-cat "$logs/myapp" >"$tmp/got"
-assert_file_eq "$tmp/got" "$tmp/want" "after a write through '>'"
+# A program that opens with O_TRUNC: the key file shows what came after,
+# the stream keeps every record.
+run_recipe legacy-truncate
+printf 'GET /item/%s 200\n' 4 1 2 3 4 >"$tmp/want"
+assert_file_eq "$tmp/out.legacy-truncate" "$tmp/want" "legacy-truncate's cat of the key file, then of the shard"
 
-# logrotate skips the link; pointed into the mount it fails and changes
-# nothing.
+# logrotate skips the link.
 cat >"$tmp/lr-link.conf" <<EOF
 $varlog/myapp/app.log {
     rotate 3
@@ -98,21 +70,9 @@ $varlog/myapp/app.log {
 EOF
 logrotate -v -f -s "$tmp/lr.state" "$tmp/lr-link.conf" >"$tmp/lr.out" 2>&1 || true
 grep -q 'is symbolic link.*skipping' "$tmp/lr.out" || fail "logrotate did not skip the link: $(cat "$tmp/lr.out")"
-log_mark
-cat >"$tmp/lr-mount.conf" <<EOF
-$logs/myapp {
-    rotate 3
-    copytruncate
-}
-EOF
-if logrotate -f -s "$tmp/lr.state2" "$tmp/lr-mount.conf" >"$tmp/lr.out" 2>&1; then
-    fail "logrotate of a file in the mount succeeded: $(cat "$tmp/lr.out")"
-fi
-grep -q 'Invalid cross-device link' "$tmp/lr.out" || fail "logrotate in the mount: $(cat "$tmp/lr.out")"
-expect_logged 1 4 'rename logs/myapp' "logrotate's renames in the mount"
 cat "$logs/myapp" >"$tmp/got"
-assert_file_eq "$tmp/got" "$tmp/want" "the records after logrotate"
-[ "$(ls "$logs")" = shardId-000000000000 ] || fail "logrotate left files in the stream: $(ls "$logs")"
+printf 'GET /item/%s 200\n' 4 >"$tmp/want"
+assert_file_eq "$tmp/got" "$tmp/want" "the key file after logrotate skipped the link"
 
 # ---- an ordinary log file shipped with tail -F, across a rotation --------
 
@@ -136,7 +96,7 @@ wait_for 15 "the lines after the rotation are shipped" lines_are "$logs/other" 1
 printf 'other %s\n' $(seq 1 10) >"$tmp/want"
 cat "$logs/other" >"$tmp/got"
 assert_file_eq "$tmp/got" "$tmp/want" "the shipped lines"
-stop "$ship"
+stop_group "$ship"
 
 # ---- live monitoring -----------------------------------------------------
 
@@ -147,7 +107,7 @@ printf '%s\n' 'ok 1' 'ERROR disk full' 'ok 2' 'ERROR retry' >>"$logs/mon"
 wait_for 10 "the monitor prints the two ERROR lines" lines_are "$tmp/out.monitor" 2
 printf '%s\n' 'ERROR disk full' 'ERROR retry' >"$tmp/want"
 assert_file_eq "$tmp/out.monitor" "$tmp/want" "the monitor's output"
-stop "$mon"
+stop_group "$mon"
 
 start_recipe tail-f
 tf=$group
@@ -156,7 +116,7 @@ echo 'followed' >>"$logs/tailf"
 wait_for 10 "tail -f prints the new line" lines_are "$tmp/out.tail-f" 3
 printf '%s\n' 'ok 2' 'ERROR retry' 'followed' >"$tmp/want"
 assert_file_eq "$tmp/out.tail-f" "$tmp/want" "tail -f's output"
-stop "$tf"
+stop_group "$tf"
 
 # ---- jq ---------------------------------------------------------------------
 
@@ -171,7 +131,7 @@ printf '%s\n' 'fine' 'ERROR in jq' >>"$logs/jqkey"
 wait_for 10 "jq-live prints the ERROR line" lines_are "$tmp/out.jq-live" 1
 grep -q -x -E '20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z jqkey ERROR in jq' "$tmp/out.jq-live" ||
     fail "jq-live printed: $(cat "$tmp/out.jq-live")"
-stop "$jl"
+stop_group "$jl"
 
 # ---- resharding (local engine) ---------------------------------------------
 
@@ -194,9 +154,9 @@ if ! on_aws; then
     size0=$(file_size "$logs/shardId-000000000000")
     echo 'GET /item/5 200' >>"$varlog/myapp/app.log"
     assert_eq "$(file_size "$logs/shardId-000000000000")" "$size0" "the closed shard's size after a write"
-    printf 'GET /item/%s 200\n' 1 2 3 4 5 >"$tmp/want"
+    printf 'GET /item/%s 200\n' 4 5 >"$tmp/want"
     cat "$logs/myapp" >"$tmp/got"
-    assert_file_eq "$tmp/got" "$tmp/want" "the key across the reshard"
+    assert_file_eq "$tmp/got" "$tmp/want" "the key file across the reshard"
     read_into "$tmp/child1" "$logs/shardId-000000000001"
     read_into "$tmp/child2" "$logs/shardId-000000000002"
     assert_eq "$(cat "$tmp/child1" "$tmp/child2" | grep -c -x 'GET /item/5 200')" 1 \
