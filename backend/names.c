@@ -37,6 +37,9 @@ struct entry {
 	uint32_t uid, gid, mode;
 	struct kfs_wposv start;         /* owned */
 	struct kfs_wposv end;           /* owned; rotated only */
+	uint64_t id;                    /* this incarnation of the name: new at
+					 * each creation and rename */
+	uint64_t gen;                   /* truncations of this incarnation */
 };
 
 /* How many names refer to a key of a stream. */
@@ -54,6 +57,7 @@ struct kfs_names {
 	size_t n_names, cap_names;
 	struct chain **keys;            /* buckets of struct keyref */
 	size_t n_keys, cap_keys;
+	uint64_t next_id;               /* of the next incarnation */
 };
 
 /* ---- positions ------------------------------------------------------ */
@@ -361,6 +365,7 @@ int kfs_names_load(struct kfs_names *t, const char *stream,
 		goto out;
 	}
 	e->state = r->state;
+	e->id = ++t->next_id;
 	e->start_ms = r->start_ms;
 	e->ctime_ms = r->ctime_ms;
 	e->uid = r->uid;
@@ -519,6 +524,7 @@ static int truncate_live(struct kfs_names *t, struct entry *e)
 	e->start = tip;
 	e->start_ms = now;
 	e->ctime_ms = now;
+	e->gen++;
 	return 0;
 }
 
@@ -553,6 +559,8 @@ static int create_new(struct kfs_names *t, const char *stream, const char *name,
 		goto fail;
 	e->state = KFS_NAME_LIVE;
 	e->ctime_ms = now;
+	e->id = ++t->next_id;
+	e->gen = 0;
 	e->uid = uid;
 	e->gid = gid;
 	e->mode = mode & 0777;
@@ -655,6 +663,7 @@ static int rotated_from(struct kfs_names *t, const struct entry *from,
 	if (!n)
 		return -ENOMEM;
 	n->state = KFS_NAME_ROTATED;
+	n->id = ++t->next_id;
 	n->start_ms = from->start_ms;
 	n->ctime_ms = now_ms(t);
 	n->uid = from->uid;
@@ -809,6 +818,23 @@ int kfs_names_setattr(struct kfs_names *t, const char *stream,
 		e->ctime_ms = r.ctime_ms;
 	}
 out:
+	pthread_rwlock_unlock(&t->lock);
+	return err;
+}
+
+int kfs_names_version(struct kfs_names *t, const char *stream,
+		      const char *name, uint64_t *id, uint64_t *gen)
+{
+	struct entry *e;
+	int err = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	e = entry_find(t, stream, name);
+	if (shows(e)) {
+		*id = e->id;
+		*gen = e->gen;
+		err = 0;
+	}
 	pthread_rwlock_unlock(&t->lock);
 	return err;
 }

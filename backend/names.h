@@ -157,6 +157,12 @@ int kfs_names_setattr(struct kfs_names *t, const char *stream,
 int kfs_names_window(struct kfs_names *t, const char *stream, const char *name,
 		     char key[KFS_KEY_MAX + 1], struct kfs_wposv *start,
 		     struct kfs_wposv *end, int *rotated);
+/* Which incarnation a name is (new at each creation and rename) and how
+ * many truncations it had: a reader of a live name follows truncations
+ * (as every descriptor of a truncated file sees it shrink) but not a new
+ * file under the same name.  -ENOENT when the name does not show. */
+int kfs_names_version(struct kfs_names *t, const char *stream,
+		      const char *name, uint64_t *id, uint64_t *gen);
 /* Every name state of a stream (gone ones too), for compacting a journal;
  * free with kfs_names_snapshot_free(). */
 int kfs_names_snapshot(struct kfs_names *t, const char *stream,

@@ -121,6 +121,25 @@ int kfs_ack_wait(struct kfs_ack *a)
 	return err;
 }
 
+int kfs_ack_drain(struct kfs_ack *a, int timeout_ms)
+{
+	struct timespec ts;
+	int left;
+
+	if (timeout_ms >= 0)
+		kfs_deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&a->lock);
+	while (a->pending > 0) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&a->done, &a->lock);
+		else if (pthread_cond_timedwait(&a->done, &a->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	left = a->pending > 0;
+	pthread_mutex_unlock(&a->lock);
+	return left ? -ETIMEDOUT : 0;
+}
+
 /* Adds what one batch came to to the stream's metrics. */
 static void count_batch(struct kfs_producer *p, const char *stream,
 			uint64_t stored, uint64_t bytes, uint64_t failed,

@@ -43,6 +43,11 @@ void kfs_ack_destroy(struct kfs_ack *a);
 /* Waits until every record handed over through `a` has its result, then
  * returns and clears the first error seen since the last call (0 if none). */
 int kfs_ack_wait(struct kfs_ack *a);
+/* Waits as kfs_ack_wait() does, but leaves the error for the writer's
+ * own kfs_ack_wait() (a rename waiting for the records written before
+ * it, not the writer's close), and at most timeout_ms (-1: no bound).
+ * 0, or -ETIMEDOUT with records still pending. */
+int kfs_ack_drain(struct kfs_ack *a, int timeout_ms);
 
 struct kfs_producer_config {
 	int linger_ms;          /* longest a record waits to be batched */

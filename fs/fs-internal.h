@@ -154,6 +154,11 @@ int kfs_keyfile_setattr(struct kfs_fs *fs, const struct kfs_path *p,
 /* Sends h's partial line and waits for every record of the handle:
  * 0, or the first -errno. */
 int kfs_write_settle(struct kfs_handle *h);
+/* Waits for the records written so far to key of stream, through every
+ * open file (before a rename or truncation of its name, -1: no bound; a
+ * stat, bounded). */
+void kfs_write_drain(struct kfs_fs *fs, const char *stream, const char *key,
+		     int timeout_ms);
 /* At the end of the mount: sends the partial lines of files still open. */
 void kfs_write_stop(struct kfs_fs *fs);
 

@@ -15,6 +15,11 @@
 #include "backend/names.h"
 #include "lib/log.h"
 
+/* How long a stat waits for records written through the mount to be
+ * stored before it answers (a service that does not answer must not hang
+ * ls -l): past it, the size is what is stored. */
+#define KFS_STAT_DRAIN_MS 1000
+
 static struct kfs_names *table(struct kfs_fs *fs)
 {
 	return fs->be->ops->names(fs->be->impl);
@@ -30,7 +35,14 @@ int kfs_keyfile_getattr(struct kfs_fs *fs, const struct kfs_path *p,
 			struct stat *st)
 {
 	struct kfs_name_desc d;
-	int err = kfs_names_stat(table(fs), p->stream, p->name, &d);
+	int err;
+
+	/* As on any file, what was written shows in the size at once
+	 * (RotatingFileHandler's lseek(SEEK_END), tail -f): complete records
+	 * written through this mount are stored first.  A live name's key is
+	 * its name. */
+	kfs_write_drain(fs, p->stream, p->name, KFS_STAT_DRAIN_MS);
+	err = kfs_names_stat(table(fs), p->stream, p->name, &d);
 
 	if (err == -ENOENT)
 		return err;
@@ -94,6 +106,8 @@ int kfs_keyfile_open(struct kfs_fs *fs, const struct kfs_path *p, int create,
 		if ((flags & O_TRUNC) && writing)
 			f |= KFS_NAME_TRUNC;
 		new_owner(fs, &uid, &gid);
+		if (f & KFS_NAME_TRUNC)
+			kfs_write_drain(fs, p->stream, p->name, -1);
 		err = kfs_names_create(table(fs), p->stream, p->name, f, uid,
 				       gid, mode & fs->opt->file_mode, NULL,
 				       &why);
@@ -119,10 +133,25 @@ int kfs_keyfile_open(struct kfs_fs *fs, const struct kfs_path *p, int create,
 	return 0;
 }
 
+/* The key a name shows now (p->name itself for a live name). */
+static void key_of(struct kfs_fs *fs, const struct kfs_path *p,
+		   char key[KFS_KEY_MAX + 1])
+{
+	struct kfs_name_desc d;
+
+	if (kfs_names_stat(table(fs), p->stream, p->name, &d) == 0)
+		memcpy(key, d.key, KFS_KEY_MAX + 1);
+	else
+		snprintf(key, KFS_KEY_MAX + 1, "%s", p->name);
+}
+
 int kfs_keyfile_truncate(struct kfs_fs *fs, const struct kfs_path *p)
 {
 	const char *why = NULL;
-	int err = kfs_names_truncate(table(fs), p->stream, p->name, &why);
+	int err;
+
+	kfs_write_drain(fs, p->stream, p->name, -1);
+	err = kfs_names_truncate(table(fs), p->stream, p->name, &why);
 
 	return err ? kfs_names_fail(err, "truncate", p, why) : 0;
 }
@@ -148,6 +177,14 @@ int kfs_keyfile_rename(struct kfs_fs *fs, const struct kfs_path *from,
 		f |= KFS_NAME_EXCHANGE;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return kfs_names_fail(-EINVAL, "rename", from, "unknown flags");
+	{
+		/* What was written before the rename is in the window the
+		 * new name gets. */
+		char key[KFS_KEY_MAX + 1];
+
+		key_of(fs, from, key);
+		kfs_write_drain(fs, from->stream, key, -1);
+	}
 	err = kfs_names_rename(table(fs), from->stream, from->name, to->name,
 			       f, &why);
 	if (err == -EEXIST)

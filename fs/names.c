@@ -457,6 +457,18 @@ int kfs_chown(const char *path, uid_t uid, gid_t gid,
 	return setattr("chown", path, uid, gid, (uint32_t)-1);
 }
 
+/* The size stat gives p now (a shard or key file), or -1. */
+static int64_t size_now(struct kfs_fs *fs, const struct kfs_path *p)
+{
+	struct stat st;
+	char path[KFS_STREAM_NAME_MAX + NAME_MAX + 4];
+
+	snprintf(path, sizeof(path), "/%s/%s", p->stream, p->full);
+	if (p->kind != KFS_NODE_SHARD && p->kind != KFS_NODE_KEY)
+		return -1;
+	return kfs_getattr(path, &st, NULL) == 0 ? (int64_t)st.st_size : -1;
+}
+
 /* Truncation to 0 is accepted and ignored (SPEC 3), so that `>` works;
  * to any other size it is refused: records cannot be removed, nor a file
  * extended with zeros (docs/semantics.md). */
@@ -481,14 +493,20 @@ int kfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return err;
 	if (size == 0 && kfs_names_is_key_file(fs, &p))
 		return kfs_keyfile_truncate(fs, &p);
+	/* To the size it has: nothing to remove or add (rsync --append
+	 * truncates to what it has written). */
+	if (size > 0 && size_now(fs, &p) == (int64_t)size)
+		return 0;
 	if (size != 0 && kfs_names_is_key_file(fs, &p))
 		return kfs_names_fail(-EPERM, "truncate", &p, "only truncation "
-				      "to size 0 is accepted (it starts the "
-				      "file's window at the tip): records "
-				      "cannot be removed or added by truncate");
+				      "to size 0 (it starts the file's window "
+				      "at the tip) or to its size is accepted: "
+				      "records cannot be removed or added by "
+				      "truncate");
 	if (size != 0)
 		return kfs_names_fail(-EPERM, "truncate", &p, "only truncation "
-				      "to size 0 is accepted (and ignored): "
+				      "to size 0 or to its size is accepted "
+				      "(and ignored): "
 				      "records cannot be removed or added by "
 				      "truncate");
 	return 0;

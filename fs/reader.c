@@ -71,6 +71,8 @@ struct kfs_reader {
 	int window;
 	int rotated;                   /* the window has an end */
 	struct kfs_wposv wstart, wend;
+	char wname[NAME_MAX + 1];      /* the name opened */
+	uint64_t wid, wgen;            /* its incarnation and truncations */
 	int64_t anchor_ms;             /* seq views of streams: N's arrival */
 
 	struct lane *lanes;
@@ -487,6 +489,60 @@ static int setup(struct kfs_reader *r, char *why, size_t why_size)
 	return err;
 }
 
+/*
+ * The window of the name a key file reader opened, as it is now: its
+ * start, and its end when the name is rotated.  A rotation later does not
+ * move what the reader reads (SPEC 3); a truncation does (follow_truncation).
+ */
+static int take_window(struct kfs_reader *r)
+{
+	struct kfs_names *t = r->be->ops->names(r->be->impl);
+	struct kfs_wposv start, end;
+	char key[KFS_KEY_MAX + 1];
+	uint64_t id, gen;
+	int rotated, err;
+
+	/* The version first: a truncation between the two calls makes the
+	 * next read take the window again, never miss it. */
+	err = kfs_names_version(t, r->stream, r->wname, &id, &gen);
+	if (!err)
+		err = kfs_names_window(t, r->stream, r->wname, key, &start,
+				       &end, &rotated);
+	if (err)
+		return err;
+	kfs_wposv_clear(&r->wstart);
+	kfs_wposv_clear(&r->wend);
+	r->wstart = start;
+	r->wend = end;
+	r->rotated = rotated;
+	r->wid = id;
+	r->wgen = gen;
+	/* A name's key was a name: at most NAME_MAX bytes. */
+	memcpy(r->name, key, strnlen(key, NAME_MAX));
+	r->name[strnlen(key, NAME_MAX)] = '\0';
+	return 0;
+}
+
+/*
+ * A reader of a live name sees it truncated, as every descriptor of a
+ * truncated file does: once the name (the same incarnation: not a file
+ * created again under it after a rename) was truncated, reads are of its
+ * new window, from its start.  1 when the window was taken again.
+ */
+static int follow_truncation(struct kfs_reader *r)
+{
+	uint64_t id, gen;
+
+	if (!r->window || r->rotated ||
+	    kfs_names_version(r->be->ops->names(r->be->impl), r->stream,
+			      r->wname, &id, &gen) != 0 ||
+	    id != r->wid || gen == r->wgen)
+		return 0;
+	if (take_window(r) != 0 || setup(r, NULL, 0) != 0)
+		return 0;   /* the old window, as before */
+	return 1;
+}
+
 int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 		    struct kfs_reader **out, char *why, size_t why_size)
 {
@@ -518,21 +574,13 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 	r->key_filter = r->kind == KFS_NODE_KEY;
 	if (r->kind == KFS_NODE_KEY && !r->view && be->ops->names &&
 	    be->ops->names(be->impl) && be->ops->key_iterator) {
-		/* The window is fixed at the open (SPEC 3): a rotation
-		 * later does not move what this reader reads. */
-		char key[KFS_KEY_MAX + 1];
-
-		err = kfs_names_window(be->ops->names(be->impl), r->stream,
-				       r->name, key, &r->wstart, &r->wend,
-				       &r->rotated);
+		memcpy(r->wname, r->name, sizeof(r->wname));
+		r->window = 1;
+		err = take_window(r);
 		if (err) {
 			kfs_reader_free(r);
 			return err;
 		}
-		/* A name's key was a name: at most NAME_MAX bytes. */
-		memcpy(r->name, key, strnlen(key, NAME_MAX));
-		r->name[strnlen(key, NAME_MAX)] = '\0';
-		r->window = 1;
 	}
 	err = setup(r, why, why_size);
 	if (err) {
@@ -839,6 +887,7 @@ ssize_t kfs_reader_read(struct kfs_reader *r, char *dst, size_t size,
 	size_t copied = 0;
 	int err = 0;
 
+	follow_truncation(r);
 	/* Backwards, or far forwards on a file that can seek. */
 	if (offset < r->bufpos ||
 	    (can_seek(r) &&

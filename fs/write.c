@@ -337,6 +337,47 @@ static int settle_for(struct kfs_handle *h, int all)
 	return err;
 }
 
+/*
+ * Waits until every complete record written so far to `key` of `stream`
+ * through any open file has its result (stored, or its failure on its
+ * way to its writer), so that a rename or a truncation comes after what
+ * was written before it, as on any file (SPEC 3).  Partial lines stay:
+ * they are not written yet.  timeout_ms bounds the wait (-1: none).
+ */
+void kfs_write_drain(struct kfs_fs *fs, const char *stream, const char *key,
+		     int timeout_ms)
+{
+	struct kfs_handle **v = NULL, *h;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&fs->tails_lock);
+	for (h = fs->open; h; h = h->onext) {
+		if (!h->writable || h->kind != KFS_NODE_KEY ||
+		    strcmp(h->stream, stream) != 0 || strcmp(h->name, key) != 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct kfs_handle **nv = realloc(v, ncap * sizeof(*v));
+			if (!nv)
+				break;   /* the ones listed are waited for */
+			v = nv;
+			cap = ncap;
+		}
+		h->refs++;
+		v[n++] = h;
+	}
+	pthread_mutex_unlock(&fs->tails_lock);
+	if (n > 0)
+		kfs_producer_kick(fs->prod, stream);
+	for (size_t i = 0; i < n; i++) {
+		/* Once the bound is spent, the others are only looked at. */
+		if (kfs_ack_drain(&v[i]->ack, timeout_ms) < 0)
+			timeout_ms = 0;
+		kfs_handle_unref(v[i]);
+	}
+	free(v);
+}
+
 /* Sends the tail and waits for every record of the handle. */
 int kfs_write_settle(struct kfs_handle *h)
 {

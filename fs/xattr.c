@@ -186,6 +186,11 @@ int kfs_setxattr(const char *path, const char *name, const char *value,
 	if (strncmp(name, KFS_XATTR_PREFIX, strlen(KFS_XATTR_PREFIX)) == 0)
 		return kfs_names_fail(-EPERM, "setxattr", &p,
 				      "this attribute is read-only");
+	/* Tools that copy a file's metadata (logrotate, sed -i, mv,
+	 * rsync, vim) set its ACL and fall back to fchmod on ENOTSUP, as
+	 * on any filesystem without ACLs: not worth a log line. */
+	if (strncmp(name, "system.posix_acl_", 17) == 0)
+		return -ENOTSUP;
 	return kfs_names_fail(-ENOTSUP, "setxattr", &p, "only user.kinesis.* "
 			      "attributes exist");
 }

@@ -367,10 +367,14 @@ void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 		 * the postings from below this run. */
 		if (first < k->w_hold)
 			k->w_hold = first;
+		/* Nothing is lost: key files read past w_hold by scanning
+		 * (kfs_kidx_runs gives -ESTALE there). */
 		if (!k->write_logged) {
 			k->write_logged = 1;
-			kfs_err("%s/" KEYS_DIR ": cannot write a key posting: %s; "
-				"rebuilt at the next open", k->dir, strerror(-rc));
+			kfs_info("%s/" KEYS_DIR ": cannot write a key posting: %s; "
+				 "key files are read by scanning the shard from "
+				 "here until the next open rebuilds the postings",
+				 k->dir, strerror(-rc));
 		}
 		return;
 	}
@@ -631,6 +635,13 @@ int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 		rc = -ENOENT;
 		goto out;
 	}
+	/* Postings from w_hold on may have holes (a failed write). */
+	if (*tip_out > k->w_hold)
+		*tip_out = k->w_hold;
+	if (from >= k->w_hold) {
+		rc = -ESTALE;
+		goto out;
+	}
 	if (p->fd < 0 || !p->n_ent)
 		goto out;
 	/* The hint is right when its posting ends past `from` and the one
@@ -647,6 +658,8 @@ int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 	for (; i < p->n_ent && n < max; i++) {
 		if (n > 0 && (rc = kidx_ent_read(p, i, &e)) < 0)
 			break;
+		if (e.first >= k->w_hold)
+			break;
 		out[n].first = e.first < from ? from : e.first;
 		out[n].count = (uint32_t)(e.first + e.count - out[n].first);
 		n++;
@@ -654,7 +667,7 @@ int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 	*hint = i;
 out:
 	pthread_mutex_unlock(&k->lock);
-	if (rc < 0 && rc != -ENOENT)
+	if (rc < 0 && rc != -ENOENT && rc != -ESTALE)
 		kfs_err("%s/" KEYS_DIR ": cannot read key postings: %s", k->dir,
 			strerror(-rc));
 	return rc < 0 ? rc : (int)n;

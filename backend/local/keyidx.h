@@ -86,7 +86,8 @@ int kfs_kidx_totals_at(struct kfs_kidx *k, const void *key, size_t key_len,
  * where the next call goes on).  *tip_out is the log's next counter as
  * of the runs: the key has no record in [from, *tip_out) besides them
  * when fewer than max are returned.  Returns how many, or -errno;
- * -ENOENT when the key is not tracked.
+ * -ENOENT when the key is not tracked, -ESTALE when postings from `from`
+ * on may be missing (one could not be written): read by scanning.
  */
 int kfs_kidx_runs(struct kfs_kidx *k, const void *key, size_t key_len,
 		  uint64_t from, uint64_t *hint, struct kfs_krun *out,

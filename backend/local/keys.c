@@ -408,8 +408,10 @@ static int read_key(struct kread *kr, struct kfs_local_iter *it, uint64_t *c,
 		hint = it->hint;
 		n = kfs_kidx_runs(kr->sh->kidx, it->key, it->key_len, *c, &hint,
 				  runs, RUNS_BATCH, &tip);
-		if (n == -ENOENT) {
-			/* Its last name went while this reader was open. */
+		if (n == -ENOENT || n == -ESTALE) {
+			/* Its last name went while this reader was open, or
+			 * its postings have a hole from here (a failed
+			 * write): every record is read, the key's kept. */
 			uint64_t was = *c;
 
 			rc = read_span(kr, *c, lim, it->key, it->key_len, out, &next);
