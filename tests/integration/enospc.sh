@@ -68,6 +68,9 @@ assert_size "$sh0" "$(file_size "$tmp/got")" "shard size on a full disk"
 read_into "$tmp/kA" "$s/kA"
 awk '$1 == "A"' "$tmp/got" >"$tmp/kA.expected"
 cmp -s "$tmp/kA" "$tmp/kA.expected" || fail "key file kA on a full disk"
+# Its size too (the engine's totals, even where a key posting could not
+# be written: key reads then scan, docs/local-engine.md).
+assert_size "$s/kA" "$(file_size "$tmp/kA.expected")" "key file kA's size on a full disk"
 # And writes still fail with ENOSPC (a failed append is cut back, so a
 # few lines may fit in what it gave back).
 "$writer" "$s/kD" D 100000 500 >/dev/null 2>"$tmp/err.D" &&
