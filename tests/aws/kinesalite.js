@@ -47,15 +47,22 @@ function patchAtTimestamp(base) {
     } catch (e) {
       return original(store, data, cb)
     }
-    let found = false
-    store.getStreamDb(data.StreamName).createReadStream({
-      gt: db.shardIxToHex(shardIx),
-      lt: db.shardIxToHex(shardIx + 1),
-    }).on('data', (item) => {
-      if (item.value.ApproximateArrivalTimestamp >= data.Timestamp) found = true
-    }).on('error', () => original(store, data, cb)).on('end', () => {
-      if (found || data.Timestamp * 1000 > Date.now()) return original(store, data, cb)
-      original(store, Object.assign({}, data, { ShardIteratorType: 'LATEST', Timestamp: undefined }), cb)
+    // Under the stream's lock, which PutRecord(s) hold until their
+    // records are stored: a record put meanwhile is neither missed by the
+    // look-up nor passed by LATEST's iterator (it would be lost to the
+    // reader, though it arrived after the time).
+    store.metaDb.lock(data.StreamName, (release) => {
+      const done = release(cb)
+      let found = false
+      store.getStreamDb(data.StreamName).createReadStream({
+        gt: db.shardIxToHex(shardIx),
+        lt: db.shardIxToHex(shardIx + 1),
+      }).on('data', (item) => {
+        if (item.value.ApproximateArrivalTimestamp >= data.Timestamp) found = true
+      }).on('error', () => original(store, data, done)).on('end', () => {
+        if (found || data.Timestamp * 1000 > Date.now()) return original(store, data, done)
+        original(store, Object.assign({}, data, { ShardIteratorType: 'LATEST', Timestamp: undefined }), done)
+      })
     })
   }
 }
