@@ -713,7 +713,7 @@ static int aws_put_records(void *impl, const char *stream,
 	struct kfs_aws *a = impl;
 	struct kfs_aws_error e;
 	size_t *idx, m = 0, body_len;
-	int64_t sent_ms = kfs_clock_now(a->client.clock);
+	struct kfs_aws_keys_ticket tk;
 	char *body;
 	cJSON *resp;
 	int rc;
@@ -758,11 +758,16 @@ static int aws_put_records(void *impl, const char *stream,
 	 * it is sent: it is the batch again, in base64. */
 	rc = kfs_wire_put_records_body(stream, entries, idx, m, &body, &body_len);
 	if (rc == 0) {
+		/* Reads know from now on that these records may come back
+		 * in this answer (key files' sizes, keys.c). */
+		kfs_aws_keys_put_begin(a->keys, &tk);
 		rc = kfs_aws_call_body(&a->client, "PutRecords", body, body_len,
 				       KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
 		kfs_wire_body_free(body, body_len);
-		if (rc < 0)
+		if (rc < 0) {
+			kfs_aws_keys_put(a->keys, &tk, stream, entries, 0);
 			log_fail("PutRecords", stream, &e);
+		}
 	} else {
 		memset(&e, 0, sizeof(e));
 		e.err = rc;
@@ -771,8 +776,7 @@ static int aws_put_records(void *impl, const char *stream,
 	if (rc == 0) {
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
-		if (rc == 0)
-			kfs_aws_keys_put(a->keys, stream, entries, n, sent_ms);
+		kfs_aws_keys_put(a->keys, &tk, stream, entries, rc == 0 ? n : 0);
 		if (rc < 0) {
 			/* Stored or not, nobody can tell: resending may
 			 * store some twice (at least once, docs/aws.md). */

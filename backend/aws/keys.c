@@ -20,9 +20,11 @@
  *    out (or, with none, when the request was sent after its time): two
  *    writers' results may come back out of order, and each is counted;
  *  - a record both read and reported by a put (a reader got it before
- *    the put's answer came back) is counted once: reads remember the
- *    last READ_RING sequence numbers they counted, which a put then
- *    skips;
+ *    the put's answer came back) is counted once: while puts are in
+ *    flight (put_begin to put), a read remembers each record it counts
+ *    as a claim, which the put reporting it takes instead of counting
+ *    it again; a claim goes once no put sent before the read is in
+ *    flight (no later put can report a record that was already read);
  *  - when a key becomes tracked in a shard, counting starts above the
  *    highest sequence number this mount has seen there (of any key):
  *    positions are then sequence numbers from the start, and the mount's
@@ -53,13 +55,18 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define READ_RING 8              /* sequence numbers a read counted that a
-				  * put in flight may report again */
 #define END_SETTLE_MS 1000       /* a record arriving before a time end may
 				  * take this long to be readable at the tip */
 #define ITER_MAGIC "kfsk1|"
 
 enum end_kind { END_NONE = 0, END_SEQ = 1, END_TIME = 2 };
+
+/* A record a read counted while puts were in flight: the puts sent
+ * before the read (ticket below `before`) may report it again. */
+struct claim {
+	char seq[KFS_SEQ_MAX];
+	uint64_t before;
+};
 
 /* One tracked key in one shard. */
 struct kshard {
@@ -75,9 +82,9 @@ struct kshard {
 	int64_t fence_ms;                   /* with fence_seq "": the time of the
 					     * last position (or of tracking);
 					     * keys_lock */
-	char (*ring)[KFS_SEQ_MAX];          /* READ_RING numbers counted by
-					     * reads, made at the first; keys_lock */
-	unsigned ring_next;                 /* its next slot; keys_lock */
+	struct claim *claims;               /* records reads counted that a put
+					     * in flight may report; keys_lock */
+	size_t n_claims, cap_claims;        /* keys_lock */
 };
 
 /* A tracked key of a stream. */
@@ -105,6 +112,11 @@ struct kfs_aws_keys {
 	size_t cap_tab, n_keys;             /* keys_lock */
 	struct seen *seen;                  /* keys_lock */
 	size_t n_seen, cap_seen;            /* keys_lock */
+	uint64_t last_ticket;               /* the latest put's (from 1);
+					     * keys_lock */
+	uint64_t *inflight;                 /* tickets of the puts sent and not
+					     * answered, ascending; keys_lock */
+	size_t n_inflight, cap_inflight;    /* keys_lock */
 };
 
 /* ---- sequence numbers ---------------------------------------------- */
@@ -163,7 +175,7 @@ static struct tkey *tkey_find(struct kfs_aws_keys *k, const char *stream,
 static void tkey_free(struct tkey *t)
 {
 	for (size_t i = 0; i < t->n_shards; i++)
-		free(t->shards[i].ring);
+		free(t->shards[i].claims);
 	free(t->shards);
 	free(t->stream);
 	free(t->key);
@@ -317,23 +329,92 @@ static void count(struct kshard *s, const void *data, size_t len,
 
 /* ---- the put and get paths ----------------------------------------- */
 
+/* Drops the claims of s that no put in flight can take: those of reads
+ * made before the oldest put in flight was sent (all of them, with none
+ * in flight). */
+static void claims_prune(const struct kfs_aws_keys *k, struct kshard *s)
+{
+	uint64_t oldest = k->n_inflight ? k->inflight[0] : UINT64_MAX;
+	size_t m = 0;
+
+	for (size_t i = 0; i < s->n_claims; i++)
+		if (oldest < s->claims[i].before)
+			s->claims[m++] = s->claims[i];
+	s->n_claims = m;
+}
+
+/* Remembers that a read counted seq while puts were in flight; -ENOMEM. */
+static int claim_add(struct kfs_aws_keys *k, struct kshard *s, const char *seq)
+{
+	claims_prune(k, s);
+	if (s->n_claims == s->cap_claims) {
+		size_t cap = s->cap_claims ? 2 * s->cap_claims : 8;
+		struct claim *v = realloc(s->claims, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->claims = v;
+		s->cap_claims = cap;
+	}
+	seq_set(s->claims[s->n_claims].seq, seq);
+	s->claims[s->n_claims++].before = k->last_ticket + 1;
+	return 0;
+}
+
 /* 1 when a put's record at seq, sent at sent_ms, is to be counted. */
-static int put_counts(struct kshard *s, const char *seq, int64_t sent_ms)
+static int put_counts(struct kfs_aws_keys *k, struct kshard *s,
+		      const char *seq, int64_t sent_ms)
 {
 	if (s->fence_seq[0] ? kfs_aws_seq_cmp(seq, s->fence_seq) <= 0
 			    : sent_ms < s->fence_ms)
 		return 0;
-	for (unsigned i = 0; s->ring && i < READ_RING; i++) {
-		if (!strcmp(s->ring[i], seq)) {
-			s->ring[i][0] = '\0';   /* a read counted it */
+	for (size_t i = 0; i < s->n_claims; i++) {
+		if (!strcmp(s->claims[i].seq, seq)) {
+			/* A read counted it. */
+			s->claims[i] = s->claims[--s->n_claims];
 			return 0;
 		}
 	}
+	claims_prune(k, s);
 	return 1;
 }
 
-void kfs_aws_keys_put(struct kfs_aws_keys *k, const char *stream,
-		      const struct kfs_put_entry *e, size_t n, int64_t sent_ms)
+void kfs_aws_keys_put_begin(struct kfs_aws_keys *k, struct kfs_aws_keys_ticket *tk)
+{
+	pthread_mutex_lock(&k->lock);
+	tk->sent_ms = kfs_clock_now(k->env.clock);
+	tk->id = 0;
+	if (k->n_inflight == k->cap_inflight) {
+		size_t cap = k->cap_inflight ? 2 * k->cap_inflight : 16;
+		uint64_t *v = realloc(k->inflight, cap * sizeof(*v));
+		if (v) {
+			k->inflight = v;
+			k->cap_inflight = cap;
+		}
+	}
+	if (k->n_inflight < k->cap_inflight) {
+		/* Tickets grow: the list stays in order. */
+		tk->id = ++k->last_ticket;
+		k->inflight[k->n_inflight++] = tk->id;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* Takes ticket id off the puts in flight (keys_lock held). */
+static void put_end(struct kfs_aws_keys *k, uint64_t id)
+{
+	for (size_t i = 0; i < k->n_inflight; i++) {
+		if (k->inflight[i] == id) {
+			memmove(&k->inflight[i], &k->inflight[i + 1],
+				(k->n_inflight - i - 1) * sizeof(*k->inflight));
+			k->n_inflight--;
+			return;
+		}
+	}
+}
+
+void kfs_aws_keys_put(struct kfs_aws_keys *k,
+		      const struct kfs_aws_keys_ticket *tk, const char *stream,
+		      const struct kfs_put_entry *e, size_t n)
 {
 	int64_t now = kfs_clock_now(k->env.clock);
 
@@ -346,13 +427,30 @@ void kfs_aws_keys_put(struct kfs_aws_keys *k, const char *stream,
 		if (en->err || !en->seq[0] || !en->shard_id[0] || !en->key)
 			continue;
 		t = tkey_find(k, stream, en->key);
-		/* The service tells no arrival of a put: now is close. */
-		if (t && (s = kshard_of(k, t, en->shard_id)) &&
-		    put_counts(s, en->seq, sent_ms))
+		/* The service tells no arrival of a put: now is close.  A
+		 * put reads did not know of (no ticket) counts nothing:
+		 * they may have counted its records. */
+		if (tk->id && t && (s = kshard_of(k, t, en->shard_id)) &&
+		    put_counts(k, s, en->seq, tk->sent_ms))
 			count(s, en->data, en->len, en->seq, now);
 		seen_raise(k, stream, en->shard_id, en->seq);
 	}
+	if (tk->id)
+		put_end(k, tk->id);
 	pthread_mutex_unlock(&k->lock);
+}
+
+/* 1 when a read's record is to be counted in s: above what was counted,
+ * and, while puts are in flight, remembered for them. */
+static int read_counts(struct kfs_aws_keys *k, struct kshard *s,
+		       const struct kfs_record *rec)
+{
+	if (s->max_seq[0] ? kfs_aws_seq_cmp(rec->seq, s->max_seq) <= 0
+			  : rec->arrival_ms < s->fence_ms)
+		return 0;
+	/* Not counted when it cannot be remembered: the put that may
+	 * report it counts it then (a lower bound, never twice). */
+	return k->n_inflight == 0 || claim_add(k, s, rec->seq) == 0;
 }
 
 void kfs_aws_keys_read(struct kfs_aws_keys *k, const char *stream,
@@ -369,17 +467,8 @@ void kfs_aws_keys_read(struct kfs_aws_keys *k, const char *stream,
 		if (!rec->seq[0] || !rec->key)
 			continue;
 		t = tkey_find(k, stream, rec->key);
-		if (t && (s = kshard_of(k, t, shard)) &&
-		    (s->max_seq[0] ? kfs_aws_seq_cmp(rec->seq, s->max_seq) > 0
-				   : rec->arrival_ms >= s->fence_ms)) {
+		if (t && (s = kshard_of(k, t, shard)) && read_counts(k, s, rec))
 			count(s, rec->data, rec->len, rec->seq, rec->arrival_ms);
-			if (!s->ring)
-				s->ring = calloc(READ_RING, sizeof(*s->ring));
-			if (s->ring) {
-				seq_set(s->ring[s->ring_next], rec->seq);
-				s->ring_next = (s->ring_next + 1) % READ_RING;
-			}
-		}
 	}
 	seen_raise(k, stream, shard, r->records[r->n - 1].seq);
 	pthread_mutex_unlock(&k->lock);
@@ -543,6 +632,7 @@ void kfs_aws_keys_free(struct kfs_aws_keys *k)
 	}
 	free(k->tab);
 	free(k->seen);
+	free(k->inflight);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

@@ -47,13 +47,23 @@ void kfs_aws_keys_free(struct kfs_aws_keys *k);
 struct kfs_names *kfs_aws_keys_names(struct kfs_aws_keys *k);
 
 /*
- * The put path: entries of a PutRecords call to `stream` (those with err
- * 0 were stored at their shard_id and seq); sent_ms is the backend's
- * clock when the request was sent.  Counts the stored records of tracked
- * keys.
+ * The put path.  A PutRecords call to be sent takes a ticket (the
+ * backend's clock then, and its place among the puts in flight), and
+ * gives it back, once, with kfs_aws_keys_put: with the entries of the
+ * call (those with err 0 were stored at their shard_id and seq) when its
+ * answer was read, else with n 0.  Counts the stored records of tracked
+ * keys that no read counted while the put was in flight.
  */
-void kfs_aws_keys_put(struct kfs_aws_keys *k, const char *stream,
-		      const struct kfs_put_entry *e, size_t n, int64_t sent_ms);
+struct kfs_aws_keys_ticket {
+	uint64_t id;                /* 0: not among the puts in flight (out
+				     * of memory): the put counts nothing */
+	int64_t sent_ms;
+};
+void kfs_aws_keys_put_begin(struct kfs_aws_keys *k,
+			    struct kfs_aws_keys_ticket *tk);
+void kfs_aws_keys_put(struct kfs_aws_keys *k,
+		      const struct kfs_aws_keys_ticket *tk, const char *stream,
+		      const struct kfs_put_entry *e, size_t n);
 /* The get path: every record a GetRecords of (stream, shard) returned, to
  * any reader of this mount.  Counts the records of tracked keys above
  * what was counted. */

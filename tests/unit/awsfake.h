@@ -60,6 +60,11 @@ static struct {
 	int bad;                  /* requests that did not match */
 	int64_t at[64];           /* clock time of each request */
 	char region[32], service[32], token[64];
+	/* Run once in the middle of the next request whose action is
+	 * during_action (after its step is taken, before its answer): what
+	 * another thread does while that request is in flight. */
+	const char *during_action;
+	void (*during)(void);
 } fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void script(const struct step *s, size_t n)
@@ -75,6 +80,16 @@ static void script(const struct step *s, size_t n)
 	{ a, has, lacks, status, answer, err, hdr }
 #define SCRIPT(...) do { static const struct step s_[] = { __VA_ARGS__ }; \
 		script(s_, sizeof(s_) / sizeof(s_[0])); } while (0)
+
+/* fn runs in the middle of the next `action` request (fk.during). */
+static __attribute__((unused)) void during(const char *action,
+					   void (*fn)(void))
+{
+	pthread_mutex_lock(&fk.lock);
+	fk.during_action = action;
+	fk.during = fn;
+	pthread_mutex_unlock(&fk.lock);
+}
 
 /* Every step used, none out of script. */
 #define SCRIPT_DONE() do { \
@@ -121,7 +136,15 @@ static int fake_send(void *impl, const struct kfs_http_request *req,
 		       target ? target : "?", body);
 		fk.bad++;
 	}
-	pthread_mutex_unlock(&fk.lock);
+	if (fk.during && target && !strcmp(target, fk.during_action)) {
+		void (*during)(void) = fk.during;
+
+		fk.during = NULL;
+		pthread_mutex_unlock(&fk.lock);
+		during();
+	} else {
+		pthread_mutex_unlock(&fk.lock);
+	}
 	if (st->status == 0) {
 		snprintf(resp->error, sizeof(resp->error), "scripted failure");
 		resp->sent = 1;

@@ -35,9 +35,9 @@
 static void put(struct kfs_backend *be, size_t n, const char *const *keys,
 		const char *const *data)
 {
-	struct kfs_put_entry e[8];
+	struct kfs_put_entry e[16];
 
-	REQUIRE(n <= 8);
+	REQUIRE(n <= 16);
 	memset(e, 0, sizeof(e));
 	for (size_t i = 0; i < n; i++) {
 		e[i].key = keys[i];
@@ -216,6 +216,19 @@ TEST(rotation_windows_read_by_sequence_number)
 	kfs_backend_free(be);
 }
 
+/* A reader reading one page while a put is in flight (fk.during). */
+static struct {
+	struct kfs_backend *be;
+	char **iter;
+	struct kfs_get_result *r;
+	size_t n;               /* records it read */
+} rd;
+
+static void read_one_page(void)
+{
+	rd.n = read_page(rd.be, rd.iter, rd.r);
+}
+
 TEST(reads_count_others_records_once)
 {
 	struct kfs_backend *be = open_be(60000);
@@ -242,11 +255,11 @@ TEST(reads_count_others_records_once)
 		    RECT("6", "bmV3Cg==", "k", "1767225601")
 		    "],\"NextShardIterator\":\"K2\",\"MillisBehindLatest\":0}", 0, NULL),
 	       /* Then a record of ours, read before its put's answer. */
+	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,"
+		    "\"Records\":[" PUT_OK("9", SH0) "]}", 0, NULL),
 	       STEP("GetRecords", "\"I2\"", NULL, 200, "{\"Records\":["
 		    RECT("9", "cAo=", "k", "1767225602")
 		    "],\"NextShardIterator\":\"I3\",\"MillisBehindLatest\":0}", 0, NULL),
-	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,"
-		    "\"Records\":[" PUT_OK("9", SH0) "]}", 0, NULL),
 	       /* Two writers' answers out of order: 12, then 11. */
 	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,"
 		    "\"Records\":[" PUT_OK("12", SH0) "]}", 0, NULL),
@@ -267,15 +280,81 @@ TEST(reads_count_others_records_once)
 		free(iter2);
 	}
 	CHECK_EQ_INT(stat_of(t, "k").records, 1);
-	CHECK_EQ_INT(read_page(be, &iter, &r), 1);
+	/* seq 9, read while its put is in flight. */
+	rd.be = be;
+	rd.iter = &iter;
+	rd.r = &r;
+	during("PutRecords", read_one_page);
+	put(be, 1, k1, d1);
+	CHECK_EQ_INT(rd.n, 1);
 	CHECK_EQ_INT(stat_of(t, "k").records, 2);
 	CHECK_EQ_INT(stat_of(t, "k").mtime_ms, T0 + 2000);
-	put(be, 1, k1, d1);                     /* seq 9: read already */
-	CHECK_EQ_INT(stat_of(t, "k").records, 2);
 	put(be, 1, k1, d1);
 	put(be, 1, k1, d1);
 	CHECK_EQ_INT(stat_of(t, "k").records, 4);
 	CHECK_EQ_INT(stat_of(t, "k").bytes[KFS_FRAMING_WRITE], 4 + 2 + 2 + 2);
+	free(iter);
+	kfs_get_result_clear(&r);
+	SCRIPT_DONE();
+	kfs_backend_free(be);
+}
+
+TEST(records_read_while_their_put_is_in_flight_count_once)
+{
+	struct kfs_backend *be = open_be(60000);
+	struct kfs_names *t = names_of(be);
+	struct kfs_iter_spec spec = { .type = KFS_ITER_TRIM_HORIZON };
+	struct kfs_get_result r = { 0 };
+	static const char *k10[] = { "k", "k", "k", "k", "k", "k", "k", "k", "k", "k" };
+	static const char *d10[] = { "a\n", "a\n", "a\n", "a\n", "a\n", "a\n",
+				     "a\n", "a\n", "a\n", "a\n" };
+	static const char *k1[] = { "k" };
+	static const char *d1[] = { "bb\n" };
+	char *iter = NULL;
+
+	SCRIPT(STEP("ListShards", NULL, NULL, 200, SHARDS0, 0, NULL),
+	       STEP("GetShardIterator", NULL, NULL, 200, "{\"ShardIterator\":\"I1\"}", 0, NULL),
+	       /* Ten records of one put, more than a reader's last few. */
+	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,\"Records\":["
+		    PUT_OK("11", SH0) "," PUT_OK("12", SH0) "," PUT_OK("13", SH0) ","
+		    PUT_OK("14", SH0) "," PUT_OK("15", SH0) "," PUT_OK("16", SH0) ","
+		    PUT_OK("17", SH0) "," PUT_OK("18", SH0) "," PUT_OK("19", SH0) ","
+		    PUT_OK("20", SH0) "]}", 0, NULL),
+	       /* Read before the put's answer: those ten, another key's,
+		* and one of k put by someone else. */
+	       STEP("GetRecords", "\"I1\"", NULL, 200, "{\"Records\":["
+		    RECT("11", "YQo=", "k", "1767225601") "," RECT("12", "YQo=", "k", "1767225601") ","
+		    RECT("13", "YQo=", "k", "1767225601") "," RECT("14", "YQo=", "k", "1767225601") ","
+		    RECT("15", "YQo=", "k", "1767225601") "," RECT("16", "YQo=", "k", "1767225601") ","
+		    RECT("17", "YQo=", "k", "1767225601") "," RECT("18", "YQo=", "k", "1767225601") ","
+		    RECT("19", "YQo=", "k", "1767225601") "," RECT("20", "YQo=", "k", "1767225601") ","
+		    RECT("21", "eA==", "x", "1767225601") "," RECT("22", "Y2NjCg==", "k", "1767225601")
+		    "],\"NextShardIterator\":\"I2\",\"MillisBehindLatest\":0}", 0, NULL),
+	       /* A put after the read, and the reader at the tip. */
+	       STEP("PutRecords", NULL, NULL, 200, "{\"FailedRecordCount\":0,"
+		    "\"Records\":[" PUT_OK("23", SH0) "]}", 0, NULL),
+	       STEP("GetRecords", "\"I2\"", NULL, 200, "{\"Records\":["
+		    RECT("23", "YmIK", "k", "1767225602")
+		    "],\"NextShardIterator\":\"I3\",\"MillisBehindLatest\":0}", 0, NULL));
+	CHECK_EQ_INT(kfs_names_create(t, "S", "k", 0, 0, 0, 0644, NULL, NULL), 0);
+	test_clock_advance(&tclk, 1000);
+	CHECK_EQ_INT(OPS(be)->get_iterator(be->impl, "S", SH0, &spec, &iter), 0);
+	rd.be = be;
+	rd.iter = &iter;
+	rd.r = &r;
+	rd.n = 0;
+	during("PutRecords", read_one_page);
+	put(be, 10, k10, d10);
+	CHECK_EQ_INT(rd.n, 12);
+	CHECK_EQ_INT(stat_of(t, "k").records, 11);
+	CHECK_EQ_INT(stat_of(t, "k").bytes[KFS_FRAMING_LINE], 10 * 2 + 4);
+	/* Later records count once, by the put or the read, whichever
+	 * comes first. */
+	put(be, 1, k1, d1);
+	CHECK_EQ_INT(stat_of(t, "k").records, 12);
+	CHECK_EQ_INT(read_page(be, &iter, &r), 1);
+	CHECK_EQ_INT(stat_of(t, "k").records, 12);
+	CHECK_EQ_INT(stat_of(t, "k").bytes[KFS_FRAMING_LINE], 10 * 2 + 4 + 3);
 	free(iter);
 	kfs_get_result_clear(&r);
 	SCRIPT_DONE();
@@ -415,6 +494,7 @@ int main(void)
 	RUN_AT_T0(own_writes_sized_exactly);
 	RUN_AT_T0(rotation_windows_read_by_sequence_number);
 	RUN_AT_T0(reads_count_others_records_once);
+	RUN_AT_T0(records_read_while_their_put_is_in_flight_count_once);
 	RUN_AT_T0(time_ends_where_no_record_was_seen);
 	RUN_AT_T0(shards_children_and_expiry);
 	RUN_AT_T0(bad_iterators_and_deleted_streams);
