@@ -114,10 +114,12 @@ EOF
 last=
 for n in 1 2 3 4; do
     round "$d/app.log" "d$n"
-    # One rotation a second: the dated name has the second in it.
+    # One rotation a second: the dated name has the second in it, taken
+    # while logrotate runs, so the next one starts in a later second
+    # than the one this one ended in.
     while [ "$(date +%s)" = "$last" ]; do sleep 0.1; done
-    last=$(date +%s)
     rotate "$tmp/dateext.conf" "dateext rotation $n"
+    last=$(date +%s)
 done
 round "$d/app.log" d5
 ls "$d" >"$tmp/names" || fail "ls $d failed"
