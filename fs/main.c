@@ -136,11 +136,14 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			.profile = o->profile,
 			.max_record_bytes = o->max_record_size,
 			.timeout_ms = o->timeout_ms,
-			/* No ListStreams at mount: refused credentials show
-			 * as EACCES on use (SPEC section 5), and a mount made
-			 * while the endpoint is down comes up.  Missing
-			 * credentials and region do fail the mount. */
-			.probe = 0,
+			/* One ListStreams at mount: an endpoint that does
+			 * not answer (a container's loopback on a bridge
+			 * network) or refuses the credentials fails the
+			 * mount with the reason, rather than every later
+			 * call with EIO.  -o no_endpoint_check mounts
+			 * anyway (the network comes up later): errors then
+			 * show on use (EACCES, EIO, SPEC section 5). */
+			.probe = !o->no_endpoint_check,
 			.metrics = m,
 		};
 		return kfs_aws_open(&cfg, be);

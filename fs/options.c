@@ -33,6 +33,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("no_default_permissions", no_default_permissions),
 	KFS_OPT("timeout_ms=%s", timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
+	KFS_OPT("no_endpoint_check", no_endpoint_check),
 	KFS_OPT("read_only", read_only),
 	KFS_OPT("ro", read_only),
 	{ "rw", offsetof(struct kfs_options, read_only), 0 },
@@ -405,6 +406,11 @@ void kfs_options_usage(const char *prog)
 "    -o timeout_ms=N        longest wait for the answer to one request on AWS,\n"
 "                           then it is tried again (default: 30000, 60000 for\n"
 "                           PutRecords and GetRecords)\n"
+"    -o no_endpoint_check   AWS: mount without checking that the endpoint\n"
+"                           answers and takes the credentials (one\n"
+"                           ListStreams call; default: checked, the mount\n"
+"                           fails with the reason), for mounts that come up\n"
+"                           before the network\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages; -d does too (default: off)\n"
 "    -o read_only, -o ro    mount read-only: writes, mkdir, rmdir and\n"

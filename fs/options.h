@@ -40,6 +40,7 @@ struct kfs_options {
 	int no_default_permissions; /* the kernel does not check modes */
 	char *timeout_s;         /* timeout_ms, as given */
 	int allow_delete;        /* rmdir deletes streams */
+	int no_endpoint_check;   /* aws: no ListStreams at mount */
 	int read_only;           /* -o read_only / ro: EROFS, kernel's ro too */
 	char *uid_s;             /* owner shown on every node, as given */
 	char *gid_s;             /* group shown on every node, as given */

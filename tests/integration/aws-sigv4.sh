@@ -119,11 +119,14 @@ kfs_helper_stop sigv4-plain
 
 # ---- a wrong secret: refused, EACCES -----------------------------------------
 # The proxy expects another secret than the mount signs with.  The mount
-# makes no call at mount time (fs/main.c: refused credentials show as
-# EACCES on use, SPEC 5): it comes up, refuses the first operation with
-# EACCES, logged, and unmounts cleanly; the proxy must have caught it.
+# checks the endpoint with one ListStreams and fails, saying the
+# credentials were refused.  With -o no_endpoint_check it comes up,
+# refuses the first operation with EACCES (SPEC 5), logged, and unmounts
+# cleanly; the proxy must have caught it.
 start_proxy sigv4-wrong 'not/the+secret/the0mount0signs0with0000000'
-kfs_mount
+expect_log '^kinesisfs: cannot open the aws backend: Permission denied$'
+kfs_mount_fails "" 1 '^kinesisfs: error: cannot use Kinesis at http://127\.0\.0\.1:[0-9]+/ \(region [a-z0-9-]+\): ListStreams: InvalidSignatureException.*\(Permission denied\)$'
+kfs_mount no_endpoint_check
 log_mark
 expect_probe EACCES mkdir "$mnt/refused"
 expect_logged 1 1 '^kinesisfs: error: stat refused: Permission denied$' "mkdir with a wrong secret"

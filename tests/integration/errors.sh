@@ -139,3 +139,20 @@ timeout 30 cat "$sh0" >"$tmp/data.out"
 assert_file_eq "$tmp/data.out" "$tmp/data.expected" "the shard after refused operations"
 
 kfs_umount
+
+# ---- AWS: an endpoint that does not answer fails the mount ---------------
+# (a container on a bridge network pointed at the host's loopback): one
+# line names the endpoint and the reason; -o no_endpoint_check mounts
+# anyway, and calls fail with EIO then (docs/aws.md, "Endpoint").
+if on_aws; then
+    good=$kfs_endpoint
+    kfs_endpoint=http://127.0.0.1:1
+    expect_log '^kinesisfs: cannot open the aws backend: Input/output error$'
+    kfs_mount_fails "" 1 '^kinesisfs: error: cannot use Kinesis at http://127\.0\.0\.1:1/ \(region [a-z0-9-]+\): ListStreams: .*(connect|Connection refused).*\(Input/output error\)$'
+    kfs_mount no_endpoint_check,timeout_ms=1000
+    log_mark
+    expect_probe EIO mkdir "$mnt/unreachable"
+    expect_logged 1 3 'unreachable|ListStreams|DescribeStream|CreateStream' "mkdir with the endpoint unreachable"
+    kfs_umount
+    kfs_endpoint=$good
+fi
