@@ -32,6 +32,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("allow_root", allow_root),
 	KFS_OPT("no_default_permissions", no_default_permissions),
 	KFS_OPT("timeout_ms=%s", timeout_s),
+	KFS_OPT("stop_timeout=%s", stop_timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("read_only", read_only),
 	KFS_OPT("ro", read_only),
@@ -349,6 +350,13 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->stop_timeout_ms = KFS_STOP_TIMEOUT_DEFAULT * 1000;
+	if (o->stop_timeout_s) {
+		if (parse_long("stop_timeout", o->stop_timeout_s, 1, 3600, &v) == 0)
+			o->stop_timeout_ms = (int)v * 1000;
+		else
+			bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -405,6 +413,10 @@ void kfs_options_usage(const char *prog)
 "    -o timeout_ms=N        longest wait for the answer to one request on AWS,\n"
 "                           then it is tried again (default: 30000, 60000 for\n"
 "                           PutRecords and GetRecords)\n"
+"    -o stop_timeout=N      seconds a stop (SIGTERM, SIGINT, SIGHUP, unmount)\n"
+"                           gives queued records to be delivered, from the\n"
+"                           signal; then they fail and the daemon exits 2,\n"
+"                           1 to 3600 (default: 30)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages; -d does too (default: off)\n"
 "    -o read_only, -o ro    mount read-only: writes, mkdir, rmdir and\n"
@@ -483,6 +495,7 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->poll_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);
+	free(o->stop_timeout_s);
 	free(o->uid_s);
 	free(o->gid_s);
 	free(o->file_mode_s);
