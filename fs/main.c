@@ -314,7 +314,7 @@ out:
 		kfs_producer_stats(prod, &before);
 		kfs_fs_shutdown(&fs);
 		kfs_producer_stats(prod, &queued);
-		if (queued.queued_bytes)
+		if (queued.queued_bytes && left > 0)
 			kfs_info("unmount: delivering the %zu bytes of records "
 				 "still queued (at most %d s more)",
 				 queued.queued_bytes, (left + 999) / 1000);
