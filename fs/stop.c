@@ -16,6 +16,10 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* How long after the signal the FUSE loop may take to end before the
+ * watcher sends what lingers in the queues itself. */
+#define KFS_STOP_KICK_MS 500
+
 static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
 #define NSIG_STOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
 
@@ -53,11 +57,9 @@ static int begin(struct kfs_stop *s)
 		did = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (did) {
+	if (did)
 		kfs_info("stopping: records still queued get %d s to be "
 			 "delivered", s->bound_ms / 1000);
-		kfs_producer_kick_all(s->prod);
-	}
 	return did;
 }
 
@@ -113,6 +115,15 @@ static void *watcher_main(void *arg)
 	if (c == 'q')
 		return NULL;
 	begin(s);
+	/* The FUSE loop ending soon says nothing holds it: the shutdown then
+	 * sends the partial lines of open files and drains, tails and lines
+	 * in one batch.  A loop still held (a writer waiting in close) must
+	 * not leave the other streams lingering past the bound. */
+	c = wait_byte(s->fds[0], KFS_STOP_KICK_MS);
+	if (c == 'q')
+		return NULL;
+	if (c == 0)
+		kfs_producer_kick_all(s->prod);
 	for (;;) {
 		int left = kfs_stop_left_ms(s);
 
