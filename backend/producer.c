@@ -50,8 +50,6 @@ static void precord_done(struct precord *r)
 
 #define KEYSET_BUCKETS 256
 
-struct sender;
-
 /* A partition key held by a batch in flight. */
 struct inflight_key {
 	struct inflight_key *next;    /* bucket chain */
@@ -79,6 +77,20 @@ struct pstream {
 	int stop;                     /* the producer is shutting down */
 };
 
+/* One sender thread of a stream. */
+struct sender {
+	struct pstream *ps;   /* its stream */
+	int idx;              /* its index, the owner of the keys it holds */
+	int64_t since;        /* queue time of the oldest record of its batch
+			       * in flight, 0 when none; protected by ps->lock */
+	struct precord **flight; /* its batch in flight, or NULL; protected
+				  * by ps->lock */
+	size_t flight_n;      /* entries of that batch; protected by ps->lock */
+	size_t flight_records;/* records they stand for; protected by ps->lock */
+	int abandoned;        /* kfs_producer_abandon resolved that batch: its
+			       * writers have heard; protected by ps->lock */
+};
+
 struct kfs_producer {
 	struct kfs_backend *be;            /* borrowed */
 	struct kfs_producer_config cfg;    /* read-only after new */
@@ -91,6 +103,12 @@ struct kfs_producer {
 					    * under the lock, also read
 					    * atomically by the senders */
 	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
+	int abandoned;                     /* kfs_producer_abandon was called;
+					    * written under the lock, also
+					    * read atomically by the senders */
+	int running;                       /* sender threads not yet ended */
+	int joined;                        /* kfs_producer_drain joined them */
+	pthread_cond_t idle;               /* a sender ended, or abandoned */
 	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
 };
 
@@ -247,6 +265,7 @@ int kfs_producer_new(struct kfs_backend *be,
 		p->cfg.linger_ms = 0;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->space, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	*out = p;
 	return 0;
 }
@@ -294,13 +313,24 @@ static void log_failures(const char *stream, struct kfs_put_entry *e,
 }
 
 /* The records of a batch are no longer in flight (for the gauges of the
- * metrics file, before their writers hear). */
-static void batch_landed(struct pstream *ps, size_t n, int64_t *since)
+ * metrics file, before their writers hear).  Returns 1 when
+ * kfs_producer_abandon has failed the batch already: its writers have
+ * heard (and may be gone), its records are counted. */
+static int batch_landed(struct sender *me, size_t n)
 {
+	struct pstream *ps = me->ps;
+	int gone;
+
 	pthread_mutex_lock(&ps->lock);
-	ps->inflight_n -= n;
-	*since = 0;
+	gone = me->abandoned;
+	if (!gone)
+		ps->inflight_n -= n;
+	me->since = 0;
+	me->flight = NULL;
+	me->flight_n = me->flight_records = 0;
+	me->abandoned = 0;
 	pthread_mutex_unlock(&ps->lock);
+	return gone;
 }
 
 /* How many of the records v[i..n) go in the next batch (at least one, at
@@ -322,11 +352,11 @@ static size_t batch_span(const struct kfs_producer *p, const struct iovec *v,
  * backend, in batches of up to KFS_CHEAP_PUT_BATCH_MAX records and
  * batch_bytes, then resolves it with its writer: the first error, if any,
  * for all of its records (a run is stored in order and stops at nothing:
- * each batch's records are stored or failed on their own).  *since as
- * for send_batch.
+ * each batch's records are stored or failed on their own).
  */
-static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
+static void send_run(struct sender *me, struct precord *r)
 {
+	struct pstream *ps = me->ps;
 	struct kfs_producer *p = ps->p;
 	const struct iovec *v = r->run;
 	const char *key = r->key, *ehk = r->ehk;
@@ -337,7 +367,8 @@ static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
 	struct kfs_put_entry *e = NULL; /* made when put_records is called */
 	int err = 0;
 
-	for (size_t i = 0; i < n;) {
+	for (size_t i = 0; i < n && !__atomic_load_n(&p->abandoned,
+						       __ATOMIC_ACQUIRE);) {
 		size_t bytes, m = batch_span(p, v, i, n, max, &bytes);
 		size_t bad = 0;
 
@@ -378,11 +409,13 @@ static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
 		i += m;
 	}
 	free(e);
-	/* Counted before the writer hears, as in send_batch. */
-	count_batch(p, ps->name, n - failed, stored_bytes, failed, 0, throttled);
-	count_stats(p, n - failed, failed, 0, batches);
-	batch_landed(ps, n, since);
-	ack_resolve_n(r->ack, err, n);
+	if (!batch_landed(me, n)) {
+		/* Counted before the writer hears, as in send_batch. */
+		count_batch(p, ps->name, n - failed, stored_bytes, failed, 0,
+			    throttled);
+		count_stats(p, n - failed, failed, 0, batches);
+		ack_resolve_n(r->ack, err, n);
+	}
 	queue_release(p, r->cost, r->cost);
 	precord_done(r);
 }
@@ -390,12 +423,14 @@ static void send_run(struct pstream *ps, struct precord *r, int64_t *since)
 /*
  * Sends one batch, resending failed retryable entries (only those, in their
  * order) until they succeed or run out of attempts, then resolves every
- * record with its writer.  *since is the sender's oldest record in flight,
- * cleared once the batch has landed.
+ * record with its writer (unless kfs_producer_abandon did already).
+ * me->since, the sender's oldest record in flight, is cleared once the
+ * batch has landed.
  */
-static void send_records(struct pstream *ps, struct precord **recs, size_t n,
-			 unsigned *seed, int64_t *since)
+static void send_records(struct sender *me, struct precord **recs, size_t n,
+			 unsigned *seed)
 {
+	struct pstream *ps = me->ps;
 	struct kfs_producer *p = ps->p;
 	struct kfs_put_entry *e = malloc(n * sizeof(*e));
 	size_t *todo = malloc(n * sizeof(*todo));
@@ -404,11 +439,12 @@ static void send_records(struct pstream *ps, struct precord **recs, size_t n,
 	size_t throttled = 0, bytes = 0;
 
 	if (!e || !todo) {
+		if (batch_landed(me, n))
+			goto out;
 		kfs_err("stream %s: %zu record(s) not stored: out of memory",
 			ps->name, n);
 		count_batch(p, ps->name, 0, 0, n, 0, 0);
 		count_stats(p, 0, n, 0, 1);
-		batch_landed(ps, n, since);
 		for (size_t i = 0; i < n; i++)
 			ack_resolve(recs[i]->ack, -ENOMEM);
 		goto out;
@@ -422,6 +458,10 @@ static void send_records(struct pstream *ps, struct precord **recs, size_t n,
 		struct kfs_put_entry *v = e;
 		size_t again = 0, ok = 0;
 
+		/* Failed to the writers already: no more tries. */
+		if (attempt > 0 &&
+		    __atomic_load_n(&p->abandoned, __ATOMIC_ACQUIRE))
+			break;
 		if (attempt > 0) {
 			/* Only the failed entries go again, in their order. */
 			if (!sub && !(sub = malloc(n * sizeof(*sub)))) {
@@ -457,6 +497,8 @@ static void send_records(struct pstream *ps, struct precord **recs, size_t n,
 				  ps->name, again, ntodo);
 		ntodo = again;
 	}
+	if (batch_landed(me, n))
+		goto out;   /* kfs_producer_abandon told the writers */
 	log_failures(ps->name, e, n);
 	for (size_t i = 0; i < n; i++) {
 		failed += e[i].err != 0;
@@ -467,7 +509,6 @@ static void send_records(struct pstream *ps, struct precord **recs, size_t n,
 	 * metrics file shows its records. */
 	count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
 	count_stats(p, stored, failed, retries, 1);
-	batch_landed(ps, n, since);
 	for (size_t i = 0, run; i < n; i += run) {
 		/* A run of one writer's records with one result: one wake-up. */
 		for (run = 1; i + run < n && recs[i + run]->ack == recs[i]->ack &&
@@ -487,13 +528,13 @@ out:
 }
 
 /* Sends one batch: a run (alone in its batch), or records. */
-static void send_batch(struct pstream *ps, struct precord **recs, size_t n,
-		       unsigned *seed, int64_t *since)
+static void send_batch(struct sender *me, struct precord **recs, size_t n,
+		       unsigned *seed)
 {
 	if (n == 1 && recs[0]->run)
-		send_run(ps, recs[0], since);
+		send_run(me, recs[0]);
 	else
-		send_records(ps, recs, n, seed, since);
+		send_records(me, recs, n, seed);
 }
 
 /* Fails every record still queued on ps; called with ps->lock held, once
@@ -627,14 +668,6 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 	return n;
 }
 
-/* One sender thread of a stream. */
-struct sender {
-	struct pstream *ps;   /* its stream */
-	int idx;              /* its index, the owner of the keys it holds */
-	int64_t since;        /* queue time of the oldest record of its batch
-			       * in flight, 0 when none; protected by ps->lock */
-};
-
 static void *sender_main(void *arg)
 {
 	struct sender *me = arg;
@@ -700,8 +733,11 @@ static void *sender_main(void *arg)
 		ps->busy++;
 		ps->inflight_n += records;
 		me->since = batch[0]->enq_ms;   /* batches keep queue order */
+		me->flight = batch;
+		me->flight_n = n;
+		me->flight_records = records;
 		pthread_mutex_unlock(&ps->lock);
-		send_batch(ps, batch, n, &seed, &me->since);
+		send_batch(me, batch, n, &seed);
 		pthread_mutex_lock(&ps->lock);
 		ps->busy--;
 		if (cfg->max_inflight > 1) {
@@ -711,6 +747,10 @@ static void *sender_main(void *arg)
 	}
 	pthread_mutex_unlock(&ps->lock);
 	free(batch);
+	pthread_mutex_lock(&p->lock);
+	p->running--;
+	pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -755,6 +795,7 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 				   &ps->senders[i]) != 0)
 			break;
 		ps->nthreads++;
+		p->running++;
 	}
 	if (ps->nthreads == 0) {
 		stream_destroy(ps);
@@ -1013,41 +1054,162 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 	return 0;
 }
 
-void kfs_producer_drain(struct kfs_producer *p, int drain_ms)
+/* Fails the batches in flight of ps's senders to their writers; ps->lock
+ * held.  Their senders, back from the backend, only let go of them. */
+static size_t fail_inflight(struct pstream *ps)
 {
-	struct pstream *ps, *next;
+	struct kfs_producer *p = ps->p;
+	size_t n = 0;
+
+	for (int i = 0; i < ps->nthreads; i++) {
+		struct sender *me = &ps->senders[i];
+
+		if (!me->flight || me->abandoned)
+			continue;
+		for (size_t k = 0; k < me->flight_n; k++)
+			ack_resolve_n(me->flight[k]->ack, -EIO,
+				      me->flight[k]->n);
+		n += me->flight_records;
+		ps->inflight_n -= me->flight_records;
+		me->abandoned = 1;
+		me->since = 0;
+	}
+	if (n) {
+		kfs_err("stream %s: %zu record(s) in flight not delivered "
+			"before the stop deadline", ps->name, n);
+		count_stats(p, 0, n, 0, 0);
+		count_batch(p, ps->name, 0, 0, n, 0, 0);
+	}
+	return n;
+}
+
+void kfs_producer_abandon(struct kfs_producer *p)
+{
+	struct pstream *streams;
 
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	p->drain_deadline = kfs_clock_mono(p->cfg.clock) +
-			    (drain_ms > 0 ? drain_ms : 0);
+	p->drain_deadline = kfs_clock_mono(p->cfg.clock);
 	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->abandoned, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&p->space);
-	ps = p->streams;
-	p->streams = NULL;
+	pthread_cond_broadcast(&p->idle);
+	/* No stream is added once stopping, none freed before
+	 * kfs_producer_free: the list can be walked unlocked. */
+	streams = p->streams;
 	pthread_mutex_unlock(&p->lock);
 
-	for (struct pstream *s = ps; s; s = s->next) {
+	for (struct pstream *ps = streams; ps; ps = ps->next) {
+		pthread_mutex_lock(&ps->lock);
+		fail_queued(ps);
+		fail_inflight(ps);
+		ps->stop = 1;
+		pthread_cond_broadcast(&ps->wake);
+		pthread_mutex_unlock(&ps->lock);
+	}
+}
+
+void kfs_producer_kick_all(struct kfs_producer *p)
+{
+	struct pstream *ps;
+
+	pthread_mutex_lock(&p->lock);
+	ps = p->streams;
+	pthread_mutex_unlock(&p->lock);
+	/* The list only grows at its head until kfs_producer_free. */
+	for (; ps; ps = ps->next) {
+		pthread_mutex_lock(&ps->lock);
+		if (ps->head) {
+			ps->kicked = 1;
+			pthread_cond_signal(&ps->wake);
+		}
+		pthread_mutex_unlock(&ps->lock);
+	}
+}
+
+/* Waits until every sender has ended; once abandoned, at most
+ * KFS_PRODUCER_ABANDON_GRACE_MS more (a sender may be stuck in a backend
+ * call until its own timeout).  p->lock held.  0 or -EBUSY. */
+static int senders_wait(struct kfs_producer *p)
+{
+	struct timespec ts;
+	int timed = 0;
+
+	while (p->running > 0) {
+		if (!p->abandoned) {
+			pthread_cond_wait(&p->idle, &p->lock);
+			continue;
+		}
+		if (!timed) {
+			kfs_deadline(&ts, KFS_PRODUCER_ABANDON_GRACE_MS);
+			timed = 1;
+		}
+		if (pthread_cond_timedwait(&p->idle, &p->lock, &ts) == ETIMEDOUT)
+			return p->running > 0 ? -EBUSY : 0;
+	}
+	return 0;
+}
+
+int kfs_producer_drain(struct kfs_producer *p, int drain_ms)
+{
+	struct pstream *streams;
+	int64_t deadline;
+	int err;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->joined) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	deadline = kfs_clock_mono(p->cfg.clock) + (drain_ms > 0 ? drain_ms : 0);
+	/* A second call, or one after kfs_producer_abandon, never moves
+	 * the deadline later. */
+	if (!p->stopping || deadline < p->drain_deadline)
+		p->drain_deadline = deadline;
+	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&p->space);
+	streams = p->streams;
+	pthread_mutex_unlock(&p->lock);
+
+	for (struct pstream *s = streams; s; s = s->next) {
 		pthread_mutex_lock(&s->lock);
 		s->stop = 1;
 		s->kicked = 1;
 		pthread_cond_broadcast(&s->wake);
 		pthread_mutex_unlock(&s->lock);
 	}
-	for (; ps; ps = next) {
-		next = ps->next;
+	pthread_mutex_lock(&p->lock);
+	err = senders_wait(p);
+	pthread_mutex_unlock(&p->lock);
+	if (err)
+		return err;
+	for (struct pstream *ps = streams; ps; ps = ps->next)
 		for (int i = 0; i < ps->nthreads; i++)
 			pthread_join(ps->threads[i], NULL);
-		stream_destroy(ps);
-	}
+	pthread_mutex_lock(&p->lock);
+	p->joined = 1;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 void kfs_producer_free(struct kfs_producer *p, int drain_ms)
 {
+	struct pstream *ps, *next;
+
 	if (!p)
 		return;
-	kfs_producer_drain(p, drain_ms);
+	/* A sender still in a backend call uses the producer: leave it
+	 * (the process is ending). */
+	if (kfs_producer_drain(p, drain_ms) != 0)
+		return;
+	for (ps = p->streams; ps; ps = next) {
+		next = ps->next;
+		stream_destroy(ps);
+	}
+	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->space);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -88,14 +88,34 @@ int kfs_producer_new(struct kfs_backend *be,
 /*
  * Delivers what is queued (waiting at most `drain_ms`), stops the senders
  * and frees the producer.  Records that could not be delivered in time are
- * failed with -EIO to their writers and logged.  NULL is a no-op.
+ * failed with -EIO to their writers and logged.  After kfs_producer_abandon
+ * with a sender stuck in a backend call, the producer is left allocated
+ * (the process is ending).  NULL is a no-op.
  */
 void kfs_producer_free(struct kfs_producer *p, int drain_ms);
 /* The first half of kfs_producer_free: delivers what is queued (at most
  * `drain_ms`, then fails the rest) and stops the senders; new records are
  * refused with -ESHUTDOWN.  The stats stay readable until the free, which
- * then has nothing left to drain.  NULL is a no-op. */
-void kfs_producer_drain(struct kfs_producer *p, int drain_ms);
+ * then has nothing left to drain.  0, or -EBUSY after kfs_producer_abandon
+ * when a sender is still inside a backend call a grace time later: the
+ * producer (and the backend) must then not be freed.  NULL is a no-op. */
+int kfs_producer_drain(struct kfs_producer *p, int drain_ms);
+
+/*
+ * The stop's deadline has come: fails every record still queued and every
+ * batch in flight with -EIO to its writers at once (logged once per stream
+ * with counts; a batch's sender, back from the backend, only lets go of
+ * it), refuses new records with -ESHUTDOWN and releases the writers
+ * waiting for room in the queue.  kfs_producer_drain then waits at most
+ * KFS_PRODUCER_ABANDON_GRACE_MS for the senders.  Any thread; NULL is a
+ * no-op.
+ */
+#define KFS_PRODUCER_ABANDON_GRACE_MS 500
+void kfs_producer_abandon(struct kfs_producer *p);
+
+/* Asks every stream's senders to send what is queued now (a stop has
+ * begun: lingering would only spend its bound).  Does not wait. */
+void kfs_producer_kick_all(struct kfs_producer *p);
 
 /*
  * Queues a copy of one record for `stream`.  Blocks while the queue is full

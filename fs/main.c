@@ -28,9 +28,12 @@
 #include "fs/ops.h"
 #include "fs/options.h"
 #include "fs/path.h"
+#include "fs/stop.h"
 #include "lib/log.h"
 
-#define KFS_DRAIN_MS 30000   /* longest unmount waits to deliver the queue */
+/* Exit status when records were failed to their writers at the stop
+ * (docs/kinesisfs.1, EXIT STATUS). */
+#define KFS_EXIT_LOST 2
 /* Memory freed that the process keeps for reuse (see main). */
 #define KFS_MALLOC_KEEP (16 * 1024 * 1024)
 
@@ -176,7 +179,8 @@ int main(int argc, char *argv[])
 	struct kfs_metrics *metrics = NULL;
 	struct fuse *fuse = NULL;
 	struct kfs_fs fs;
-	int ret = 1, daemon_fd = -1, fs_ready = 0, err;
+	struct kfs_stop stop = { 0 };
+	int ret = 1, daemon_fd = -1, fs_ready = 0, stuck = 0, err;
 	char *fsname = NULL;
 
 #ifdef __GLIBC__
@@ -266,6 +270,12 @@ int main(int argc, char *argv[])
 		goto out_destroy;
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
+	/* The bound of a stop runs from its signal (fs/stop.h). */
+	err = kfs_stop_start(&stop, prod, opt.stop_timeout_ms);
+	if (err) {
+		kfs_err("cannot watch for signals: %s", strerror(-err));
+		goto out_signals;
+	}
 	log_mounted(cmd.mountpoint, &opt);
 	if (daemon_fd != -1) {
 		finish_daemon(daemon_fd);
@@ -292,6 +302,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(lc);
 	}
 	ret = ret < 0 ? 1 : 0;
+	kfs_stop_begin(&stop);   /* an unmount: the bound starts now */
 	kfs_info("unmounting %s", cmd.mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
@@ -301,21 +312,40 @@ out_destroy:
 	fuse_destroy(fuse);
 out:
 	if (fs_ready && prod) {
+		int left = kfs_stop_left_ms(&stop);
+
 		kfs_producer_stats(prod, &before);
 		kfs_fs_shutdown(&fs);
 		kfs_producer_stats(prod, &queued);
-		if (queued.queued_bytes)
+		if (queued.queued_bytes && left > 0)
 			kfs_info("unmount: delivering the %zu bytes of records "
-				 "still queued (at most %d s)",
-				 queued.queued_bytes, KFS_DRAIN_MS / 1000);
-		kfs_producer_drain(prod, KFS_DRAIN_MS);
+				 "still queued (at most %d s more)",
+				 queued.queued_bytes, (left + 999) / 1000);
+		/* What is in flight at the end of the bound the watcher
+		 * fails (kfs_producer_abandon). */
+		stuck = kfs_producer_drain(prod, left) != 0;
 		log_drained(prod, &before);
 	} else if (fs_ready) {
 		kfs_fs_shutdown(&fs);
 	}
+	if (kfs_stop_failed(&stop) > 0 && ret == 0) {
+		kfs_warn("exiting with status %d: %" PRIu64 " record(s) were "
+			 "not delivered (logged above)", KFS_EXIT_LOST,
+			 kfs_stop_failed(&stop));
+		ret = KFS_EXIT_LOST;
+	}
+	kfs_stop_end(&stop);
+	if (stuck) {
+		/* A sender is still inside a backend call (a hung
+		 * endpoint): the producer, the backend and what on_stored
+		 * uses stay allocated; the process ends here. */
+		kfs_info("a request to the backend is still unanswered: not "
+			 "waiting for it");
+		goto out_args;
+	}
 	/* The producer's last deliveries still wake readers (on_stored):
 	 * what they use goes after it. */
-	kfs_producer_free(prod, KFS_DRAIN_MS);
+	kfs_producer_free(prod, 0);
 	if (fs_ready)
 		kfs_fs_free(&fs);
 	kfs_backend_free(be);

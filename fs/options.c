@@ -32,6 +32,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("allow_root", allow_root),
 	KFS_OPT("no_default_permissions", no_default_permissions),
 	KFS_OPT("timeout_ms=%s", timeout_s),
+	KFS_OPT("stop_timeout=%s", stop_timeout_s),
 	KFS_OPT("allow_delete", allow_delete),
 	KFS_OPT("no_endpoint_check", no_endpoint_check),
 	KFS_OPT("read_only", read_only),
@@ -350,6 +351,13 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->stop_timeout_ms = KFS_STOP_TIMEOUT_DEFAULT * 1000;
+	if (o->stop_timeout_s) {
+		if (parse_long("stop_timeout", o->stop_timeout_s, 1, 3600, &v) == 0)
+			o->stop_timeout_ms = (int)v * 1000;
+		else
+			bad = 1;
+	}
 	if (!o->data_dir) {
 		o->data_dir = kfs_options_default_data_dir();
 		if (!o->data_dir) {
@@ -411,6 +419,10 @@ void kfs_options_usage(const char *prog)
 "                           ListStreams call; default: checked, the mount\n"
 "                           fails with the reason), for mounts that come up\n"
 "                           before the network\n"
+"    -o stop_timeout=N      seconds a stop (SIGTERM, SIGINT, SIGHUP, unmount)\n"
+"                           gives queued records to be delivered, from the\n"
+"                           signal; then they fail and the daemon exits 2,\n"
+"                           1 to 3600 (default: 30)\n"
 "    -o allow_delete        let rmdir delete a stream (default: off, EPERM)\n"
 "    -o debug               log debug messages; -d does too (default: off)\n"
 "    -o read_only, -o ro    mount read-only: writes, mkdir, rmdir and\n"
@@ -489,6 +501,7 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->poll_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);
+	free(o->stop_timeout_s);
 	free(o->uid_s);
 	free(o->gid_s);
 	free(o->file_mode_s);

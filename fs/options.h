@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 
 #define KFS_POLL_MS_DEFAULT 1000
+#define KFS_STOP_TIMEOUT_DEFAULT 30 /* s: -o stop_timeout */
 #define KFS_POLL_MS_MIN 200      /* the service's 5 reads a second a shard */
 /* -o segment_bytes: small segments are for tests and small devices (a
  * retention pass frees disk by whole segments); below 64 KiB a segment
@@ -39,6 +40,7 @@ struct kfs_options {
 	int allow_root;          /* FUSE's allow_root (given back to FUSE) */
 	int no_default_permissions; /* the kernel does not check modes */
 	char *timeout_s;         /* timeout_ms, as given */
+	char *stop_timeout_s;    /* stop_timeout, as given */
 	int allow_delete;        /* rmdir deletes streams */
 	int no_endpoint_check;   /* aws: no ListStreams at mount */
 	int read_only;           /* -o read_only / ro: EROFS, kernel's ro too */
@@ -61,6 +63,7 @@ struct kfs_options {
 	int log_format;          /* local segment files started: 1, 2; 0 default */
 	uint64_t segment_bytes;  /* local segment rotation size; 0 default */
 	int timeout_ms;          /* one request's answer on AWS; 0: defaults */
+	int stop_timeout_ms;     /* bound of a stop, from its signal */
 	uid_t uid;               /* default: the mounting user's */
 	gid_t gid;               /* default: the mounting user's group */
 	mode_t file_mode;        /* default 0644 (views: without write bits) */

@@ -613,24 +613,26 @@ kfs_umount()
     _kfs_check_log "$kfs_log"
 }
 
-# kfs_sigterm SECONDS: stops the daemon with SIGTERM, as docker stop and
-# systemd do: it must exit 0 within SECONDS (times kfs_slow) with its mount
-# gone (docs/semantics.md: queued records are delivered first, 30 s at
-# most).  Sets $kfs_stop_ms to how long it took; checks the log as
+# kfs_sigterm SECONDS [STATUS]: stops the daemon with SIGTERM, as docker
+# stop and systemd do: it must exit with STATUS (default 0; 2 when records
+# were failed) within SECONDS (times kfs_slow) with its mount gone
+# (docs/semantics.md: queued records are delivered first, -o stop_timeout
+# at most).  Sets $kfs_stop_ms to how long it took; checks the log as
 # kfs_umount does.
 kfs_sigterm()
 {
     [ -n "$kfs_pid" ] || error "kfs_sigterm: no daemon running"
     kill -TERM "$kfs_pid"
-    kfs_wait_exit "$1" "SIGTERM"
+    kfs_wait_exit "$1" "SIGTERM" "${2:-0}"
 }
 
-# kfs_wait_exit SECONDS WHAT: after WHAT (a signal, an unmount made by
-# someone else), the daemon must exit 0 within SECONDS (times kfs_slow)
-# with its mount gone.  Sets $kfs_stop_ms; checks valgrind and the log.
+# kfs_wait_exit SECONDS WHAT [STATUS]: after WHAT (a signal, an unmount
+# made by someone else), the daemon must exit with STATUS (default 0)
+# within SECONDS (times kfs_slow) with its mount gone.  Sets $kfs_stop_ms;
+# checks valgrind and the log.
 kfs_wait_exit()
 {
-    local secs=$(($1 * kfs_slow)) what=$2 t0 i
+    local secs=$(($1 * kfs_slow)) what=$2 want=${3:-0} t0 i
     [ -n "$kfs_pid" ] || error "kfs_wait_exit: no daemon running"
     t0=$(date +%s%N)
     for ((i = 0; i < secs * 10; i++)); do
@@ -646,7 +648,7 @@ kfs_wait_exit()
     _kfs_reap
     _kfs_check_valgrind
     _kfs_check_tsan
-    [ "$kfs_status" -eq 0 ] || fail "the daemon exited with status $kfs_status after $what"
+    [ "$kfs_status" -eq "$want" ] || fail "the daemon exited with status $kfs_status after $what (expected $want)"
     ! is_mounted "$kfs_mp" || fail "$kfs_mp still mounted after the daemon exited on $what"
     _kfs_check_log "$kfs_log"
 }

@@ -489,6 +489,73 @@ TEST(full_queue_blocks_writers)
 	sc_free(&s);
 }
 
+/* Puts up to 50 records, stopping at the first refusal (kept in b->err). */
+struct ab_arg {
+	struct kfs_producer *p;
+	struct kfs_ack *a;
+	pid_t tid;         /* the writer's thread; atomic */
+	int put;           /* records queued */
+	int err;           /* the refusal, or 0 */
+};
+
+static void *ab_writer(void *arg)
+{
+	struct ab_arg *b = arg;
+	char data[1000];
+
+	__atomic_store_n(&b->tid, test_gettid(), __ATOMIC_SEQ_CST);
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	for (int i = 0; i < 50 && !b->err; i++) {
+		b->err = kfs_producer_put(b->p, "s", "k", NULL, data,
+					  strlen(data), b->a);
+		b->put += b->err == 0;
+	}
+	return NULL;
+}
+
+/* A stop's deadline with the backend hung: a batch in flight, records
+ * queued, a writer waiting for room.  kfs_producer_abandon fails them all
+ * to their writers at once, the writer waiting for room is refused, and
+ * the drain does not wait for the call in flight (-EBUSY); once the call
+ * ends its records are not resolved twice. */
+TEST(abandon_fails_queued_and_inflight_records)
+{
+	struct scripted s;
+	struct kfs_backend be;
+	struct kfs_producer *p;
+	struct kfs_producer_stats st;
+	struct kfs_ack a;
+	struct ab_arg b;
+	pthread_t t;
+	pid_t tid;
+
+	sc_init(&s, &be);
+	s.held = 1;              /* the endpoint does not answer */
+	p = mk(&be, 0, 1, 4000); /* room for about 4 records */
+	kfs_ack_init(&a);
+	b = (struct ab_arg){ .p = p, .a = &a };
+	pthread_create(&t, NULL, ab_writer, &b);
+	CHECK_EQ_INT(sc_wait_entered(&s, 1), 0);
+	while (!(tid = __atomic_load_n(&b.tid, __ATOMIC_SEQ_CST)))
+		sched_yield();
+	CHECK_EQ_INT(test_thread_blocked(tid), 0);   /* the queue is full */
+	kfs_producer_abandon(p);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(b.err, -ESHUTDOWN);
+	CHECK(b.put >= 2 && b.put < 50);
+	CHECK_EQ_INT(kfs_ack_wait(&a), -EIO);        /* nothing pending */
+	kfs_producer_stats(p, &st);
+	CHECK_EQ_INT(st.records_failed, b.put);
+	CHECK_EQ_INT(st.records_put, 0);
+	CHECK_EQ_INT(kfs_producer_drain(p, 1000), -EBUSY);
+	sc_release(&s);          /* the call ends: nothing is resolved again */
+	kfs_producer_free(p, 0);
+	CHECK_EQ_INT(kfs_ack_wait(&a), 0);
+	kfs_ack_destroy(&a);
+	sc_free(&s);
+}
+
 TEST(free_delivers_queued_records)
 {
 	struct scripted s;
@@ -814,6 +881,7 @@ int main(void)
 	RUN(failures_reach_the_writer);
 	RUN(metrics_and_queues);
 	RUN(full_queue_blocks_writers);
+	RUN(abandon_fails_queued_and_inflight_records);
 	RUN(free_delivers_queued_records);
 	RUN(several_batches_in_flight_keep_key_order);
 	RUN(runs_keep_their_place_among_records);
