@@ -67,6 +67,8 @@ int kfs_stop_left_ms(struct kfs_stop *s)
 {
 	int64_t left;
 
+	if (!s->started)
+		return 0;   /* never mounted: nothing was written */
 	pthread_mutex_lock(&s->lock);
 	left = s->begun_ms ? s->begun_ms + s->bound_ms - kfs_mono_ms()
 			   : s->bound_ms;
@@ -79,6 +81,8 @@ uint64_t kfs_stop_failed(struct kfs_stop *s)
 	struct kfs_producer_stats st;
 	uint64_t before;
 
+	if (!s->started)
+		return 0;   /* a mount that failed before the stop was armed */
 	kfs_producer_stats(s->prod, &st);
 	pthread_mutex_lock(&s->lock);
 	before = s->begun_ms ? s->failed_before : st.records_failed;
