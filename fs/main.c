@@ -25,6 +25,7 @@
 #include "backend/local/local.h"
 #include "backend/producer.h"
 #include "backend/versions.h"
+#include "fs/mountpoint.h"
 #include "fs/ops.h"
 #include "fs/options.h"
 #include "fs/path.h"
@@ -266,7 +267,8 @@ int main(int argc, char *argv[])
 	fuse = fuse_new(&args, &kfs_fuse_ops, sizeof(kfs_fuse_ops), &fs);
 	if (!fuse)
 		goto out;
-	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+	if (kfs_mountpoint_clear_dead(cmd.mountpoint) != 0 ||
+	    fuse_mount(fuse, cmd.mountpoint) != 0)
 		goto out_destroy;
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
