@@ -27,10 +27,12 @@ RUN autoreconf -fi \
  && make install-strip DESTDIR="$OUT"
 
 # ---- runtime stage: the shared libraries, fusermount3 and the binary ------
+# attr: getfattr and setfattr, which the README's commands use on the
+# mount (stream status, retention, resharding) from inside the container.
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates \
+        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates attr \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/local/bin/kinesisfs /usr/local/bin/kinesisfs
 # The local engine's data_dir: mount a volume here to keep the streams.

@@ -87,6 +87,8 @@ sed -n '/^pkgs="/,/"$/p' "$KFS_SRCDIR/quickstart" | tr -d '"' | sed 's/^pkgs=//'
     sort -u >"$tmp/quickstart.pkgs"
 grep -q -x ca-certificates "$tmp/runtime.pkgs" ||
     fail "the runtime stage lacks ca-certificates: the AWS backend could not check certificates"
+grep -q -x attr "$tmp/runtime.pkgs" ||
+    fail "the runtime stage lacks attr: getfattr and setfattr of the README would not run in the image"
 [ -s "$tmp/quickstart.pkgs" ] || fail "no package list found in quickstart"
 missing=$(comm -23 "$tmp/quickstart.pkgs" "$tmp/build.pkgs")
 [ -z "$missing" ] || fail "quickstart builds with packages the build stage lacks: $missing"
