@@ -108,44 +108,6 @@ uint64_t kidx_fnv1a(const void *key, size_t len)
 	return h;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
-{
-	const unsigned char *p = buf;
-
-	while (n) {
-		ssize_t r = pwrite(fd, p, n, off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += r;
-		n -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
-int kidx_pread_all(int fd, void *buf, size_t n, off_t off)
-{
-	unsigned char *p = buf;
-
-	while (n) {
-		ssize_t r = pread(fd, p, n, off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
 void kfs_kidx_file_name(const void *key, size_t key_len, char name[33])
 {
 	unsigned __int128 h = 0;
@@ -189,7 +151,7 @@ static int ent_decode(const unsigned char *b, struct kent *e)
 int kidx_ent_read(struct kpost *p, uint64_t i, struct kent *e)
 {
 	unsigned char b[KPOST_ENT];
-	int rc = kidx_pread_all(p->fd, b, sizeof(b), (off_t)(KPOST_HDR + i * KPOST_ENT));
+	int rc = kfs_pread_full(p->fd, b, sizeof(b), (off_t)(KPOST_HDR + i * KPOST_ENT));
 
 	return rc < 0 ? rc : ent_decode(b, e);
 }
@@ -295,7 +257,7 @@ int kidx_w_store(struct kfs_kidx *k, uint64_t w)
 	memcpy(b, KW_MAGIC, 8);
 	put64(b + 8, w);
 	put32(b + 16, kfs_crc32c(0, b, 16));
-	if ((rc = pwrite_all(k->w_fd, b, sizeof(b), 0)) == 0)
+	if ((rc = kfs_pwrite_full(k->w_fd, b, sizeof(b), 0)) == 0)
 		k->w = w;
 	return rc;
 }
@@ -308,7 +270,7 @@ int kidx_w_read(struct kfs_kidx *k, uint64_t *w)
 
 	if (fd < 0)
 		return -errno;
-	rc = kidx_pread_all(fd, b, sizeof(b), 0);
+	rc = kfs_pread_full(fd, b, sizeof(b), 0);
 	close(fd);
 	if (rc == 0 && (memcmp(b, KW_MAGIC, 8) || get32(b + 16) != kfs_crc32c(0, b, 16)))
 		rc = -EIO;
@@ -331,7 +293,7 @@ static int post_create(struct kfs_kidx *k, struct kpost *p)
 	if (p->fd < 0)
 		return -errno;
 	kidx_hdr_encode(hdr, p->key, p->key_len);
-	if ((rc = pwrite_all(p->fd, hdr, sizeof(hdr), 0)) < 0) {
+	if ((rc = kfs_pwrite_full(p->fd, hdr, sizeof(hdr), 0)) < 0) {
 		close(p->fd);
 		p->fd = -1;
 		unlinkat(k->keys_fd, name, 0);
@@ -360,7 +322,7 @@ void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 	if (p->fd < 0)
 		rc = post_create(k, p);
 	if (rc == 0)
-		rc = pwrite_all(p->fd, b, sizeof(b),
+		rc = kfs_pwrite_full(p->fd, b, sizeof(b),
 				(off_t)(KPOST_HDR + p->n_ent * KPOST_ENT));
 	if (rc < 0) {
 		/* The totals in memory stay right; the next open rebuilds

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fileio.h"
 #include "keyidx.h"
 
 #define KPOST_MAGIC "KFSKPS1\0"
@@ -67,7 +68,6 @@ struct kent {
 };
 
 /* keyidx.c; the kidx lock held by the callers of those that touch k. */
-int kidx_pread_all(int fd, void *buf, size_t n, off_t off);
 uint64_t kidx_fnv1a(const void *key, size_t len);
 int kidx_ent_read(struct kpost *p, uint64_t i, struct kent *e);
 void kidx_hdr_encode(unsigned char *b, const void *key, size_t key_len);

@@ -35,7 +35,7 @@ static int post_load(struct kfs_kidx *k, struct kpost *p, uint64_t w)
 		return errno == ENOENT ? 0 : -errno;
 	kidx_hdr_encode(want, p->key, p->key_len);
 	if (fstat(p->fd, &sb) < 0 || sb.st_size < KPOST_HDR ||
-	    kidx_pread_all(p->fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, want, KPOST_HDR)) {
+	    kfs_pread_full(p->fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, want, KPOST_HDR)) {
 		kfs_warn("%s/" KEYS_DIR "/%s: not a posting file of its key; rebuilt",
 			 k->dir, name);
 		close(p->fd);

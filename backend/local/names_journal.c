@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "names_journal.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -297,22 +298,6 @@ static int path_of(const struct kfs_njournal *j, const char *name, char *out,
 	return (size_t)snprintf(out, size, "%s/%s", j->dir, name) < size ? 0 : -ENAMETOOLONG;
 }
 
-static int write_all_at(int fd, const unsigned char *p, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 static void header(unsigned char *h, uint64_t generation)
 {
 	memcpy(h, NJ_MAGIC, 8);
@@ -335,7 +320,7 @@ static int file_make(struct kfs_njournal *j)
 	if (j->fd < 0)
 		return -errno;
 	header(h, 1);
-	if ((rc = write_all_at(j->fd, h, sizeof(h), 0)) < 0) {
+	if ((rc = kfs_pwrite_full(j->fd, h, sizeof(h), 0)) < 0) {
 		close(j->fd);
 		j->fd = -1;
 		unlink(path);
@@ -451,7 +436,7 @@ int kfs_njournal_append(struct kfs_njournal *j, const struct kfs_name_rec *v,
 	if (rc == 0)
 		rc = file_make(j);
 	if (rc == 0)
-		rc = write_all_at(j->fd, b.p, b.n, (off_t)j->size);
+		rc = kfs_pwrite_full(j->fd, b.p, b.n, (off_t)j->size);
 	if (rc == 0) {
 		j->size += b.n;
 		j->changes++;
@@ -536,7 +521,7 @@ int kfs_njournal_compact(struct kfs_njournal *j, uint64_t changes,
 		goto out;
 	header(b.p, j->generation + 1);
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || (rc = write_all_at(fd, b.p, b.n, 0)) < 0 ||
+	if (fd < 0 || (rc = kfs_pwrite_full(fd, b.p, b.n, 0)) < 0 ||
 	    (fsync(fd) < 0 && (rc = -errno)) || (rename(tmp, path) < 0 && (rc = -errno))) {
 		if (fd < 0)
 			rc = -errno;

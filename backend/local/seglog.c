@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* IOV_MAX, pwritev */
 #endif
 #include "seglog.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -357,47 +358,6 @@ static uint64_t get64(const unsigned char *p)
 	return LE64(v);
 }
 
-/* Reads exactly n bytes at off; -EIO on a short read (file cut). */
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-	unsigned char *p = buf;
-
-	while (n) {
-		ssize_t r = pread(fd, p, n, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-	const unsigned char *p = buf;
-
-	while (n) {
-		ssize_t r = pwrite(fd, p, n, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 static void seg_name(char *buf, size_t size, uint64_t first, const char *ext)
 {
 	snprintf(buf, size, "%016" PRIx64 ".%s", first, ext);
@@ -569,7 +529,7 @@ static int entries_read_some(struct kfs_seglog *log, struct seg *s, uint64_t i,
 	size_t j, es = ent_size(s);
 	int rc;
 
-	rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es);
+	rc = kfs_pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es);
 	if (rc < 0) {
 		kfs_err("%s: reading index of segment %016" PRIx64 ": %s",
 			log->dir, s->first, strerror(-rc));
@@ -676,14 +636,14 @@ static int frame2_read_head(struct kfs_seglog *log, struct seg *s,
 	int rc;
 
 	*buf = NULL;
-	rc = pread_full(s->log_fd, hb, FRAME2_HDR, e->off);
+	rc = kfs_pread_full(s->log_fd, hb, FRAME2_HDR, e->off);
 	if (rc == 0 && (frame2_peek(hb, f) < 0 || f->len != e->len ||
 			f->first != e->first || f->count != e->count))
 		rc = -EINVAL;
 	if (rc == 0 && !(*buf = malloc(f->head)))
 		return -ENOMEM;
 	if (rc == 0)
-		rc = pread_full(s->log_fd, *buf, f->head, e->off);
+		rc = kfs_pread_full(s->log_fd, *buf, f->head, e->off);
 	if (rc == 0 && frame2_head(*buf, f) < 0)
 		rc = -EINVAL;
 	if (rc < 0) {
@@ -816,7 +776,7 @@ static int idx_write_reserved(struct seg *s, uint64_t reserved)
 	unsigned char b[12];
 
 	reserved_encode(b, reserved, 1);
-	return pwrite_full(s->idx_fd, b, sizeof(b), 52);
+	return kfs_pwrite_full(s->idx_fd, b, sizeof(b), 52);
 }
 
 /* Records in the .idx header that `synced` entries are durable. */
@@ -826,7 +786,7 @@ static int idx_write_synced(struct seg *s, uint64_t synced)
 
 	put64(b, synced);
 	put32(b + 8, kfs_crc32c(0, b, 8));
-	return pwrite_full(s->idx_fd, b, sizeof(b), 40);
+	return kfs_pwrite_full(s->idx_fd, b, sizeof(b), 40);
 }
 
 /* Makes `count` entries of s durable-recorded, if more than before.
@@ -890,11 +850,11 @@ static int seg_create(int dir_fd, const char *dir, int ver, uint64_t first,
 	memcpy(lh, ver == 2 ? LOG_MAGIC2 : LOG_MAGIC, 8);
 	put64(lh + 8, first);
 	idx_header_encode(ih, ver, first, base, reserved, 1);
-	if ((rc = pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
+	if ((rc = kfs_pwrite_full(s->idx_fd, ih, sizeof(ih), 0)) < 0)
 		goto fail;
 	if (fdatasync(s->idx_fd) < 0)
 		goto fail_errno;
-	if ((rc = pwrite_full(s->log_fd, lh, sizeof(lh), 0)) < 0)
+	if ((rc = kfs_pwrite_full(s->log_fd, lh, sizeof(lh), 0)) < 0)
 		goto fail;
 	if (fdatasync(s->log_fd) < 0 || fsync(dir_fd) < 0)
 		goto fail_errno;
@@ -961,7 +921,7 @@ static const unsigned char *scan_get(struct scanner *sc, uint64_t off,
 		sc->buf = b;
 		sc->cap = want;
 	}
-	*err = pread_full(sc->fd, sc->buf, want, off);
+	*err = kfs_pread_full(sc->fd, sc->buf, want, off);
 	if (*err < 0) {
 		sc->len = 0;
 		return NULL;
@@ -1023,7 +983,7 @@ static int file_ver(int dir_fd, const char *name)
 	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC), ver = 0;
 
 	if (fd >= 0) {
-		if (pread_full(fd, lh, LOG_HDR, 0) == 0)
+		if (kfs_pread_full(fd, lh, LOG_HDR, 0) == 0)
 			ver = log_magic_ver(lh);
 		close(fd);
 	}
@@ -1146,7 +1106,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	}
 	ver = 0;
 	if ((uint64_t)st.st_size < LOG_HDR ||
-	    pread_full(s->log_fd, lh, LOG_HDR, 0) < 0 ||
+	    kfs_pread_full(s->log_fd, lh, LOG_HDR, 0) < 0 ||
 	    !(ver = log_magic_ver(lh)) || get64(lh + 8) != first) {
 		if (is_last && (uint64_t)st.st_size <= LOG_HDR) {
 			/* Headers are durable before any record goes in. */
@@ -1178,7 +1138,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 	 * one stands for a counter that may have been handed out (unless
 	 * the header shows the file is not to be trusted at all). */
 	seen = idx_size > IDX_HDR ? (idx_size - IDX_HDR + es - 1) / es : 0;
-	if (idx_size < IDX_HDR || pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
+	if (idx_size < IDX_HDR || kfs_pread_full(s->idx_fd, ih, IDX_HDR, 0) < 0 ||
 	    memcmp(ih, ver == 2 ? IDX_MAGIC2 : IDX_MAGIC, 8) != 0) {
 		rebuild = 1;
 	} else {
@@ -1202,7 +1162,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			rc = -errno;
 			goto out;
 		}
-		if ((rc = pwrite_full(s->idx_fd, ih, IDX_HDR, 0)) < 0)
+		if ((rc = kfs_pwrite_full(s->idx_fd, ih, IDX_HDR, 0)) < 0)
 			goto out;
 		if (sc.size > LOG_HDR || idx_size > 0)
 			kfs_warn("%s/%s: index missing or corrupt, rebuilding it "
@@ -1235,7 +1195,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		uint64_t from = trusted > ENTRY_CHUNK ? trusted - ENTRY_CHUNK : 0;
 		uint64_t edge = sc.size > TAIL_CHECK_BYTES ? sc.size - TAIL_CHECK_BYTES : 0;
 
-		if (pread_full(s->idx_fd, buf, (size_t)(trusted - from) * es,
+		if (kfs_pread_full(s->idx_fd, buf, (size_t)(trusted - from) * es,
 			       IDX_HDR + from * es) == 0) {
 			/* Back from the end while the records (frames) end
 			 * near the tail. */
@@ -1254,7 +1214,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		struct uview u;
 		unsigned char ebytes[IDX_ENTRY2];
 
-		if (pread_full(s->idx_fd, ebytes, es, IDX_HDR + (trusted - 1) * es) == 0 &&
+		if (kfs_pread_full(s->idx_fd, ebytes, es, IDX_HDR + (trusted - 1) * es) == 0 &&
 		    entry_usable(s, ebytes, trusted - 1, &e) == 0 &&
 		    (rc = scan_unit(&sc, ver, e.off, &u)) == 0 &&
 		    u.len == e.len && u.first == e.first && u.count == e.count &&
@@ -1286,7 +1246,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
 		size_t j;
 
-		if ((rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + valid * es)) < 0)
+		if ((rc = kfs_pread_full(s->idx_fd, buf, k * es, IDX_HDR + valid * es)) < 0)
 			goto out;
 		for (j = 0; j < k && !stop; j++) {
 			struct ientry *e = &ev[j];
@@ -1357,7 +1317,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 			unsigned char buf[ENTRY_CHUNK * IDX_ENTRY2];
 			size_t k = n_idx - i < ENTRY_CHUNK ? (size_t)(n_idx - i) : ENTRY_CHUNK;
 
-			if ((rc = pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es)) < 0)
+			if ((rc = kfs_pread_full(s->idx_fd, buf, k * es, IDX_HDR + i * es)) < 0)
 				goto out;
 			for (size_t j = 0; j < k; j++) {
 				struct ientry e;
@@ -1402,7 +1362,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		entry_encode_v(ver, ebuf + ebuf_n * es, &e);
 		ebuf_n++;
 		if (ebuf_n == ENTRY_CHUNK * 16) {
-			rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
+			rc = kfs_pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
 					 IDX_HDR + (valid + 1 - ebuf_n) * es);
 			if (rc < 0)
 				goto out;
@@ -1416,7 +1376,7 @@ static int seg_open(struct kfs_seglog *log, uint64_t first, int is_last,
 		changed = 1;
 	}
 	if (ebuf_n) {
-		rc = pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
+		rc = kfs_pwrite_full(s->idx_fd, ebuf, ebuf_n * es,
 				 IDX_HDR + (valid - ebuf_n) * es);
 		if (rc < 0)
 			goto out;
@@ -2150,9 +2110,9 @@ int kfs_seglog_append(struct kfs_seglog *log, const struct kfs_seglog_in *v,
 	/* end[] is only written under append_lock, which we hold. */
 	memcpy(cum, t->end, sizeof(cum));
 	append_build(t, v, n, counter, arrival, t->log_size, cum, recs, ents);
-	rc = pwrite_full(t->log_fd, recs, total, t->log_size);
+	rc = kfs_pwrite_full(t->log_fd, recs, total, t->log_size);
 	if (rc == 0)
-		rc = pwrite_full(t->idx_fd, ents, n_ent * es, IDX_HDR + t->n_ent * es);
+		rc = kfs_pwrite_full(t->idx_fd, ents, n_ent * es, IDX_HDR + t->n_ent * es);
 	if (rc < 0) {
 		/* Leave no torn record: cut both files back to the tail.
 		 * The failure reaches the writers, and their error line
@@ -2561,7 +2521,7 @@ static int entry_peek(struct seg *s, uint64_t i, struct ientry *e)
 	unsigned char buf[IDX_ENTRY2];
 	size_t es = ent_size(s);
 
-	if (pread_full(s->idx_fd, buf, es, IDX_HDR + i * es) < 0 ||
+	if (kfs_pread_full(s->idx_fd, buf, es, IDX_HDR + i * es) < 0 ||
 	    entry_usable(s, buf, i, e) < 0)
 		return -EIO;
 	return 0;
@@ -2652,7 +2612,7 @@ static int read_pass2(struct kfs_seglog *log, struct seg *s, uint64_t *c,
 	      ? kfs_get_result_block(out, (size_t)span) : NULL;
 	if (!buf)
 		return -ENOMEM;
-	rc = pread_full(s->log_fd, buf, span, ev[0].off);
+	rc = kfs_pread_full(s->log_fd, buf, span, ev[0].off);
 	if (rc == 0)
 		rc = records_grow(out, cap, out->n + want, 0);
 	if (rc < 0) {
@@ -2795,7 +2755,7 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			rc = -ENOMEM;
 			break;
 		}
-		rc = pread_full(s->log_fd, buf, span, e0.off);
+		rc = kfs_pread_full(s->log_fd, buf, span, e0.off);
 		if (rc == 0)
 			rc = records_grow(out, &cap, out->n + k, 0);
 		if (rc < 0) {
