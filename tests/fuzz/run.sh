@@ -52,7 +52,7 @@ esac
 # The project's sources each harness needs (besides its own file).
 sources_of() {
 	case $1 in
-	seglog) echo backend/local/seglog.c backend/local/crc32c.c \
+	seglog) echo backend/local/seglog.c backend/local/fileio.c backend/local/crc32c.c \
 		backend/backend.c lib/log.c lib/util.c ;;
 	wire) echo backend/aws/wire.c backend/aws/errors.c backend/backend.c \
 		lib/log.c lib/util.c ;;
