@@ -273,7 +273,8 @@ int main(int argc, char *argv[])
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_unmount;
 	/* The bound of a stop runs from its signal (fs/stop.h). */
-	err = kfs_stop_start(&stop, prod, opt.stop_timeout_ms);
+	err = kfs_stop_start(&stop, prod, opt.stop_timeout_ms,
+			     cmd.mountpoint);
 	if (err) {
 		kfs_err("cannot watch for signals: %s", strerror(-err));
 		goto out_signals;

@@ -32,18 +32,22 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
-/* 1 when the topmost mount at `path` is a fuse.kinesisfs one. */
-static int kinesisfs_at(const char *path)
+/* Scans mountinfo for the topmost mount at `path`: its mount ID, and in
+ * *is_kfs whether it is a fuse.kinesisfs one.  -1 when nothing is
+ * mounted there (or mountinfo cannot be read). */
+static long topmost_at(const char *path, int *is_kfs)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
 	size_t cap = 0;
-	int found = 0;
+	long id = -1;
 
+	*is_kfs = 0;
 	if (!f)
-		return 0;
+		return -1;
 	while (getline(&line, &cap, f) > 0) {
 		char *save = NULL, *field, *mp = NULL, *sep;
+		long this_id = -1;
 		int i = 0;
 
 		sep = strstr(line, " - ");
@@ -51,17 +55,52 @@ static int kinesisfs_at(const char *path)
 			continue;
 		*sep = '\0';
 		for (field = strtok_r(line, " ", &save); field;
-		     field = strtok_r(NULL, " ", &save))
-			if (++i == 5)
+		     field = strtok_r(NULL, " ", &save)) {
+			if (++i == 1)
+				this_id = strtol(field, NULL, 10);
+			else if (i == 5)
 				mp = field;
+		}
 		if (!mp)
 			continue;
 		unescape(mp);
-		if (strcmp(mp, path) == 0)   /* the last one is on top */
-			found = strncmp(sep + 3, "fuse.kinesisfs ", 15) == 0;
+		if (strcmp(mp, path) == 0) {   /* the last one is on top */
+			id = this_id;
+			*is_kfs = strncmp(sep + 3, "fuse.kinesisfs ", 15) == 0;
+		}
 	}
 	free(line);
 	fclose(f);
+	return id;
+}
+
+/* 1 when the topmost mount at `path` is a fuse.kinesisfs one. */
+static int kinesisfs_at(const char *path)
+{
+	int is_kfs;
+
+	return topmost_at(path, &is_kfs) >= 0 && is_kfs;
+}
+
+long kfs_mountpoint_id(const char *path)
+{
+	int is_kfs;
+	long id = topmost_at(path, &is_kfs);
+
+	return id >= 0 && is_kfs ? id : -1;
+}
+
+int kfs_mount_id_present(FILE *mountinfo, long id)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	rewind(mountinfo);
+	while (getline(&line, &cap, mountinfo) > 0)
+		if (!found && strtol(line, NULL, 10) == id)
+			found = 1;   /* read on: the whole table clears the event */
+	free(line);
 	return found;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/mountpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -108,16 +109,55 @@ static char wait_byte(int fd, int timeout_ms)
 	return c;
 }
 
+/* 1 when the mount was taken away under the daemon: a lazy unmount
+ * (umount -l, fusermount3 -u -z) while a file is in use.  The kernel
+ * then tells the daemon nothing until the last file is closed, which a
+ * writer waiting in close for its records may never do. */
+static int unmounted(struct kfs_stop *s)
+{
+	return s->mountinfo && !kfs_mount_id_present(s->mountinfo, s->mount_id);
+}
+
+/* Waits for the beginning of the stop: a byte on the pipe ('s', or 'q'
+ * for the end), or the mount gone from the table ('u'). */
+static char wait_beginning(struct kfs_stop *s)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = s->fds[0], .events = POLLIN },
+		{ .fd = s->mountinfo ? fileno(s->mountinfo) : -1,
+		  .events = POLLPRI },
+	};
+
+	for (;;) {
+		int rc = poll(pfd, 2, -1);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return 'q';
+		if (pfd[0].revents) {
+			char c = wait_byte(s->fds[0], 0);
+
+			return c ? c : 'q';
+		}
+		if ((pfd[1].revents & (POLLPRI | POLLERR)) && unmounted(s))
+			return 'u';
+	}
+}
+
 static void *watcher_main(void *arg)
 {
 	struct kfs_stop *s = arg;
 	char c;
 
 	do
-		c = wait_byte(s->fds[0], -1);
+		c = wait_beginning(s);
 	while (c == 0);
 	if (c == 'q')
 		return NULL;
+	if (c == 'u')
+		kfs_info("%s was unmounted lazily while files were in use",
+			 s->mountpoint);
 	begin(s);
 	/* The FUSE loop ending soon says nothing holds it: the shutdown then
 	 * sends the partial lines of open files and drains, tails and lines
@@ -149,7 +189,7 @@ static void *watcher_main(void *arg)
 }
 
 int kfs_stop_start(struct kfs_stop *s, struct kfs_producer *prod,
-		   int bound_ms)
+		   int bound_ms, const char *mountpoint)
 {
 	struct sigaction sa;
 	int err;
@@ -157,15 +197,23 @@ int kfs_stop_start(struct kfs_stop *s, struct kfs_producer *prod,
 	memset(s, 0, sizeof(*s));
 	s->prod = prod;
 	s->bound_ms = bound_ms;
+	s->mountpoint = mountpoint;
 	pthread_mutex_init(&s->lock, NULL);
 	if (pipe2(s->fds, O_CLOEXEC) == -1)
 		return -errno;
 	/* A signal never blocks in its handler. */
 	fcntl(s->fds[1], F_SETFL, O_NONBLOCK);
+	/* Without mountinfo (no /proc) a lazy unmount is seen when the last
+	 * file closes, as libfuse sees it. */
+	s->mount_id = kfs_mountpoint_id(mountpoint);
+	if (s->mount_id >= 0)
+		s->mountinfo = fopen("/proc/self/mountinfo", "re");
 	err = pthread_create(&s->thread, NULL, watcher_main, s);
 	if (err) {
 		close(s->fds[0]);
 		close(s->fds[1]);
+		if (s->mountinfo)
+			fclose(s->mountinfo);
 		return -err;
 	}
 	s->started = 1;
@@ -206,6 +254,8 @@ void kfs_stop_end(struct kfs_stop *s)
 	pthread_join(s->thread, NULL);
 	close(s->fds[0]);
 	close(s->fds[1]);
+	if (s->mountinfo)
+		fclose(s->mountinfo);
 	pthread_mutex_destroy(&s->lock);
 	s->started = 0;
 }
