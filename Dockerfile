@@ -40,5 +40,7 @@ ENV KINESISFS_DATA_DIR=/var/lib/kinesisfs
 ENV KINESISFS_MOUNT=/mnt/kinesis
 # kinesisfs is PID 1 and in the foreground (-f), logging to stderr: SIGTERM
 # (docker stop) delivers queued records (up to 30 s), unmounts and exits.
-ENTRYPOINT ["/bin/sh", "-c", "mkdir -p \"$KINESISFS_MOUNT\" && exec kinesisfs -f \"$@\" \"$KINESISFS_MOUNT\"", "kinesisfs"]
+# A mount point left dead by a killed kinesisfs (ENOTCONN) fails mkdir:
+# kinesisfs clears it itself.
+ENTRYPOINT ["/bin/sh", "-c", "mkdir -p \"$KINESISFS_MOUNT\" 2>/dev/null; exec kinesisfs -f \"$@\" \"$KINESISFS_MOUNT\"", "kinesisfs"]
 CMD []

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "ids.h"
+#include "lock.h"
 #include "seglog.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -1951,18 +1951,6 @@ static const struct kfs_backend_ops local_ops = {
 	.key_iterator = kfs_local_key_iterator,
 };
 
-static int write_pid(int fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-
-	if (ftruncate(fd, 0) < 0)
-		return -errno;
-	if (pwrite(fd, buf, (size_t)n, 0) != n)
-		return errno ? -errno : -EIO;
-	return 0;
-}
-
 int kfs_local_note_pid(struct kfs_backend *be)
 {
 	struct kfs_local *e;
@@ -1970,7 +1958,7 @@ int kfs_local_note_pid(struct kfs_backend *be)
 	if (!be || be->ops != &local_ops)
 		return -EINVAL;
 	e = be->impl;
-	return write_pid(e->lock_fd);
+	return kfs_lock_note_holder(e->lock_fd);
 }
 
 int kfs_local_purge(struct kfs_backend *be)
@@ -1994,30 +1982,6 @@ static void raise_fd_limit(void)
 			kfs_debug("open files limit raised from %llu to %llu",
 				  (unsigned long long)old, (unsigned long long)rl.rlim_max);
 	}
-}
-
-/* Takes data_dir/LOCK; -EBUSY (logged with the holder) when taken. */
-static int take_lock(struct kfs_local *e)
-{
-	e->lock_fd = openat(e->data_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (e->lock_fd < 0) {
-		int rc = -errno;
-		kfs_err("%s/LOCK: %s", e->data_dir, strerror(-rc));
-		return rc;
-	}
-	if (flock(e->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		int rc = -errno;
-		if (rc == -EWOULDBLOCK) {
-			char buf[32] = "";
-			ssize_t n = pread(e->lock_fd, buf, sizeof(buf) - 1, 0);
-			int pid = n > 0 ? atoi(buf) : 0;
-			kfs_err("data_dir %s is in use by pid %d", e->data_dir, pid);
-			return -EBUSY;
-		}
-		kfs_err("%s/LOCK: flock: %s", e->data_dir, strerror(-rc));
-		return rc;
-	}
-	return write_pid(e->lock_fd);
 }
 
 int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out)
@@ -2061,8 +2025,11 @@ int kfs_local_open(const struct kfs_local_config *cfg, struct kfs_backend **out)
 		kfs_err("data_dir %s: %s", e->data_dir, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = take_lock(e)) < 0)
+	e->lock_fd = kfs_lock_take(e->data_fd, e->data_dir);
+	if (e->lock_fd < 0) {
+		rc = e->lock_fd;
 		goto fail;
+	}
 	raise_fd_limit();
 	for (const char *const *d = (const char *const[]){"streams", "tmp", "trash", NULL};
 	     *d; d++) {

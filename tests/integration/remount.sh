@@ -77,6 +77,22 @@ else
     ! is_mounted "$tmp/mnt2" || fail "a second mount of the data_dir is mounted"
     grep -q -x -F "kinesisfs: error: data_dir $data is in use by pid $kfs_pid" "$tmp/second.err" ||
         fail "the refusal of a second mount does not name the holder pid $kfs_pid"
+    # From another pid namespace and host name, as from another container
+    # on the same volume: the holder's pid means nothing there, so the
+    # message says whose namespace it is of and the holder's host name.
+    if unshare --pid --uts --fork --mount-proc true 2>/dev/null; then
+        rc=0
+        timeout 20 unshare --pid --uts --fork --mount-proc sh -c \
+            'hostname other-container && exec "$@"' sh \
+            "$KFS_BIN" -f -o "data_dir=$data" "$tmp/mnt2" \
+            </dev/null >"$tmp/third.out" 2>"$tmp/third.err" || rc=$?
+        cat "$tmp/third.err" >&2
+        [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "a second mount from another pid namespace did not fail (status $rc)"
+        grep -q -x -E "kinesisfs: error: data_dir $data is in use by pid $kfs_pid of another pid namespace \(pid:\[[0-9]+\], host name $(hostname)\): a kinesisfs in another container or on the host \(a container's host name is usually its id\)" "$tmp/third.err" ||
+            fail "the refusal from another pid namespace does not say where pid $kfs_pid is"
+    else
+        msg "unshare --pid --uts is not allowed here: the refusal from another pid namespace is not checked"
+    fi
 fi
 # The first mount is unharmed.
 cat_to again "$s/key0"
