@@ -34,7 +34,7 @@ RUN autoreconf -fi \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates attr \
+        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates attr jq \
  && rm -rf /var/lib/apt/lists/*
 # The user kinesisfs runs as (docker-entrypoint.sh); user_allow_other lets
 # its mount be shared with root and other users (-o allow_other).

@@ -267,8 +267,9 @@ kfs_run kfs
 wait_for 30 "the host sees the container's mount on $streams" is_mounted "$streams"
 uid=$(pod exec kfs stat -c %u /proc/1)
 [ "$uid" != 0 ] || fail "kinesisfs runs as root in the image"
-# seed_in NAME WHAT: the README's seed scenario, run in container NAME.
-printf '%s\n' '# file: seed' 'user.kinesis.status="ACTIVE"' '' '{"Data":"1"}' >"$tmp/seed.expected"
+# seed_in NAME WHAT: the README's seed scenario, and its jq example, run in
+# container NAME.
+printf '%s\n' '# file: seed' 'user.kinesis.status="ACTIVE"' '' '{"Data":"1"}' 111 >"$tmp/seed.expected"
 seed_in()
 {
     pod exec "$1" sh -c '
@@ -278,6 +279,7 @@ seed_in()
         getfattr -n user.kinesis.status seed
         echo "{\"Data\":\"1\"}" >> seed/111
         cat seed/shardId-000000000000
+        head -n 1 seed/@TRIM_HORIZON.jsonl | jq -r .PartitionKey
     ' >"$tmp/$1.seed" 2>&1 || fail "the seed scenario $2 failed: $(cat "$tmp/$1.seed")"
     assert_file_eq "$tmp/$1.seed" "$tmp/seed.expected" "the seed scenario $2"
 }
