@@ -18,6 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential autoconf automake pkg-config \
         libfuse3-dev libcurl4-openssl-dev libcjson-dev libssl-dev \
+        libprotobuf-c-dev protobuf-c-compiler \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -34,7 +35,8 @@ RUN autoreconf -fi \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 ca-certificates attr jq \
+        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 libprotobuf-c1 \
+        ca-certificates attr jq \
  && rm -rf /var/lib/apt/lists/*
 # The user kinesisfs runs as (docker-entrypoint.sh); user_allow_other lets
 # its mount be shared with root and other users (-o allow_other).

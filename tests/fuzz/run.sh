@@ -3,12 +3,12 @@
 # replays every input of regressions/NAME/ and corpus/NAME/ once, then
 # fuzzes for FUZZ_SECONDS (default 5) on a copy of its corpus.
 #
-#   tests/fuzz/run.sh                   all four, 5 s each (what make check runs)
+#   tests/fuzz/run.sh                   all five, 5 s each (what make check runs)
 #   tests/fuzz/run.sh seglog wire       only those
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh  the long run
 #   FUZZ_SECONDS=0 tests/fuzz/run.sh    replay only
 #
-# Harnesses: seglog, wire, path, profile (docs/fuzzing.md).  Built with
+# Harnesses: seglog, wire, path, profile, agg (docs/fuzzing.md).  Built with
 # clang straight from the sources (ASan, UBSan, libFuzzer) into
 # BUILDDIR/tests/fuzz/build; nothing is written to the source tree.  Exit 0
 # when nothing crashed, leaked or hung; 1 otherwise, after copying each
@@ -29,7 +29,7 @@ srcdir=${KFS_SRCDIR:-$(cd "$here/../.." && pwd)}
 fuzzdir=$srcdir/tests/fuzz
 seconds=${FUZZ_SECONDS:-5}
 cc=${FUZZ_CC:-clang}
-all_names="seglog wire path profile"
+all_names="seglog wire path profile agg"
 
 if [ -n "${KFS_BUILDDIR:-}" ]; then
 	builddir=$KFS_BUILDDIR
@@ -49,7 +49,8 @@ case $seconds in
 	;;
 esac
 
-# The project's sources each harness needs (besides its own file).
+# The project's sources each harness needs (besides its own file); @FILE
+# is made by the build (in the build tree).
 sources_of() {
 	case $1 in
 	seglog) echo backend/local/seglog.c backend/local/fileio.c backend/local/crc32c.c \
@@ -64,6 +65,7 @@ sources_of() {
 		backend/aws/creds_web_identity.c backend/aws/creds_container.c \
 		backend/aws/creds_imds.c backend/aws/http.c \
 		backend/aws/http_curl.c lib/cancel.c lib/clock.c lib/log.c lib/util.c ;;
+	agg) echo backend/kpl/agg.c @backend/kpl/kpl.pb-c.c ;;
 	esac
 }
 pkgs_of() {
@@ -71,6 +73,7 @@ pkgs_of() {
 	seglog | path) echo "" ;;
 	wire) echo "libcjson libcrypto" ;;
 	profile) echo "libcjson libcrypto libcurl" ;;
+	agg) echo "libprotobuf-c libcrypto" ;;
 	esac
 }
 # More libFuzzer options: a segment archive needs room for a few records.
@@ -109,7 +112,7 @@ for n in $names; do
 		if ! pkg-config --exists "$p"; then
 			echo "$me: pkg-config knows no $p (libcjson: 'apt-get install" \
 				"libcjson-dev'; libcrypto: libssl-dev; libcurl:" \
-				"libcurl4-openssl-dev)" >&2
+				"libcurl4-openssl-dev; libprotobuf-c: libprotobuf-c-dev)" >&2
 			exit 99
 		fi
 	done
@@ -158,7 +161,10 @@ stale() {
 build() {
 	local n=$1 srcs=() s
 	for s in $(sources_of "$n"); do
-		srcs+=("$srcdir/$s")
+		case $s in
+		@*) srcs+=("$builddir/${s#@}") ;;
+		*) srcs+=("$srcdir/$s") ;;
+		esac
 	done
 	local pkgs libs=
 	pkgs=$(pkgs_of "$n")
