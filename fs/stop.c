@@ -20,6 +20,9 @@
 /* How long after the signal the FUSE loop may take to end before the
  * watcher sends what lingers in the queues itself. */
 #define KFS_STOP_KICK_MS 500
+/* How long after its mount left the table the FUSE loop may take to end
+ * before the mount is taken for one unmounted lazily under open files. */
+#define KFS_STOP_UNMOUNT_MS 1000
 
 static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
 #define NSIG_STOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
@@ -153,11 +156,17 @@ static void *watcher_main(void *arg)
 	do
 		c = wait_beginning(s);
 	while (c == 0);
+	if (c == 'u') {
+		/* A plain unmount leaves the table too, and ends the FUSE
+		 * loop at once (main then begins the stop itself); only a
+		 * mount gone while the loop goes on is a lazy one. */
+		c = wait_byte(s->fds[0], KFS_STOP_UNMOUNT_MS);
+		if (c == 0)
+			kfs_info("%s was unmounted lazily while files were "
+				 "in use", s->mountpoint);
+	}
 	if (c == 'q')
 		return NULL;
-	if (c == 'u')
-		kfs_info("%s was unmounted lazily while files were in use",
-			 s->mountpoint);
 	begin(s);
 	/* The FUSE loop ending soon says nothing holds it: the shutdown then
 	 * sends the partial lines of open files and drains, tails and lines

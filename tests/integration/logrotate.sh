@@ -116,8 +116,9 @@ for n in 1 2 3 4; do
     round "$d/app.log" "d$n"
     # One rotation a second: the dated name has the second in it, taken
     # while logrotate runs, so the next one starts in a later second
-    # than the one this one ended in.
-    while [ "$(date +%s)" = "$last" ]; do sleep 0.1; done
+    # than the one this one ended in (later, not only another: a clock
+    # stepped back would give a second, and a name, already used).
+    while [ -n "$last" ] && [ "$(date +%s)" -le "$last" ]; do sleep 0.1; done
     rotate "$tmp/dateext.conf" "dateext rotation $n"
     last=$(date +%s)
 done
