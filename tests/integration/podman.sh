@@ -25,8 +25,10 @@
 #     directly, podman itself refuses it (what the docs tell the host);
 #   - a second container on the data volume is refused, naming the pid
 #     and the namespace of the first;
-#   - a bridge network with a loopback endpoint fails at mount, naming
-#     the endpoint and the reason.
+#   - with Docker, the Compose file of docs/containers.md, with Debian's
+#     docker-compose: up, the app's lines in the stream, stop, down;
+#   - with podman, a bridge network with a loopback endpoint fails at
+#     mount, naming the endpoint and the reason.
 . "$(dirname "$0")/functions.sh"
 
 # The runtime: podman, or docker (docker.sh).
@@ -76,6 +78,10 @@ else
     # A Docker engine of the tests' own (its data in the cache, its socket
     # and state under /run), beside any the machine runs: no bridge of its
     # own, no iptables rules (the bridge case is podman's part).
+    # One dockerd on the cache's data at a time: a second test run waits.
+    mkdir -p "$cache/docker"
+    exec 8>"$cache/docker/run.lock"
+    flock -w 600 8 || fail "another test run holds $cache/docker for 10 minutes"
     sock=/run/kinesisfs-tests-docker.$$.sock
     dockerd --data-root "$cache/docker/data" --exec-root "/run/kinesisfs-tests-docker.$$" \
         --pidfile "/run/kinesisfs-tests-docker.$$.pid" -H "unix://$sock" \
@@ -88,7 +94,13 @@ else
     [ -x "$dockercli" ] || dockercli=$(command -v docker)
     pod() { "$dockercli" -H "unix://$sock" "$@"; }
     image_exists() { pod image inspect "$1" >/dev/null 2>&1; }
-    dockerd_up() { pod version >/dev/null 2>&1; }
+    dockerd_up()
+    {
+        pod version >/dev/null 2>&1 && return 0
+        kill -0 "$dockerd_pid" 2>/dev/null ||
+            fail "dockerd ended: $(tail -n 20 "$tmp/dockerd.log")"
+        return 1
+    }
     wait_for 60 "dockerd answers on $sock" dockerd_up
 fi
 _dockerd_stop()
@@ -455,6 +467,39 @@ check_logs kfsa 'error: stream stop(, key hung)?: [0-9]+ record\(s\)( in flight)
 wait_for 10 "the writer container ends" exited writer
 pod logs writer 2>&1 | grep -q -x 'kfs-writer: W1: close /srv/kinesisfs/streams/stop/hung: Input/output error' ||
     fail "the writer's close did not give EIO: $(pod logs writer 2>&1)"
+
+# ---- Docker Compose: the file of docs/containers.md ---------------------------------
+
+if [ "$runtime" = docker ]; then
+    requires docker-compose --version
+    # The file as written, the host's /srv/kinesisfs moved to $share and
+    # the build context to the source tree.
+    mkdir "$tmp/compose"
+    awk '$0 == "<!-- recipe: compose -->" { want = 1; next }
+         want && /^```/ { if (inside) exit; inside = 1; next }
+         inside { print }' "$KFS_SRCDIR/docs/containers.md" |
+        sed -e "s|source: /srv/kinesisfs|source: $share|" \
+            -e "s|build: \.|build: $KFS_SRCDIR|" >"$tmp/compose/docker-compose.yml"
+    grep -q "source: $share" "$tmp/compose/docker-compose.yml" ||
+        fail "no Compose file found in docs/containers.md"
+    compose() { DOCKER_HOST=unix://$sock docker-compose -p "kfs$$" -f "$tmp/compose/docker-compose.yml" "$@"; }
+    _compose_down() { compose down -v --rmi local -t 1 >/dev/null 2>&1; return 0; }
+    cleanup_fn _compose_down
+    compose up -d --build >"$tmp/compose.log" 2>&1 ||
+        fail "docker-compose up failed: $(tail -n 20 "$tmp/compose.log")"
+    wait_for 60 "the host sees the Compose service's mount" is_mounted "$streams"
+    mkdir -p "$streams/demo"
+    app_lines() { [ "$(cat "$streams/demo/app" 2>/dev/null | wc -l)" -ge 2 ]; }
+    wait_for 30 "the Compose app's lines in the stream" app_lines
+    t0=$(date +%s%N)
+    compose stop >>"$tmp/compose.log" 2>&1 || fail "docker-compose stop failed"
+    stop_ms=$((($(date +%s%N) - t0) / 1000000))
+    ! is_mounted "$streams" || fail "the mount is still there after docker-compose stop"
+    [ "$(pod inspect --format '{{.State.ExitCode}}' "$(compose ps -q kinesisfs)")" = 0 ] ||
+        fail "kinesisfs of the Compose file did not exit 0"
+    msg "Compose: up, the app's lines in the stream, stop in $stop_ms ms"
+    compose down -v --rmi local >>"$tmp/compose.log" 2>&1 || fail "docker-compose down failed"
+fi
 
 # ---- a bridge network and the host's loopback: refused at mount ------------------
 
