@@ -224,7 +224,8 @@ kfs_run()
     [ $# -gt 0 ] && shift
     has_net "${opts[@]}" || opts+=("${net[@]}")
     pod run -d --name "$name" --label "$label" \
-        --device /dev/fuse --cap-add SYS_ADMIN --stop-timeout 40 \
+        --device /dev/fuse --cap-add SYS_ADMIN \
+        --security-opt apparmor=unconfined --stop-timeout 40 \
         -v "$vol:/var/lib/kinesisfs" \
         -v "$share:/srv/kinesisfs:rshared" \
         -e KINESISFS_MOUNT=/srv/kinesisfs/streams \
