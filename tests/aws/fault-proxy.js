@@ -3,7 +3,9 @@
 // fault-proxy.js - a loopback HTTP proxy between a Kinesis client and a
 // Kinesis implementation that injects the faults of the real service, each
 // BEFORE the record concerned is stored, so that a client that retries
-// correctly stores every record exactly once and in order.
+// correctly stores every record exactly once, and in order (in scattered
+// mode the service itself leaves no way to keep a key's order: see
+// docs/aws.md).
 //
 //   node fault-proxy.js --upstream URL --port-file FILE --stats FILE
 //        --control FILE [--seed N] [--parent-pid PID]
@@ -27,6 +29,12 @@
 //                                 the answer has ErrorCode entries for the
 //                                 failed ones (ProvisionedThroughputExceeded
 //                                 or InternalFailure).  PutRecord: throttle.
+//   scattered [rate=R] [repeat=K] PutRecords: each entry on its own fails
+//                                 with probability R (InternalFailure), as
+//                                 the service may fail any entries of a
+//                                 call, not only a suffix of a shard's; the
+//                                 others are forwarded and stored.
+//                                 PutRecord: InternalFailure.
 //   slow     [rate=R] [ms=MS]     wait MS (default 1500) before forwarding;
 //                                 nothing is forwarded if the client gave up
 //   hang     [rate=R] [repeat=K]  read the request and never answer nor
@@ -113,8 +121,8 @@ function saveStats() {
 
 // ---- the mode --------------------------------------------------------------
 
-const MODES = ['none', 'reset', 'http500', 'http503', 'throttle', 'partial', 'slow', 'hang',
-  'expired', 'expiredtoken', 'gone', 'mix']
+const MODES = ['none', 'reset', 'http500', 'http503', 'throttle', 'partial', 'scattered',
+  'slow', 'hang', 'expired', 'expiredtoken', 'gone', 'mix']
 let mode = { name: 'none' }
 let controlText = null
 
@@ -281,9 +289,10 @@ function throttleMessage(stream) {
   return `Rate exceeded for shard shardId-000000000000 in stream ${stream || '?'} under account 000000000000.`
 }
 
-// partial(req, res, parsed, ids): fails a suffix of some shards' entries;
-// true when it answered the request.
-async function partial(req, res, body, parsed, ids) {
+// partial(req, res, parsed, ids, scattered): fails a suffix of some
+// shards' entries, or (scattered) entries each on its own; true when it
+// answered the request.
+async function partial(req, res, body, parsed, ids, scattered) {
   const stream = parsed.StreamName
   const entries = parsed.Records
   const shardIds = []
@@ -294,8 +303,15 @@ async function partial(req, res, body, parsed, ids) {
     if (!byShard.has(shardIds[i])) byShard.set(shardIds[i], [])
     byShard.get(shardIds[i]).push(i)
   })
+  if (scattered) {
+    entries.forEach((e, i) => {
+      if (shardIds[i] !== null && count(ids[i]) < mode.repeat && random() < mode.rate) {
+        fail[i] = { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' }
+      }
+    })
+  }
   for (const [shardId, idx] of byShard) {
-    if (shardId === null || random() >= mode.rate) continue
+    if (scattered || shardId === null || random() >= mode.rate) continue
     // From a random entry of this shard on, but never an entry already
     // faulted `repeat` times (nor, to keep the order, one before it).
     let cut = Math.floor(random() * idx.length)
@@ -438,8 +454,9 @@ async function handle(req, res) {
     const ids = identitiesOf(action, body, parsed)
     let kind = m.name
     if (kind === 'mix') kind = ['reset', 'http500', 'throttle', 'partial', 'slow'][Math.floor(random() * 5)]
-    if (kind === 'partial' && action === 'PutRecords' && parsed && Array.isArray(parsed.Records)) {
-      if (await partial(req, res, body, parsed, ids)) {
+    if ((kind === 'partial' || kind === 'scattered') && action === 'PutRecords' && parsed &&
+        Array.isArray(parsed.Records)) {
+      if (await partial(req, res, body, parsed, ids, kind === 'scattered')) {
         afterAnswer(req)
         return
       }
@@ -456,6 +473,7 @@ async function handle(req, res) {
       }
     } else if (ids.every((id) => count(id) < m.repeat) && random() < m.rate) {
       if (kind === 'partial') kind = 'throttle'
+      if (kind === 'scattered') kind = 'http500'
       ids.forEach(bump)
       stats.faulted_records += ids.length
       stats.faults[kind]++
