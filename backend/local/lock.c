@@ -65,8 +65,11 @@ static void log_holder(int lock_fd, const char *data_dir)
 	this_holder(&me);
 	memset(&h, 0, sizeof(h));
 	buf[n > 0 ? n : 0] = '\0';
-	/* An older LOCK holds the pid only. */
-	if (sscanf(buf, "%d %255s %63s", &h.pid, h.host, h.pidns) < 3 ||
+	/* An older LOCK holds the pid only.  The widths are the sizes of
+	 * host and pidns, less their NULs. */
+	_Static_assert(sizeof(h.host) == 65 && sizeof(h.pidns) == 64,
+		       "sscanf widths below");
+	if (sscanf(buf, "%d %64s %63s", &h.pid, h.host, h.pidns) < 3 ||
 	    strcmp(h.pidns, me.pidns) == 0)
 		kfs_err("data_dir %s is in use by pid %d", data_dir, h.pid);
 	else
