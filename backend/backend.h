@@ -125,6 +125,13 @@ struct kfs_record {
 	size_t len;
 	char *key;               /* NUL-terminated; owned as data is */
 	int64_t arrival_ms;      /* ApproximateArrivalTimestamp */
+	/* A user record of a KPL aggregated record (backend/kpl/expand.h):
+	 * user is 1, sub_seq its SubSequenceNumber, ehk its explicit hash
+	 * key (in the result's blocks) or NULL.  0 and NULL for any record
+	 * a backend gives. */
+	char *ehk;
+	uint32_t sub_seq;
+	int user;
 	/* Last: a reader of data alone touches one cache line a record. */
 	char seq[KFS_SEQ_MAX];   /* "" only under KFS_GET_LAST_SEQ, not the last */
 };

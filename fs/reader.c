@@ -2,6 +2,7 @@
 #include "reader.h"
 #include "render.h"
 
+#include "backend/kpl/expand.h"
 #include "backend/names.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ struct kfs_reader {
 	size_t pend_i;
 
 	struct ahead *ahead;           /* the next page, being read; or NULL */
+	int bad_agg_logged;            /* a record failing the KPL checks was logged */
 };
 
 int kfs_reader_follows(const struct kfs_reader *r)
@@ -716,6 +718,30 @@ static void ahead_drop(struct kfs_reader *r)
 
 /* ---- fetching ---------------------------------------------------------- */
 
+/* Replaces the KPL aggregated records of res by their user records
+ * (backend/kpl/expand.h); on error res is cleared.  A record that starts
+ * with the magic and fails a check is read as plain data, logged once a
+ * reader. */
+static int expand(struct kfs_reader *r, const char *shard,
+		  struct kfs_get_result *res)
+{
+	size_t bad = 0;
+	const char *why = "";
+	int rc = kfs_agg_expand(res, r->key_filter ? r->name : NULL, &bad, &why);
+
+	if (rc < 0) {
+		kfs_get_result_clear(res);
+		return rc;
+	}
+	if (bad && !r->bad_agg_logged) {
+		r->bad_agg_logged = 1;
+		kfs_info("%s/%s: %zu record%s with the KPL magic but not "
+			 "aggregated (%s): read as plain data", r->stream,
+			 shard, bad, bad == 1 ? "" : "s", why);
+	}
+	return 0;
+}
+
 /* One get_records on a lane.  Returns 1 when bytes were added, 2 when
  * records came but none was kept (another key's) or the service says
  * more is behind an empty page, 3 for an empty page of a closed shard
@@ -741,6 +767,8 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 		err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH,
 					      r->pos.json ? 0 : KFS_GET_LAST_SEQ,
 					      &res);
+	if (!err)
+		err = expand(r, l->shard, &res);
 	if (err)
 		return err;
 	free(l->iter);

@@ -116,10 +116,18 @@ int kfs_render_json(struct kfs_rbuf *r, const char *shard,
 
 	kfs_format_iso8601(rec->arrival_ms, t, sizeof(t));
 	err = put_field(r, "{\"SequenceNumber\":", rec->seq);
+	if (!err && rec->user) {
+		char sub[32];
+
+		snprintf(sub, sizeof(sub), ",\"SubSequenceNumber\":%u", rec->sub_seq);
+		err = puts_(r, sub);
+	}
 	if (!err)
 		err = put_field(r, ",\"ApproximateArrivalTimestamp\":", t);
 	if (!err)
 		err = put_field(r, ",\"PartitionKey\":", rec->key);
+	if (!err && rec->ehk)
+		err = put_field(r, ",\"ExplicitHashKey\":", rec->ehk);
 	if (!err)
 		err = put_field(r, ",\"ShardId\":", shard);
 	if (!err)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kpl/expand.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -156,8 +157,9 @@ static int learn(struct kfs_sizes *s, const char *stream, const char *shard,
 		if (err)
 			break;
 		for (size_t i = 0; i < r.n; i++)
-			lk->bytes += kfs_framed_len(s->framing, r.records[i].data,
-						    r.records[i].len);
+			lk->bytes += kfs_agg_framed_len(s->framing,
+							r.records[i].data,
+							r.records[i].len);
 		if (r.n)
 			snprintf(lk->last_seq, sizeof(lk->last_seq), "%s",
 				 r.records[r.n - 1].seq);

@@ -52,6 +52,8 @@
 #include <string.h>
 
 #include "wire.h"
+#include "backend/kpl/agg.h"
+#include "backend/kpl/expand.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -315,16 +317,26 @@ static struct kshard *kshard_of(struct kfs_aws_keys *k, struct tkey *t,
 	return s;
 }
 
-static void count(struct kshard *s, const void *data, size_t len,
-		  const char *seq, int64_t arrival_ms)
+static void count_bytes(struct kshard *s, const uint64_t b[KFS_FRAMING_COUNT],
+			uint64_t records, const char *seq, int64_t arrival_ms)
 {
 	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
-		s->cum[f] += kfs_framed_len((enum kfs_framing)f, data, len);
-	s->records++;
+		s->cum[f] += b[f];
+	s->records += records;
 	if (arrival_ms > s->last_ms)
 		s->last_ms = arrival_ms;
 	if (kfs_aws_seq_cmp(seq, s->max_seq) > 0)
 		seq_set(s->max_seq, seq);
+}
+
+static void count(struct kshard *s, const void *data, size_t len,
+		  const char *seq, int64_t arrival_ms)
+{
+	uint64_t b[KFS_FRAMING_COUNT];
+
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+		b[f] = kfs_framed_len((enum kfs_framing)f, data, len);
+	count_bytes(s, b, 1, seq, arrival_ms);
 }
 
 /* ---- the put and get paths ----------------------------------------- */
@@ -423,9 +435,23 @@ void kfs_aws_keys_put(struct kfs_aws_keys *k,
 		const struct kfs_put_entry *en = &e[i];
 		struct tkey *t;
 		struct kshard *s;
+		struct kfs_agg_keyset ks;
 
 		if (en->err || !en->seq[0] || !en->shard_id[0] || !en->key)
 			continue;
+		if (kfs_agg_keys(en->data, en->len, &ks) == 1) {
+			/* A KPL aggregated record: each tracked key of its
+			 * user records counts its own. */
+			for (size_t j = 0; j < ks.n; j++)
+				if (tk->id && (t = tkey_find(k, stream, ks.v[j].key)) &&
+				    (s = kshard_of(k, t, en->shard_id)) &&
+				    put_counts(k, s, en->seq, tk->sent_ms))
+					count_bytes(s, ks.v[j].bytes, ks.v[j].records,
+						    en->seq, now);
+			kfs_agg_keyset_clear(&ks);
+			seen_raise(k, stream, en->shard_id, en->seq);
+			continue;
+		}
 		t = tkey_find(k, stream, en->key);
 		/* The service tells no arrival of a put: now is close.  A
 		 * put reads did not know of (no ticket) counts nothing:
@@ -463,9 +489,20 @@ void kfs_aws_keys_read(struct kfs_aws_keys *k, const char *stream,
 		const struct kfs_record *rec = &r->records[i];
 		struct tkey *t;
 		struct kshard *s;
+		struct kfs_agg_keyset ks;
 
 		if (!rec->seq[0] || !rec->key)
 			continue;
+		if (kfs_agg_keys(rec->data, rec->len, &ks) == 1) {
+			for (size_t j = 0; j < ks.n; j++)
+				if ((t = tkey_find(k, stream, ks.v[j].key)) &&
+				    (s = kshard_of(k, t, shard)) &&
+				    read_counts(k, s, rec))
+					count_bytes(s, ks.v[j].bytes, ks.v[j].records,
+						    rec->seq, rec->arrival_ms);
+			kfs_agg_keyset_clear(&ks);
+			continue;
+		}
 		t = tkey_find(k, stream, rec->key);
 		if (t && (s = kshard_of(k, t, shard)) && read_counts(k, s, rec))
 			count(s, rec->data, rec->len, rec->seq, rec->arrival_ms);
@@ -805,7 +842,10 @@ static int keep_window(struct kfs_aws_keys *k, const struct kiter *it,
 			ended = 1;
 			break;
 		}
-		if (rec->key && !strcmp(rec->key, it->key)) {
+		/* An aggregated record with another partition key may hold
+		 * user records of this one: the reader picks them. */
+		if (rec->key && (!strcmp(rec->key, it->key) ||
+				 kfs_agg_looks(rec->data, rec->len))) {
 			r->records[m++] = *rec;
 		} else if (!r->blocks) {
 			free(rec->key);

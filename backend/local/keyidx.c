@@ -17,6 +17,8 @@
 
 #include "crc32c.h"
 #include "ids.h"
+#include "backend/kpl/agg.h"
+#include "backend/kpl/expand.h"
 #include "lib/log.h"
 
 /*
@@ -305,7 +307,7 @@ static int post_create(struct kfs_kidx *k, struct kpost *p)
  * framing, all arrived at `arrival`.  The kidx lock held. */
 void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 		 uint32_t count, const uint64_t bytes[KFS_FRAMING_COUNT],
-		 int64_t arrival)
+		 uint64_t records, int64_t arrival)
 {
 	unsigned char b[KPOST_ENT];
 	struct kent e = {.first = first, .count = count, .arrival_ms = arrival};
@@ -313,7 +315,7 @@ void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 
 	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
 		p->cum[f] += bytes[f];
-	p->records += count;
+	p->records += records;
 	p->last_ms = arrival;
 	p->next_counter = first + count;
 	memcpy(e.cum, p->cum, sizeof(e.cum));
@@ -406,7 +408,14 @@ int kfs_kidx_append(struct kfs_kidx *k, const struct kfs_seglog_in *v,
 	for (size_t i = 0, j; rc == 0 && k->n && i < n; i = j) {
 		struct kpost *p;
 
-		for (j = i + 1; j < n && same_key(&v[i], &v[j]); j++)
+		if (kfs_agg_looks(v[i].data, v[i].len)) {
+			j = i + 1;
+			kidx_post_agg(k, v[i].data, v[i].len, v[i].key,
+				      v[i].key_len, *first_out + i, *arrival_out);
+			continue;
+		}
+		for (j = i + 1; j < n && same_key(&v[i], &v[j]) &&
+		     !kfs_agg_looks(v[j].data, v[j].len); j++)
 			;
 		p = kidx_lookup(k, v[i].key, v[i].key_len, kidx_fnv1a(v[i].key, v[i].key_len));
 		if (p) {
@@ -416,11 +425,53 @@ int kfs_kidx_append(struct kfs_kidx *k, const struct kfs_seglog_in *v,
 					kfs_framed_len(KFS_FRAMING_LINE, v[r].data, v[r].len);
 				bytes[KFS_FRAMING_WRITE] += v[r].len;
 			}
-			kidx_post(k, p, *first_out + i, (uint32_t)(j - i), bytes, *arrival_out);
+			kidx_post(k, p, *first_out + i, (uint32_t)(j - i), bytes,
+				  j - i, *arrival_out);
 		}
 	}
 	pthread_mutex_unlock(&k->lock);
 	return rc;
+}
+
+void kidx_post_agg(struct kfs_kidx *k, const void *data, size_t len,
+		   const void *key, size_t key_len, uint64_t counter,
+		   int64_t arrival)
+{
+	struct kfs_agg_keyset ks;
+	struct kpost *p;
+	int rc = kfs_agg_keys(data, len, &ks);
+
+	if (rc == 0) {
+		/* Plain data after all (a check failed): a run of one. */
+		uint64_t b[KFS_FRAMING_COUNT] = {
+			[KFS_FRAMING_LINE] = kfs_framed_len(KFS_FRAMING_LINE, data, len),
+			[KFS_FRAMING_WRITE] = len,
+		};
+		p = kidx_lookup(k, key, key_len, kidx_fnv1a(key, key_len));
+		if (p && counter >= p->next_counter)
+			kidx_post(k, p, counter, 1, b, 1, arrival);
+		return;
+	}
+	if (rc < 0) {
+		/* Its keys unknown: key files read by scanning from here
+		 * until the next open rebuilds the postings. */
+		if (counter < k->w_hold)
+			k->w_hold = counter;
+		kfs_warn("%s/" KEYS_DIR ": record %" PRIu64 " not indexed: %s",
+			 k->dir, counter, strerror(-rc));
+		return;
+	}
+	/* A KPL aggregated record is in the runs of every key it holds,
+	 * each counting its own user records. */
+	for (size_t i = 0; i < ks.n; i++) {
+		size_t kl = strlen(ks.v[i].key);
+
+		p = kidx_lookup(k, ks.v[i].key, kl, kidx_fnv1a(ks.v[i].key, kl));
+		if (p && counter >= p->next_counter)
+			kidx_post(k, p, counter, 1, ks.v[i].bytes,
+				  ks.v[i].records, arrival);
+	}
+	kfs_agg_keyset_clear(&ks);
 }
 
 /* ---- tracking --------------------------------------------------------- */

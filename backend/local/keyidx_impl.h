@@ -79,10 +79,18 @@ int kidx_keys_dir(struct kfs_kidx *k, int make);
 int kidx_w_store(struct kfs_kidx *k, uint64_t w);
 /* The watermark on disk, or -ENOENT / -EIO. */
 int kidx_w_read(struct kfs_kidx *k, uint64_t *w);
-/* Posts a run of p: counters first .. first + count - 1, `bytes` in
- * each framing, all arrived at `arrival`. */
+/* Posts a run of p: counters first .. first + count - 1 holding
+ * `records` of its records (count, but for a KPL aggregated record),
+ * `bytes` in each framing, all arrived at `arrival`. */
 void kidx_post(struct kfs_kidx *k, struct kpost *p, uint64_t first,
 	       uint32_t count, const uint64_t bytes[KFS_FRAMING_COUNT],
-	       int64_t arrival);
+	       uint64_t records, int64_t arrival);
+/* Posts the record at `counter` (data, len; its partition key) that
+ * starts with the KPL magic: in the runs of every tracked key among its
+ * user records (those whose next_counter is not past it), or, when it
+ * is not a valid aggregated record, of its key as plain data. */
+void kidx_post_agg(struct kfs_kidx *k, const void *data, size_t len,
+		   const void *key, size_t key_len, uint64_t counter,
+		   int64_t arrival);
 
 #endif

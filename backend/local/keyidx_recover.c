@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/kpl/agg.h"
 #include "lib/log.h"
 
 /* Takes p's posting file, if any, keeping the postings below w that
@@ -125,9 +126,15 @@ static int rescan(struct kfs_kidx *k, uint64_t from)
 			struct kpost *p = kidx_lookup(k, r->key, len, kidx_fnv1a(r->key, len));
 
 			if (run && (p != run || sc.counter[i] != first + count ||
-				    sc.arrival[i] != arrival)) {
-				kidx_post(k, run, first, count, bytes, arrival);
+				    sc.arrival[i] != arrival ||
+				    kfs_agg_looks(r->data, r->len))) {
+				kidx_post(k, run, first, count, bytes, count, arrival);
 				run = NULL;
+			}
+			if (kfs_agg_looks(r->data, r->len)) {
+				kidx_post_agg(k, r->data, r->len, r->key, len,
+					      sc.counter[i], sc.arrival[i]);
+				continue;
 			}
 			if (!p || sc.counter[i] < p->next_counter)
 				continue;
@@ -147,7 +154,7 @@ static int rescan(struct kfs_kidx *k, uint64_t from)
 		kfs_get_result_clear(&res);
 	}
 	if (run)
-		kidx_post(k, run, first, count, bytes, arrival);
+		kidx_post(k, run, first, count, bytes, count, arrival);
 out:
 	free(sc.counter);
 	free(sc.arrival);

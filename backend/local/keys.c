@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kpl/agg.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -383,7 +384,11 @@ static int read_span(struct kread *kr, uint64_t from, uint64_t to,
 	k = before;
 	for (size_t i = before; i < out->n; i++) {
 		struct kfs_record *r = &out->records[i];
-		if (filter && (strlen(r->key) != klen || memcmp(r->key, filter, klen)))
+		/* An aggregated record with another partition key may hold
+		 * user records of this one: kept, the reader picks them
+		 * (backend/kpl/expand.h). */
+		if (filter && (strlen(r->key) != klen || memcmp(r->key, filter, klen)) &&
+		    !kfs_agg_looks(r->data, r->len))
 			continue;
 		kr->bytes += r->len + strlen(r->key);
 		out->records[k++] = *r;

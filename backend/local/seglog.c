@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "backend/kpl/agg.h"
+#include "backend/kpl/expand.h"
 #include "lib/log.h"
 
 /*
@@ -1016,8 +1018,7 @@ static int scan_unit(struct scanner *sc, int ver, uint64_t off, struct uview *u)
 		u->first = r.counter;
 		u->count = 1;
 		u->arrival_ms = r.arrival_ms;
-		u->bytes[KFS_FRAMING_LINE] = line_len(r.data, r.data_len);
-		u->bytes[KFS_FRAMING_WRITE] = r.data_len;
+		kfs_agg_rendered(r.data, r.data_len, u->bytes, NULL);
 		return 0;
 	}
 	p = scan_get(sc, off, FRAME2_HDR, &err);
@@ -1036,6 +1037,8 @@ static int scan_unit(struct scanner *sc, int ver, uint64_t off, struct uview *u)
 	u->arrival_ms = f.arrival_ms;
 	u->bytes[KFS_FRAMING_LINE] = f.line_len;
 	u->bytes[KFS_FRAMING_WRITE] = f.data_len;
+	if (f.count == 1 && kfs_agg_looks(p + f.head, f.data_len))
+		kfs_agg_rendered(p + f.head, f.data_len, u->bytes, NULL);
 	return 0;
 }
 
@@ -1930,7 +1933,14 @@ static size_t frame2_end(const struct kfs_seglog_in *v, size_t n, size_t i,
 	size_t j = i + 1;
 	uint64_t d = v[i].len;
 
+	/* A KPL aggregated record is a frame of its own: its bytes rendered
+	 * (its user records') are then the entry's, and need no table. */
+	if (kfs_agg_looks(v[i].data, v[i].len)) {
+		*data = d;
+		return j;
+	}
 	while (j < n && j - i < FRAME2_COUNT_MAX && v[j].key_len == v[i].key_len &&
+	       !kfs_agg_looks(v[j].data, v[j].len) &&
 	       (v[j].key == v[i].key || v[i].key_len == 0 ||
 		memcmp(v[j].key, v[i].key, v[i].key_len) == 0) &&
 	       d + v[j].len <= FRAME2_SPLIT) {
@@ -1961,6 +1971,26 @@ static uint64_t append_size(int ver, const struct kfs_seglog_in *v, size_t n,
 		(*n_ent)++;
 	}
 	return total;
+}
+
+/* Adds the bytes of record r rendered to cum: its user records' when it
+ * is a KPL aggregated record (backend/kpl/expand.h), which then is a
+ * unit (record or frame) of its own. */
+static void unit_add(const struct kfs_seglog_in *r,
+		     uint64_t cum[KFS_FRAMING_COUNT])
+{
+	uint64_t b[KFS_FRAMING_COUNT];
+
+	if (r->rendered) {
+		memcpy(b, r->rendered, sizeof(b));
+	} else if (kfs_agg_looks(r->data, r->len)) {
+		kfs_agg_rendered(r->data, r->len, b, NULL);
+	} else {
+		b[KFS_FRAMING_LINE] = line_len(r->data, r->len);
+		b[KFS_FRAMING_WRITE] = r->len;
+	}
+	for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+		cum[f] += b[f];
 }
 
 /* Lays out v as it goes on disk at offset off of segment t (records in
@@ -1995,8 +2025,7 @@ static void append_build(const struct seg *t, const struct kfs_seglog_in *v,
 			crc = kfs_crc32c(0, h, 4);
 			crc = kfs_crc32c(crc, h + FRAME_HDR, e.len);
 			put32(h + 4, crc);
-			cum[KFS_FRAMING_LINE] += line_len(v[i].data, v[i].len);
-			cum[KFS_FRAMING_WRITE] += v[i].len;
+			unit_add(&v[i], cum);
 		} else {
 			uint64_t d, line = 0;
 			size_t head;
@@ -2030,8 +2059,12 @@ static void append_build(const struct seg *t, const struct kfs_seglog_in *v,
 			crc = kfs_crc32c(0, h, 4);
 			crc = kfs_crc32c(crc, h + FRAME_HDR, head - FRAME_HDR);
 			put32(h + 4, crc);
-			cum[KFS_FRAMING_LINE] += line;
-			cum[KFS_FRAMING_WRITE] += d;
+			if (j - i == 1) {
+				unit_add(&v[i], cum);
+			} else {
+				cum[KFS_FRAMING_LINE] += line;
+				cum[KFS_FRAMING_WRITE] += d;
+			}
 		}
 		e.off = off;
 		e.first = counter + i;
@@ -2436,8 +2469,17 @@ int kfs_seglog_find_byte(struct kfs_seglog *log, enum kfs_framing f,
 		uint64_t at;
 		uint32_t j;
 
-		if ((rc = entry_read(log, s, lo, &e)) < 0 ||
-		    (rc = frame2_read_head(log, s, &e, &head, &fv)) < 0)
+		if ((rc = entry_read(log, s, lo, &e)) < 0)
+			goto out;
+		if (e.count == 1) {
+			/* One record, maybe a KPL aggregated one, whose bytes
+			 * rendered are not its table's: it starts where the
+			 * entry before ends. */
+			*counter_out = e.first;
+			rc = seg_cum_before(log, s, e.first - s->first, f, start_out);
+			goto out;
+		}
+		if ((rc = frame2_read_head(log, s, &e, &head, &fv)) < 0)
 			goto out;
 		at = e.cum[f] + s->adj[f] - (f == KFS_FRAMING_LINE ? fv.line_len : fv.data_len);
 		for (j = 0; j + 1 < e.count; j++) {
@@ -2667,6 +2709,9 @@ static int read_pass2(struct kfs_seglog *log, struct seg *s, uint64_t *c,
 			r->data = data;
 			r->len = l;
 			r->arrival_ms = f.arrival_ms;
+			r->ehk = NULL;
+			r->sub_seq = 0;
+			r->user = 0;
 			seq_fn(ctx, *c, f.arrival_ms, r->seq);
 			out->n++;
 			(*got)++;
@@ -2812,6 +2857,9 @@ int kfs_seglog_read(struct kfs_seglog *log, uint64_t from, size_t max_records,
 			r->data = p + FRAME_HDR + BODY_HDR + rv.key_len;
 			r->len = rv.data_len;
 			r->arrival_ms = rv.arrival_ms;
+			r->ehk = NULL;
+			r->sub_seq = 0;
+			r->user = 0;
 			seq_fn(ctx, c, rv.arrival_ms, r->seq);
 			out->n++;
 			got++;
