@@ -1,5 +1,6 @@
 /* producer.c - see producer.h. */
 #include "producer.h"
+#include "producer_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,108 +10,18 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "kpl/agg.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
-/*
- * The records of one kfs_producer_put_many() call share one allocation:
- * the block header, the key and explicit hash key once, then each record's
- * struct and data.  The block is freed when its last record is resolved.
- * A run (producer.h) is one struct standing for all of its records, then
- * their iovecs, then their data back to back.
- */
-struct pblock {
-	unsigned refs;            /* queue entries not yet resolved; atomic */
-};
-
-/* One queued record or run, inside its block. */
-struct precord {
-	struct precord *next;     /* queue link */
-	struct pblock *blk;       /* the allocation it lives in */
-	struct kfs_ack *ack;      /* whose record it is (borrowed) */
-	const char *key;          /* partition key, in the block */
-	const char *ehk;          /* explicit hash key or NULL, in the block */
-	const unsigned char *data;/* data, in the block (one record) */
-	size_t len;               /* data length (one record) */
-	const struct iovec *run;  /* a run: its records, in the block; or NULL */
-	size_t n;                 /* records it stands for: 1, or the run's */
-	size_t cost;              /* memory counted against the queue bound */
-	size_t wire;              /* data plus key: what counts in a batch */
-	int64_t enq_ms;           /* monotonic time it was queued */
-};
-
 /* Lets go of a resolved record; the last one frees the block. */
-static void precord_done(struct precord *r)
+void prod_record_done(struct precord *r)
 {
 	struct pblock *b = r->blk;
 
 	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(b);
 }
-
-#define KEYSET_BUCKETS 256
-
-/* A partition key held by a batch in flight. */
-struct inflight_key {
-	struct inflight_key *next;    /* bucket chain */
-	int owner;                    /* index of the sender holding it */
-	char key[];                   /* the key */
-};
-
-/* The queue and sender threads of one stream. */
-struct pstream {
-	struct pstream *next;         /* list link; protected by producer lock */
-	char name[KFS_STREAM_NAME_MAX + 1];
-	struct kfs_producer *p;       /* owner */
-	pthread_t *threads;           /* the senders, cfg.max_inflight of them */
-	struct sender *senders;       /* their arguments */
-	int nthreads;                 /* how many were started */
-	pthread_mutex_t lock;         /* protects every field below */
-	pthread_cond_t wake;          /* new records, a kick, keys let go, or stop */
-	struct inflight_key *inflight[KEYSET_BUCKETS]; /* keys of batches in flight */
-	struct precord *head, *tail;  /* records not yet taken by the sender */
-	size_t count;                 /* records in the queue */
-	size_t bytes;                 /* their data plus keys (wire) */
-	int kicked;                   /* send without lingering until drained */
-	int busy;                     /* batches being stored now */
-	size_t inflight_n;            /* records of those batches */
-	int stop;                     /* the producer is shutting down */
-};
-
-/* One sender thread of a stream. */
-struct sender {
-	struct pstream *ps;   /* its stream */
-	int idx;              /* its index, the owner of the keys it holds */
-	int64_t since;        /* queue time of the oldest record of its batch
-			       * in flight, 0 when none; protected by ps->lock */
-	struct precord **flight; /* its batch in flight, or NULL; protected
-				  * by ps->lock */
-	size_t flight_n;      /* entries of that batch; protected by ps->lock */
-	size_t flight_records;/* records they stand for; protected by ps->lock */
-	int abandoned;        /* kfs_producer_abandon resolved that batch: its
-			       * writers have heard; protected by ps->lock */
-};
-
-struct kfs_producer {
-	struct kfs_backend *be;            /* borrowed */
-	struct kfs_producer_config cfg;    /* read-only after new */
-	pthread_mutex_t lock;              /* "producer lock": protects below */
-	pthread_cond_t space;              /* queue has room again */
-	struct pstream *streams;           /* one per stream written to */
-	size_t queued;                     /* cost of every queued record */
-	size_t queued_runs;                /* of which runs (producer.h) */
-	int stopping;                      /* no new records accepted; written
-					    * under the lock, also read
-					    * atomically by the senders */
-	int64_t drain_deadline;            /* monotonic ms; after it, fail what is left */
-	int abandoned;                     /* kfs_producer_abandon was called;
-					    * written under the lock, also
-					    * read atomically by the senders */
-	int running;                       /* sender threads not yet ended */
-	int joined;                        /* kfs_producer_drain joined them */
-	pthread_cond_t idle;               /* a sender ended, or abandoned */
-	struct kfs_producer_stats stats;   /* counters (queued_bytes unused here) */
-};
 
 void kfs_ack_init(struct kfs_ack *a)
 {
@@ -159,7 +70,7 @@ int kfs_ack_drain(struct kfs_ack *a, int timeout_ms)
 }
 
 /* Adds what one batch came to to the stream's metrics. */
-static void count_batch(struct kfs_producer *p, const char *stream,
+void prod_count_batch(struct kfs_producer *p, const char *stream,
 			uint64_t stored, uint64_t bytes, uint64_t failed,
 			uint64_t retried, uint64_t throttled)
 {
@@ -174,11 +85,12 @@ static void count_batch(struct kfs_producer *p, const char *stream,
 }
 
 /* Adds a batch's outcome to the producer's counters. */
-static void count_stats(struct kfs_producer *p, uint64_t stored,
+void prod_count_stats(struct kfs_producer *p, uint64_t stored,
 			uint64_t failed, uint64_t retries, uint64_t batches)
 {
 	pthread_mutex_lock(&p->lock);
 	p->stats.records_put += stored;
+	p->stats.kinesis_records += stored;
 	p->stats.records_failed += failed;
 	p->stats.retries += retries;
 	p->stats.batches += batches;
@@ -186,7 +98,7 @@ static void count_stats(struct kfs_producer *p, uint64_t stored,
 }
 
 /* Fills the put entry of one record; writers learn no sequence numbers. */
-static void entry_init(struct kfs_put_entry *en, const char *key,
+void prod_entry_init(struct kfs_put_entry *en, const char *key,
 		       const char *ehk, const void *data, size_t len)
 {
 	en->key = key;
@@ -200,7 +112,7 @@ static void entry_init(struct kfs_put_entry *en, const char *key,
 
 /* Gives back the queue memory of resolved entries (cost, of which
  * run_cost is runs') and wakes the writers waiting for room. */
-static void queue_release(struct kfs_producer *p, size_t cost, size_t run_cost)
+void prod_queue_release(struct kfs_producer *p, size_t cost, size_t run_cost)
 {
 	pthread_mutex_lock(&p->lock);
 	p->queued -= cost;
@@ -210,7 +122,7 @@ static void queue_release(struct kfs_producer *p, size_t cost, size_t run_cost)
 }
 
 /* Resolves n records of a with one result. */
-static void ack_resolve_n(struct kfs_ack *a, int err, uint64_t n)
+void prod_ack_resolve_n(struct kfs_ack *a, int err, uint64_t n)
 {
 	pthread_mutex_lock(&a->lock);
 	if (err && !a->err)
@@ -221,9 +133,9 @@ static void ack_resolve_n(struct kfs_ack *a, int err, uint64_t n)
 	pthread_mutex_unlock(&a->lock);
 }
 
-static void ack_resolve(struct kfs_ack *a, int err)
+static void prod_ack_resolve(struct kfs_ack *a, int err)
 {
-	ack_resolve_n(a, err, 1);
+	prod_ack_resolve_n(a, err, 1);
 }
 
 void kfs_producer_config_default(struct kfs_producer_config *cfg)
@@ -239,6 +151,9 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->on_stored_arg = NULL;
 	cfg->metrics = NULL;
 	cfg->clock = NULL;
+	cfg->aggregate = 0;
+	cfg->agg_max_bytes = KFS_AGG_MAX_BYTES_DEFAULT;
+	cfg->agg_linger_ms = 100;
 }
 
 int kfs_producer_new(struct kfs_backend *be,
@@ -263,6 +178,10 @@ int kfs_producer_new(struct kfs_backend *be,
 		p->cfg.max_inflight = 1; /* one writer per log is all it takes */
 	if (p->cfg.linger_ms < 0)
 		p->cfg.linger_ms = 0;
+	if (p->cfg.agg_linger_ms < 0)
+		p->cfg.agg_linger_ms = 0;
+	if (p->cfg.agg_max_bytes == 0)
+		p->cfg.agg_max_bytes = KFS_AGG_MAX_BYTES_DEFAULT;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->space, NULL);
 	pthread_cond_init(&p->idle, NULL);
@@ -271,15 +190,15 @@ int kfs_producer_new(struct kfs_backend *be,
 }
 
 /* Errors worth sending the record again for. */
-static int retryable(int err)
+int prod_retryable(int err)
 {
 	return err == -EAGAIN || err == -EIO || err == -ETIMEDOUT ||
 	       err == -ECONNRESET || err == -EBUSY;
 }
 
-/* Sleeps for the n-th retry's backoff: base * 2^n, the upper half of it
+/* Sleeps for the n-th retry's prod_backoff: base * 2^n, the upper half of it
  * with jitter. */
-static void backoff(const struct kfs_producer_config *cfg, int n,
+void prod_backoff(const struct kfs_producer_config *cfg, int n,
 		    unsigned *seed)
 {
 	int64_t cap = (int64_t)cfg->backoff_ms << (n < 10 ? n : 10);
@@ -290,7 +209,7 @@ static void backoff(const struct kfs_producer_config *cfg, int n,
 
 /* Logs one line per distinct error of a batch, with the stream, the first
  * key that got it and the reason. */
-static void log_failures(const char *stream, struct kfs_put_entry *e,
+void prod_log_failures(const char *stream, struct kfs_put_entry *e,
 			 size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -316,7 +235,7 @@ static void log_failures(const char *stream, struct kfs_put_entry *e,
  * metrics file, before their writers hear).  Returns 1 when
  * kfs_producer_abandon has failed the batch already: its writers have
  * heard (and may be gone), its records are counted. */
-static int batch_landed(struct sender *me, size_t n)
+int prod_batch_landed(struct sender *me, size_t n)
 {
 	struct pstream *ps = me->ps;
 	int gone;
@@ -391,7 +310,7 @@ static void send_run(struct sender *me, struct precord *r)
 			break;
 		}
 		for (size_t k = 0; k < m; k++)
-			entry_init(&e[k], key, ehk, v[i + k].iov_base,
+			prod_entry_init(&e[k], key, ehk, v[i + k].iov_base,
 				   v[i + k].iov_len);
 		p->be->ops->put_records(p->be->impl, ps->name, e, m);
 		batches++;
@@ -405,23 +324,23 @@ static void send_run(struct sender *me, struct precord *r)
 		failed += bad;
 		if (bad < m && p->cfg.on_stored)
 			p->cfg.on_stored(p->cfg.on_stored_arg, ps->name);
-		log_failures(ps->name, e, m);
+		prod_log_failures(ps->name, e, m);
 		i += m;
 	}
 	free(e);
-	if (!batch_landed(me, n)) {
+	if (!prod_batch_landed(me, n)) {
 		/* Counted before the writer hears, as in send_batch. */
-		count_batch(p, ps->name, n - failed, stored_bytes, failed, 0,
+		prod_count_batch(p, ps->name, n - failed, stored_bytes, failed, 0,
 			    throttled);
-		count_stats(p, n - failed, failed, 0, batches);
-		ack_resolve_n(r->ack, err, n);
+		prod_count_stats(p, n - failed, failed, 0, batches);
+		prod_ack_resolve_n(r->ack, err, n);
 	}
-	queue_release(p, r->cost, r->cost);
-	precord_done(r);
+	prod_queue_release(p, r->cost, r->cost);
+	prod_record_done(r);
 }
 
 /*
- * Sends one batch, resending failed retryable entries (only those, in their
+ * Sends one batch, resending failed prod_retryable entries (only those, in their
  * order) until they succeed or run out of attempts, then resolves every
  * record with its writer (unless kfs_producer_abandon did already).
  * me->since, the sender's oldest record in flight, is cleared once the
@@ -439,18 +358,18 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 	size_t throttled = 0, bytes = 0;
 
 	if (!e || !todo) {
-		if (batch_landed(me, n))
+		if (prod_batch_landed(me, n))
 			goto out;
 		kfs_err("stream %s: %zu record(s) not stored: out of memory",
 			ps->name, n);
-		count_batch(p, ps->name, 0, 0, n, 0, 0);
-		count_stats(p, 0, n, 0, 1);
+		prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
+		prod_count_stats(p, 0, n, 0, 1);
 		for (size_t i = 0; i < n; i++)
-			ack_resolve(recs[i]->ack, -ENOMEM);
+			prod_ack_resolve(recs[i]->ack, -ENOMEM);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		entry_init(&e[i], recs[i]->key, recs[i]->ehk, recs[i]->data,
+		prod_entry_init(&e[i], recs[i]->key, recs[i]->ehk, recs[i]->data,
 			   recs[i]->len);
 		todo[i] = i;
 	}
@@ -469,7 +388,7 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 					e[todo[k]].err = -ENOMEM;
 				break;
 			}
-			backoff(&p->cfg, attempt - 1, seed);
+			prod_backoff(&p->cfg, attempt - 1, seed);
 			retries += ntodo;
 			for (size_t k = 0; k < ntodo; k++) {
 				sub[k] = e[todo[k]];
@@ -488,7 +407,7 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 		for (size_t k = 0; k < ntodo; k++) {
 			if (v != e)
 				e[todo[k]] = sub[k];
-			if (v[k].err && retryable(v[k].err) &&
+			if (v[k].err && prod_retryable(v[k].err) &&
 			    attempt + 1 < p->cfg.max_attempts)
 				todo[again++] = todo[k];
 		}
@@ -497,9 +416,9 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 				  ps->name, again, ntodo);
 		ntodo = again;
 	}
-	if (batch_landed(me, n))
+	if (prod_batch_landed(me, n))
 		goto out;   /* kfs_producer_abandon told the writers */
-	log_failures(ps->name, e, n);
+	prod_log_failures(ps->name, e, n);
 	for (size_t i = 0; i < n; i++) {
 		failed += e[i].err != 0;
 		bytes += e[i].err ? 0 : e[i].len;
@@ -507,24 +426,24 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 	stored = n - failed;
 	/* Counted before the writers hear: once close(2) returns, the
 	 * metrics file shows its records. */
-	count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
-	count_stats(p, stored, failed, retries, 1);
+	prod_count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
+	prod_count_stats(p, stored, failed, retries, 1);
 	for (size_t i = 0, run; i < n; i += run) {
 		/* A run of one writer's records with one result: one wake-up. */
 		for (run = 1; i + run < n && recs[i + run]->ack == recs[i]->ack &&
 		     e[i + run].err == e[i].err; run++)
 			;
-		ack_resolve_n(recs[i]->ack, e[i].err, run);
+		prod_ack_resolve_n(recs[i]->ack, e[i].err, run);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {
 		cost += recs[i]->cost;
-		precord_done(recs[i]);
+		prod_record_done(recs[i]);
 	}
 	free(e);
 	free(todo);
 	free(sub);
-	queue_release(p, cost, 0);
+	prod_queue_release(p, cost, 0);
 }
 
 /* Sends one batch: a run (alone in its batch), or records. */
@@ -552,7 +471,7 @@ static void fail_queued(struct pstream *ps)
 		n += r->n;
 		cost += r->cost;
 		run_cost += r->run ? r->cost : 0;
-		ack_resolve_n(r->ack, -EIO, r->n);
+		prod_ack_resolve_n(r->ack, -EIO, r->n);
 	}
 	if (n)
 		kfs_err("stream %s, key %s: %zu record(s) not delivered before "
@@ -560,13 +479,13 @@ static void fail_queued(struct pstream *ps)
 	/* first points into the head's block: free only after the log. */
 	for (struct precord *r = ps->head, *next; r; r = next) {
 		next = r->next;
-		precord_done(r);
+		prod_record_done(r);
 	}
 	ps->head = ps->tail = NULL;
 	ps->count = ps->bytes = 0;
-	count_stats(p, 0, n, 0, 0);
-	queue_release(p, cost, run_cost);
-	count_batch(p, ps->name, 0, 0, n, 0, 0);
+	prod_count_stats(p, 0, n, 0, 0);
+	prod_queue_release(p, cost, run_cost);
+	prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
 }
 
 static unsigned key_bucket(const char *key)
@@ -635,10 +554,11 @@ static size_t take_batch(struct pstream *ps, int me, struct precord **batch,
 	const struct kfs_producer_config *cfg = &ps->p->cfg;
 	struct precord **pp = &ps->head, *prev = NULL;
 	size_t n = 0, records = 0, bytes = 0, scanned = 0;
-	size_t scan_max = 4 * cfg->batch_records;
+	size_t max = ps->aggregate ? KFS_PRODUCER_AGG_BATCH : cfg->batch_records;
+	size_t scan_max = 4 * max;
 	int shared = cfg->max_inflight > 1;
 
-	while (*pp && n < cfg->batch_records && scanned++ < scan_max) {
+	while (*pp && n < max && scanned++ < scan_max) {
 		struct precord *r = *pp;
 		int owner = shared ? key_owner(ps, r->key) : -1;
 
@@ -676,11 +596,14 @@ static void *sender_main(void *arg)
 	const struct kfs_producer_config *cfg = &p->cfg;
 	int cheap = (p->be->ops->caps & KFS_CAP_CHEAP_PUT) != 0;
 	unsigned seed = (unsigned)kfs_mono_ms() ^ (unsigned)(uintptr_t)me;
-	struct precord **batch = malloc(cfg->batch_records * sizeof(*batch));
+	size_t batch_cap = cfg->batch_records > KFS_PRODUCER_AGG_BATCH
+			   ? cfg->batch_records : KFS_PRODUCER_AGG_BATCH;
+	struct precord **batch = malloc(batch_cap * sizeof(*batch));
 
 	pthread_mutex_lock(&ps->lock);
 	for (;;) {
 		size_t n, records;
+		int agg;
 
 		while (!ps->head && !ps->stop)
 			pthread_cond_wait(&ps->wake, &ps->lock);
@@ -700,10 +623,13 @@ static void *sender_main(void *arg)
 				fail_queued(ps);
 				break;
 			}
-		} else if (!cheap && !ps->kicked &&
-			   ps->count < cfg->batch_records &&
+		} else if ((!cheap || ps->aggregate) && !ps->kicked &&
+			   ps->count < (ps->aggregate ? KFS_PRODUCER_AGG_BATCH
+						      : cfg->batch_records) &&
 			   ps->bytes < cfg->batch_bytes) {
-			int64_t due = ps->head->enq_ms + cfg->linger_ms;
+			int64_t due = ps->head->enq_ms +
+				      (ps->aggregate ? cfg->agg_linger_ms
+						     : cfg->linger_ms);
 
 			if (kfs_clock_mono(cfg->clock) < due) {
 				kfs_clock_wait_until(cfg->clock, &ps->wake,
@@ -712,7 +638,7 @@ static void *sender_main(void *arg)
 			}
 		}
 		if (!batch) {
-			batch = malloc(cfg->batch_records * sizeof(*batch));
+			batch = malloc(batch_cap * sizeof(*batch));
 			if (!batch) {
 				/* Try again shortly rather than lose records. */
 				kfs_clock_wait_until(cfg->clock, &ps->wake, &ps->lock,
@@ -736,8 +662,12 @@ static void *sender_main(void *arg)
 		me->flight = batch;
 		me->flight_n = n;
 		me->flight_records = records;
+		agg = ps->aggregate;
 		pthread_mutex_unlock(&ps->lock);
-		send_batch(me, batch, n, &seed);
+		if (agg && !(n == 1 && batch[0]->run))
+			prod_send_aggregated(me, batch, n, &seed);
+		else
+			send_batch(me, batch, n, &seed);
 		pthread_mutex_lock(&ps->lock);
 		ps->busy--;
 		if (cfg->max_inflight > 1) {
@@ -784,6 +714,7 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 		return NULL;
 	snprintf(ps->name, sizeof(ps->name), "%s", stream);
 	ps->p = p;
+	ps->aggregate = p->cfg.aggregate != 0;
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->wake, NULL);
 	ps->threads = calloc((size_t)want, sizeof(*ps->threads));
@@ -911,8 +842,10 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 			  const struct iovec *v, size_t n, struct kfs_ack *ack)
 {
 	/* A big write to a cheap backend is one queue entry, stored by the
-	 * sender with one append while the writer goes on. */
-	int run = n >= RUN_MIN && (p->be->ops->caps & KFS_CAP_CHEAP_PUT);
+	 * sender with one append while the writer goes on (unless its
+	 * records are to be aggregated). */
+	int run = n >= RUN_MIN && (p->be->ops->caps & KFS_CAP_CHEAP_PUT) &&
+		  !kfs_producer_aggregates(p, stream);
 	struct precord *first, *last;
 	struct pstream *ps;
 	struct pblock *b;
@@ -967,6 +900,42 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		pthread_cond_signal(&ps->wake);
 	pthread_mutex_unlock(&ps->lock);
 	return 0;
+}
+
+int kfs_producer_set_aggregate(struct kfs_producer *p, const char *stream,
+			       int on)
+{
+	struct pstream *ps;
+
+	pthread_mutex_lock(&p->lock);
+	ps = p->stopping ? NULL : stream_get(p, stream);
+	pthread_mutex_unlock(&p->lock);
+	if (!ps)
+		return -ENOMEM;
+	pthread_mutex_lock(&ps->lock);
+	ps->aggregate = on != 0;
+	pthread_cond_signal(&ps->wake);
+	pthread_mutex_unlock(&ps->lock);
+	return 0;
+}
+
+int kfs_producer_aggregates(struct kfs_producer *p, const char *stream)
+{
+	struct pstream *ps;
+	int on = p->cfg.aggregate != 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (ps = p->streams; ps; ps = ps->next)
+		if (strcmp(ps->name, stream) == 0)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	if (ps) {
+		/* Streams are only freed by kfs_producer_free. */
+		pthread_mutex_lock(&ps->lock);
+		on = ps->aggregate;
+		pthread_mutex_unlock(&ps->lock);
+	}
+	return on;
 }
 
 void kfs_producer_kick(struct kfs_producer *p, const char *stream)
@@ -1067,7 +1036,7 @@ static size_t fail_inflight(struct pstream *ps)
 		if (!me->flight || me->abandoned)
 			continue;
 		for (size_t k = 0; k < me->flight_n; k++)
-			ack_resolve_n(me->flight[k]->ack, -EIO,
+			prod_ack_resolve_n(me->flight[k]->ack, -EIO,
 				      me->flight[k]->n);
 		n += me->flight_records;
 		ps->inflight_n -= me->flight_records;
@@ -1077,8 +1046,8 @@ static size_t fail_inflight(struct pstream *ps)
 	if (n) {
 		kfs_err("stream %s: %zu record(s) in flight not delivered "
 			"before the stop deadline", ps->name, n);
-		count_stats(p, 0, n, 0, 0);
-		count_batch(p, ps->name, 0, 0, n, 0, 0);
+		prod_count_stats(p, 0, n, 0, 0);
+		prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
 	}
 	return n;
 }

@@ -71,10 +71,18 @@ struct kfs_producer_config {
 	 * (lib/clock.h; borrowed, it must outlive the producer), NULL for
 	 * the real clock. */
 	struct kfs_clock *clock;
+	/* KPL aggregation (docs/aggregation.md): whether streams aggregate
+	 * unless set otherwise (kfs_producer_set_aggregate), the most bytes
+	 * of one aggregated record, and how long an aggregating stream's
+	 * records wait to be batched (instead of linger_ms). */
+	int aggregate;
+	size_t agg_max_bytes;
+	int agg_linger_ms;
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 16 MiB queue, 500 records,
- * 5 MiB, 1 attempt, 100 ms, 1 batch in flight). */
+ * 5 MiB, 1 attempt, 100 ms, 1 batch in flight; no aggregation, and when
+ * aggregating the KPL's 51,200 bytes and 100 ms). */
 void kfs_producer_config_default(struct kfs_producer_config *cfg);
 
 struct kfs_producer;
@@ -146,6 +154,20 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 			  const char *key, const char *explicit_hash_key,
 			  const struct iovec *v, size_t n, struct kfs_ack *ack);
 
+/*
+ * Whether the records of `stream` are packed into KPL aggregated records
+ * from now on (records already queued included): 1 or 0.  The setting is
+ * the producer's (this mount's), not the stream's.  0 or -ENOMEM.
+ */
+int kfs_producer_set_aggregate(struct kfs_producer *p, const char *stream,
+			       int on);
+/* 1 when `stream` aggregates, else 0. */
+int kfs_producer_aggregates(struct kfs_producer *p, const char *stream);
+
+/* Entries a batch of an aggregating stream takes from its queue (they
+ * become a few aggregated records). */
+#define KFS_PRODUCER_AGG_BATCH 8192
+
 /* Asks the stream's sender to send what is queued now, without lingering.
  * Does not wait. */
 void kfs_producer_kick(struct kfs_producer *p, const char *stream);
@@ -156,6 +178,8 @@ struct kfs_producer_stats {
 	uint64_t records_failed;  /* records whose failure reached a writer */
 	uint64_t retries;         /* records resent after a retryable error */
 	uint64_t batches;         /* put_records calls */
+	uint64_t kinesis_records; /* Kinesis records stored: records_put,
+				   * less what aggregation packed together */
 	size_t queued_bytes;      /* bytes waiting now */
 };
 void kfs_producer_stats(struct kfs_producer *p, struct kfs_producer_stats *out);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "backend/kpl/agg.h"
 
 #define KFS_OPT(t, p) { t, offsetof(struct kfs_options, p), 1 }
 
@@ -23,6 +24,9 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("shards=%s", shards_s),
 	KFS_OPT("record=%s", record_s),
 	KFS_OPT("linger_ms=%s", linger_s),
+	KFS_OPT("aggregate", aggregate),
+	KFS_OPT("aggregate_max_bytes=%s", agg_max_bytes_s),
+	KFS_OPT("aggregate_linger_ms=%s", agg_linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
 	KFS_OPT("log_format=%s", log_format_s),
@@ -300,6 +304,24 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->agg_max_bytes = KFS_AGG_MAX_BYTES_DEFAULT;
+	if (o->agg_max_bytes_s) {
+		/* Room for the magic, the message's tables and the digest
+		 * at the low end; one record's limit at the high end. */
+		if (parse_long("aggregate_max_bytes", o->agg_max_bytes_s, 1024,
+			       KFS_RECORD_LIMIT_DEFAULT - KFS_KEY_MAX, &v) == 0)
+			o->agg_max_bytes = (size_t)v;
+		else
+			bad = 1;
+	}
+	o->agg_linger_ms = 100;
+	if (o->agg_linger_s) {
+		if (parse_long("aggregate_linger_ms", o->agg_linger_s, 0, 60000,
+			       &v) == 0)
+			o->agg_linger_ms = (int)v;
+		else
+			bad = 1;
+	}
 	o->max_record_size = KFS_RECORD_LIMIT_DEFAULT;
 	if (o->max_record_s) {
 		if (parse_long("max_record_size", o->max_record_s, 2,
@@ -398,6 +420,12 @@ void kfs_options_usage(const char *prog)
 "    -o shards=N            shard count of a stream made with mkdir (default: 1)\n"
 "    -o record=line|write   one record per line, or per write(2) (default: line)\n"
 "    -o linger_ms=N         longest a record waits to be batched (default: 20)\n"
+"    -o aggregate           pack the records of each key into KPL aggregated\n"
+"                           records (every stream; per stream: the xattr\n"
+"                           user.kinesis.aggregate)\n"
+"    -o aggregate_max_bytes=N  largest aggregated record (default: 51200)\n"
+"    -o aggregate_linger_ms=N  longest a record of an aggregating stream\n"
+"                           waits to be packed (default: 100)\n"
 "    -o max_record_size=N   largest record, data plus key, in bytes\n"
 "                           (default: 1048576, at most 10485760)\n"
 "    -o log_format=1|2      format of the segment files the local engine\n"
@@ -499,6 +527,8 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->log_format_s);
 	free(o->segment_bytes_s);
 	free(o->poll_s);
+	free(o->agg_max_bytes_s);
+	free(o->agg_linger_s);
 	free(o->ca_bundle);
 	free(o->timeout_s);
 	free(o->stop_timeout_s);

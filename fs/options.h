@@ -31,6 +31,9 @@ struct kfs_options {
 	char *shards_s;          /* shard count for mkdir, as given */
 	char *record_s;          /* "line" or "write", as given */
 	char *linger_s;          /* linger_ms, as given */
+	int aggregate;           /* -o aggregate: KPL aggregation */
+	char *agg_max_bytes_s;   /* aggregate_max_bytes, as given */
+	char *agg_linger_s;      /* aggregate_linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
 	char *log_format_s;      /* log_format, as given */
@@ -58,6 +61,8 @@ struct kfs_options {
 	int shards;              /* >= 1 */
 	enum kfs_framing framing;
 	int linger_ms;           /* >= 0 */
+	size_t agg_max_bytes;    /* of one aggregated record */
+	int agg_linger_ms;       /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
 	int log_format;          /* local segment files started: 1, 2; 0 default */

@@ -62,6 +62,8 @@ static int xattrs_of(struct kfs_fs *fs, const char *op, const char *path,
 		xadd(x, "shard_count", "%d", sd.open_shard_count);
 		xadd(x, "stream_mode", "%s", sd.mode);
 		xadd(x, "creation_time", "%s", t);
+		xadd(x, "aggregate", "%d",
+		     fs->prod ? kfs_producer_aggregates(fs->prod, sd.name) : 0);
 	} else if (p->kind == KFS_NODE_SHARD) {
 		xadd(x, "shard_id", "%s", shd.id);
 		xadd(x, "state", "%s", shd.closed ? "CLOSED" : "OPEN");
@@ -181,6 +183,18 @@ int kfs_setxattr(const char *path, const char *name, const char *value,
 			return kfs_names_fail(err, "update shard count", &p,
 					      NULL);
 		kfs_info("stream %s: shard count set to %ld", p.stream, v);
+		return 0;
+	}
+	if (p.kind == KFS_NODE_STREAM &&
+	    strcmp(name, KFS_XATTR_PREFIX "aggregate") == 0) {
+		if (xattr_int(value, size, &v) || (v != 0 && v != 1))
+			return kfs_names_fail(-EINVAL, "set aggregate", &p,
+					      "aggregate takes 1 (on) or 0 (off)");
+		err = kfs_producer_set_aggregate(fs->prod, p.stream, (int)v);
+		if (err)
+			return kfs_names_fail(err, "set aggregate", &p, NULL);
+		kfs_info("stream %s: KPL aggregation %s for this mount", p.stream,
+			 v ? "on" : "off");
 		return 0;
 	}
 	if (strncmp(name, KFS_XATTR_PREFIX, strlen(KFS_XATTR_PREFIX)) == 0)

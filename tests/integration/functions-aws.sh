@@ -216,10 +216,11 @@ awsk()
         --cli-binary-format raw-in-base64-out --no-cli-pager kinesis "$@"
 }
 
-# aws_read_shard tsv|raw STREAM SHARD OUT: every record of the shard, read
+# aws_read_shard tsv|raw|agg STREAM SHARD OUT: every record of the shard, read
 # with the aws CLI (get-shard-iterator TRIM_HORIZON, then get-records to the
-# tip), into OUT: "KEY<TAB>DATA-as-JSON-string" lines (tsv) or the data as
-# they are (raw).
+# tip), into OUT: "KEY<TAB>DATA-as-JSON-string" lines (tsv), the data as
+# they are (raw), or such lines of every user record, KPL aggregated
+# records de-aggregated by the npm aws-kinesis-agg (agg).
 aws_read_shard()
 {
     local format=$1 stream=$2 shard=$3 out=$4 it n i
@@ -230,7 +231,8 @@ aws_read_shard()
     for ((i = 0; i < 1000; i++)); do
         awsk get-records --shard-iterator "$it" --limit 10000 --output json >"$out.answer" ||
             fail "aws kinesis get-records $stream $shard failed"
-        read -r n it < <(node "$aws_dir/records.js" "$format" "$out.answer" "$out")
+        read -r n it < <(NODE_PATH=$KFS_AWS_NODE_MODULES node "$aws_dir/records.js" \
+            "$format" "$out.answer" "$out")
         if [ "$n" -eq 0 ] || [ "$it" = - ]; then
             break
         fi
@@ -238,7 +240,7 @@ aws_read_shard()
     rm -f "$out.answer"
 }
 
-# aws_read_stream tsv|raw STREAM OUT: aws_read_shard of every shard of the
+# aws_read_stream tsv|raw|agg STREAM OUT: aws_read_shard of every shard of the
 # stream, the shards read at once, one after another in OUT.
 aws_read_stream()
 {

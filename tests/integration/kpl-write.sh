@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# kpl-write.sh - writing KPL aggregated records (-o aggregate, and the
+# stream's user.kinesis.aggregate), on both backends (docs/aggregation.md):
+#   - four writers of 1,500 lines each (three big writes, one a line per
+#     write), one key each, into a 2-shard stream: every key file reads
+#     back its lines in order; the shard files hold every line and their
+#     sizes are what cat gives;
+#   - the JSON lines show every line as a user record (SubSequenceNumber),
+#     in far fewer Kinesis records than lines;
+#   - on AWS the aws CLI gets aggregated records that the npm
+#     aws-kinesis-agg de-aggregates (as the KCL would) into every line,
+#     each key's in order;
+#   - user.kinesis.aggregate reads 1, takes 0 (then records go plain) and
+#     refuses anything but 0 and 1 with EINVAL and a log line.
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+requires jq --version
+requires getfattr --version
+requires setfattr --version
+
+kfs_setup
+view_ms=$((15000 * kfs_slow))
+n=1500
+s=$mnt/agw
+
+for k in 0 1 2 3; do
+    awk -v k="$k" -v n="$n" 'BEGIN {
+        for (i = 1; i <= n; i++)
+            printf "k%d line %d: %s caf\303\251\n", k, i, substr("GET /index.html HTTP/1.1 200 612 \"-\" \"curl/7.88.1\" 0123456789", 1, 30 + (i * 7 + k) % 45)
+    }' >"$tmp/lines.$k"
+done
+cat "$tmp"/lines.[0-3] | sort >"$tmp/all.sorted"
+
+kfs_mount shards=2,aggregate
+mkdir "$s"
+assert_eq "$(getfattr --absolute-names -n user.kinesis.aggregate --only-values "$s")" 1 \
+    "user.kinesis.aggregate with -o aggregate"
+pids=()
+for k in 0 1 2; do
+    cat "$tmp/lines.$k" >>"$s/k$k" &
+    pids+=($!)
+done
+# A line a write(2), as a logging program writes.
+{ while IFS= read -r l; do printf '%s\n' "$l"; done <"$tmp/lines.3"; } >>"$s/k3" &
+pids+=($!)
+for pid in "${pids[@]}"; do
+    wait "$pid" || fail "a writer failed"
+done
+
+for k in 0 1 2 3; do
+    read_into "$tmp/got.$k" "$s/k$k"
+    assert_file_eq "$tmp/got.$k" "$tmp/lines.$k" "key file k$k"
+done
+total=0
+for sh in 0 1; do
+    read_into "$tmp/shard.$sh" "$s/$(shard_name "$sh")"
+    assert_size "$s/$(shard_name "$sh")" "$(file_size "$tmp/shard.$sh")" "size of shard $sh"
+    total=$((total + $(file_size "$tmp/shard.$sh")))
+done
+cat "$tmp"/shard.[01] | sort >"$tmp/shards.sorted"
+assert_file_eq "$tmp/shards.sorted" "$tmp/all.sorted" "the shard files' lines"
+msg "4 x $n lines: key files in order, shard files and sizes ($total bytes)"
+
+"$probe" read-for "$s/@TRIM_HORIZON.jsonl" "$view_ms" "$((4 * n))l" >"$tmp/all.jsonl" 2>/dev/null
+assert_eq "$(grep -c '' "$tmp/all.jsonl")" "$((4 * n))" "JSON lines"
+users=$(jq -s '[.[] | select(has("SubSequenceNumber"))] | length' "$tmp/all.jsonl")
+assert_eq "$users" "$((4 * n))" "user records among the JSON lines"
+records=$(jq -r .SequenceNumber "$tmp/all.jsonl" | sort -u | grep -c '')
+[ "$records" -le $((4 * n / 20)) ] ||
+    fail "$records Kinesis records for $((4 * n)) lines: expected at most $((4 * n / 20))"
+msg "JSON lines: $((4 * n)) user records in $records Kinesis records"
+
+if on_aws; then
+    aws_read_stream agg agw "$tmp/cli.agg"
+    cut -f2 "$tmp/cli.agg" | jq -j . | sort >"$tmp/cli.sorted"
+    assert_file_eq "$tmp/cli.sorted" "$tmp/all.sorted" "lines de-aggregated by aws-kinesis-agg"
+    for k in 0 1 2 3; do
+        awk -F '\t' -v k="k$k" '$1 == k' "$tmp/cli.agg" | cut -f2 | jq -j . >"$tmp/cli.$k"
+        assert_file_eq "$tmp/cli.$k" "$tmp/lines.$k" "key k$k de-aggregated by aws-kinesis-agg"
+    done
+    aws_read_stream tsv agw "$tmp/cli.tsv"
+    assert_eq "$(grep -c '' "$tmp/cli.tsv")" "$records" "Kinesis records the aws CLI reads"
+    msg "aws CLI + aws-kinesis-agg: every line, each key in order"
+fi
+
+# ---- the attribute -----------------------------------------------------------
+log_mark
+rc=0
+setfattr -n user.kinesis.aggregate -v 2 "$s" 2>"$tmp/setfattr.err" || rc=$?
+[ "$rc" -ne 0 ] && grep -q 'Invalid argument' "$tmp/setfattr.err" ||
+    fail "user.kinesis.aggregate=2: status $rc, $(cat "$tmp/setfattr.err")"
+expect_logged 1 1 'agw.*aggregate takes 1 \(on\) or 0 \(off\)' "a bad user.kinesis.aggregate"
+setfattr -n user.kinesis.aggregate -v 0 "$s"
+assert_eq "$(getfattr --absolute-names -n user.kinesis.aggregate --only-values "$s")" 0 \
+    "user.kinesis.aggregate set to 0"
+printf 'plain %d\n' 1 2 3 >>"$s/k9"
+"$probe" read-for "$s/k9@TRIM_HORIZON.jsonl" "$view_ms" 3l >"$tmp/k9.jsonl" 2>/dev/null
+jq -s -e 'length == 3 and all(has("SubSequenceNumber") | not)' "$tmp/k9.jsonl" >/dev/null ||
+    fail "records written with user.kinesis.aggregate=0 are aggregated: $(cat "$tmp/k9.jsonl")"
+msg "user.kinesis.aggregate: 1, then 0 (plain records), EINVAL for 2"
+kfs_umount
+msg "OK"
