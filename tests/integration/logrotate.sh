@@ -120,7 +120,11 @@ for n in 1 2 3 4; do
     # stepped back would give a second, and a name, already used).
     while [ -n "$last" ] && [ "$(date +%s)" -le "$last" ]; do sleep 0.1; done
     rotate "$tmp/dateext.conf" "dateext rotation $n"
-    last=$(date +%s)
+    # The second logrotate put in the name, which a clock stepped back
+    # right after it may not show any more.
+    last=$(sed -n "s/^dateext suffix '-[0-9]*-\([0-9]*\)'\$/\1/p" "$tmp/lr.out")
+    now=$(date +%s)
+    [ -n "$last" ] && [ "$last" -ge "$now" ] || last=$now
 done
 round "$d/app.log" d5
 ls "$d" >"$tmp/names" || fail "ls $d failed"
