@@ -152,6 +152,7 @@ void kfs_producer_config_default(struct kfs_producer_config *cfg)
 	cfg->metrics = NULL;
 	cfg->clock = NULL;
 	cfg->aggregate = 0;
+	cfg->spread = 0;
 	cfg->agg_max_bytes = KFS_AGG_MAX_BYTES_DEFAULT;
 	cfg->agg_linger_ms = 100;
 }
@@ -369,7 +370,9 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		prod_entry_init(&e[i], recs[i]->key, recs[i]->ehk, recs[i]->data,
+		prod_entry_init(&e[i], recs[i]->key,
+				recs[i]->ehk ? recs[i]->ehk : prod_spread_ehk(me),
+				recs[i]->data,
 			   recs[i]->len);
 		todo[i] = i;
 	}
@@ -663,6 +666,7 @@ static void *sender_main(void *arg)
 		me->flight_n = n;
 		me->flight_records = records;
 		agg = ps->aggregate;
+		me->ring_spread = ps->spread;
 		pthread_mutex_unlock(&ps->lock);
 		if (agg && !(n == 1 && batch[0]->run))
 			prod_send_aggregated(me, batch, n, &seed);
@@ -677,6 +681,8 @@ static void *sender_main(void *arg)
 	}
 	pthread_mutex_unlock(&ps->lock);
 	free(batch);
+	free(me->ring);
+	me->ring = NULL;
 	pthread_mutex_lock(&p->lock);
 	p->running--;
 	pthread_cond_broadcast(&p->idle);
@@ -715,6 +721,7 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 	snprintf(ps->name, sizeof(ps->name), "%s", stream);
 	ps->p = p;
 	ps->aggregate = p->cfg.aggregate != 0;
+	ps->spread = p->cfg.spread != 0;
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->wake, NULL);
 	ps->threads = calloc((size_t)want, sizeof(*ps->threads));
@@ -845,7 +852,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	 * sender with one append while the writer goes on (unless its
 	 * records are to be aggregated). */
 	int run = n >= RUN_MIN && (p->be->ops->caps & KFS_CAP_CHEAP_PUT) &&
-		  !kfs_producer_aggregates(p, stream);
+		  !kfs_producer_modes(p, stream);
 	struct precord *first, *last;
 	struct pstream *ps;
 	struct pblock *b;
@@ -902,8 +909,8 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 	return 0;
 }
 
-int kfs_producer_set_aggregate(struct kfs_producer *p, const char *stream,
-			       int on)
+int kfs_producer_set_mode(struct kfs_producer *p, const char *stream,
+			  unsigned m, int on)
 {
 	struct pstream *ps;
 
@@ -913,16 +920,20 @@ int kfs_producer_set_aggregate(struct kfs_producer *p, const char *stream,
 	if (!ps)
 		return -ENOMEM;
 	pthread_mutex_lock(&ps->lock);
-	ps->aggregate = on != 0;
+	if (m & KFS_PRODUCER_AGGREGATE)
+		ps->aggregate = on != 0;
+	if (m & KFS_PRODUCER_SPREAD)
+		ps->spread = on != 0;
 	pthread_cond_signal(&ps->wake);
 	pthread_mutex_unlock(&ps->lock);
 	return 0;
 }
 
-int kfs_producer_aggregates(struct kfs_producer *p, const char *stream)
+unsigned kfs_producer_modes(struct kfs_producer *p, const char *stream)
 {
 	struct pstream *ps;
-	int on = p->cfg.aggregate != 0;
+	unsigned m = (p->cfg.aggregate ? KFS_PRODUCER_AGGREGATE : 0) |
+		     (p->cfg.spread ? KFS_PRODUCER_SPREAD : 0);
 
 	pthread_mutex_lock(&p->lock);
 	for (ps = p->streams; ps; ps = ps->next)
@@ -932,10 +943,50 @@ int kfs_producer_aggregates(struct kfs_producer *p, const char *stream)
 	if (ps) {
 		/* Streams are only freed by kfs_producer_free. */
 		pthread_mutex_lock(&ps->lock);
-		on = ps->aggregate;
+		m = (ps->aggregate ? KFS_PRODUCER_AGGREGATE : 0) |
+		    (ps->spread ? KFS_PRODUCER_SPREAD : 0);
 		pthread_mutex_unlock(&ps->lock);
 	}
-	return on;
+	return m;
+}
+
+/* How often a spreading sender lists the shards again: a reshard's new
+ * shards get their share within this. */
+#define SPREAD_REFRESH_MS 10000
+
+const char *prod_spread_ehk(struct sender *me)
+{
+	struct kfs_producer *p = me->ps->p;
+	int64_t now;
+
+	if (!me->ring_spread)
+		return NULL;
+	now = kfs_clock_mono(p->cfg.clock);
+	if (!me->ring_ms || now - me->ring_ms >= SPREAD_REFRESH_MS) {
+		struct kfs_shard_list sl = { 0 };
+		char (*ring)[KFS_HASH_KEY_MAX];
+		size_t n = 0;
+
+		me->ring_ms = now;
+		if (p->be->ops->list_shards &&
+		    p->be->ops->list_shards(p->be->impl, me->ps->name, &sl) == 0 &&
+		    (ring = malloc((sl.n ? sl.n : 1) * sizeof(*ring)))) {
+			for (size_t i = 0; i < sl.n; i++)
+				if (!sl.v[i].closed)
+					memcpy(ring[n++], sl.v[i].hash_start,
+					       sizeof(ring[0]));
+			free(me->ring);
+			me->ring = ring;
+			me->ring_n = n;
+		} else {
+			kfs_debug("stream %s: shards not listed: records not spread "
+				  "for now", me->ps->name);
+		}
+		kfs_shard_list_clear(&sl);
+	}
+	if (me->ring_n == 0)
+		return NULL;
+	return me->ring[me->ring_next++ % me->ring_n];
 }
 
 void kfs_producer_kick(struct kfs_producer *p, const char *stream)

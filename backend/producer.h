@@ -78,6 +78,10 @@ struct kfs_producer_config {
 	int aggregate;
 	size_t agg_max_bytes;
 	int agg_linger_ms;
+	/* Whether streams spread the records of a key over their open
+	 * shards (docs/aggregation.md, "One file over many shards") unless
+	 * set otherwise. */
+	int spread;
 };
 
 /* Fills cfg with the defaults (linger 20 ms, 16 MiB queue, 500 records,
@@ -154,15 +158,20 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 			  const char *key, const char *explicit_hash_key,
 			  const struct iovec *v, size_t n, struct kfs_ack *ack);
 
+/* How a stream's records are sent (each off unless the config says). */
+#define KFS_PRODUCER_AGGREGATE 0x1  /* packed into KPL aggregated records */
+#define KFS_PRODUCER_SPREAD 0x2     /* records without an explicit hash key
+				     * get one, each open shard's in turn */
+
 /*
- * Whether the records of `stream` are packed into KPL aggregated records
- * from now on (records already queued included): 1 or 0.  The setting is
- * the producer's (this mount's), not the stream's.  0 or -ENOMEM.
+ * Turns mode `m` (one of the above) on or off for `stream` from now on
+ * (records already queued included).  The setting is the producer's
+ * (this mount's), not the stream's.  0 or -ENOMEM.
  */
-int kfs_producer_set_aggregate(struct kfs_producer *p, const char *stream,
-			       int on);
-/* 1 when `stream` aggregates, else 0. */
-int kfs_producer_aggregates(struct kfs_producer *p, const char *stream);
+int kfs_producer_set_mode(struct kfs_producer *p, const char *stream,
+			  unsigned m, int on);
+/* The modes of `stream` now, KFS_PRODUCER_* or'ed. */
+unsigned kfs_producer_modes(struct kfs_producer *p, const char *stream);
 
 /* Entries a batch of an aggregating stream takes from its queue (they
  * become a few aggregated records). */

@@ -150,7 +150,9 @@ static int pack_next(struct agg *a, struct group *g, struct rentry *r,
 			/* Too big to share: plain, as the KPL sends it. */
 			r->count = 1;
 			g->next++;
-			prod_entry_init(en, x->key, x->ehk, x->data, x->len);
+			prod_entry_init(en, x->key,
+					x->ehk ? x->ehk : prod_spread_ehk(a->me),
+					x->data, x->len);
 			return 0;
 		}
 		if ((rc = kfs_agg_builder_add(a->b, x->key, x->ehk, x->data,
@@ -163,7 +165,9 @@ static int pack_next(struct agg *a, struct group *g, struct rentry *r,
 	if ((rc = kfs_agg_builder_pack(a->b, &r->packed, &len)) < 0)
 		return rc;
 	g->next += r->count;
-	prod_entry_init(en, first->key, first->ehk, r->packed, len);
+	prod_entry_init(en, first->key,
+			first->ehk ? first->ehk : prod_spread_ehk(a->me),
+			r->packed, len);
 	return 0;
 }
 

@@ -62,6 +62,7 @@ struct pstream {
 	size_t inflight_n;            /* records of those batches */
 	int stop;                     /* the producer is shutting down */
 	int aggregate;                /* batches are aggregated */
+	int spread;                   /* records spread over the shards */
 };
 
 /* One sender thread of a stream. */
@@ -76,6 +77,12 @@ struct sender {
 	size_t flight_records;/* records they stand for; protected by ps->lock */
 	int abandoned;        /* kfs_producer_abandon resolved that batch: its
 			       * writers have heard; protected by ps->lock */
+	/* The open shards' starting hash keys for spreading, this thread's
+	 * own copy (no lock): refreshed every SPREAD_REFRESH_MS. */
+	char (*ring)[KFS_HASH_KEY_MAX];
+	size_t ring_n, ring_next;
+	int64_t ring_ms;      /* monotonic time of the listing, 0: never */
+	int ring_spread;      /* the batch being sent spreads */
 };
 
 struct kfs_producer {
@@ -114,6 +121,11 @@ int prod_retryable(int err);
 void prod_backoff(const struct kfs_producer_config *cfg, int n, unsigned *seed);
 void prod_log_failures(const char *stream, struct kfs_put_entry *e, size_t n);
 int prod_batch_landed(struct sender *me, size_t n);
+/* The explicit hash key for the next record of a spreading batch of
+ * sender me: an open shard's starting hash key, each in turn; NULL when
+ * the batch does not spread or the shards are not known (the key's hash
+ * routes it then). */
+const char *prod_spread_ehk(struct sender *me);
 
 /* producer_agg.c: sends a batch of a stream that aggregates
  * (docs/aggregation.md), then resolves every record with its writer. */

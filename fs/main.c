@@ -248,6 +248,7 @@ int main(int argc, char *argv[])
 	kfs_producer_config_default(&pcfg);
 	pcfg.linger_ms = opt.linger_ms;
 	pcfg.aggregate = opt.aggregate;
+	pcfg.spread = opt.spread;
 	pcfg.agg_max_bytes = opt.agg_max_bytes;
 	pcfg.agg_linger_ms = opt.agg_linger_ms;
 	pcfg.on_stored = kfs_fs_on_stored;   /* wakes readers at the tip */

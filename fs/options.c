@@ -25,6 +25,7 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("record=%s", record_s),
 	KFS_OPT("linger_ms=%s", linger_s),
 	KFS_OPT("aggregate", aggregate),
+	KFS_OPT("spread", spread),
 	KFS_OPT("aggregate_max_bytes=%s", agg_max_bytes_s),
 	KFS_OPT("aggregate_linger_ms=%s", agg_linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
@@ -426,6 +427,9 @@ void kfs_options_usage(const char *prog)
 "    -o aggregate_max_bytes=N  largest aggregated record (default: 51200)\n"
 "    -o aggregate_linger_ms=N  longest a record of an aggregating stream\n"
 "                           waits to be packed (default: 100)\n"
+"    -o spread              spread each file's records over the open shards\n"
+"                           of its stream (explicit hash keys; per stream:\n"
+"                           the xattr user.kinesis.spread)\n"
 "    -o max_record_size=N   largest record, data plus key, in bytes\n"
 "                           (default: 1048576, at most 10485760)\n"
 "    -o log_format=1|2      format of the segment files the local engine\n"

@@ -32,6 +32,7 @@ struct kfs_options {
 	char *record_s;          /* "line" or "write", as given */
 	char *linger_s;          /* linger_ms, as given */
 	int aggregate;           /* -o aggregate: KPL aggregation */
+	int spread;              /* -o spread: over the shards */
 	char *agg_max_bytes_s;   /* aggregate_max_bytes, as given */
 	char *agg_linger_s;      /* aggregate_linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */

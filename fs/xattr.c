@@ -46,6 +46,7 @@ static int xattrs_of(struct kfs_fs *fs, const char *op, const char *path,
 {
 	struct kfs_stream_desc sd;
 	struct kfs_shard_desc shd;
+	unsigned m;
 	int err = kfs_names_resolve(fs, op, path, p, &sd, &shd);
 	char t[40];
 
@@ -62,8 +63,9 @@ static int xattrs_of(struct kfs_fs *fs, const char *op, const char *path,
 		xadd(x, "shard_count", "%d", sd.open_shard_count);
 		xadd(x, "stream_mode", "%s", sd.mode);
 		xadd(x, "creation_time", "%s", t);
-		xadd(x, "aggregate", "%d",
-		     fs->prod ? kfs_producer_aggregates(fs->prod, sd.name) : 0);
+		m = fs->prod ? kfs_producer_modes(fs->prod, sd.name) : 0;
+		xadd(x, "aggregate", "%d", (m & KFS_PRODUCER_AGGREGATE) != 0);
+		xadd(x, "spread", "%d", (m & KFS_PRODUCER_SPREAD) != 0);
 	} else if (p->kind == KFS_NODE_SHARD) {
 		xadd(x, "shard_id", "%s", shd.id);
 		xadd(x, "state", "%s", shd.closed ? "CLOSED" : "OPEN");
@@ -186,14 +188,22 @@ int kfs_setxattr(const char *path, const char *name, const char *value,
 		return 0;
 	}
 	if (p.kind == KFS_NODE_STREAM &&
-	    strcmp(name, KFS_XATTR_PREFIX "aggregate") == 0) {
+	    (strcmp(name, KFS_XATTR_PREFIX "aggregate") == 0 ||
+	     strcmp(name, KFS_XATTR_PREFIX "spread") == 0)) {
+		int agg = name[strlen(KFS_XATTR_PREFIX)] == 'a';
+		const char *op = agg ? "set aggregate" : "set spread";
+
 		if (xattr_int(value, size, &v) || (v != 0 && v != 1))
-			return kfs_names_fail(-EINVAL, "set aggregate", &p,
-					      "aggregate takes 1 (on) or 0 (off)");
-		err = kfs_producer_set_aggregate(fs->prod, p.stream, (int)v);
+			return kfs_names_fail(-EINVAL, op, &p, agg
+					      ? "aggregate takes 1 (on) or 0 (off)"
+					      : "spread takes 1 (on) or 0 (off)");
+		err = kfs_producer_set_mode(fs->prod, p.stream,
+					    agg ? KFS_PRODUCER_AGGREGATE
+						: KFS_PRODUCER_SPREAD, (int)v);
 		if (err)
-			return kfs_names_fail(err, "set aggregate", &p, NULL);
-		kfs_info("stream %s: KPL aggregation %s for this mount", p.stream,
+			return kfs_names_fail(err, op, &p, NULL);
+		kfs_info("stream %s: %s %s for this mount", p.stream,
+			 agg ? "KPL aggregation" : "spreading over the shards",
 			 v ? "on" : "off");
 		return 0;
 	}

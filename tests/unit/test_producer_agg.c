@@ -300,10 +300,10 @@ TEST(the_setting_is_per_stream)
 
 	fake_init(&f, &be);
 	p = mk(&be, 2048, 1);
-	CHECK_EQ_INT(kfs_producer_aggregates(p, "s"), 1);
-	CHECK_EQ_INT(kfs_producer_set_aggregate(p, "t", 0), 0);
-	CHECK_EQ_INT(kfs_producer_aggregates(p, "t"), 0);
-	CHECK_EQ_INT(kfs_producer_aggregates(p, "s"), 1);
+	CHECK_EQ_INT(kfs_producer_modes(p, "s"), KFS_PRODUCER_AGGREGATE);
+	CHECK_EQ_INT(kfs_producer_set_mode(p, "t", KFS_PRODUCER_AGGREGATE, 0), 0);
+	CHECK_EQ_INT(kfs_producer_modes(p, "t"), 0);
+	CHECK_EQ_INT(kfs_producer_modes(p, "s"), KFS_PRODUCER_AGGREGATE);
 	kfs_ack_init(&a);
 	REQUIRE(kfs_producer_put(p, "t", "k0", NULL, "k0:0", 4, &a) == 0);
 	REQUIRE(kfs_producer_put(p, "s", "k0", NULL, "k0:1", 4, &a) == 0);
