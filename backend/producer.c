@@ -400,7 +400,9 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 			}
 			v = sub;
 		}
+		prod_rate_wait(me, v, ntodo);
 		p->be->ops->put_records(p->be->impl, ps->name, v, ntodo);
+		prod_rate_learn(me, v, ntodo);
 		for (size_t k = 0; k < ntodo; k++) {
 			ok += v[k].err == 0;
 			throttled += v[k].err == -EAGAIN;
@@ -692,6 +694,7 @@ static void *sender_main(void *arg)
 
 static void stream_destroy(struct pstream *ps)
 {
+	prod_rate_destroy(&ps->rate);
 	pthread_cond_destroy(&ps->wake);
 	pthread_mutex_destroy(&ps->lock);
 	for (int b = 0; b < KEYSET_BUCKETS; b++)
@@ -724,6 +727,7 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 	ps->spread = p->cfg.spread != 0;
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->wake, NULL);
+	prod_rate_init(&ps->rate);
 	ps->threads = calloc((size_t)want, sizeof(*ps->threads));
 	ps->senders = calloc((size_t)want, sizeof(*ps->senders));
 	for (int i = 0; ps->threads && ps->senders && i < want; i++) {

@@ -197,7 +197,9 @@ static void send_round(struct agg *a, size_t m)
 			}
 			v = a->sub;
 		}
+		prod_rate_wait(a->me, v, ntodo);
 		p->be->ops->put_records(p->be->impl, ps->name, v, ntodo);
+		prod_rate_learn(a->me, v, ntodo);
 		a->calls++;
 		for (size_t k = 0; k < ntodo; k++) {
 			ok += v[k].err == 0;

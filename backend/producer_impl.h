@@ -43,6 +43,15 @@ struct inflight_key {
 	char key[];                   /* the key */
 };
 
+/* The per-shard write rates of a stream (producer_rate.c). */
+struct prate_shard;
+struct prate {
+	pthread_mutex_t lock;         /* "rate lock": protects below */
+	struct prate_shard *v;        /* the open shards, their rates */
+	size_t n;
+	int64_t listed_ms;            /* monotonic time of the listing, 0: never */
+};
+
 /* The queue and sender threads of one stream. */
 struct pstream {
 	struct pstream *next;         /* list link; protected by producer lock */
@@ -63,6 +72,7 @@ struct pstream {
 	int stop;                     /* the producer is shutting down */
 	int aggregate;                /* batches are aggregated */
 	int spread;                   /* records spread over the shards */
+	struct prate rate;            /* its own lock */
 };
 
 /* One sender thread of a stream. */
@@ -126,6 +136,16 @@ int prod_batch_landed(struct sender *me, size_t n);
  * the batch does not spread or the shards are not known (the key's hash
  * routes it then). */
 const char *prod_spread_ehk(struct sender *me);
+
+/* producer_rate.c: a stream's per-shard rates, and the pacing of a
+ * put_records call of entries e[0..n) by them (before it) and what its
+ * answers teach them (after it). */
+void prod_rate_init(struct prate *r);
+void prod_rate_destroy(struct prate *r);
+void prod_rate_wait(struct sender *me, const struct kfs_put_entry *e,
+		    size_t n);
+void prod_rate_learn(struct sender *me, const struct kfs_put_entry *e,
+		     size_t n);
 
 /* producer_agg.c: sends a batch of a stream that aggregates
  * (docs/aggregation.md), then resolves every record with its writer. */

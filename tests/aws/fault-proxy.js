@@ -35,6 +35,17 @@
 //                                 call, not only a suffix of a shard's; the
 //                                 others are forwarded and stored.
 //                                 PutRecord: InternalFailure.
+//   limits [bytes=B] [records=N] PutRecords: the service's per-shard write
+//                                 limits, B bytes (data and partition keys,
+//                                 default 1048576) and N records (default
+//                                 1000) a second per shard, each a token
+//                                 bucket holding a second's worth: from the
+//                                 first entry of a shard over its budget on,
+//                                 that shard's entries of the call fail with
+//                                 ProvisionedThroughputExceededException;
+//                                 the others are forwarded.  rate and
+//                                 repeat do not apply.  The stats count what
+//                                 each shard took ("limits").
 //   slow     [rate=R] [ms=MS]     wait MS (default 1500) before forwarding;
 //                                 nothing is forwarded if the client gave up
 //   hang     [rate=R] [repeat=K]  read the request and never answer nor
@@ -108,12 +119,13 @@ const stats = {
   actions: {},           // requests received by action
   faults: {              // faults injected
     reset: 0, http500: 0, http503: 0, throttle: 0,
-    partial_requests: 0, partial_entries: 0,
+    partial_requests: 0, partial_entries: 0, limited_requests: 0, limited_entries: 0,
     slow: 0, slow_abandoned: 0, hang: 0, expired: 0, expiredtoken: 0,
     gone: 0, refused_requests: 0, dropped_connections: 0,
   },
   faulted_records: 0,    // entries in requests that got a fault
   upstream_errors: 0,    // forwards the upstream did not answer
+  limits: {},            // limits mode: per shard, {bytes, records} taken
 }
 function saveStats() {
   common.writeAtomic(args.stats, JSON.stringify(stats, null, 1) + '\n')
@@ -122,13 +134,14 @@ function saveStats() {
 // ---- the mode --------------------------------------------------------------
 
 const MODES = ['none', 'reset', 'http500', 'http503', 'throttle', 'partial', 'scattered',
-  'slow', 'hang', 'expired', 'expiredtoken', 'gone', 'mix']
+  'limits', 'slow', 'hang', 'expired', 'expiredtoken', 'gone', 'mix']
 let mode = { name: 'none' }
 let controlText = null
 
 function parseMode(line) {
   const words = line.trim().split(/\s+/)
   const m = { name: words[0] || 'none', rate: 0.5, repeat: 2, ms: 1500, secs: 10,
+    bytes: 1048576, records: 1000,
     actions: new Set(['PutRecords', 'PutRecord']), all: false, keys: new Set() }
   if (!MODES.includes(m.name)) throw new Error(`unknown mode ${m.name}`)
   if (m.name === 'expired') m.actions = new Set(['GetRecords'])
@@ -139,6 +152,8 @@ function parseMode(line) {
     else if (k === 'repeat') m.repeat = Number(v)
     else if (k === 'ms') m.ms = Number(v)
     else if (k === 'secs') m.secs = Number(v)
+    else if (k === 'bytes') m.bytes = Number(v)
+    else if (k === 'records') m.records = Number(v)
     else if (k === 'keys') m.keys = new Set(v.split(','))
     else if (k === 'actions') {
       m.all = v === 'all'
@@ -331,7 +346,68 @@ async function partial(req, res, body, parsed, ids, scattered) {
   stats.faults.partial_entries += failed
   stats.faulted_records += failed
   fail.forEach((f, i) => { if (f) bump(ids[i]) })
+  return forwardPartial(req, res, parsed, fail)
+}
 
+// Per shard of the limits mode: {bytes, records} tokens and when they were
+// last topped up (ms).
+const buckets = new Map()
+
+// limits(req, res, parsed): the per-shard write limits on a PutRecords;
+// true when it answered the request (some entry over a budget).
+async function limits(req, res, parsed) {
+  const stream = parsed.StreamName
+  const entries = parsed.Records
+  const fail = new Array(entries.length).fill(null)
+  const over = new Set()
+  const now = Date.now()
+  const taken = []
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]
+    const shardId = await shardOf(stream, e)
+    if (shardId === null) continue
+    const key = `${stream}/${shardId}`
+    let b = buckets.get(key)
+    if (!b) {
+      b = { bytes: mode.bytes, records: mode.records, at: now }
+      buckets.set(key, b)
+    }
+    const dt = (now - b.at) / 1000
+    b.bytes = Math.min(mode.bytes, b.bytes + dt * mode.bytes)
+    b.records = Math.min(mode.records, b.records + dt * mode.records)
+    b.at = now
+    const size = Buffer.byteLength(String(e.Data || ''), 'base64') +
+      Buffer.byteLength(String(e.PartitionKey || ''), 'utf8')
+    if (over.has(shardId) || b.bytes < size || b.records < 1) {
+      over.add(shardId)
+      fail[i] = { ErrorCode: 'ProvisionedThroughputExceededException',
+        ErrorMessage: `Rate exceeded for shard ${shardId} in stream ${stream} under account 000000000000.` }
+      continue
+    }
+    b.bytes -= size
+    b.records -= 1
+    taken.push([shardId, size])
+  }
+  for (const [shardId, size] of taken) {
+    const t = stats.limits[shardId] || (stats.limits[shardId] = { bytes: 0, records: 0 })
+    t.bytes += size
+    t.records++
+  }
+  const failed = fail.filter(Boolean).length
+  if (failed === 0) {
+    saveStats()
+    return false
+  }
+  stats.faults.limited_requests++
+  stats.faults.limited_entries += failed
+  return forwardPartial(req, res, parsed, fail)
+}
+
+// Forwards the entries of a PutRecords that fail[] leaves (all of them
+// when none is left: an answer without a call) and answers with their
+// results and the failures in their places; true (it answered).
+async function forwardPartial(req, res, parsed, fail) {
+  const entries = parsed.Records
   const kept = entries.filter((e, i) => !fail[i])
   let results = []
   const status = 200
@@ -454,7 +530,13 @@ async function handle(req, res) {
     const ids = identitiesOf(action, body, parsed)
     let kind = m.name
     if (kind === 'mix') kind = ['reset', 'http500', 'throttle', 'partial', 'slow'][Math.floor(random() * 5)]
-    if ((kind === 'partial' || kind === 'scattered') && action === 'PutRecords' && parsed &&
+    if (kind === 'limits') {
+      if (action === 'PutRecords' && parsed && Array.isArray(parsed.Records) &&
+          await limits(req, res, parsed)) {
+        afterAnswer(req)
+        return
+      }
+    } else if ((kind === 'partial' || kind === 'scattered') && action === 'PutRecords' && parsed &&
         Array.isArray(parsed.Records)) {
       if (await partial(req, res, body, parsed, ids, kind === 'scattered')) {
         afterAnswer(req)

@@ -10,6 +10,9 @@
 #   - on AWS the aws CLI gets aggregated records that the npm
 #     aws-kinesis-agg de-aggregates (as the KCL would) into every line,
 #     each key's in order;
+#   - a reshard (shard 0 split) while a writer writes a key a line at a
+#     time: the key file and the key's view give every line once, in
+#     order;
 #   - user.kinesis.aggregate reads 1, takes 0 (then records go plain) and
 #     refuses anything but 0 and 1 with EINVAL and a log line.
 # shellcheck source=functions.sh
@@ -17,6 +20,7 @@
 requires jq --version
 requires getfattr --version
 requires setfattr --version
+requires bc --version
 
 kfs_setup
 view_ms=$((15000 * kfs_slow))
@@ -82,6 +86,50 @@ if on_aws; then
     assert_eq "$(grep -c '' "$tmp/cli.tsv")" "$records" "Kinesis records the aws CLI reads"
     msg "aws CLI + aws-kinesis-agg: every line, each key in order"
 fi
+
+# ---- a reshard while aggregating -------------------------------------------
+r=$mnt/rs
+mkdir "$r"
+seq -f 'rs line %g' 1 3000 >"$tmp/rs.want"
+# A line a write, 100 lines every 50 ms (100 on AWS, where the split
+# takes the aws CLI's start too): some 1.5 to 3 s of writing.
+pause=0.05
+on_aws && pause=0.1
+{
+    i=0
+    while IFS= read -r l; do
+        printf '%s\n' "$l"
+        i=$((i + 1))
+        [ $((i % 100)) != 0 ] || sleep "$pause"
+    done <"$tmp/rs.want"
+} >>"$r/k" &
+w=$!
+bg_pids+=("$w")
+sleep 0.3
+if on_aws; then
+    # The shard of key k, split in the middle of its range.
+    if [ "$(key_shard k 2)" = 0 ]; then
+        awsk split-shard --stream-name rs --shard-to-split "$(shard_name 0)" \
+            --new-starting-hash-key 85070591730234615865843651857942052864
+    else
+        awsk split-shard --stream-name rs --shard-to-split "$(shard_name 1)" \
+            --new-starting-hash-key 255211775190703847597530955573826158592
+    fi
+else
+    setfattr -n user.kinesis.shard_count -v 4 "$r"
+fi
+wait "$w" || fail "the writer during the reshard failed"
+wait_for 20 "rs lists its children" ls_has "$r" "$(shard_name 2)"
+read_into "$tmp/rs.got" "$r/k"
+assert_file_eq "$tmp/rs.got" "$tmp/rs.want" "key file k across the reshard"
+"$probe" read-for "$r/k@TRIM_HORIZON.jsonl" "$view_ms" 3000l >"$tmp/rs.jsonl" 2>/dev/null
+jq -s -e 'length == 3000 and all(has("SubSequenceNumber"))' "$tmp/rs.jsonl" >/dev/null ||
+    fail "the key's view across the reshard: $(grep -c '' "$tmp/rs.jsonl") lines, or not all aggregated"
+jq -j .Data "$tmp/rs.jsonl" >"$tmp/rs.view"
+assert_file_eq "$tmp/rs.view" "$tmp/rs.want" "the key's view across the reshard"
+nsh=$(jq -r .ShardId "$tmp/rs.jsonl" | sort -u | grep -c '')
+[ "$nsh" -ge 2 ] || fail "the key's lines are all in one shard: the reshard came after the writer"
+msg "a reshard while aggregating: 3,000 lines of a key once, in order, in $nsh shards"
 
 # ---- the attribute -----------------------------------------------------------
 log_mark
