@@ -175,8 +175,16 @@ int kfs_agg_expand(struct kfs_get_result *res, const char *key, size_t *bad,
 	unsigned char *at;
 	struct kfs_block *b;
 	size_t k = 0, n0 = res->n;
-	int rc = plan_make(res, &p, key, bad, why);
+	size_t look;
+	int rc;
 
+	/* Most pages hold no aggregated record: one look at each. */
+	for (look = 0; look < n0; look++)
+		if (kfs_agg_looks(res->records[look].data, res->records[look].len))
+			break;
+	if (look == n0)
+		return 0;
+	rc = plan_make(res, &p, key, bad, why);
 	if (rc < 0 || p.expanded == 0) {
 		plan_free(&p, n0);
 		return rc;

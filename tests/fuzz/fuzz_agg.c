@@ -8,7 +8,11 @@
  * and the size planned with kfs_agg_builder_size_with is the packed one.
  * The input with its magic put in front and its own MD5 appended is tried
  * too, so that the fuzzer reaches the message parser without having to
- * find a digest.
+ * find a digest.  Then what readers do with it (backend/kpl/expand.h):
+ * in a page beside a plain record, kfs_agg_expand gives the plain record
+ * and its user records (or it as it is), whose bytes in each framing are
+ * what kfs_agg_rendered says, and so are the keys' shares of
+ * kfs_agg_keys.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -17,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "backend/kpl/agg.h"
+#include "backend/kpl/expand.h"
 
 static void die(const char *what)
 {
@@ -80,6 +86,72 @@ static void check(const uint8_t *d, size_t n)
 	kfs_agg_clear(&a);
 }
 
+/* A page of a plain record and d (each owning its bytes, as the AWS
+ * backend's), expanded. */
+static void check_expand(const uint8_t *d, size_t n)
+{
+	struct kfs_get_result res = { 0 };
+	struct kfs_agg_keyset ks;
+	uint64_t want[KFS_FRAMING_COUNT], got[KFS_FRAMING_COUNT] = { 0 }, users;
+	uint64_t keyed[KFS_FRAMING_COUNT] = { 0 }, keyed_records = 0;
+	int agg = kfs_agg_rendered(d, n, want, &users);
+	int kk = kfs_agg_keys(d, n, &ks);
+	int rc;
+
+	if (kk < 0)
+		return;
+	if (kk != agg)
+		die("kfs_agg_keys and kfs_agg_rendered disagree");
+	for (size_t i = 0; i < ks.n; i++) {
+		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+			keyed[f] += ks.v[i].bytes[f];
+		keyed_records += ks.v[i].records;
+	}
+	if (agg && (keyed_records != users ||
+		    memcmp(keyed, want, sizeof(want)) != 0))
+		die("the keys' shares do not add up to the record");
+	kfs_agg_keyset_clear(&ks);
+	res.records = calloc(2, sizeof(*res.records));
+	if (!res.records)
+		return;
+	res.n = 2;
+	res.records[0].key = strdup("plain");
+	res.records[0].data = (unsigned char *)strdup("a line");
+	res.records[0].len = 6;
+	res.records[1].key = strdup("outer");
+	res.records[1].data = malloc(n ? n : 1);
+	if (!res.records[0].key || !res.records[0].data ||
+	    !res.records[1].key || !res.records[1].data) {
+		kfs_get_result_clear(&res);
+		return;
+	}
+	if (n)
+		memcpy(res.records[1].data, d, n);
+	res.records[1].len = n;
+	rc = kfs_agg_expand(&res, NULL, NULL, NULL);
+	if (rc == -ENOMEM) {
+		kfs_get_result_clear(&res);
+		return;
+	}
+	if (rc != agg || res.n != 1 + users)
+		die("kfs_agg_expand gave another count than kfs_agg_rendered");
+	if (strcmp(res.records[0].key, "plain") != 0 || res.records[0].user ||
+	    res.records[0].len != 6 || memcmp(res.records[0].data, "a line", 6))
+		die("the plain record changed");
+	for (size_t i = 1; i < res.n; i++) {
+		if (res.records[i].user != agg ||
+		    (agg && res.records[i].sub_seq != i - 1))
+			die("a user record without its sub-sequence number");
+		for (int f = 0; f < KFS_FRAMING_COUNT; f++)
+			got[f] += kfs_framed_len((enum kfs_framing)f,
+						 res.records[i].data,
+						 res.records[i].len);
+	}
+	if (memcmp(got, want, sizeof(got)) != 0)
+		die("the expanded records' bytes are not kfs_agg_rendered's");
+	kfs_get_result_clear(&res);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	uint8_t *w = malloc(KFS_AGG_MAGIC_LEN + n + KFS_AGG_DIGEST_LEN);
@@ -93,6 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		memcpy(w + KFS_AGG_MAGIC_LEN, d, n);
 	EVP_Digest(d, n, w + KFS_AGG_MAGIC_LEN + n, &dl, EVP_md5(), NULL);
 	check(w, KFS_AGG_MAGIC_LEN + n + KFS_AGG_DIGEST_LEN);
+	check_expand(d, n);
+	check_expand(w, KFS_AGG_MAGIC_LEN + n + KFS_AGG_DIGEST_LEN);
 	free(w);
 	return 0;
 }

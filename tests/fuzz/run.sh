@@ -54,7 +54,8 @@ esac
 sources_of() {
 	case $1 in
 	seglog) echo backend/local/seglog.c backend/local/fileio.c backend/local/crc32c.c \
-		backend/backend.c lib/log.c lib/util.c ;;
+		backend/backend.c backend/kpl/agg.c backend/kpl/expand.c \
+		@backend/kpl/kpl.pb-c.c lib/log.c lib/util.c ;;
 	wire) echo backend/aws/wire.c backend/aws/errors.c backend/backend.c \
 		lib/log.c lib/util.c ;;
 	path) echo fs/path.c backend/backend.c lib/util.c ;;
@@ -65,12 +66,14 @@ sources_of() {
 		backend/aws/creds_web_identity.c backend/aws/creds_container.c \
 		backend/aws/creds_imds.c backend/aws/http.c \
 		backend/aws/http_curl.c lib/cancel.c lib/clock.c lib/log.c lib/util.c ;;
-	agg) echo backend/kpl/agg.c @backend/kpl/kpl.pb-c.c ;;
+	agg) echo backend/kpl/agg.c backend/kpl/expand.c @backend/kpl/kpl.pb-c.c \
+		backend/backend.c lib/log.c lib/util.c ;;
 	esac
 }
 pkgs_of() {
 	case $1 in
-	seglog | path) echo "" ;;
+	path) echo "" ;;
+	seglog) echo "libprotobuf-c libcrypto" ;;
 	wire) echo "libcjson libcrypto" ;;
 	profile) echo "libcjson libcrypto libcurl" ;;
 	agg) echo "libprotobuf-c libcrypto" ;;
