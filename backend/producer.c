@@ -72,11 +72,12 @@ int kfs_ack_drain(struct kfs_ack *a, int timeout_ms)
 /* Adds what one batch came to to the stream's metrics. */
 void prod_count_batch(struct kfs_producer *p, const char *stream,
 			uint64_t stored, uint64_t bytes, uint64_t failed,
-			uint64_t retried, uint64_t throttled)
+			uint64_t retried, uint64_t throttled, uint64_t kinesis)
 {
 	uint64_t v[KFS_M_COUNT] = { 0 };
 
 	v[KFS_M_RECORDS_PUT] = stored;
+	v[KFS_M_KINESIS_RECORDS_PUT] = kinesis;
 	v[KFS_M_BYTES_PUT] = bytes;
 	v[KFS_M_RECORDS_FAILED] = failed;
 	v[KFS_M_RECORDS_RETRIED] = retried;
@@ -332,7 +333,7 @@ static void send_run(struct sender *me, struct precord *r)
 	if (!prod_batch_landed(me, n)) {
 		/* Counted before the writer hears, as in send_batch. */
 		prod_count_batch(p, ps->name, n - failed, stored_bytes, failed, 0,
-			    throttled);
+				 throttled, n - failed);
 		prod_count_stats(p, n - failed, failed, 0, batches);
 		prod_ack_resolve_n(r->ack, err, n);
 	}
@@ -363,7 +364,7 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 			goto out;
 		kfs_err("stream %s: %zu record(s) not stored: out of memory",
 			ps->name, n);
-		prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
+		prod_count_batch(p, ps->name, 0, 0, n, 0, 0, 0);
 		prod_count_stats(p, 0, n, 0, 1);
 		for (size_t i = 0; i < n; i++)
 			prod_ack_resolve(recs[i]->ack, -ENOMEM);
@@ -431,7 +432,8 @@ static void send_records(struct sender *me, struct precord **recs, size_t n,
 	stored = n - failed;
 	/* Counted before the writers hear: once close(2) returns, the
 	 * metrics file shows its records. */
-	prod_count_batch(p, ps->name, stored, bytes, failed, retries, throttled);
+	prod_count_batch(p, ps->name, stored, bytes, failed, retries, throttled,
+			 stored);
 	prod_count_stats(p, stored, failed, retries, 1);
 	for (size_t i = 0, run; i < n; i += run) {
 		/* A run of one writer's records with one result: one wake-up. */
@@ -490,7 +492,7 @@ static void fail_queued(struct pstream *ps)
 	ps->count = ps->bytes = 0;
 	prod_count_stats(p, 0, n, 0, 0);
 	prod_queue_release(p, cost, run_cost);
-	prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
+	prod_count_batch(p, ps->name, 0, 0, n, 0, 0, 0);
 }
 
 static unsigned key_bucket(const char *key)
@@ -1102,7 +1104,7 @@ static size_t fail_inflight(struct pstream *ps)
 		kfs_err("stream %s: %zu record(s) in flight not delivered "
 			"before the stop deadline", ps->name, n);
 		prod_count_stats(p, 0, n, 0, 0);
-		prod_count_batch(p, ps->name, 0, 0, n, 0, 0);
+		prod_count_batch(p, ps->name, 0, 0, n, 0, 0, 0);
 	}
 	return n;
 }

@@ -315,7 +315,7 @@ void prod_send_aggregated(struct sender *me, struct precord **recs, size_t n,
 	for (size_t i = 0; i < n; i++)
 		failed += !a.err || a.err[i] != 0;
 	prod_count_batch(p, ps->name, n - failed, a.bytes_stored, failed,
-			 a.retries, a.throttled);
+			 a.retries, a.throttled, a.wire_stored);
 	pthread_mutex_lock(&p->lock);
 	p->stats.records_put += n - failed;
 	p->stats.kinesis_records += a.wire_stored;

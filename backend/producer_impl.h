@@ -120,7 +120,7 @@ struct kfs_producer {
 void prod_record_done(struct precord *r);
 void prod_count_batch(struct kfs_producer *p, const char *stream,
 		      uint64_t stored, uint64_t bytes, uint64_t failed,
-		      uint64_t retried, uint64_t throttled);
+		      uint64_t retried, uint64_t throttled, uint64_t kinesis);
 void prod_count_stats(struct kfs_producer *p, uint64_t stored,
 		      uint64_t failed, uint64_t retries, uint64_t batches);
 void prod_entry_init(struct kfs_put_entry *en, const char *key,

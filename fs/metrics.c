@@ -38,6 +38,9 @@ static const struct family_desc stream_counters[KFS_M_COUNT] = {
 		"Records sent again after a retryable error." },
 	[KFS_M_RECORDS_THROTTLED] = { "put_throttled_records_total",
 		"Records refused by the service as over the throughput (each time)." },
+	[KFS_M_KINESIS_RECORDS_PUT] = { "put_kinesis_records_total",
+		"Kinesis records stored: put_records_total less what KPL "
+		"aggregation packed together (the records the service bills)." },
 };
 
 static const struct family_desc global_counters[KFS_G_COUNT] = {

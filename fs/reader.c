@@ -2,6 +2,7 @@
 #include "reader.h"
 #include "render.h"
 
+#include "backend/kpl/agg.h"
 #include "backend/kpl/expand.h"
 #include "backend/names.h"
 
@@ -97,6 +98,7 @@ struct kfs_reader {
 
 	struct ahead *ahead;           /* the next page, being read; or NULL */
 	int bad_agg_logged;            /* a record failing the KPL checks was logged */
+	int pend_expanded;             /* pend's aggregated records are expanded */
 };
 
 int kfs_reader_follows(const struct kfs_reader *r)
@@ -171,6 +173,35 @@ static void pend_next(struct kfs_reader *r)
 	}
 }
 
+/* Replaces the KPL aggregated records of res by their user records
+ * (backend/kpl/expand.h); on error res is cleared.  A record that starts
+ * with the magic and fails a check is read as plain data, logged once a
+ * reader.  With `count`, the user records beyond the records are added
+ * to those read in the metrics (the records were counted). */
+static int expand(struct kfs_reader *r, const char *shard,
+		  struct kfs_get_result *res, int count)
+{
+	size_t bad = 0;
+	const char *why = "";
+	size_t before = res->n;
+	int rc = kfs_agg_expand(res, r->key_filter ? r->name : NULL, &bad, &why);
+
+	if (rc < 0) {
+		kfs_get_result_clear(res);
+		return rc;
+	}
+	if (rc > 0 && count && r->metrics)
+		kfs_metrics_add(r->metrics, r->stream, KFS_M_RECORDS_READ,
+				res->n - before);
+	if (bad && !r->bad_agg_logged) {
+		r->bad_agg_logged = 1;
+		kfs_info("%s/%s: %zu record%s with the KPL magic but not "
+			 "aggregated (%s): read as plain data", r->stream,
+			 shard, bad, bad == 1 ? "" : "s", why);
+	}
+	return 0;
+}
+
 /*
  * Renders pending records as text: whole ones straight into dst, up to
  * `room` bytes, and returns how many bytes that was.  When none is put
@@ -186,6 +217,18 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 		const struct kfs_record *rec = &r->pend.records[r->pend_i];
 		size_t fl;
 
+		/* Text of a reader that takes every record is expanded here,
+		 * as it is rendered: a look at data about to be copied, not a
+		 * pass of its own over a page (fetch_lane).  The records
+		 * before are plain, so pend_i stays theirs. */
+		if (!r->pend_expanded && kfs_agg_looks(rec->data, rec->len)) {
+			int err = expand(r, r->name, &r->pend, 1);
+
+			if (err)
+				return err;
+			r->pend_expanded = 1;
+			continue;
+		}
 		if (!kept(r, rec)) {
 			pend_next(r);
 			continue;
@@ -718,29 +761,6 @@ static void ahead_drop(struct kfs_reader *r)
 
 /* ---- fetching ---------------------------------------------------------- */
 
-/* Replaces the KPL aggregated records of res by their user records
- * (backend/kpl/expand.h); on error res is cleared.  A record that starts
- * with the magic and fails a check is read as plain data, logged once a
- * reader. */
-static int expand(struct kfs_reader *r, const char *shard,
-		  struct kfs_get_result *res)
-{
-	size_t bad = 0;
-	const char *why = "";
-	int rc = kfs_agg_expand(res, r->key_filter ? r->name : NULL, &bad, &why);
-
-	if (rc < 0) {
-		kfs_get_result_clear(res);
-		return rc;
-	}
-	if (bad && !r->bad_agg_logged) {
-		r->bad_agg_logged = 1;
-		kfs_info("%s/%s: %zu record%s with the KPL magic but not "
-			 "aggregated (%s): read as plain data", r->stream,
-			 shard, bad, bad == 1 ? "" : "s", why);
-	}
-	return 0;
-}
 
 /* One get_records on a lane.  Returns 1 when bytes were added, 2 when
  * records came but none was kept (another key's) or the service says
@@ -751,7 +771,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	struct kfs_get_result res = { 0 };
 	size_t before = r->out.len - r->out.off;
 	uint64_t added = 0;
-	int err = lane_begin(r, l);
+	int lazy, err = lane_begin(r, l);
 
 	if (err)
 		return err;
@@ -767,8 +787,12 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 		err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH,
 					      r->pos.json ? 0 : KFS_GET_LAST_SEQ,
 					      &res);
-	if (!err)
-		err = expand(r, l->shard, &res);
+	/* Aggregated records as their user records: for JSON lines, the
+	 * key filter and learned sizes, now; for text of every record,
+	 * as it is rendered (pend_copy). */
+	lazy = !r->pos.json && !r->key_filter && !r->sizes;
+	if (!err && !lazy)
+		err = expand(r, l->shard, &res, 0);
 	if (err)
 		return err;
 	free(l->iter);
@@ -805,6 +829,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 			.n = res.n, .records = res.records, .blocks = res.blocks,
 		};
 		r->pend_i = 0;
+		r->pend_expanded = !lazy;
 		res.n = 0;
 		res.records = NULL;
 		res.blocks = NULL;

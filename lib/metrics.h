@@ -24,6 +24,8 @@ enum kfs_metric {
 	KFS_M_RECORDS_REJECTED,   /* records refused at write(2): over the limit */
 	KFS_M_RECORDS_RETRIED,    /* records sent again after a retryable error */
 	KFS_M_RECORDS_THROTTLED,  /* records the service refused as throttled */
+	KFS_M_KINESIS_RECORDS_PUT, /* Kinesis records stored: RECORDS_PUT less
+				    * what KPL aggregation packed together */
 	KFS_M_COUNT,
 };
 

@@ -72,7 +72,12 @@ assert_eq "$users" "$((4 * n))" "user records among the JSON lines"
 records=$(jq -r .SequenceNumber "$tmp/all.jsonl" | sort -u | grep -c '')
 [ "$records" -le $((4 * n / 20)) ] ||
     fail "$records Kinesis records for $((4 * n)) lines: expected at most $((4 * n / 20))"
-msg "JSON lines: $((4 * n)) user records in $records Kinesis records"
+read_into "$tmp/metrics" "$mnt/@metrics"
+assert_eq "$(sed -n 's/^kinesisfs_put_kinesis_records_total{stream="agw"} //p' "$tmp/metrics")" \
+    "$records" "put_kinesis_records_total of agw"
+assert_eq "$(sed -n 's/^kinesisfs_put_records_total{stream="agw"} //p' "$tmp/metrics")" \
+    "$((4 * n))" "put_records_total of agw"
+msg "JSON lines and @metrics: $((4 * n)) user records in $records Kinesis records"
 
 if on_aws; then
     aws_read_stream agg agw "$tmp/cli.agg"
