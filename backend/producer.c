@@ -465,7 +465,7 @@ static void send_batch(struct sender *me, struct precord **recs, size_t n,
 
 /* Fails every record still queued on ps; called with ps->lock held, once
  * the drain deadline has passed. */
-static void fail_queued(struct pstream *ps)
+void prod_fail_queued(struct pstream *ps)
 {
 	struct kfs_producer *p = ps->p;
 	size_t n = 0, cost = 0, run_cost = 0;
@@ -627,7 +627,7 @@ static void *sender_main(void *arg)
 			deadline = p->drain_deadline;
 			pthread_mutex_unlock(&p->lock);
 			if (kfs_clock_mono(cfg->clock) >= deadline) {
-				fail_queued(ps);
+				prod_fail_queued(ps);
 				break;
 			}
 		} else if ((!cheap || ps->aggregate) && !ps->kicked &&
@@ -694,7 +694,7 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
-static void stream_destroy(struct pstream *ps)
+void prod_stream_destroy(struct pstream *ps)
 {
 	prod_rate_destroy(&ps->rate);
 	pthread_cond_destroy(&ps->wake);
@@ -712,7 +712,7 @@ static void stream_destroy(struct pstream *ps)
 
 /* Finds or makes the queue of `stream`, starting its senders; called with
  * p->lock held. */
-static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
+struct pstream *prod_stream_get(struct kfs_producer *p, const char *stream)
 {
 	struct pstream *ps;
 	int want = p->cfg.max_inflight;
@@ -742,7 +742,7 @@ static struct pstream *stream_get(struct kfs_producer *p, const char *stream)
 		p->running++;
 	}
 	if (ps->nthreads == 0) {
-		stream_destroy(ps);
+		prod_stream_destroy(ps);
 		return NULL;
 	}
 	ps->next = p->streams;
@@ -881,7 +881,7 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		(run && p->queued_runs > 0 &&
 		 p->queued_runs + total > KFS_PRODUCER_RUN_QUEUE_MAX)))
 		pthread_cond_wait(&p->space, &p->lock);
-	ps = p->stopping ? NULL : stream_get(p, stream);
+	ps = p->stopping ? NULL : prod_stream_get(p, stream);
 	if (!ps) {
 		int err = p->stopping ? -ESHUTDOWN : -ENOMEM;
 		pthread_mutex_unlock(&p->lock);
@@ -913,86 +913,6 @@ int kfs_producer_put_many(struct kfs_producer *p, const char *stream,
 		pthread_cond_signal(&ps->wake);
 	pthread_mutex_unlock(&ps->lock);
 	return 0;
-}
-
-int kfs_producer_set_mode(struct kfs_producer *p, const char *stream,
-			  unsigned m, int on)
-{
-	struct pstream *ps;
-
-	pthread_mutex_lock(&p->lock);
-	ps = p->stopping ? NULL : stream_get(p, stream);
-	pthread_mutex_unlock(&p->lock);
-	if (!ps)
-		return -ENOMEM;
-	pthread_mutex_lock(&ps->lock);
-	if (m & KFS_PRODUCER_AGGREGATE)
-		ps->aggregate = on != 0;
-	if (m & KFS_PRODUCER_SPREAD)
-		ps->spread = on != 0;
-	pthread_cond_signal(&ps->wake);
-	pthread_mutex_unlock(&ps->lock);
-	return 0;
-}
-
-unsigned kfs_producer_modes(struct kfs_producer *p, const char *stream)
-{
-	struct pstream *ps;
-	unsigned m = (p->cfg.aggregate ? KFS_PRODUCER_AGGREGATE : 0) |
-		     (p->cfg.spread ? KFS_PRODUCER_SPREAD : 0);
-
-	pthread_mutex_lock(&p->lock);
-	for (ps = p->streams; ps; ps = ps->next)
-		if (strcmp(ps->name, stream) == 0)
-			break;
-	pthread_mutex_unlock(&p->lock);
-	if (ps) {
-		/* Streams are only freed by kfs_producer_free. */
-		pthread_mutex_lock(&ps->lock);
-		m = (ps->aggregate ? KFS_PRODUCER_AGGREGATE : 0) |
-		    (ps->spread ? KFS_PRODUCER_SPREAD : 0);
-		pthread_mutex_unlock(&ps->lock);
-	}
-	return m;
-}
-
-/* How often a spreading sender lists the shards again: a reshard's new
- * shards get their share within this. */
-#define SPREAD_REFRESH_MS 10000
-
-const char *prod_spread_ehk(struct sender *me)
-{
-	struct kfs_producer *p = me->ps->p;
-	int64_t now;
-
-	if (!me->ring_spread)
-		return NULL;
-	now = kfs_clock_mono(p->cfg.clock);
-	if (!me->ring_ms || now - me->ring_ms >= SPREAD_REFRESH_MS) {
-		struct kfs_shard_list sl = { 0 };
-		char (*ring)[KFS_HASH_KEY_MAX];
-		size_t n = 0;
-
-		me->ring_ms = now;
-		if (p->be->ops->list_shards &&
-		    p->be->ops->list_shards(p->be->impl, me->ps->name, &sl) == 0 &&
-		    (ring = malloc((sl.n ? sl.n : 1) * sizeof(*ring)))) {
-			for (size_t i = 0; i < sl.n; i++)
-				if (!sl.v[i].closed)
-					memcpy(ring[n++], sl.v[i].hash_start,
-					       sizeof(ring[0]));
-			free(me->ring);
-			me->ring = ring;
-			me->ring_n = n;
-		} else {
-			kfs_debug("stream %s: shards not listed: records not spread "
-				  "for now", me->ps->name);
-		}
-		kfs_shard_list_clear(&sl);
-	}
-	if (me->ring_n == 0)
-		return NULL;
-	return me->ring[me->ring_next++ % me->ring_n];
 }
 
 void kfs_producer_kick(struct kfs_producer *p, const char *stream)
@@ -1078,165 +998,4 @@ int kfs_producer_queues(struct kfs_producer *p, struct kfs_producer_queue **out,
 	*out = q;
 	*n = count;
 	return 0;
-}
-
-/* Fails the batches in flight of ps's senders to their writers; ps->lock
- * held.  Their senders, back from the backend, only let go of them. */
-static size_t fail_inflight(struct pstream *ps)
-{
-	struct kfs_producer *p = ps->p;
-	size_t n = 0;
-
-	for (int i = 0; i < ps->nthreads; i++) {
-		struct sender *me = &ps->senders[i];
-
-		if (!me->flight || me->abandoned)
-			continue;
-		for (size_t k = 0; k < me->flight_n; k++)
-			prod_ack_resolve_n(me->flight[k]->ack, -EIO,
-				      me->flight[k]->n);
-		n += me->flight_records;
-		ps->inflight_n -= me->flight_records;
-		me->abandoned = 1;
-		me->since = 0;
-	}
-	if (n) {
-		kfs_err("stream %s: %zu record(s) in flight not delivered "
-			"before the stop deadline", ps->name, n);
-		prod_count_stats(p, 0, n, 0, 0);
-		prod_count_batch(p, ps->name, 0, 0, n, 0, 0, 0);
-	}
-	return n;
-}
-
-void kfs_producer_abandon(struct kfs_producer *p)
-{
-	struct pstream *streams;
-
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->drain_deadline = kfs_clock_mono(p->cfg.clock);
-	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&p->abandoned, 1, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&p->space);
-	pthread_cond_broadcast(&p->idle);
-	/* No stream is added once stopping, none freed before
-	 * kfs_producer_free: the list can be walked unlocked. */
-	streams = p->streams;
-	pthread_mutex_unlock(&p->lock);
-
-	for (struct pstream *ps = streams; ps; ps = ps->next) {
-		pthread_mutex_lock(&ps->lock);
-		fail_queued(ps);
-		fail_inflight(ps);
-		ps->stop = 1;
-		pthread_cond_broadcast(&ps->wake);
-		pthread_mutex_unlock(&ps->lock);
-	}
-}
-
-void kfs_producer_kick_all(struct kfs_producer *p)
-{
-	struct pstream *ps;
-
-	pthread_mutex_lock(&p->lock);
-	ps = p->streams;
-	pthread_mutex_unlock(&p->lock);
-	/* The list only grows at its head until kfs_producer_free. */
-	for (; ps; ps = ps->next) {
-		pthread_mutex_lock(&ps->lock);
-		if (ps->head) {
-			ps->kicked = 1;
-			pthread_cond_signal(&ps->wake);
-		}
-		pthread_mutex_unlock(&ps->lock);
-	}
-}
-
-/* Waits until every sender has ended; once abandoned, at most
- * KFS_PRODUCER_ABANDON_GRACE_MS more (a sender may be stuck in a backend
- * call until its own timeout).  p->lock held.  0 or -EBUSY. */
-static int senders_wait(struct kfs_producer *p)
-{
-	struct timespec ts;
-	int timed = 0;
-
-	while (p->running > 0) {
-		if (!p->abandoned) {
-			pthread_cond_wait(&p->idle, &p->lock);
-			continue;
-		}
-		if (!timed) {
-			kfs_deadline(&ts, KFS_PRODUCER_ABANDON_GRACE_MS);
-			timed = 1;
-		}
-		if (pthread_cond_timedwait(&p->idle, &p->lock, &ts) == ETIMEDOUT)
-			return p->running > 0 ? -EBUSY : 0;
-	}
-	return 0;
-}
-
-int kfs_producer_drain(struct kfs_producer *p, int drain_ms)
-{
-	struct pstream *streams;
-	int64_t deadline;
-	int err;
-
-	if (!p)
-		return 0;
-	pthread_mutex_lock(&p->lock);
-	if (p->joined) {
-		pthread_mutex_unlock(&p->lock);
-		return 0;
-	}
-	deadline = kfs_clock_mono(p->cfg.clock) + (drain_ms > 0 ? drain_ms : 0);
-	/* A second call, or one after kfs_producer_abandon, never moves
-	 * the deadline later. */
-	if (!p->stopping || deadline < p->drain_deadline)
-		p->drain_deadline = deadline;
-	__atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&p->space);
-	streams = p->streams;
-	pthread_mutex_unlock(&p->lock);
-
-	for (struct pstream *s = streams; s; s = s->next) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
-		s->kicked = 1;
-		pthread_cond_broadcast(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_lock(&p->lock);
-	err = senders_wait(p);
-	pthread_mutex_unlock(&p->lock);
-	if (err)
-		return err;
-	for (struct pstream *ps = streams; ps; ps = ps->next)
-		for (int i = 0; i < ps->nthreads; i++)
-			pthread_join(ps->threads[i], NULL);
-	pthread_mutex_lock(&p->lock);
-	p->joined = 1;
-	pthread_mutex_unlock(&p->lock);
-	return 0;
-}
-
-void kfs_producer_free(struct kfs_producer *p, int drain_ms)
-{
-	struct pstream *ps, *next;
-
-	if (!p)
-		return;
-	/* A sender still in a backend call uses the producer: leave it
-	 * (the process is ending). */
-	if (kfs_producer_drain(p, drain_ms) != 0)
-		return;
-	for (ps = p->streams; ps; ps = next) {
-		next = ps->next;
-		stream_destroy(ps);
-	}
-	pthread_cond_destroy(&p->idle);
-	pthread_cond_destroy(&p->space);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
 }

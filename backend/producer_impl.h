@@ -131,6 +131,13 @@ int prod_retryable(int err);
 void prod_backoff(const struct kfs_producer_config *cfg, int n, unsigned *seed);
 void prod_log_failures(const char *stream, struct kfs_put_entry *e, size_t n);
 int prod_batch_landed(struct sender *me, size_t n);
+/* Fails every record still queued on ps (ps->lock held), once the drain
+ * deadline has passed; frees a stream whose senders are joined. */
+void prod_fail_queued(struct pstream *ps);
+void prod_stream_destroy(struct pstream *ps);
+/* Finds or makes the queue of `stream`, starting its senders; p->lock
+ * held.  NULL when out of memory. */
+struct pstream *prod_stream_get(struct kfs_producer *p, const char *stream);
 /* The explicit hash key for the next record of a spreading batch of
  * sender me: an open shard's starting hash key, each in turn; NULL when
  * the batch does not spread or the shards are not known (the key's hash

@@ -1,5 +1,6 @@
 /* reader.c - see reader.h. */
 #include "reader.h"
+#include "readahead.h"
 #include "render.h"
 
 #include "backend/kpl/agg.h"
@@ -22,24 +23,6 @@
 #define PASSES_MAX 64          /* lane changes handled in one fetch */
 
 enum lane_state { LANE_PENDING, LANE_ACTIVE, LANE_DONE };
-
-/*
- * A get_records made early, in a thread of its own, while the reader
- * renders the page before (reader.h, struct kfs_read_ahead).  The reader
- * takes its result when it gets to that iterator, and only when it holds
- * records: at the tip, and on errors, it asks again then, so that the end
- * of the file and errors are as of the read.  The thread is joined before
- * the result is used or dropped; until it is, only it touches the fields
- * below but thread.
- */
-struct ahead {
-	pthread_t thread;
-	struct kfs_backend *be;
-	struct kfs_read_ahead *ra;     /* counts the thread */
-	char *iter;                    /* owned: where it reads from */
-	int rc;                        /* get_records' answer */
-	struct kfs_get_result res;     /* its records */
-};
 
 /* One shard of a reader. */
 struct lane {
@@ -96,7 +79,7 @@ struct kfs_reader {
 	struct kfs_get_result pend;
 	size_t pend_i;
 
-	struct ahead *ahead;           /* the next page, being read; or NULL */
+	struct kfs_ahead *ahead;       /* the next page, being read; or NULL */
 	int bad_agg_logged;            /* a record failing the KPL checks was logged */
 	int pend_expanded;             /* pend's aggregated records are expanded */
 };
@@ -649,114 +632,27 @@ void kfs_reader_free(struct kfs_reader *r)
 	free(r);
 }
 
-/* ---- reading ahead ----------------------------------------------------- */
+/* ---- reading ahead (readahead.h) ---------------------------------------- */
 
-void kfs_read_ahead_init(struct kfs_read_ahead *ra)
-{
-	pthread_mutex_init(&ra->lock, NULL);
-	pthread_cond_init(&ra->cond, NULL);
-	ra->running = 0;
-}
-
-void kfs_read_ahead_destroy(struct kfs_read_ahead *ra)
-{
-	pthread_mutex_lock(&ra->lock);
-	while (ra->running > 0)
-		pthread_cond_wait(&ra->cond, &ra->lock);
-	pthread_mutex_unlock(&ra->lock);
-	pthread_cond_destroy(&ra->cond);
-	pthread_mutex_destroy(&ra->lock);
-}
-
-static void *ahead_main(void *arg)
-{
-	struct ahead *a = arg;
-	struct kfs_read_ahead *ra = a->ra;
-
-	a->rc = a->be->ops->get_records(a->be->impl, a->iter, READ_BATCH,
-					KFS_GET_LAST_SEQ, &a->res);
-	/* The last touch of a: the reader may join and free it now. */
-	pthread_mutex_lock(&ra->lock);
-	ra->running--;
-	pthread_cond_broadcast(&ra->cond);
-	pthread_mutex_unlock(&ra->lock);
-	return NULL;
-}
-
-/* Starts reading the page at iter (not taken) early, when the reader
- * and the backend allow it; without it all works the same, later. */
+/* Starts reading the page at iter (not taken) early, when the reader and
+ * the backend allow it; without it all works the same, later. */
 static void ahead_start(struct kfs_reader *r, const char *iter)
 {
-	struct ahead *a;
-
 	if (r->ahead || !iter || !r->ra || r->kind != KFS_NODE_SHARD ||
 	    r->view || !(r->be->ops->caps & KFS_CAP_READ_AHEAD))
 		return;
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return;
-	a->be = r->be;
-	a->ra = r->ra;
-	a->iter = strdup(iter);
-	if (!a->iter) {
-		free(a);
-		return;
-	}
-	pthread_mutex_lock(&r->ra->lock);
-	r->ra->running++;
-	pthread_mutex_unlock(&r->ra->lock);
-	if (pthread_create(&a->thread, NULL, ahead_main, a) != 0) {
-		pthread_mutex_lock(&r->ra->lock);
-		r->ra->running--;
-		pthread_cond_broadcast(&r->ra->cond);
-		pthread_mutex_unlock(&r->ra->lock);
-		free(a->iter);
-		free(a);
-		return;
-	}
-	r->ahead = a;
+	r->ahead = kfs_ahead_start(r->be, r->ra, iter, READ_BATCH);
 }
 
-/* Waits for the page being read ahead, if any, and hands it over. */
-static struct ahead *ahead_join(struct kfs_reader *r)
-{
-	struct ahead *a = r->ahead;
-
-	if (a) {
-		r->ahead = NULL;
-		pthread_join(a->thread, NULL);
-	}
-	return a;
-}
-
-static void ahead_free(struct ahead *a)
-{
-	if (!a)
-		return;
-	kfs_get_result_clear(&a->res);
-	free(a->iter);
-	free(a);
-}
-
-/* The page read ahead, in *res, when it was read from iter and holds
- * records: 1; else 0, and it is dropped. */
 static int ahead_take(struct kfs_reader *r, const char *iter,
 		      struct kfs_get_result *res)
 {
-	struct ahead *a = ahead_join(r);
-	int ok = a && a->rc == 0 && a->res.n > 0 && strcmp(a->iter, iter) == 0;
-
-	if (ok) {
-		*res = a->res;
-		memset(&a->res, 0, sizeof(a->res));
-	}
-	ahead_free(a);
-	return ok;
+	return kfs_ahead_take(&r->ahead, iter, res);
 }
 
 static void ahead_drop(struct kfs_reader *r)
 {
-	ahead_free(ahead_join(r));
+	kfs_ahead_drop(&r->ahead);
 }
 
 /* ---- fetching ---------------------------------------------------------- */

@@ -23,23 +23,9 @@
 #include "fs/path.h"
 #include "fs/sizes.h"
 #include "lib/metrics.h"
+#include "readahead.h"
 
-/*
- * Read-ahead: a plain shard reader on a backend with KFS_CAP_READ_AHEAD
- * asks for its next page in a thread of its own while it renders the
- * page it has.  The threads are counted here, so that the backend is
- * freed only once none is left (readers still open at unmount included).
- */
-struct kfs_read_ahead {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;             /* running went down */
-	int running;                     /* threads reading; protected by lock */
-};
-
-void kfs_read_ahead_init(struct kfs_read_ahead *ra);
-/* Waits until no thread reads ahead, then frees ra's locks; before the
- * backend is freed. */
-void kfs_read_ahead_destroy(struct kfs_read_ahead *ra);
+/* Read-ahead (struct kfs_read_ahead): readahead.h. */
 
 struct kfs_reader_spec {
 	const char *stream;
