@@ -205,7 +205,8 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 		 * pass of its own over a page (fetch_lane).  The records
 		 * before are plain, so pend_i stays theirs. */
 		if (!r->pend_expanded && kfs_agg_looks(rec->data, rec->len)) {
-			int err = expand(r, r->name, &r->pend, 1);
+			int err = expand(r, r->name[0] ? r->name : "(the stream)",
+					 &r->pend, 1);
 
 			if (err)
 				return err;

@@ -10,7 +10,8 @@
 #     the damaged one as the plain data it is (one log line); its size is
 #     the size of what cat gives;
 #   - a key file made before the puts shows its key's user records only,
-#     with that size, and so does the key's @TRIM_HORIZON view;
+#     with that size, and so does the key's @TRIM_HORIZON view; the
+#     stream's @TRIM_HORIZON view gives what the shard file gives;
 #   - the JSON lines give each user record its own PartitionKey, its
 #     ExplicitHashKey where it has one, its record's SequenceNumber and a
 #     SubSequenceNumber counting from 0 in each aggregated record; the
@@ -119,6 +120,10 @@ expect_logged -i 1 1 'agg/shardId-000000000000: 1 record with the KPL magic but 
 "$probe" read-for "$s/k3@TRIM_HORIZON" "$view_ms" "$(grep -c '' "$tmp/k3.expected")l" \
     >"$tmp/k3view.got" 2>/dev/null
 assert_file_eq "$tmp/k3view.got" "$tmp/k3.expected" "the view k3@TRIM_HORIZON"
+# The stream's text view (expanded as it is rendered).
+"$probe" read-for "$s/@TRIM_HORIZON" "$view_ms" "$(file_size "$tmp/shard.expected")" \
+    >"$tmp/sview.got" 2>/dev/null
+assert_file_eq "$tmp/sview.got" "$tmp/shard.expected" "the view @TRIM_HORIZON"
 
 # ---- JSON lines ------------------------------------------------------------
 "$probe" read-for "$s/@TRIM_HORIZON.jsonl" "$view_ms" 242l >"$tmp/all.jsonl" 2>/dev/null
