@@ -117,8 +117,13 @@ for n in 1 2 3 4; do
     # One rotation a second: the dated name has the second in it, taken
     # while logrotate runs, so the next one starts in a later second
     # than the one this one ended in (later, not only another: a clock
-    # stepped back would give a second, and a name, already used).
-    while [ -n "$last" ] && [ "$(date +%s)" -le "$last" ]; do sleep 0.1; done
+    # stepped back would give a second, and a name, already used), and
+    # 100 ms into it: logrotate reads time(2), the kernel's coarse clock,
+    # which may still show the second before when date's clock_gettime
+    # has just passed it (distcheck hit that: the same name twice).
+    while [ -n "$last" ] && [ "$(date +%s%N)" -lt "$(((last + 1) * 1000000000 + 100000000))" ]; do
+        sleep 0.05
+    done
     rotate "$tmp/dateext.conf" "dateext rotation $n"
     # The second logrotate put in the name, which a clock stepped back
     # right after it may not show any more.
