@@ -87,11 +87,13 @@ struct sender {
 	size_t flight_records;/* records they stand for; protected by ps->lock */
 	int abandoned;        /* kfs_producer_abandon resolved that batch: its
 			       * writers have heard; protected by ps->lock */
-	/* The open shards' starting hash keys for spreading, this thread's
-	 * own copy (no lock): refreshed every SPREAD_REFRESH_MS. */
+	/* The open shards' starting hash keys for spreading: this thread's
+	 * own copy (no lock; put entries point into it) of the stream's
+	 * shard map (producer_rate.c), taken again when that is listed
+	 * anew. */
 	char (*ring)[KFS_HASH_KEY_MAX];
 	size_t ring_n, ring_next;
-	int64_t ring_ms;      /* monotonic time of the listing, 0: never */
+	int64_t ring_ms;      /* when the copied listing was made, 0: never */
 	int ring_spread;      /* the batch being sent spreads */
 };
 
@@ -153,6 +155,14 @@ void prod_rate_wait(struct sender *me, const struct kfs_put_entry *e,
 		    size_t n);
 void prod_rate_learn(struct sender *me, const struct kfs_put_entry *e,
 		     size_t n);
+/* Lists the stream's open shards again when the map is older than its
+ * refresh period (every 10 s); the monotonic time now, and in
+ * *listed_ms (when not NULL) when the map was listed. */
+int64_t prod_rate_map_fresh(struct pstream *ps, int64_t *listed_ms);
+/* A copy of the open shards' starting hash keys (decimal), malloc'd
+ * into *out, their number returned, and when they were listed. */
+size_t prod_rate_starts(struct pstream *ps, int64_t *listed_ms,
+			char (**out)[KFS_HASH_KEY_MAX]);
 
 /* producer_agg.c: sends a batch of a stream that aggregates
  * (docs/aggregation.md), then resolves every record with its writer. */

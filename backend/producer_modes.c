@@ -53,39 +53,23 @@ unsigned kfs_producer_modes(struct kfs_producer *p, const char *stream)
 	return m;
 }
 
-/* How often a spreading sender lists the shards again: a reshard's new
- * shards get their share within this. */
-#define SPREAD_REFRESH_MS 10000
-
 const char *prod_spread_ehk(struct sender *me)
 {
-	struct kfs_producer *p = me->ps->p;
-	int64_t now;
+	int64_t listed;
 
 	if (!me->ring_spread)
 		return NULL;
-	now = kfs_clock_mono(p->cfg.clock);
-	if (!me->ring_ms || now - me->ring_ms >= SPREAD_REFRESH_MS) {
-		struct kfs_shard_list sl = { 0 };
+	prod_rate_map_fresh(me->ps, &listed);
+	if (listed != me->ring_ms) {
 		char (*ring)[KFS_HASH_KEY_MAX];
-		size_t n = 0;
+		size_t n = prod_rate_starts(me->ps, &listed, &ring);
 
-		me->ring_ms = now;
-		if (p->be->ops->list_shards &&
-		    p->be->ops->list_shards(p->be->impl, me->ps->name, &sl) == 0 &&
-		    (ring = malloc((sl.n ? sl.n : 1) * sizeof(*ring)))) {
-			for (size_t i = 0; i < sl.n; i++)
-				if (!sl.v[i].closed)
-					memcpy(ring[n++], sl.v[i].hash_start,
-					       sizeof(ring[0]));
+		if (ring) {
 			free(me->ring);
 			me->ring = ring;
 			me->ring_n = n;
-		} else {
-			kfs_debug("stream %s: shards not listed: records not spread "
-				  "for now", me->ps->name);
+			me->ring_ms = listed;
 		}
-		kfs_shard_list_clear(&sl);
 	}
 	if (me->ring_n == 0)
 		return NULL;

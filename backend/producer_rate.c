@@ -46,6 +46,7 @@
 
 struct prate_shard {
 	char id[KFS_SHARD_ID_LEN + 1];
+	char start_s[KFS_HASH_KEY_MAX];  /* start, decimal: spreading's hash key */
 	unsigned __int128 start, end;
 	int limited;              /* a throttling answer was seen */
 	double rate_bytes;        /* paced at, a second, when limited */
@@ -97,6 +98,7 @@ static void map_refresh(struct pstream *ps, int64_t now)
 		    kfs_ids_parse_u128(sl.v[i].hash_end, &x->end) < 0)
 			continue;
 		memcpy(x->id, sl.v[i].id, sizeof(x->id));
+		memcpy(x->start_s, sl.v[i].hash_start, sizeof(x->start_s));
 		n++;
 	}
 	kfs_shard_list_clear(&sl);
@@ -112,6 +114,41 @@ static void map_refresh(struct pstream *ps, int64_t now)
 	r->n = n;
 	r->listed_ms = now;
 	pthread_mutex_unlock(&r->lock);
+}
+
+int64_t prod_rate_map_fresh(struct pstream *ps, int64_t *listed_ms)
+{
+	struct prate *r = &ps->rate;
+	int64_t now = kfs_clock_mono(ps->p->cfg.clock);
+	int stale;
+
+	pthread_mutex_lock(&r->lock);
+	stale = !r->listed_ms || now - r->listed_ms >= MAP_REFRESH_MS;
+	pthread_mutex_unlock(&r->lock);
+	if (stale)
+		map_refresh(ps, now);
+	if (listed_ms) {
+		pthread_mutex_lock(&r->lock);
+		*listed_ms = r->listed_ms;
+		pthread_mutex_unlock(&r->lock);
+	}
+	return now;
+}
+
+size_t prod_rate_starts(struct pstream *ps, int64_t *listed_ms,
+			char (**out)[KFS_HASH_KEY_MAX])
+{
+	struct prate *r = &ps->rate;
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->n;
+	*listed_ms = r->listed_ms;
+	*out = malloc((n ? n : 1) * sizeof(**out));
+	for (size_t i = 0; *out && i < n; i++)
+		memcpy((*out)[i], r->v[i].start_s, sizeof((*out)[i]));
+	pthread_mutex_unlock(&r->lock);
+	return *out ? n : 0;
 }
 
 /* The map's index of the shard holding entry e, or -1; r->lock held. */
@@ -145,16 +182,11 @@ void prod_rate_wait(struct sender *me, const struct kfs_put_entry *e,
 	struct kfs_producer *p = ps->p;
 	struct prate *r = &ps->rate;
 	int64_t now, wait = 0;
-	int stale, missing = 0;
+	int missing = 0;
 
 	if (p->be->ops->caps & KFS_CAP_CHEAP_PUT || n == 0)
 		return;
-	now = kfs_clock_mono(p->cfg.clock);
-	pthread_mutex_lock(&r->lock);
-	stale = !r->listed_ms || now - r->listed_ms >= MAP_REFRESH_MS;
-	pthread_mutex_unlock(&r->lock);
-	if (stale)
-		map_refresh(ps, now);
+	now = prod_rate_map_fresh(ps, NULL);
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < n; i++) {
 		int s = shard_of(r, &e[i]);

@@ -1503,7 +1503,6 @@ static int local_put_run(void *impl, const char *stream, const char *key,
 		in[i].key_len = klen;
 		in[i].data = v[i].iov_base;
 		in[i].len = v[i].iov_len;
-		in[i].rendered = NULL;
 	}
 	pthread_rwlock_rdlock(&st->lock);
 	sh = route(st, h);

@@ -1981,9 +1981,7 @@ static void unit_add(const struct kfs_seglog_in *r,
 {
 	uint64_t b[KFS_FRAMING_COUNT];
 
-	if (r->rendered) {
-		memcpy(b, r->rendered, sizeof(b));
-	} else if (kfs_agg_looks(r->data, r->len)) {
+	if (kfs_agg_looks(r->data, r->len)) {
 		kfs_agg_rendered(r->data, r->len, b, NULL);
 	} else {
 		b[KFS_FRAMING_LINE] = line_len(r->data, r->len);

@@ -37,10 +37,6 @@ struct kfs_seglog_in {
 	size_t key_len;       /* 0 to KFS_KEY_MAX */
 	const void *data;     /* record data */
 	size_t len;           /* data bytes, at most KFS_RECORD_LIMIT_MAX */
-	/* Its bytes rendered in each framing when the caller knows them
-	 * (a KPL aggregated record's are its user records'), or NULL:
-	 * the log works them out (backend/kpl/expand.h). */
-	const uint64_t *rendered;
 };
 
 /* What kfs_seglog_stat() reports about the retained records. */
