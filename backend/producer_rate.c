@@ -8,8 +8,9 @@
  * records a second: at first what the service took of it over the last
  * second (counted from the answers), then shrunk by SHRINK at each
  * further throttling answer (at most once per SHRINK_GAP_MS, never below
- * RATE_MIN of the service's limits) and grown by GROW each second without
- * one (never above the service's per-shard limits, KFS_SHARD_WRITE_BYTES
+ * RATE_MIN of the service's limits: throttling that does not come from
+ * the rate, as a fault's or another producer's, must not bring a shard
+ * to a crawl) and grown by GROW each second without one (never above the service's per-shard limits, KFS_SHARD_WRITE_BYTES
  * and _RECORDS: an endpoint that allows more does not throttle, and is
  * never paced).  Pacing is a GCRA per limit: each call
  * reserves its entries' bytes and records on their shards, and waits
@@ -37,8 +38,8 @@
 #define KFS_SHARD_WRITE_RECORDS 1000.0
 #define SHRINK 0.85
 #define SHRINK_GAP_MS 200
-#define GROW 1.05
-#define RATE_MIN 0.02
+#define GROW 1.25
+#define RATE_MIN 0.25
 #define SLOTS 10                 /* the last second, in tenths */
 #define BURST_MS 250.0
 #define WAIT_MAX_MS 2000
