@@ -244,6 +244,16 @@ struct kfs_backend_ops {
 	int (*seek_bytes)(void *impl, const char *stream, const char *shard_id,
 			  enum kfs_framing framing, uint64_t offset,
 			  char **iter_out, uint64_t *skip_out);
+	/*
+	 * behind: what a shard holds after a reader's position: the records
+	 * after record `seq` (or, seq "", from the first that arrived at or
+	 * after from_ms; from_ms 0: the oldest retained), their bytes
+	 * rendered with `framing`, and the newest record's arrival (-1 when
+	 * the shard holds none).  For a reader's lag.
+	 */
+	int (*behind)(void *impl, const char *stream, const char *shard_id,
+		      const char *seq, int64_t from_ms, enum kfs_framing framing,
+		      uint64_t *records, uint64_t *bytes, int64_t *newest_ms);
 	int (*sync)(void *impl, const char *stream);
 
 	/*

@@ -62,6 +62,10 @@ struct kfs_handle {
 	uint64_t retry_hash;                  /* and the hash of its bytes */
 	/* reading */
 	struct kfs_reader *rd;                /* the cursor, when readable */
+	struct kfs_named *named;              /* a named reader's name, or NULL */
+	int named_flushed;                    /* a close was seen (flush) */
+	int named_close_ok;                   /* and the last closer lives on or
+					       * ended well: commit at release */
 	char *doc;                            /* @metrics: the document of this open,
 					       * made before the open returns and
 					       * only read after: no lock */
@@ -190,5 +194,48 @@ int kfs_listxattr(const char *path, char *list, size_t size);
 int kfs_setxattr(const char *path, const char *name, const char *value,
 		 size_t size, int flags);
 int kfs_removexattr(const char *path, const char *name);
+
+/* ---- named_ops.c --------------------------------------------------- */
+
+struct kfs_named;
+struct kfs_nstate;
+struct kfs_rbuf;
+struct kfs_stream_desc;
+
+/* Opens the name of the named view p (kfs_named_acquire); why[] says
+ * why not. */
+int kfs_named_open_handle(struct kfs_fs *fs, const struct kfs_path *p,
+			  int64_t stream_created_ms, struct kfs_named **out,
+			  char *why, size_t why_size);
+/* At a flush of a named reader's handle: whether its closer ended well. */
+void kfs_named_on_flush(struct kfs_handle *h);
+/* fsync of a named reader's handle: a commit.  0 or -errno. */
+int kfs_named_on_fsync(struct kfs_handle *h);
+/* At release: commits when the last close was a good one, then closes
+ * the name (the handle frees it). */
+void kfs_named_on_release(struct kfs_handle *h);
+
+/* A name's lag: -1 where unknown. */
+struct kfs_named_lag {
+	int64_t records, bytes, millis;
+};
+void kfs_named_lag_of(struct kfs_fs *fs, const char *stream,
+		      const struct kfs_nstate *s, int64_t live_ms,
+		      struct kfs_named_lag *out);
+/* Appends the named readers' lines to a metrics document. */
+int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len);
+
+/* The user.kinesis.reader* attributes: 1 when `name` is not one of
+ * them (the caller goes on), else the answer. */
+int kfs_named_getxattr(struct kfs_fs *fs, const struct kfs_path *p,
+		       const char *name, char *value, size_t size);
+int kfs_named_setxattr(struct kfs_fs *fs, const struct kfs_path *p,
+		       const struct kfs_stream_desc *sd, const char *name,
+		       const char *value, size_t size);
+int kfs_named_removexattr(struct kfs_fs *fs, const struct kfs_path *p,
+			  const char *name);
+/* Appends the names of these attributes that p has; 0 or -ENOMEM. */
+int kfs_named_listxattr(struct kfs_fs *fs, const struct kfs_path *p,
+			struct kfs_rbuf *b);
 
 #endif

@@ -28,6 +28,7 @@
 #include "fs/mountpoint.h"
 #include "fs/ops.h"
 #include "fs/options.h"
+#include "fs/named.h"
 #include "fs/path.h"
 #include "fs/stop.h"
 #include "lib/log.h"
@@ -244,6 +245,14 @@ int main(int argc, char *argv[])
 	}
 	kfs_fs_init(&fs, be, NULL, &opt);
 	fs.metrics = metrics;
+	{
+		char *dir = kfs_options_readers_dir(&opt);
+
+		fs.named = dir ? kfs_named_table_new(dir) : NULL;
+		if (!fs.named)
+			kfs_warn("out of memory: named readers cannot be opened");
+		free(dir);
+	}
 	fs_ready = 1;
 	kfs_producer_config_default(&pcfg);
 	pcfg.linger_ms = opt.linger_ms;

@@ -96,8 +96,10 @@ static int resolve(struct kfs_fs *fs, const char *op, const char *path,
 				      "TRIM_HORIZON, LATEST, "
 				      "AT_SEQUENCE_NUMBER=N, "
 				      "AFTER_SEQUENCE_NUMBER=N or "
-				      "AT_TIMESTAMP=T, then optionally "
-				      ".jsonl");
+				      "AT_TIMESTAMP=T, or READER=NAME or "
+				      "BATCH=NAME (NAME: 1 to 64 of "
+				      "A-Z a-z 0-9 _ . -) optionally with "
+				      ",POSITION; then optionally .jsonl");
 	if (err)
 		return kfs_names_fail(err, op, p, "no such file");
 	if (p->kind == KFS_NODE_ROOT || p->kind == KFS_NODE_METRICS)

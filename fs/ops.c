@@ -8,6 +8,7 @@
  * are used to reach the engine.
  */
 #include "fs/fs-internal.h"
+#include "fs/named.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@ void kfs_handle_unref(struct kfs_handle *h)
 	free(h->doc);
 	free(h->line);
 	kfs_reader_free(h->rd);
+	kfs_named_free(h->named);   /* after its reader */
 	free(h);
 }
 
@@ -96,6 +98,8 @@ static int open_reading(struct kfs_handle *h, const char *op,
 		/* A snapshot per open: every read sees one document. */
 		err = kfs_metrics_render(fs->metrics, fs->prod, &h->doc,
 					 &h->doc_len);
+		if (!err)
+			err = kfs_named_metrics(fs, &h->doc, &h->doc_len);
 		if (err)
 			return kfs_names_fail(err, op, p, NULL);
 	} else if (h->readable) {
@@ -110,8 +114,15 @@ static int open_reading(struct kfs_handle *h, const char *op,
 			.ahead = &fs->ahead,
 			.metrics = fs->metrics,
 		};
-		char why[KFS_SEQ_MAX + 120];
+		char why[KFS_SEQ_MAX + KFS_KEY_MAX + 120];
 
+		if (p->pos.named && kfs_names_is_view(p)) {
+			err = kfs_named_open_handle(fs, p, sd->creation_ms,
+						    &h->named, why, sizeof(why));
+			if (err)
+				return kfs_names_fail(err, op, p, why);
+			spec.named = h->named;
+		}
 		/* A view's position is looked up now: a signal ends it. */
 		kfs_cancel_set(wait_cancelled);
 		err = kfs_reader_open(fs->be, &spec, &h->rd, why, sizeof(why));
@@ -240,6 +251,7 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 			kfs_err("close %s/%s: %s", h->stream, h->name,
 				strerror(-err));
 	}
+	kfs_named_on_release(h);
 	open_del(h);
 	handle_close(h);
 	return 0;
@@ -446,6 +458,8 @@ void kfs_fs_free(struct kfs_fs *fs)
 	kfs_read_ahead_destroy(&fs->ahead);   /* before the backend goes */
 	kfs_sizes_free(fs->sizes);
 	fs->sizes = NULL;
+	kfs_named_table_free(fs->named);   /* no handle is left */
+	fs->named = NULL;
 }
 
 const struct fuse_operations kfs_fuse_ops = {

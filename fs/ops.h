@@ -15,6 +15,7 @@
 #include "lib/metrics.h"
 
 struct kfs_handle;
+struct kfs_named_table;
 
 /* The state every operation reaches through fuse_get_context(). */
 struct kfs_fs {
@@ -33,6 +34,8 @@ struct kfs_fs {
 	struct kfs_follow follow;         /* wakes readers at the tip */
 	struct kfs_sizes *sizes;          /* shard sizes the backend does not know */
 	struct kfs_read_ahead ahead;      /* readers' read-ahead threads */
+	struct kfs_named_table *named;    /* named readers' state (owned), or
+					   * NULL: none can be opened */
 
 	pthread_mutex_t poll_lock;        /* "poll lock": protects below */
 	struct kfs_handle *pollers;       /* views polled and not yet readable */

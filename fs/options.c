@@ -18,6 +18,7 @@
 static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("backend=%s", backend),
 	KFS_OPT("data_dir=%s", data_dir),
+	KFS_OPT("state_dir=%s", state_dir),
 	KFS_OPT("region=%s", region),
 	KFS_OPT("endpoint=%s", endpoint),
 	KFS_OPT("profile=%s", profile),
@@ -265,6 +266,29 @@ char *kfs_options_default_data_dir(void)
 	return out;
 }
 
+char *kfs_options_readers_dir(const struct kfs_options *o)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	int local = strcmp(o->backend, "local") == 0;
+	char *out = NULL;
+	int n;
+
+	if (o->state_dir)
+		n = asprintf(&out, "%s/%s", o->state_dir,
+			     local ? "readers" : "aws-readers");
+	else if (local)
+		n = asprintf(&out, "%s/readers", o->data_dir);
+	else if (geteuid() == 0)
+		n = asprintf(&out, "/var/lib/kinesisfs/aws-readers");
+	else if (xdg && *xdg)
+		n = asprintf(&out, "%s/kinesisfs/aws-readers", xdg);
+	else
+		n = asprintf(&out, "%s/.local/state/kinesisfs/aws-readers",
+			     home ? home : ".");
+	return n < 0 ? NULL : out;
+}
+
 int kfs_options_check(struct kfs_options *o)
 {
 	int bad = 0;
@@ -390,6 +414,8 @@ int kfs_options_check(struct kfs_options *o)
 	}
 	if (absolute_path(&o->data_dir, "data_dir") == -1)
 		bad = 1;
+	if (o->state_dir && absolute_path(&o->state_dir, "state_dir") == -1)
+		bad = 1;
 	return bad ? -1 : 0;
 }
 
@@ -413,6 +439,9 @@ void kfs_options_usage(const char *prog)
 "    -o data_dir=DIR        local engine's directory (default:\n"
 "                           $KINESISFS_DATA_DIR, else /var/lib/kinesisfs as\n"
 "                           root, else $XDG_DATA_HOME/kinesisfs)\n"
+"    -o state_dir=DIR       named readers' positions (default: data_dir;\n"
+"                           aws: /var/lib/kinesisfs as root, else\n"
+"                           $XDG_STATE_HOME/kinesisfs)\n"
 "    -o region=R            AWS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 "                           the profile's region)\n"
 "    -o endpoint=URL        Kinesis endpoint (default: AWS_ENDPOINT_URL_KINESIS,\n"
@@ -521,6 +550,7 @@ void kfs_options_free(struct kfs_options *o)
 {
 	free(o->backend);
 	free(o->data_dir);
+	free(o->state_dir);
 	free(o->region);
 	free(o->endpoint);
 	free(o->profile);

@@ -25,6 +25,7 @@ struct fuse_args;
 struct kfs_options {
 	char *backend;           /* "local" or "aws" */
 	char *data_dir;          /* local engine's directory */
+	char *state_dir;         /* named readers' state (NULL: the default) */
 	char *region;            /* AWS region */
 	char *endpoint;          /* Kinesis endpoint URL */
 	char *profile;           /* AWS profile */
@@ -91,6 +92,11 @@ int kfs_options_check(struct kfs_options *o);
 int kfs_options_fuse_args(const struct kfs_options *o, struct fuse_args *args);
 /* The default data_dir for this user (SPEC section 1); caller frees. */
 char *kfs_options_default_data_dir(void);
+/* Where named readers keep their state (docs/reading.md): under
+ * -o state_dir, else the local engine's data_dir, else (aws)
+ * /var/lib/kinesisfs as root or $XDG_STATE_HOME/kinesisfs; caller frees,
+ * NULL when out of memory. */
+char *kfs_options_readers_dir(const struct kfs_options *o);
 void kfs_options_usage(const char *prog);
 void kfs_options_free(struct kfs_options *o);
 

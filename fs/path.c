@@ -19,6 +19,43 @@ static int valid_seq(const char *s, size_t n)
 	return 1;
 }
 
+int kfs_named_valid(const char *s, size_t n)
+{
+	if (n < 1 || n > KFS_READER_NAME_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '.' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* "READER=NAME[,POSITION]" or "BATCH=...", with ".jsonl" taken off:
+ * 0, or -EINVAL. */
+static int parse_named(const char *s, enum kfs_named_form form,
+		       struct kfs_position *out)
+{
+	const char *name = strchr(s, '=') + 1;
+	const char *comma = strchr(name, ',');
+	size_t n = comma ? (size_t)(comma - name) : strlen(name);
+	int json = out->json, err = 0;
+
+	if (!kfs_named_valid(name, n))
+		return -EINVAL;
+	if (comma) {
+		err = kfs_position_parse(comma + 1, out);
+		if (err || out->json || out->named)
+			return -EINVAL;
+		out->first_given = 1;
+	}
+	out->json = json;
+	out->named = form;
+	memcpy(out->rname, name, n);
+	out->rname[n] = '\0';
+	return 0;
+}
+
 int kfs_position_parse(const char *s, struct kfs_position *out)
 {
 	char arg[NAME_MAX + 1];
@@ -30,6 +67,20 @@ int kfs_position_parse(const char *s, struct kfs_position *out)
 	memset(out, 0, sizeof(*out));
 	if (n > NAME_MAX)
 		return -EINVAL;
+	if (strncmp(s, "READER", 6) == 0 || strncmp(s, "BATCH", 5) == 0) {
+		enum kfs_named_form form = s[0] == 'R' ? KFS_NAMED_FOLLOW
+						       : KFS_NAMED_BATCH;
+		size_t kl = form == KFS_NAMED_FOLLOW ? 6 : 5;
+
+		memcpy(arg, s, n + 1);
+		if (n > sl && strcmp(arg + n - sl, KFS_JSON_SUFFIX) == 0) {
+			out->json = 1;
+			arg[n - sl] = '\0';
+		}
+		if (arg[kl] != '=')
+			return -EINVAL;
+		return parse_named(arg, form, out);
+	}
 	eq = strchr(s, '=');
 	kw = eq ? (size_t)(eq - s) : n;
 	for (int i = 0; kfs_iter_type_name(i); i++) {

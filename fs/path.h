@@ -20,9 +20,19 @@ enum kfs_node {
 #define KFS_METRICS_NAME "@metrics"
 
 #define KFS_POS_SEQ_MAX 128      /* digits of a sequence number in a name */
+#define KFS_READER_NAME_MAX 64   /* a named reader's name (fs/named.h) */
 
-/* Where a view starts: "@POSITION" after a shard id, a key or nothing. */
+/* Named readers: "@READER=NAME" follows, "@BATCH=NAME" ends at the tip. */
+enum kfs_named_form { KFS_NAMED_NONE, KFS_NAMED_FOLLOW, KFS_NAMED_BATCH };
+
+/* Where a view starts: "@POSITION" after a shard id, a key or nothing.
+ * A named reader ("@READER=NAME[,POSITION]", "@BATCH=...") starts where
+ * NAME committed last; type, seq and timestamp_ms are then POSITION, for
+ * its first use (TRIM_HORIZON when not given). */
 struct kfs_position {
+	enum kfs_named_form named;
+	char rname[KFS_READER_NAME_MAX + 1];
+	int first_given;         /* named: ",POSITION" was given */
 	enum kfs_iter_type type;
 	char seq[KFS_POS_SEQ_MAX + 1]; /* the two sequence-number types */
 	int64_t timestamp_ms;    /* AT_TIMESTAMP */
@@ -49,6 +59,10 @@ int kfs_path_parse(const char *path, struct kfs_path *out);
 /* Parses POSITION (what follows '@').  Returns 0, -EINVAL when malformed,
  * or -ENOENT when s does not begin with a position keyword. */
 int kfs_position_parse(const char *s, struct kfs_position *out);
+
+/* 1 when s (n bytes) is a valid reader name: 1 to 64 of [A-Za-z0-9_.-],
+ * not starting with '.'. */
+int kfs_named_valid(const char *s, size_t n);
 
 
 #endif

@@ -1,5 +1,6 @@
 /* reader.c - see reader.h. */
 #include "reader.h"
+#include "reader_impl.h"
 #include "readahead.h"
 #include "render.h"
 
@@ -18,75 +19,9 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define READ_BATCH 10000       /* records asked of get_records per fetch */
-#define RELIST_MS 1000         /* a following reader looks for new shards */
-#define PASSES_MAX 64          /* lane changes handled in one fetch */
-
-enum lane_state { LANE_PENDING, LANE_ACTIVE, LANE_DONE };
-
-/* One shard of a reader. */
-struct lane {
-	char shard[KFS_SHARD_ID_LEN + 1];
-	char parent[KFS_SHARD_ID_LEN + 1];
-	char adjacent[KFS_SHARD_ID_LEN + 1];
-	enum lane_state state;
-	int closed;                    /* the last listing showed it closed */
-	struct kfs_iter_spec start;    /* where it begins (seq points at seq[]) */
-	char seq[KFS_POS_SEQ_MAX + 1];
-	char *iter;                    /* NULL: not begun */
-};
-
-struct kfs_reader {
-	struct kfs_backend *be;
-	char stream[KFS_STREAM_NAME_MAX + 1];
-	enum kfs_node kind;
-	char name[NAME_MAX + 1];       /* shard id or key */
-	int view;                      /* follows */
-	struct kfs_position pos;       /* TRIM_HORIZON for plain files */
-	enum kfs_framing framing;
-	struct kfs_sizes *sizes;
-	int64_t created_ms;            /* the stream's, for sizes */
-	struct kfs_read_ahead *ra;     /* read-ahead allowed, or NULL */
-	struct kfs_metrics *metrics;   /* records read are counted there, or NULL */
-
-	int key_filter;                /* keep the records of name[] only */
-	/* A key file of a backend that keeps names: the window of the name
-	 * at the open (name[] is then its key), read through key
-	 * iterators. */
-	int window;
-	int rotated;                   /* the window has an end */
-	struct kfs_wposv wstart, wend;
-	char wname[NAME_MAX + 1];      /* the name opened */
-	uint64_t wid, wgen;            /* its incarnation and truncations */
-	int64_t anchor_ms;             /* seq views of streams: N's arrival */
-
-	struct lane *lanes;
-	size_t n_lanes, cap_lanes;
-	size_t rr;                     /* the lane whose turn is next */
-	int listed;                    /* lanes made from a listing */
-	int relist;                    /* list again before the next pass */
-	int64_t listed_ms;
-	int ended;                     /* nothing more, ever */
-
-	/* Rendered bytes not yet returned: out.buf[out.off] is at file
-	 * offset bufpos. */
-	struct kfs_rbuf out;
-	uint64_t bufpos;
-
-	/* Records of a text rendering fetched but not rendered yet, from
-	 * pend.records[pend_i] on: their bytes come after the buffer's, and
-	 * reads copy them straight to the caller (pend_copy). */
-	struct kfs_get_result pend;
-	size_t pend_i;
-
-	struct kfs_ahead *ahead;       /* the next page, being read; or NULL */
-	int bad_agg_logged;            /* a record failing the KPL checks was logged */
-	int pend_expanded;             /* pend's aggregated records are expanded */
-};
-
 int kfs_reader_follows(const struct kfs_reader *r)
 {
-	return r->view;
+	return r->view && !r->batch;
 }
 
 /* ---- the buffer -------------------------------------------------------- */
@@ -105,14 +40,19 @@ static int kept(const struct kfs_reader *r, const struct kfs_record *rec)
 }
 
 /* Appends the records of res as JSON lines. */
-static int render_jsonl(struct kfs_reader *r, const char *shard,
+static int render_jsonl(struct kfs_reader *r, size_t lane,
 			const struct kfs_get_result *res)
 {
+	const char *shard = r->lanes[lane].shard;
 	int err = 0;
 
-	for (size_t i = 0; !err && i < res->n; i++)
+	for (size_t i = 0; !err && i < res->n; i++) {
 		if (kept(r, &res->records[i]))
 			err = kfs_render_json(&r->out, shard, &res->records[i]);
+		if (!err && r->named)
+			err = kfs_named_mark(r, lane, &res->records[i],
+					     r->bufpos + (r->out.len - r->out.off));
+	}
 	return err;
 }
 
@@ -214,6 +154,12 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 			continue;
 		}
 		if (!kept(r, rec)) {
+			if (r->named) {
+				int err = kfs_named_mark(r, r->pend_lane, rec,
+							 r->bufpos + n);
+				if (err)
+					return err;
+			}
 			pend_next(r);
 			continue;
 		}
@@ -226,6 +172,10 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 			err = kfs_rbuf_put(&r->out, rec->data, rec->len);
 			if (!err && fl > rec->len)
 				err = kfs_rbuf_put(&r->out, "\n", 1);
+			if (!err && r->named)
+				err = kfs_named_mark(r, r->pend_lane, rec,
+						     r->bufpos + (r->out.len -
+								  r->out.off));
 			if (err)
 				return err;
 			pend_next(r);
@@ -235,6 +185,12 @@ static ssize_t pend_copy(struct kfs_reader *r, char *dst, size_t room)
 		if (fl > rec->len)
 			dst[n + rec->len] = '\n';
 		n += fl;
+		if (r->named) {
+			int err = kfs_named_mark(r, r->pend_lane, rec,
+						 r->bufpos + n);
+			if (err)
+				return err;
+		}
 		pend_next(r);
 	}
 	return (ssize_t)n;
@@ -281,8 +237,8 @@ static void lanes_clear(struct kfs_reader *r)
 	r->listed = 0;
 }
 
-static void lane_start(struct lane *l, enum kfs_iter_type t, const char *seq,
-		       int64_t ts)
+void kfs_reader_lane_start(struct lane *l, enum kfs_iter_type t,
+			   const char *seq, int64_t ts)
 {
 	l->start.type = t;
 	l->start.timestamp_ms = ts;
@@ -296,6 +252,7 @@ static void lane_start(struct lane *l, enum kfs_iter_type t, const char *seq,
 static int lane_begin(struct kfs_reader *r, struct lane *l)
 {
 	struct kfs_iter_spec spec = l->start;
+	int err;
 
 	if (l->iter)
 		return 0;
@@ -309,8 +266,22 @@ static int lane_begin(struct kfs_reader *r, struct lane *l)
 									    l->shard)
 							   : NULL,
 						&l->iter);
-	return r->be->ops->get_iterator(r->be->impl, r->stream, l->shard, &spec,
-					&l->iter);
+	err = r->be->ops->get_iterator(r->be->impl, r->stream, l->shard, &spec,
+				       &l->iter);
+	if (err == -EINVAL && r->named && spec.seq && l->got.seq[0] &&
+	    strcmp(spec.seq, l->got.seq) == 0) {
+		/* The name's position is past the retention period: what
+		 * is left of the shard, said once. */
+		kfs_warn("named reader %s/%s: its position in %s (%s) is no "
+			 "longer retained: reading on from the oldest record "
+			 "(records in between expired unread)", r->stream,
+			 r->named->name, l->shard, spec.seq);
+		spec = (struct kfs_iter_spec){ .type = KFS_ITER_TRIM_HORIZON };
+		l->skip_seq[0] = '\0';
+		err = r->be->ops->get_iterator(r->be->impl, r->stream, l->shard,
+					       &spec, &l->iter);
+	}
+	return err;
 }
 
 /* Marks the ancestors of `shard` done (seq views: they end before N). */
@@ -422,13 +393,17 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 		memcpy(l->adjacent, d->adjacent_parent, sizeof(l->adjacent));
 		l->closed = d->closed;
 		l->state = LANE_PENDING;
+		if (r->named && !r->named->fresh) {
+			kfs_named_lane_init(r, l);
+			continue;
+		}
 		/* A rotated window ends where the rename found the key: a
 		 * shard made after it is not in the window. */
 		if (r->window && r->rotated && !kfs_wposv_find(&r->wend, d->id))
 			l->state = LANE_DONE;
 		if (!r->view || !first) {
 			if (r->view && r->pos.type == KFS_ITER_AT_TIMESTAMP)
-				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+				kfs_reader_lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
 					   r->pos.timestamp_ms);
 			continue;   /* TRIM_HORIZON */
 		}
@@ -439,21 +414,21 @@ static int list_lanes(struct kfs_reader *r, char *why, size_t why_size)
 			if (d->closed) {
 				l->state = LANE_DONE;
 			} else {
-				lane_start(l, KFS_ITER_LATEST, NULL, 0);
+				kfs_reader_lane_start(l, KFS_ITER_LATEST, NULL, 0);
 				err = lane_begin(r, l); /* the tip at open */
 				if (err)
 					goto out;
 			}
 			break;
 		case KFS_ITER_AT_TIMESTAMP:
-			lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+			kfs_reader_lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
 				   r->pos.timestamp_ms);
 			break;
 		default:
 			if (i == anchor)
-				lane_start(l, r->pos.type, r->pos.seq, 0);
+				kfs_reader_lane_start(l, r->pos.type, r->pos.seq, 0);
 			else
-				lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
+				kfs_reader_lane_start(l, KFS_ITER_AT_TIMESTAMP, NULL,
 					   r->anchor_ms);
 			break;
 		}
@@ -495,6 +470,7 @@ static int setup(struct kfs_reader *r, char *why, size_t why_size)
 
 	lanes_clear(r);
 	drop_buffer(r);
+	kfs_named_marks_clear(r);
 	r->bufpos = 0;
 	r->ended = 0;
 	if (r->kind != KFS_NODE_SHARD)
@@ -506,7 +482,11 @@ static int setup(struct kfs_reader *r, char *why, size_t why_size)
 	r->listed = 1;
 	if (!r->view)
 		return 0;
-	lane_start(l, r->pos.type, r->pos.seq[0] ? r->pos.seq : NULL,
+	if (r->named && !r->named->fresh) {
+		kfs_named_lane_init(r, l);
+		return 0;
+	}
+	kfs_reader_lane_start(l, r->pos.type, r->pos.seq[0] ? r->pos.seq : NULL,
 		   r->pos.timestamp_ms);
 	err = r->pos.seq[0] ? find_seq(r, r->name, &arrival_ms) : 0;
 	if (!err)
@@ -593,6 +573,19 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 		r->pos = *spec->pos;
 	else
 		r->pos.type = KFS_ITER_TRIM_HORIZON;
+	r->named = spec->named;
+	if (r->named) {
+		/* On its first use a name reads from its first position as
+		 * a view would; then from where it committed. */
+		const struct kfs_nstate *st = &r->named->start;
+
+		r->view = 1;
+		r->batch = spec->pos && spec->pos->named == KFS_NAMED_BATCH;
+		r->batch_ms = kfs_now_ms();
+		r->pos.type = st->origin;
+		r->pos.timestamp_ms = st->origin_ms;
+		snprintf(r->pos.seq, sizeof(r->pos.seq), "%s", st->origin_seq);
+	}
 	if (r->kind == KFS_NODE_SHARD && !r->view)
 		r->sizes = spec->sizes;
 	r->created_ms = spec->created_ms;
@@ -612,6 +605,8 @@ int kfs_reader_open(struct kfs_backend *be, const struct kfs_reader_spec *spec,
 		}
 	}
 	err = setup(r, why, why_size);
+	if (!err && r->named && r->named->fresh)
+		err = kfs_named_begin(r);
 	if (err) {
 		kfs_reader_free(r);
 		return err;
@@ -630,6 +625,8 @@ void kfs_reader_free(struct kfs_reader *r)
 	kfs_wposv_clear(&r->wstart);
 	kfs_wposv_clear(&r->wend);
 	kfs_get_result_clear(&r->pend);
+	kfs_named_marks_clear(r);
+	free(r->marks);
 	free(r);
 }
 
@@ -665,6 +662,7 @@ static void ahead_drop(struct kfs_reader *r)
  * not yet at its end, 0 at the tip, -errno. */
 static int fetch_lane(struct kfs_reader *r, struct lane *l)
 {
+	size_t li = (size_t)(l - r->lanes);
 	struct kfs_get_result res = { 0 };
 	size_t before = r->out.len - r->out.off;
 	uint64_t added = 0;
@@ -682,16 +680,26 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	 * last one. */
 	if (!ahead_take(r, l->iter, &res))
 		err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH,
-					      r->pos.json ? 0 : KFS_GET_LAST_SEQ,
+					      r->pos.json || r->named
+					      ? 0 : KFS_GET_LAST_SEQ,
 					      &res);
 	/* Aggregated records as their user records: for JSON lines, the
 	 * key filter and learned sizes, now; for text of every record,
 	 * as it is rendered (pend_copy). */
-	lazy = !r->pos.json && !r->key_filter && !r->sizes;
+	lazy = !r->pos.json && !r->key_filter && !r->sizes && !r->named;
 	if (!err && !lazy)
 		err = expand(r, l->shard, &res, 0);
 	if (err)
 		return err;
+	l->behind_ms = res.millis_behind;
+	if (r->named)
+		kfs_named_skip(l, &res);
+	/* A batch ends at the tip of when it began: a lane that reaches
+	 * records that arrived since is read no further (a writer as fast
+	 * as the reads would never let it see an empty page). */
+	if (r->batch && !l->closed && res.n > 0 &&
+	    res.records[res.n - 1].arrival_ms >= r->batch_ms)
+		l->tip = 1;
 	free(l->iter);
 	l->iter = res.next_iterator;
 	res.next_iterator = NULL;
@@ -702,7 +710,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 					KFS_M_RECORDS_READ, kept_records(r, &res));
 	}
 	if (r->pos.json) {
-		err = render_jsonl(r, l->shard, &res);
+		err = render_jsonl(r, li, &res);
 		added = r->out.len - r->out.off - before;
 	} else {
 		/* The whole batch's bytes only for sizes: they cost a pass
@@ -719,6 +727,11 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 		l->state = LANE_DONE;
 		r->relist = 1;
 	}
+	if (!err && r->named && !r->pos.json && added == 0)
+		/* None kept: read past, as soon as what is before is. */
+		for (size_t i = 0; !err && i < res.n; i++)
+			err = kfs_named_mark(r, li, &res.records[i],
+					     r->bufpos + (r->out.len - r->out.off));
 	if (!err && !r->pos.json && added > 0) {
 		/* Text is rendered as reads ask for it (fetch runs with
 		 * nothing pending). */
@@ -726,6 +739,7 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 			.n = res.n, .records = res.records, .blocks = res.blocks,
 		};
 		r->pend_i = 0;
+		r->pend_lane = li;
 		r->pend_expanded = !lazy;
 		res.n = 0;
 		res.records = NULL;
@@ -772,12 +786,14 @@ static int fetch(struct kfs_reader *r)
 
 			if (l->state == LANE_PENDING)
 				pending++;
-			if (l->state != LANE_ACTIVE)
+			if (l->state != LANE_ACTIVE || (r->batch && l->tip))
 				continue;
 			active++;
 			got = fetch_lane(r, l);
 			if (got < 0)
 				return got;
+			if (got == 0 && r->batch)
+				l->tip = 1;   /* the batch ends at this tip */
 			if (l->state == LANE_DONE || got == 3)
 				changed = 1;   /* counted: a bounded number */
 			if (got == 1) {
@@ -793,7 +809,8 @@ static int fetch(struct kfs_reader *r)
 			idle++;
 			continue;   /* children may start now */
 		}
-		if (active == 0 && pending == 0 && r->kind == KFS_NODE_SHARD)
+		if (active == 0 && pending == 0 &&
+		    (r->kind == KFS_NODE_SHARD || r->batch))
 			r->ended = 1;   /* a closed shard read to its end */
 		return 0;           /* plain files: EOF at the tip, for now */
 	}
@@ -887,11 +904,13 @@ ssize_t kfs_reader_read(struct kfs_reader *r, char *dst, size_t size,
 			break;
 		err = 0;
 	}
+	if (r->named)
+		kfs_named_sync(r);   /* what was handed over */
 	if (copied > 0)
 		return (ssize_t)copied;
 	if (err < 0)
 		return err;
-	return r->ended || !r->view ? 0 : -EAGAIN;
+	return r->ended || !r->view || r->batch ? 0 : -EAGAIN;
 }
 
 int kfs_reader_poll(struct kfs_reader *r)

@@ -37,9 +37,12 @@ struct kfs_reader_spec {
 	int64_t created_ms;              /* the stream's creation time, for sizes */
 	struct kfs_read_ahead *ahead;    /* plain shard readers read ahead, or NULL */
 	struct kfs_metrics *metrics;     /* counts the records read, or NULL */
+	struct kfs_named *named;         /* a named reader's name (fs/named.h), or
+					  * NULL; pos is then the view's */
 };
 
 struct kfs_reader;
+struct kfs_named;
 
 /*
  * Makes a reader.  A view's position is checked and fixed now (LATEST is

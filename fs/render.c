@@ -52,6 +52,14 @@ static int puts_(struct kfs_rbuf *r, const char *s)
 
 
 
+static int put_json_string(struct kfs_rbuf *r, const unsigned char *p,
+			   size_t n);
+
+int kfs_render_json_string(struct kfs_rbuf *r, const void *s, size_t n)
+{
+	return put_json_string(r, s, n);
+}
+
 /* Appends p as a JSON string; bytes that are not UTF-8 become U+FFFD. */
 static int put_json_string(struct kfs_rbuf *r, const unsigned char *p,
 			   size_t n)

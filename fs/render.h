@@ -32,4 +32,8 @@ int kfs_rbuf_put(struct kfs_rbuf *b, const void *p, size_t n);
 int kfs_render_json(struct kfs_rbuf *b, const char *shard,
 		    const struct kfs_record *rec);
 
+/* Appends n bytes at s as a JSON string (bytes that are not UTF-8 as
+ * U+FFFD).  0 or -ENOMEM. */
+int kfs_render_json_string(struct kfs_rbuf *b, const void *s, size_t n);
+
 #endif

@@ -388,6 +388,7 @@ int kfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct kfs_handle *h = (struct kfs_handle *)(uintptr_t)fi->fh;
 
+	kfs_named_on_flush(h);
 	if (!h->writable)
 		return 0;
 	return settle_for(h, 0);
@@ -399,6 +400,8 @@ int kfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	struct kfs_fs *fs = h->fs;
 	int err;
 
+	if (h->named)
+		return kfs_named_on_fsync(h);   /* a named reader's commit */
 	if (!h->writable)
 		return 0;
 	err = kfs_write_settle(h);

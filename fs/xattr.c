@@ -4,6 +4,7 @@
  * and shard_count.
  */
 #include "fs/fs-internal.h"
+#include "fs/render.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -96,6 +97,8 @@ int kfs_getxattr(const char *path, const char *name, char *value,
 		return err;
 	if (strncmp(name, KFS_XATTR_PREFIX, plen) != 0)
 		return -ENODATA;
+	if ((err = kfs_named_getxattr(fs, &p, name, value, size)) != 1)
+		return err;
 	for (size_t i = 0; i < x.n; i++) {
 		size_t len = strlen(x.value[i]);
 		if (strcmp(name + plen, x.name[i]) != 0)
@@ -115,21 +118,26 @@ int kfs_listxattr(const char *path, char *list, size_t size)
 	struct kfs_fs *fs = get_fs();
 	struct kfs_path p;
 	struct xattrs x;
-	size_t need = 0, plen = strlen(KFS_XATTR_PREFIX);
+	struct kfs_rbuf b = { 0 };
 	int err = xattrs_of(fs, "listxattr", path, &p, &x);
 
-	if (err)
-		return err;
-	for (size_t i = 0; i < x.n; i++)
-		need += plen + strlen(x.name[i]) + 1;
-	if (size == 0)
-		return (int)need;
-	if (size < need)
-		return -ERANGE;
-	for (size_t i = 0; i < x.n; i++) {
-		list += sprintf(list, "%s%s", KFS_XATTR_PREFIX, x.name[i]) + 1;
+	for (size_t i = 0; !err && i < x.n; i++) {
+		err = kfs_rbuf_put(&b, KFS_XATTR_PREFIX, strlen(KFS_XATTR_PREFIX));
+		if (!err)
+			err = kfs_rbuf_put(&b, x.name[i], strlen(x.name[i]) + 1);
 	}
-	return (int)need;
+	if (!err)
+		err = kfs_named_listxattr(fs, &p, &b);
+	if (!err && b.len > 65536)
+		err = -E2BIG;
+	if (!err && size && size < b.len)
+		err = -ERANGE;
+	if (!err && size)
+		memcpy(list, b.buf, b.len);
+	if (!err)
+		err = (int)b.len;
+	free(b.buf);
+	return err;
 }
 
 /* Parses an xattr value as a whole decimal number. */
@@ -155,10 +163,17 @@ int kfs_setxattr(const char *path, const char *name, const char *value,
 {
 	struct kfs_fs *fs = get_fs();
 	struct kfs_path p;
+	struct kfs_stream_desc sd;
 	long v;
-	int err = kfs_names_resolve(fs, "setxattr", path, &p, NULL, NULL);
+	int err = kfs_names_resolve(fs, "setxattr", path, &p, &sd, NULL);
 
-	if (err || (err = kfs_names_refuse_read_only(fs, "setxattr", &p)))
+	if (err)
+		return err;
+	/* Named readers' state is the mount's, not the stream's: a
+	 * read-only mount keeps it too. */
+	if ((err = kfs_named_setxattr(fs, &p, &sd, name, value, size)) != 1)
+		return err;
+	if ((err = kfs_names_refuse_read_only(fs, "setxattr", &p)))
 		return err;
 	if (p.kind == KFS_NODE_STREAM &&
 	    strcmp(name, KFS_XATTR_PREFIX "retention_hours") == 0) {
@@ -225,6 +240,8 @@ int kfs_removexattr(const char *path, const char *name)
 	struct kfs_path p;
 	int err = kfs_names_resolve(fs, "removexattr", path, &p, NULL, NULL);
 
-	return err ? err : kfs_names_fail(-EPERM, "removexattr", &p,
-					  "attributes cannot be removed");
+	if (err || (err = kfs_named_removexattr(fs, &p, name)) != 1)
+		return err;
+	return kfs_names_fail(-EPERM, "removexattr", &p,
+			      "attributes cannot be removed");
 }

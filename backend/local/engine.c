@@ -1946,6 +1946,7 @@ static const struct kfs_backend_ops local_ops = {
 	.update_shard_count = local_update_shard_count,
 	.set_retention = local_set_retention,
 	.seek_bytes = local_seek_bytes,
+	.behind = kfs_local_behind,
 	.sync = local_sync,
 	.names = kfs_local_names,
 	.key_iterator = kfs_local_key_iterator,

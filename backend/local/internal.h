@@ -128,6 +128,9 @@ int kfs_local_key_iter_format(const struct lstream *st, const struct lshard *sh,
 			      const struct kfs_local_iter *it, char **out);
 int kfs_local_get_iterator(void *impl, const char *stream, const char *shard_id,
 			   const struct kfs_iter_spec *spec, char **iter_out);
+int kfs_local_behind(void *impl, const char *stream, const char *shard_id,
+		     const char *seq, int64_t from_ms, enum kfs_framing framing,
+		     uint64_t *records, uint64_t *bytes, int64_t *newest_ms);
 int kfs_local_get_records(void *impl, const char *iterator, int limit,
 			  unsigned flags, struct kfs_get_result *out);
 /* Adds the children of sh (read to its end) to out; st->lock held. */

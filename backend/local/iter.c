@@ -325,3 +325,55 @@ out:
 	return rc;
 }
 
+
+int kfs_local_behind(void *impl, const char *stream, const char *shard_id,
+		     const char *seq, int64_t from_ms, enum kfs_framing framing,
+		     uint64_t *records, uint64_t *bytes, int64_t *newest_ms)
+{
+	struct kfs_local *e = impl;
+	struct kfs_seglog_stat ss;
+	struct lstream *st;
+	struct lshard *sh;
+	struct kfs_seq q;
+	uint64_t start, b0, b1;
+	int rc;
+
+	*records = *bytes = 0;
+	*newest_ms = -1;
+	if ((unsigned)framing >= KFS_FRAMING_COUNT)
+		return -EINVAL;
+	st = kfs_local_stream_get(e, stream);
+	if (!st)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&st->lock);
+	sh = kfs_local_shard_find(st, shard_id);
+	if (!sh) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = kfs_seglog_stat(sh->log, kfs_local_cutoff(e, st), &ss);
+	if (rc < 0)
+		goto out;
+	start = ss.first;
+	if (seq[0]) {
+		if (kfs_ids_seq_decode(seq, &q) == 0 && q.counter + 1 > start)
+			start = q.counter + 1;
+	} else if (from_ms > 0) {
+		rc = kfs_seglog_find_time(sh->log, ss.first, from_ms, &start);
+		if (rc < 0)
+			goto out;
+	}
+	if (start > ss.next)
+		start = ss.next;
+	if ((rc = kfs_seglog_bytes_before(sh->log, start, framing, &b0)) < 0 ||
+	    (rc = kfs_seglog_bytes_before(sh->log, ss.next, framing, &b1)) < 0)
+		goto out;
+	*records = ss.next - start;
+	*bytes = b1 > b0 ? b1 - b0 : 0;
+	*newest_ms = ss.newest_arrival_ms;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&st->lock);
+	kfs_local_stream_unref(st);
+	return rc;
+}

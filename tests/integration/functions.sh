@@ -334,7 +334,7 @@ is_mounted()
 kfs_backend_opts()
 {
     if on_aws; then
-        echo "backend=aws,region=$kfs_region,endpoint=$kfs_endpoint"
+        echo "backend=aws,region=$kfs_region,endpoint=$kfs_endpoint,state_dir=$tmp/state"
     else
         echo "data_dir=$data"
     fi
