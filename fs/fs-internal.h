@@ -80,6 +80,10 @@ static inline struct kfs_fs *get_fs(void)
 
 /* ---- ops.c --------------------------------------------------------- */
 
+/* The document of @metrics now (docs/metrics.md): the counters and the
+ * named readers' lag.  *doc is the caller's.  0 or -errno. */
+int kfs_fs_metrics_doc(struct kfs_fs *fs, char **doc, size_t *len);
+
 /* Drops a reference to h (tails lock not held); the last one frees it. */
 void kfs_handle_unref(struct kfs_handle *h);
 
@@ -215,12 +219,11 @@ int kfs_named_on_fsync(struct kfs_handle *h);
  * the name (the handle frees it). */
 void kfs_named_on_release(struct kfs_handle *h);
 
-/* A name's lag: -1 where unknown. */
-struct kfs_named_lag {
-	int64_t records, bytes, millis;
-};
+struct kfs_named_lag;
+/* The lag of a name of state s; live: an open reader's own measure. */
 void kfs_named_lag_of(struct kfs_fs *fs, const char *stream,
-		      const struct kfs_nstate *s, int64_t live_ms,
+		      const struct kfs_nstate *s,
+		      const struct kfs_named_lag *live,
 		      struct kfs_named_lag *out);
 /* Appends the named readers' lines to a metrics document. */
 int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len);

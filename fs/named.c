@@ -523,7 +523,7 @@ int kfs_named_acquire(struct kfs_named_table *t, const char *stream,
 	n->fresh = s.fresh;
 	n->start = s;
 	memset(&s, 0, sizeof(s));
-	n->lag_millis = -1;
+	n->lag = (struct kfs_named_lag){ -1, -1, -1 };
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_mutex_init(&n->commit_lock, NULL);
 	t->open[t->n_open++] = n;
@@ -636,7 +636,7 @@ static int further(const struct kfs_npos *p, const struct kfs_npos *q)
 }
 
 void kfs_named_deliver(struct kfs_named *n, const struct kfs_npos *v,
-		       size_t count, int64_t lag_millis)
+		       size_t count, const struct kfs_named_lag *lag)
 {
 	pthread_mutex_lock(&n->lock);
 	for (size_t i = 0; i < count; i++) {
@@ -656,7 +656,7 @@ void kfs_named_deliver(struct kfs_named *n, const struct kfs_npos *v,
 			p->done = 1;   /* done, where it was */
 		n->changed = 1;
 	}
-	n->lag_millis = lag_millis;
+	n->lag = *lag;
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -695,20 +695,20 @@ int kfs_named_list(struct kfs_named_table *t, const char *stream, char **out,
 
 int kfs_named_load(struct kfs_named_table *t, const char *stream,
 		   const char *name, struct kfs_nstate *out, int *open,
-		   struct kfs_nstate *live, int64_t *lag_millis)
+		   struct kfs_nstate *live, struct kfs_named_lag *lag)
 {
 	struct kfs_named *n;
 	int err = state_read(t, stream, name, out);
 
 	*open = 0;
-	*lag_millis = -1;
+	*lag = (struct kfs_named_lag){ -1, -1, -1 };
 	pthread_mutex_lock(&t->lock);
 	n = find_open(t, stream, name);
 	if (n) {
 		pthread_mutex_lock(&n->lock);
 		if (kfs_nstate_copy(live, &n->delivered) == 0) {
 			*open = 1;
-			*lag_millis = n->lag_millis;
+			*lag = n->lag;
 		}
 		pthread_mutex_unlock(&n->lock);
 	}

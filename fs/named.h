@@ -88,6 +88,11 @@ struct kfs_named_table *kfs_named_table_new(const char *dir);
 void kfs_named_table_free(struct kfs_named_table *t);
 const char *kfs_named_table_dir(const struct kfs_named_table *t);
 
+/* How far a reader is behind the tip; -1 where unknown. */
+struct kfs_named_lag {
+	int64_t records, bytes, millis;
+};
+
 /* One open named reader: the committed state it started from, and what
  * it has handed over since (the next commit). */
 struct kfs_named {
@@ -105,7 +110,9 @@ struct kfs_named {
 	pthread_mutex_t lock;         /* "named lock": protects below */
 	struct kfs_nstate delivered;  /* start, moved on by reads */
 	int changed;                  /* delivered differs from the last commit */
-	int64_t lag_millis;           /* behind the tip at the last fetch; -1 unknown */
+	struct kfs_named_lag lag;     /* its own measure at the last read:
+				       * millis from its last pages, records
+				       * and bytes when they were at the tip */
 };
 
 /*
@@ -140,7 +147,7 @@ int kfs_named_commit(struct kfs_named *n);
 /* Sets the positions of n->delivered from v (shards not in v keep
  * theirs), under the named lock. */
 void kfs_named_deliver(struct kfs_named *n, const struct kfs_npos *v,
-		       size_t count, int64_t lag_millis);
+		       size_t count, const struct kfs_named_lag *lag);
 
 /* The names of `stream` that have state, as a NUL-separated list in *out
  * (the caller frees), *n names; 0 or -errno. */
@@ -150,7 +157,7 @@ int kfs_named_list(struct kfs_named_table *t, const char *stream, char **out,
  * what it delivered so far in *live (filled only then, *open set). */
 int kfs_named_load(struct kfs_named_table *t, const char *stream,
 		   const char *name, struct kfs_nstate *out, int *open,
-		   struct kfs_nstate *live, int64_t *lag_millis);
+		   struct kfs_nstate *live, struct kfs_named_lag *lag);
 /* Makes a name (new or not) fresh, to start at `pos` on its next use,
  * whatever that use reads; -EBUSY when open. */
 int kfs_named_reset(struct kfs_named_table *t, const char *stream,

@@ -118,14 +118,17 @@ void kfs_named_on_release(struct kfs_handle *h)
 /* ---- lag ------------------------------------------------------------- */
 
 void kfs_named_lag_of(struct kfs_fs *fs, const char *stream,
-		      const struct kfs_nstate *s, int64_t live_ms,
+		      const struct kfs_nstate *s,
+		      const struct kfs_named_lag *live,
 		      struct kfs_named_lag *out)
 {
 	struct kfs_shard_list sl = { 0 };
 	int64_t millis = 0;
 
-	out->records = out->bytes = -1;
-	out->millis = live_ms;
+	/* Where the backend cannot count (AWS), the open reader's own
+	 * measure: the service's MillisBehindLatest, and what it holds
+	 * unread once its pages reached the tip. */
+	*out = *live;
 	if (!fs->be->ops->behind ||
 	    fs->be->ops->list_shards(fs->be->impl, stream, &sl) != 0)
 		return;
@@ -151,7 +154,7 @@ void kfs_named_lag_of(struct kfs_fs *fs, const char *stream,
 			millis = newest - p->arrival_ms;
 	}
 	kfs_shard_list_clear(&sl);
-	if (live_ms < 0 || out->records == 0)
+	if (live->millis < 0 || out->records == 0)
 		out->millis = millis;
 }
 
@@ -160,12 +163,11 @@ static void metrics_of(struct kfs_fs *fs, FILE *d, const char *stream,
 		       const char *name)
 {
 	struct kfs_nstate s = { 0 }, live = { 0 };
-	struct kfs_named_lag l;
-	int64_t lag;
+	struct kfs_named_lag l, lag;
 	int open;
 
 	if (kfs_named_load(fs->named, stream, name, &s, &open, &live, &lag) == 0) {
-		kfs_named_lag_of(fs, stream, open ? &live : &s, lag, &l);
+		kfs_named_lag_of(fs, stream, open ? &live : &s, &lag, &l);
 		if (l.records >= 0)
 			fprintf(d, "kinesisfs_reader_lag_records{stream=\"%s\","
 				"reader=\"%s\"} %" PRId64 "\n", stream, name,
@@ -187,11 +189,12 @@ static void metrics_of(struct kfs_fs *fs, FILE *d, const char *stream,
 
 int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len)
 {
-	char *buf = NULL;
+	char *buf = NULL, *v;
 	size_t blen = 0;
 	FILE *d;
 	DIR *top;
 	struct dirent *e;
+	long body;
 
 	if (!fs->named)
 		return 0;
@@ -199,10 +202,10 @@ int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len)
 	if (!d)
 		return -ENOMEM;
 	fprintf(d, "# HELP kinesisfs_reader_lag_records Records behind the tip "
-		"(named readers; local engine).\n"
+		"(named readers).\n"
 		"# TYPE kinesisfs_reader_lag_records gauge\n"
 		"# HELP kinesisfs_reader_lag_bytes Bytes behind the tip, as "
-		"read (named readers; local engine).\n"
+		"read (named readers).\n"
 		"# TYPE kinesisfs_reader_lag_bytes gauge\n"
 		"# HELP kinesisfs_reader_lag_millis Milliseconds behind the "
 		"tip (MillisBehindLatest).\n"
@@ -210,6 +213,7 @@ int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len)
 		"# HELP kinesisfs_reader_open 1 while the reader of the name "
 		"is open.\n"
 		"# TYPE kinesisfs_reader_open gauge\n");
+	body = ftell(d);
 	top = opendir(kfs_named_table_dir(fs->named));
 	while (top && (e = readdir(top)) != NULL) {
 		char *list;
@@ -228,9 +232,9 @@ int kfs_named_metrics(struct kfs_fs *fs, char **doc, size_t *len)
 		free(buf);
 		return -ENOMEM;
 	}
-	/* Appended to the document. */
-	{
-		char *v = realloc(*doc, *len + blen + 1);
+	/* Appended to the document, when there is any name. */
+	if (blen > (size_t)body) {
+		v = realloc(*doc, *len + blen + 1);
 		if (!v) {
 			free(buf);
 			return -ENOMEM;
@@ -305,7 +309,7 @@ static int report(struct kfs_fs *fs, const char *stream, const char *name,
 		  struct kfs_rbuf *b)
 {
 	struct kfs_nstate s = { 0 }, live = { 0 };
-	int64_t lag = -1;
+	struct kfs_named_lag lag;
 	int open = 0, err;
 	const struct kfs_nstate *cur;
 
@@ -348,7 +352,7 @@ static int report(struct kfs_fs *fs, const char *stream, const char *name,
 	if (!err) {
 		struct kfs_named_lag l;
 
-		kfs_named_lag_of(fs, stream, cur, lag, &l);
+		kfs_named_lag_of(fs, stream, cur, &lag, &l);
 		err = put(b, ",\"lag_records\":");
 		if (!err)
 			err = l.records < 0 ? put(b, "null")

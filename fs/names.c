@@ -237,7 +237,7 @@ int kfs_getattr(const char *path, struct stat *st,
 		size_t len;
 
 		view_attr(fs, st);
-		if (kfs_metrics_render(fs->metrics, fs->prod, &doc, &len) == 0) {
+		if (kfs_fs_metrics_doc(fs, &doc, &len) == 0) {
 			st->st_size = (off_t)len;
 			free(doc);
 		}

@@ -49,6 +49,17 @@ void kfs_handle_unref(struct kfs_handle *h)
 	free(h);
 }
 
+int kfs_fs_metrics_doc(struct kfs_fs *fs, char **doc, size_t *len)
+{
+	int err = kfs_metrics_render(fs->metrics, fs->prod, doc, len);
+
+	if (!err && (err = kfs_named_metrics(fs, doc, len)) != 0) {
+		free(*doc);
+		*doc = NULL;
+	}
+	return err;
+}
+
 /* Every handle the kernel holds is on fs->open, so that those it never
  * releases (files still open when SIGTERM ends the mount) are freed at
  * exit rather than leaked. */
@@ -96,10 +107,7 @@ static int open_reading(struct kfs_handle *h, const char *op,
 
 	if (p->kind == KFS_NODE_METRICS) {
 		/* A snapshot per open: every read sees one document. */
-		err = kfs_metrics_render(fs->metrics, fs->prod, &h->doc,
-					 &h->doc_len);
-		if (!err)
-			err = kfs_named_metrics(fs, &h->doc, &h->doc_len);
+		err = kfs_fs_metrics_doc(fs, &h->doc, &h->doc_len);
 		if (err)
 			return kfs_names_fail(err, op, p, NULL);
 	} else if (h->readable) {

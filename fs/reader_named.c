@@ -180,11 +180,41 @@ static int lane_owes(const struct kfs_reader *r, size_t lane)
 	return r->pend_i < r->pend.n && r->pend_lane == lane;
 }
 
+/* The reader's own measure of its lag: the largest MillisBehindLatest
+ * of its open lanes' last pages; when all were at the tip, the records
+ * and bytes it holds that were not handed over. */
+static void own_lag(const struct kfs_reader *r, struct kfs_named_lag *lag)
+{
+	int at_tip = 1;
+
+	*lag = (struct kfs_named_lag){ -1, -1, 0 };
+	for (size_t i = 0; i < r->n_lanes; i++) {
+		const struct lane *l = &r->lanes[i];
+
+		if (l->state != LANE_ACTIVE)
+			continue;
+		if (l->behind_ms > lag->millis)
+			lag->millis = l->behind_ms;
+		if (l->behind_ms > 0 || !l->iter)
+			at_tip = 0;
+	}
+	if (!at_tip)
+		return;
+	lag->records = (int64_t)(r->n_marks - r->mark_head +
+				 (r->pend.n - r->pend_i));
+	lag->bytes = r->n_marks > r->mark_head
+		     ? (int64_t)(r->marks[r->n_marks - 1].end - r->bufpos) : 0;
+	for (size_t i = r->pend_i; i < r->pend.n; i++)
+		lag->bytes += (int64_t)kfs_framed_len(r->framing,
+						      r->pend.records[i].data,
+						      r->pend.records[i].len);
+}
+
 void kfs_named_sync(struct kfs_reader *r)
 {
 	struct kfs_npos v[16];
+	struct kfs_named_lag lag;
 	size_t k = 0;
-	int64_t lag = 0;
 
 	while (r->mark_head < r->n_marks &&
 	       r->marks[r->mark_head].end <= r->bufpos) {
@@ -203,16 +233,16 @@ void kfs_named_sync(struct kfs_reader *r)
 			l->got.done = 1;
 			l->got_changed = 1;
 		}
-		if (l->state == LANE_ACTIVE && l->behind_ms > lag)
-			lag = l->behind_ms;
 		if (!l->got_changed)
 			continue;
 		l->got_changed = 0;
 		v[k++] = l->got;
 		if (k == sizeof(v) / sizeof(v[0])) {
-			kfs_named_deliver(r->named, v, k, lag);
+			own_lag(r, &lag);
+			kfs_named_deliver(r->named, v, k, &lag);
 			k = 0;
 		}
 	}
-	kfs_named_deliver(r->named, v, k, lag);
+	own_lag(r, &lag);
+	kfs_named_deliver(r->named, v, k, &lag);
 }

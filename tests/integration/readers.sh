@@ -152,6 +152,94 @@ kfs_mount shards=2${KFS_DBG:+,debug}
 expect_next "daemon killed after the reader's commit" "$(cat "$tmp/committed")"
 msg "kill -9 of the daemon (and of the reader): it starts after the last commit ($(cat "$tmp/committed"))"
 
+# ---- kills at any moment ------------------------------------------------
+# A follower reads at random sizes and commits (fsync) at random, logging
+# each whole line it got ("R N") and each commit ("C": the lines logged
+# before it are committed); it is killed with SIGKILL after a random
+# time, or the daemon is.  Each run must start after the last line known
+# committed, and no later than after the last line received: nothing
+# skipped, nothing read again but what came after the last commit.
+kfs_seed
+setfattr -n user.kinesis.reader.rand -v LATEST "$s"
+seq -f 'r %g' 1 2000 >>"$s/kx"
+settle "$s/kx"
+cat >"$tmp/rand.py" <<'PY'
+import os, random, sys
+path, log, seed = sys.argv[1:4]
+random.seed(int(seed))
+fd = os.open(path, os.O_RDONLY)
+out = open(log, "a", buffering=1)
+out.write("O\n")
+buf = b""
+while True:
+    buf += os.read(fd, random.randint(1, 200))
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        out.write("R %s\n" % line.decode().split()[1])
+    if random.random() < 0.3:
+        os.fsync(fd)
+        out.write("C\n")
+PY
+cat >"$tmp/rand-check.py" <<'PY'
+import sys
+# The log of every run: each run's first line is after the last line
+# committed before it, and at most one after the last line received.
+runs, cur = [], None
+for line in open(sys.argv[1]):
+    w = line.split()
+    if w[0] == "O":
+        cur = {"first": None, "last": None, "committed": None, "lines": []}
+        runs.append(cur)
+    elif w[0] == "R":
+        n = int(w[1])
+        cur["lines"].append(n)
+        if cur["first"] is None:
+            cur["first"] = n
+        cur["last"] = n
+    elif w[0] == "C" and cur["last"] is not None:
+        cur["committed"] = cur["last"]
+known, received, got = 0, 0, set()
+for i, r in enumerate(runs):
+    if r["first"] is not None:
+        if not (known + 1 <= r["first"] <= received + 1):
+            sys.exit("run %d started at %d: the last commit known was %d, "
+                     "the last line received %d" % (i + 1, r["first"], known,
+                                                    received))
+        received = r["last"]
+    if r["committed"] is not None:
+        known = max(known, r["committed"])
+    got.update(r["lines"])
+print(len(runs), known, received, len(got))
+PY
+: >"$tmp/rand.log"
+daemon_kills=0
+for it in $(seq 1 16); do
+    rand 400
+    delay=$((rand + 30))
+    python3 "$tmp/rand.py" "$s/@READER=rand" "$tmp/rand.log" "$it" 2>/dev/null &
+    py=$!
+    sleep "$(printf '0.%03d' "$delay")"
+    rand 5
+    if [ "$rand" = 0 ] && [ "$daemon_kills" -lt 3 ]; then
+        daemon_kills=$((daemon_kills + 1))
+        kfs_kill9
+        kill -KILL "$py" 2>/dev/null || true
+        wait "$py" 2>/dev/null || true
+        kfs_mount shards=2${KFS_DBG:+,debug}
+    else
+        kill -KILL "$py" 2>/dev/null || true
+        wait "$py" 2>/dev/null || true
+    fi
+    python3 "$tmp/rand-check.py" "$tmp/rand.log" >/dev/null ||
+        fail "kills at random moments: see above (seed $KFS_SEED)"
+done
+# What is left, to the end: with it, every line was read.
+echo O >>"$tmp/rand.log"
+cat "$s/@BATCH=rand" | sed 's/^r /R /' >>"$tmp/rand.log"
+read -r runs known received distinct < <(python3 "$tmp/rand-check.py" "$tmp/rand.log")
+assert_eq "$distinct" 2000 "lines read over $runs runs killed at random moments"
+msg "16 runs killed at random moments ($daemon_kills with the daemon): each started after its last commit, no line skipped"
+
 # ---- a commit within an aggregated record --------------------------------
 setfattr -n user.kinesis.aggregate -v 1 "$s"
 setfattr -n user.kinesis.reader.agg -v LATEST "$s"
@@ -205,13 +293,13 @@ cat "$s/@BATCH=two" >"$tmp/two"
 assert_file_eq "$tmp/one" "$tmp/two" "two names read the same records independently"
 cat "$s/@READER=one" >/dev/null &
 follower=$!
-wait_for 10 "the follower opened its name" sh -c "getfattr --absolute-names -n user.kinesis.reader.one --only-values '$s' | grep -q '\"open\":true'"
+wait_for 10 "the follower at the tip, no lag" sh -c "getfattr --absolute-names -n user.kinesis.reader.one --only-values '$s' | grep '\"open\":true' | grep -q '\"lag_records\":0,\"lag_bytes\":0,\"lag_millis\":0'"
 expect_probe EBUSY open-read "$s/@BATCH=one"
 expect_log "reader one is open already"
 kill -TERM "$follower"
 wait "$follower" 2>/dev/null || true
 names=$(getfattr --absolute-names -n user.kinesis.readers --only-values "$s" | sort | tr '\n' ' ')
-assert_eq "$names" "agg cron kill one rs two " "the names listed"
+assert_eq "$names" "agg cron kill one rand rs two " "the names listed"
 echo "late" >>"$s/ka"
 settle "$s/ka"
 report=$(getfattr --absolute-names -n user.kinesis.reader.one --only-values "$s")
@@ -230,6 +318,19 @@ assert_eq "$(cat "$s/@BATCH=one" | wc -l)" "$(($(wc -l <"$tmp/two") + 1))" "a re
 setfattr -x user.kinesis.reader.two "$s"
 getfattr --absolute-names -n user.kinesis.readers --only-values "$s" | grep -qx two &&
     fail "a removed name is still listed"
+# A key's and a shard's names.
+cat "$s/ka@BATCH=kview" >"$tmp/kv1"
+grep -v '^a \|^late$' "$tmp/kv1" | grep -q . && fail "a key's named view read another key's records"
+echo "a more" >>"$s/ka"
+settle "$s/ka"
+assert_eq "$(cat "$s/ka@BATCH=kview")" "a more" "a key's named view, run again"
+expect_probe EINVAL open-read "$s/kb@BATCH=kview"
+expect_log "reader kview reads key ka: one name reads one thing"
+s0=$(shard_name 0)
+cat "$s/$s0" >"$tmp/s0"
+cat "$s/$s0@BATCH=sview" >"$tmp/s0v"
+assert_file_eq "$tmp/s0v" "$tmp/s0" "a shard's named view, first run"
+assert_eq "$(cat "$s/$s0@BATCH=sview" | wc -l)" 0 "a closed shard's named view, run again"
 expect_probe EINVAL open-read "$s/@READER=a b"
 expect_probe EINVAL open-read "$s/@READER=.hidden"
 expect_probe EINVAL open-read "$s/@BATCH="
