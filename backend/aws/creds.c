@@ -422,19 +422,27 @@ int kfs_creds_chain_new(const char *profile, struct kfs_clock *clock,
 			struct kfs_creds_chain **out)
 {
 	char *name = kfs_aws_profile_name(profile);
-	struct kfs_creds_provider *p[6];
+	struct kfs_creds_provider *p[7];
+	size_t n = 0;
 	int rc;
 
 	*out = NULL;
 	if (!name)
 		return -ENOMEM;
-	p[0] = kfs_creds_env_new();
-	p[1] = kfs_creds_profile_new(name);
-	p[2] = kfs_creds_process_new(name);
-	p[3] = kfs_creds_web_identity_new(name, clock);
-	p[4] = kfs_creds_container_new();
-	p[5] = kfs_creds_imds_new();
-	rc = kfs_creds_chain_new_from(p, 6, clock, out);
+	/* The aws CLI's order: a role_arn is assumed before the profile's
+	 * own keys are used (a profile may be its own source_profile).  A
+	 * profile named on the command line (the CLI's --profile) puts the
+	 * environment's keys aside, as the CLI does: they are then only a
+	 * role's credential_source. */
+	if (!profile)
+		p[n++] = kfs_creds_env_new();
+	p[n++] = kfs_creds_assume_new(name, clock);
+	p[n++] = kfs_creds_profile_new(name);
+	p[n++] = kfs_creds_process_new(name);
+	p[n++] = kfs_creds_web_identity_new(name, clock);
+	p[n++] = kfs_creds_container_new();
+	p[n++] = kfs_creds_imds_new();
+	rc = kfs_creds_chain_new_from(p, n, clock, out);
 	if (rc == 0)
 		(*out)->profile = name;
 	else

@@ -2,7 +2,8 @@
  * creds.h - AWS credentials: one small interface per source, and a chain
  * that tries them in the AWS CLI's order, remembering the one that worked.
  *
- * Sources, in order: the environment; the shared files (~/.aws/credentials,
+ * Sources, in order: the environment; a role assumed from the profile's
+ * source_profile or credential_source (STS AssumeRole); the shared files (~/.aws/credentials,
  * ~/.aws/config, with the profile, AWS_SHARED_CREDENTIALS_FILE,
  * AWS_CONFIG_FILE, and credential_process); web identity
  * (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN through STS
@@ -69,6 +70,10 @@ struct kfs_creds_provider *kfs_creds_process_new_timeout(const char *profile,
  * `clock` (borrowed; NULL: the real one). */
 struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile,
 						      struct kfs_clock *clock);
+/* The profile's role_arn with source_profile or credential_source,
+ * through STS AssumeRole (creds_assume.c). */
+struct kfs_creds_provider *kfs_creds_assume_new(const char *profile,
+						struct kfs_clock *clock);
 /* AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI. */
 struct kfs_creds_provider *kfs_creds_container_new(void);
 /* EC2 IMDSv2, unless AWS_EC2_METADATA_DISABLED=true. */
@@ -78,7 +83,8 @@ struct kfs_creds_chain;
 
 /*
  * Makes the chain for `profile` (NULL: AWS_PROFILE, else "default"), of the
- * six sources above in that order.  The environment is read when each
+ * seven sources above in that order, less the environment when `profile`
+ * is given (the aws CLI's --profile puts the environment's keys aside).  The environment is read when each
  * source is tried.  Expiries are judged, and refreshes timed, on `clock`
  * (lib/clock.h; borrowed, it must outlive the chain; NULL: the real one).
  * *out is freed with kfs_creds_chain_free().  0 or -ENOMEM (or another
@@ -136,6 +142,12 @@ struct kfs_creds_http_req {
 	long connect_timeout_ms;
 	long timeout_ms;               /* the whole exchange */
 	int no_proxy;                  /* never through an HTTP proxy */
+	/* SigV4-signed with these credentials (a session token goes as
+	 * X-Amz-Security-Token), for sign_service in sign_region; NULL:
+	 * unsigned. */
+	const struct kfs_aws_creds *sign;
+	const char *sign_region;
+	const char *sign_service;
 };
 
 #define KFS_CREDS_HTTP_BODY_MAX (256u << 10)  /* longest answer accepted */

@@ -256,3 +256,119 @@ char *kfs_aws_profile_value(const char *profile, const char *key)
 		return NULL;
 	return v;
 }
+
+/* ---- sections other than profiles ------------------------------------- */
+
+/*
+ * In the config file's section "[KIND NAME]": the value of `key`, or with
+ * `sub`, of the nested setting `sub` under `key` ("key =" followed by
+ * indented "sub = value" lines).  0 with *out or NULL; -errno as
+ * lookup_file.
+ */
+static int lookup_section(const char *path, const char *header, const char *key,
+			  const char *sub, char **out)
+{
+	FILE *f;
+	char *line = NULL, *found = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int matching = 0, nested = 0, rc = 0;
+
+	*out = NULL;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT || errno == ENOTDIR ? 0
+		       : errno == EACCES ? -EACCES : -EIO;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		int indented = is_space(line[0]);
+		char *t = trim(line), *eq;
+
+		if (!*t || *t == '#' || *t == ';')
+			continue;
+		if (*t == '[') {
+			char *end = strchr(t, ']');
+
+			if (!end) {
+				rc = -EINVAL;
+				break;
+			}
+			*end = '\0';
+			t = trim(t + 1);
+			/* "[services  x]": one space or more between. */
+			matching = strncmp(t, header, strcspn(header, " ")) == 0 &&
+				   is_space(t[strcspn(header, " ")]) &&
+				   strcmp(trim(t + strcspn(header, " ")),
+					  header + strcspn(header, " ") + 1) == 0;
+			nested = 0;
+			continue;
+		}
+		eq = strchr(t, '=');
+		if (!eq || !matching)
+			continue;
+		*eq = '\0';
+		cut_comment(eq + 1);
+		if (!indented) {
+			nested = sub && strcasecmp(trim(t), key) == 0;
+			if (!sub && strcasecmp(trim(t), key) == 0) {
+				free(found);
+				found = strdup(trim(eq + 1));
+			}
+			continue;
+		}
+		if (nested && strcasecmp(trim(t), sub) == 0) {
+			free(found);
+			found = strdup(trim(eq + 1));
+		}
+	}
+	free(line);
+	fclose(f);
+	if (rc < 0) {
+		free(found);
+		return rc;
+	}
+	*out = found;
+	return 0;
+}
+
+int kfs_aws_profile_service(const char *profile, const char *service,
+			    const char *key, char **out)
+{
+	char *name = NULL, *path, *header = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = kfs_aws_profile_lookup(KFS_AWS_CONFIG_FILE, profile, "services",
+				    &name);
+	if (rc < 0 || !name || !*name) {
+		free(name);
+		return rc;
+	}
+	path = kfs_aws_profile_path(KFS_AWS_CONFIG_FILE);
+	if (path && asprintf(&header, "services %s", name) >= 0)
+		rc = lookup_section(path, header, service, key, out);
+	else
+		rc = -ENOMEM;
+	free(header);
+	free(path);
+	free(name);
+	return rc;
+}
+
+int kfs_aws_config_section(const char *kind, const char *name,
+			   const char *key, char **out)
+{
+	char *path = kfs_aws_profile_path(KFS_AWS_CONFIG_FILE), *header = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!path)
+		return 0;
+	if (asprintf(&header, "%s %s", kind, name) < 0) {
+		free(path);
+		return -ENOMEM;
+	}
+	rc = lookup_section(path, header, key, NULL, out);
+	free(header);
+	free(path);
+	return rc;
+}

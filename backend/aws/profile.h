@@ -52,4 +52,16 @@ char *kfs_aws_profile_path(enum kfs_aws_profile_file which);
  * NULL on -ENOMEM or when there is no home). */
 char *kfs_aws_expand_home(const char *path);
 
+/* The nested setting `key` of `service` in the services section the
+ * profile names ("services = NAME" and "[services NAME]" with "sts =" and
+ * an indented "endpoint_url = URL"): 0 with *out (caller frees) or NULL;
+ * -errno as kfs_aws_profile_lookup. */
+int kfs_aws_profile_service(const char *profile, const char *service,
+			    const char *key, char **out);
+
+/* `key` of the config file's section "[KIND NAME]" (e.g. "sso-session
+ * corp"): 0 with *out (caller frees) or NULL; -errno. */
+int kfs_aws_config_section(const char *kind, const char *name,
+			   const char *key, char **out);
+
 #endif

@@ -19,6 +19,17 @@
 // session token is set, every request must carry it, signed, in
 // X-Amz-Security-Token; when none is set, none may be sent.
 //
+// With --keys FILE instead of --access-key-id and the secret, any access
+// key id of FILE is accepted (JSON {"ID": {"secret": S, "token": T or
+// null}}, read at each request), and the stats count the requests signed
+// by each ("keys": {"ID": n}).  With --sts as well, the proxy is also STS:
+// a signed POST of a form (Action=AssumeRole, service "sts" in the scope)
+// is answered here, as STS answers it, with temporary credentials derived
+// from the role, the signing key and the external id (the same call made
+// by two clients gets the same access key id), which are added to FILE;
+// the stats list each AssumeRole ("assumed": [{role, source, external_id,
+// session, duration}]).  AssumeRole with a SerialNumber needs a TokenCode.
+//
 // A request that passes is forwarded unchanged (less hop-by-hop headers)
 // and its answer returned unchanged.  One that fails is answered 403
 // InvalidSignatureException, as AWS would, is never forwarded, and is
@@ -38,11 +49,15 @@ const args = common.parseArgs(NAME, {
   service: { type: 'string', default: 'kinesis' },
   'port-file': { type: 'string' },
   stats: { type: 'string' },
+  keys: { type: 'string' },
+  sts: { type: 'boolean' },
   'parent-pid': { type: 'string' },
 })
+const fs = require('fs')
 const secret = process.env.KFS_SIGV4_SECRET_ACCESS_KEY
 const token = process.env.KFS_SIGV4_SESSION_TOKEN || ''
-if (!args.upstream || !args['access-key-id'] || !args['port-file'] || !args.stats || !secret) {
+if (!args.upstream || !args['port-file'] || !args.stats ||
+    !(args.keys || (args['access-key-id'] && secret))) {
   common.log(NAME, 'usage: KFS_SIGV4_SECRET_ACCESS_KEY=S [KFS_SIGV4_SESSION_TOKEN=T] sigv4-proxy.js ' +
     '--upstream URL --access-key-id ID --port-file FILE --stats FILE [--region R] [--service S] ' +
     '[--parent-pid PID]')
@@ -59,7 +74,21 @@ const stats = {
   max_body: 0,       // largest accepted body, in bytes
   forward_errors: 0, // accepted requests the upstream did not answer
   actions: {},       // accepted requests by X-Amz-Target action
+  keys: {},          // accepted requests by access key id
+  assumed: [],       // AssumeRole calls answered (--sts)
   reasons: [],       // the first mismatches, why
+}
+
+// The secret and session token of an access key id.
+function keyOf(keyId) {
+  if (!args.keys) {
+    if (keyId !== args['access-key-id']) throw new Error(`access key id ${keyId}, expected ${args['access-key-id']}`)
+    return { secret, token }
+  }
+  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
+  const k = table[keyId]
+  if (!k) throw new Error(`unknown access key id ${keyId}`)
+  return { secret: k.secret, token: k.token || '' }
 }
 
 function saveStats() {
@@ -110,9 +139,9 @@ function canonicalValue(values) {
   return values.map((v) => v.trim().replace(/\s+/g, ' ')).join(',')
 }
 
-// check(req, body): null when the signature is right, else why not.
-// Also returns the canonical request computed, for the log.
-function check(req, body) {
+// check(req, body, wantService): the access key id when the signature is
+// right (and whether a session token came), else throws why not.
+function check(req, body, wantService) {
   const h = headerValues(req.rawHeaders)
   const one = (name) => {
     const v = h.get(name)
@@ -133,9 +162,9 @@ function check(req, body) {
   const scopeParts = credential.split('/')
   if (scopeParts.length !== 5) throw new Error(`malformed Credential ${credential}`)
   const [keyId, date, region, service, terminator] = scopeParts
-  if (keyId !== args['access-key-id']) throw new Error(`access key id ${keyId}, expected ${args['access-key-id']}`)
+  const { secret, token } = keyOf(keyId)
   if (region !== args.region) throw new Error(`region ${region} in the scope, expected ${args.region}`)
-  if (service !== args.service) throw new Error(`service ${service} in the scope, expected ${args.service}`)
+  if (service !== wantService) throw new Error(`service ${service} in the scope, expected ${wantService}`)
   if (terminator !== 'aws4_request') throw new Error(`scope ends with ${terminator}`)
 
   const amzDate = one('x-amz-date')
@@ -189,7 +218,48 @@ function check(req, body) {
     const shown = canonicalRequest.replace(/\n[0-9a-f]{64}$/, `\n<sha256 of ${body.length} bytes>`)
     throw new Error(`signature mismatch; the canonical request here is:\n${shown}`)
   }
-  return sentToken !== null
+  return { keyId, withToken: sentToken !== null }
+}
+
+const xmlEscape = (v) => String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+// STS AssumeRole, answered here (--sts).
+function assumeRole(res, form, sourceKeyId) {
+  const role = form.get('RoleArn')
+  const session = form.get('RoleSessionName')
+  const external = form.get('ExternalId')
+  const duration = Number(form.get('DurationSeconds') || 3600)
+  const stsError = (code, message) => {
+    res.writeHead(400, { 'Content-Type': 'text/xml' })
+    res.end(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>` +
+      `<Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error><RequestId>0</RequestId></ErrorResponse>`)
+  }
+  if (form.get('Version') !== '2011-06-15') return stsError('InvalidAction', 'Version 2011-06-15 expected')
+  if (!role || !/^arn:aws:iam::\d{12}:role\//.test(role)) return stsError('ValidationError', 'bad RoleArn')
+  if (!session || !/^[\w+=,.@-]{2,64}$/.test(session)) return stsError('ValidationError', 'bad RoleSessionName')
+  if (!(duration >= 900 && duration <= 43200)) return stsError('ValidationError', 'bad DurationSeconds')
+  if (form.get('SerialNumber') && !/^\d{6}$/.test(form.get('TokenCode') || '')) {
+    return stsError('AccessDenied', 'MultiFactorAuthentication failed: no TokenCode')
+  }
+  const id = 'ASIA' + crypto.createHash('sha256').update(`${role}|${sourceKeyId}|${external || ''}`)
+    .digest('hex').slice(0, 16).toUpperCase()
+  const key = { secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
+    token: 'token-' + id }
+  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
+  table[id] = key
+  common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
+  stats.assumed.push({ role, source: sourceKeyId, external_id: external || null, session,
+    duration: form.get('DurationSeconds') ? duration : null, mfa: form.get('SerialNumber') || null })
+  saveStats()
+  const expiration = new Date(Date.now() + duration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  res.writeHead(200, { 'Content-Type': 'text/xml' })
+  res.end(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n` +
+    `  <AssumeRoleResult>\n    <AssumedRoleUser><AssumedRoleId>AROA0:${xmlEscape(session)}</AssumedRoleId>` +
+    `<Arn>${xmlEscape(role)}/${xmlEscape(session)}</Arn></AssumedRoleUser>\n` +
+    `    <Credentials>\n      <AccessKeyId>${id}</AccessKeyId>\n` +
+    `      <SecretAccessKey>${key.secret}</SecretAccessKey>\n      <SessionToken>${key.token}</SessionToken>\n` +
+    `      <Expiration>${expiration}</Expiration>\n    </Credentials>\n  </AssumeRoleResult>\n` +
+    `  <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>\n</AssumeRoleResponse>\n`)
 }
 
 async function handle(req, res) {
@@ -200,9 +270,10 @@ async function handle(req, res) {
     return // the client went away
   }
   stats.checked++
-  let withToken
+  const isSts = args.sts && !req.headers['x-amz-target'] && /(^|&)Action=/.test(body.toString('latin1'))
+  let withToken, keyId
   try {
-    withToken = check(req, body)
+    ({ withToken, keyId } = check(req, body, isSts ? 'sts' : args.service))
   } catch (err) {
     stats.mismatches++
     const target = req.headers['x-amz-target'] || '?'
@@ -214,6 +285,16 @@ async function handle(req, res) {
       message: `kfs sigv4-proxy: ${err.message.split('\n')[0]}` })
   }
   stats.accepted++
+  stats.keys[keyId] = (stats.keys[keyId] || 0) + 1
+  if (isSts) {
+    const form = new URLSearchParams(body.toString('utf8'))
+    if (form.get('Action') !== 'AssumeRole') {
+      saveStats()
+      res.writeHead(400, { 'Content-Type': 'text/xml' })
+      return res.end('<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>')
+    }
+    return assumeRole(res, form, keyId)
+  }
   if (withToken) stats.with_token++
   stats.max_body = Math.max(stats.max_body, body.length)
   const action = String(req.headers['x-amz-target'] || '').split('.')[1] || '?'

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119
+# aws-assume-role.sh - profiles that assume a role (docs/credentials.md,
+# "Assumed roles"): the SigV4 proxy in front of kinesalite is also STS
+# (tests/aws/sigv4-proxy.js --sts): it checks the signature of every
+# AssumeRole and of every Kinesis call against its table of keys, answers
+# AssumeRole with credentials derived from the role, the signing key and
+# the external id, and counts the calls of each key.  For each profile
+# form, a mount with -o profile=P must list the streams signed with the
+# key the role gives, its AssumeRole signed with the right source key:
+#   - source_profile with static keys; a chain of two roles; a profile
+#     that is its own source_profile; credential_source = Environment
+#     (the environment's keys, put aside for the profile named);
+#   - external_id, role_session_name and duration_seconds as sent;
+#   - STS found through the profile's services section (sts endpoint_url)
+#     as well as AWS_ENDPOINT_URL_STS;
+#   - refused at mount with a clear line: mfa_serial without the aws
+#     CLI's cached credentials (then used once cached), both
+#     source_profile and credential_source, a cycle of source profiles.
+KFS_BACKEND=aws
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+
+kfs_setup
+cat >"$tmp/keys.json" <<EOF
+{"AKIDBASE00000001": {"secret": "base-secret-0001", "token": null},
+ "AKIDSELF00000001": {"secret": "self-secret-0001", "token": null},
+ "AKIDENV000000001": {"secret": "env-secret-00001", "token": null}}
+EOF
+kfs_helper_start sts sigv4-proxy.js --upstream "$kinesalite_url" --keys "$tmp/keys.json" \
+    --sts --region "$kfs_region" --service kinesis --stats "$tmp/sts.stats"
+kfs_endpoint=http://127.0.0.1:$helper_port
+sts_url=$kfs_endpoint
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+
+acct=arn:aws:iam::123456789012
+cat >"$AWS_SHARED_CREDENTIALS_FILE" <<EOF
+[base]
+aws_access_key_id = AKIDBASE00000001
+aws_secret_access_key = base-secret-0001
+EOF
+cat >"$AWS_CONFIG_FILE" <<EOF
+[profile base]
+region = $kfs_region
+
+[profile r1]
+role_arn = $acct:role/r1
+source_profile = base
+
+[profile r2]
+role_arn = $acct:role/r2
+source_profile = r1
+
+[profile self]
+role_arn = $acct:role/self
+source_profile = self
+aws_access_key_id = AKIDSELF00000001
+aws_secret_access_key = self-secret-0001
+
+[profile envsrc]
+role_arn = $acct:role/env
+credential_source = Environment
+
+[profile ext]
+role_arn = $acct:role/ext
+source_profile = base
+external_id = xid-42
+role_session_name = nightly-etl
+duration_seconds = 900
+
+[profile svc]
+role_arn = $acct:role/svc
+source_profile = base
+services = local-sts
+
+[services local-sts]
+sts =
+  endpoint_url = $sts_url
+
+[profile mfa]
+role_arn = $acct:role/mfa
+source_profile = base
+mfa_serial = $acct:mfa/operator
+
+[profile both]
+role_arn = $acct:role/both
+source_profile = base
+credential_source = Environment
+
+[profile c1]
+role_arn = $acct:role/c1
+source_profile = c2
+
+[profile c2]
+role_arn = $acct:role/c2
+source_profile = c1
+EOF
+
+# key ROLE SOURCE [EXTERNAL_ID]: the access key id STS gives for that role
+# assumed with that source key.
+key()
+{
+    node -e 'const c = require("crypto");
+             console.log("ASIA" + c.createHash("sha256").update(process.argv[1])
+                 .digest("hex").slice(0, 16).toUpperCase())' "$acct:role/$1|$2|${3:-}"
+}
+stat_of() { json_stat "$tmp/sts.stats" "$1"; }
+
+# uses PROFILE KEY: a mount with -o profile=PROFILE lists the streams
+# signed with KEY.
+uses()
+{
+    local before
+    before=$(stat_of "keys.$2")
+    kfs_mount "profile=$1"
+    ls "$mnt" >/dev/null || fail "profile $1: ls of the mount failed"
+    kfs_umount
+    [ "$(stat_of "keys.$2")" -gt "$before" ] ||
+        fail "profile $1: no call signed with $2: $(cat "$tmp/sts.stats")"
+    msg "profile $1: signed with $2"
+}
+
+export AWS_ENDPOINT_URL_STS=$sts_url
+r1=$(key r1 AKIDBASE00000001)
+uses r1 "$r1"
+uses r2 "$(key r2 "$r1")"
+uses self "$(key self AKIDSELF00000001)"
+AWS_ACCESS_KEY_ID=AKIDENV000000001 AWS_SECRET_ACCESS_KEY=env-secret-00001 \
+    uses envsrc "$(key env AKIDENV000000001)"
+uses ext "$(key ext AKIDBASE00000001 xid-42)"
+node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1]));
+         const a = s.assumed.filter((x) => x.role.endsWith("role/ext"));
+         if (!a.length || a.some((x) => x.session !== "nightly-etl" || x.duration !== 900 || x.external_id !== "xid-42"))
+           { console.error(JSON.stringify(a)); process.exit(1) }' "$tmp/sts.stats" ||
+    fail "profile ext: external_id, role_session_name or duration_seconds not sent as given"
+unset AWS_ENDPOINT_URL_STS
+uses svc "$(key svc AKIDBASE00000001)"
+export AWS_ENDPOINT_URL_STS=$sts_url
+
+# Refused, each with its line: the mount fails and says why.
+expect_log "^kinesisfs: (error: AWS credentials from assume-role|cannot open the aws backend)"
+expect_log "needs an MFA code|has both source_profile and credential_source|makes a cycle"
+kfs_mount_fails profile=mfa 1 "needs an MFA code \(mfa_serial\).*aws sts get-caller-identity --profile mfa"
+kfs_mount_fails profile=both 1 "has both source_profile and credential_source"
+kfs_mount_fails profile=c1 1 "source_profile 'c[12]' makes a cycle"
+msg "profiles mfa (no cached credentials), both, c1 (a cycle): refused, each with its line"
+
+# The aws CLI's cache of the MFA role's credentials (its file named by the
+# SHA-1 of the call's arguments, as the CLI names it) is used while valid.
+export HOME=$tmp/home
+mkdir -p "$HOME/.aws/cli/cache"
+node -e '
+const fs = require("fs"), c = require("crypto")
+const [keys, dir, role, mfa] = process.argv.slice(1)
+// json.dumps({"RoleArn": ..., "SerialNumber": ...}, sort_keys=True)
+const args = `{"RoleArn": "${role}", "SerialNumber": "${mfa}"}`
+const name = c.createHash("sha1").update(args).digest("hex")
+const exp = new Date(Date.now() + 3600e3).toISOString().replace(/\.\d+Z$/, "+00:00")
+fs.writeFileSync(`${dir}/${name}.json`, JSON.stringify({Credentials: {AccessKeyId: "ASIACACHEDMFA001",
+  SecretAccessKey: "cached-secret-01", SessionToken: "cached-token", Expiration: exp},
+  AssumedRoleUser: {AssumedRoleId: "AROA:x", Arn: role + "/x"}}))
+const t = JSON.parse(fs.readFileSync(keys))
+t.ASIACACHEDMFA001 = {secret: "cached-secret-01", token: "cached-token"}
+fs.writeFileSync(keys, JSON.stringify(t))' "$tmp/keys.json" "$HOME/.aws/cli/cache" "$acct:role/mfa" "$acct:mfa/operator"
+uses mfa ASIACACHEDMFA001
+msg "all profile forms signed with the role's key; refusals said why"
