@@ -422,7 +422,7 @@ int kfs_creds_chain_new(const char *profile, struct kfs_clock *clock,
 			struct kfs_creds_chain **out)
 {
 	char *name = kfs_aws_profile_name(profile);
-	struct kfs_creds_provider *p[7];
+	struct kfs_creds_provider *p[8];
 	size_t n = 0;
 	int rc;
 
@@ -437,6 +437,7 @@ int kfs_creds_chain_new(const char *profile, struct kfs_clock *clock,
 	if (!profile)
 		p[n++] = kfs_creds_env_new();
 	p[n++] = kfs_creds_assume_new(name, clock);
+	p[n++] = kfs_creds_sso_new(name, clock);
 	p[n++] = kfs_creds_profile_new(name);
 	p[n++] = kfs_creds_process_new(name);
 	p[n++] = kfs_creds_web_identity_new(name, clock);

@@ -3,7 +3,8 @@
  * that tries them in the AWS CLI's order, remembering the one that worked.
  *
  * Sources, in order: the environment; a role assumed from the profile's
- * source_profile or credential_source (STS AssumeRole); the shared files (~/.aws/credentials,
+ * source_profile or credential_source (STS AssumeRole); SSO (IAM Identity
+ * Center, from the token `aws sso login` cached); the shared files (~/.aws/credentials,
  * ~/.aws/config, with the profile, AWS_SHARED_CREDENTIALS_FILE,
  * AWS_CONFIG_FILE, and credential_process); web identity
  * (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN through STS
@@ -74,6 +75,11 @@ struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile,
  * through STS AssumeRole (creds_assume.c). */
 struct kfs_creds_provider *kfs_creds_assume_new(const char *profile,
 						struct kfs_clock *clock);
+/* IAM Identity Center: the profile's sso_account_id + sso_role_name with
+ * sso_session or sso_start_url, from the token `aws sso login` cached
+ * (creds_sso.c). */
+struct kfs_creds_provider *kfs_creds_sso_new(const char *profile,
+					     struct kfs_clock *clock);
 /* AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI. */
 struct kfs_creds_provider *kfs_creds_container_new(void);
 /* EC2 IMDSv2, unless AWS_EC2_METADATA_DISABLED=true. */
@@ -83,7 +89,7 @@ struct kfs_creds_chain;
 
 /*
  * Makes the chain for `profile` (NULL: AWS_PROFILE, else "default"), of the
- * seven sources above in that order, less the environment when `profile`
+ * eight sources above in that order, less the environment when `profile`
  * is given (the aws CLI's --profile puts the environment's keys aside).  The environment is read when each
  * source is tried.  Expiries are judged, and refreshes timed, on `clock`
  * (lib/clock.h; borrowed, it must outlive the chain; NULL: the real one).

@@ -6,7 +6,7 @@
  * The source's credentials sign the call:
  *   - source_profile: that profile's own credentials, found as the CLI
  *     finds them: its role assumed in turn (chains of up to 8 profiles,
- *     never a cycle), its web identity, its static keys, its
+ *     never a cycle), its web identity, its SSO role, its static keys, its
  *     credential_process; a profile that is its own source_profile signs
  *     with its static keys;
  *   - credential_source: Environment, Ec2InstanceMetadata or EcsContainer.
@@ -196,7 +196,9 @@ static int source_profile_creds(struct ar_provider *ap, const char *src,
 	else if (role)
 		rc = assume(ap, src, depth, seen, out);
 	else {
-		rc = fetch_from(kfs_creds_profile_new(src), out);
+		rc = fetch_from(kfs_creds_sso_new(src, ap->clock), out);
+		if (rc == -ENOENT)
+			rc = fetch_from(kfs_creds_profile_new(src), out);
 		if (rc == -ENOENT)
 			rc = fetch_from(kfs_creds_process_new(src), out);
 		if (rc == -ENOENT) {

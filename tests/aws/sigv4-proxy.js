@@ -30,6 +30,14 @@
 // the stats list each AssumeRole ("assumed": [{role, source, external_id,
 // session, duration}]).  AssumeRole with a SerialNumber needs a TokenCode.
 //
+// With --sso TOKENS as well, it is also the IAM Identity Center portal:
+// GET /federation/credentials?account_id=ID&role_name=NAME with the header
+// x-amz-sso_bearer_token (unsigned, as the portal wants) is answered with
+// role credentials derived from the account and the role, added to FILE,
+// when the token is one of TOKENS (JSON {"TOKEN": true}, read at each
+// request); else 401 UnauthorizedException.  The stats count them
+// ("sso": [{account, role}]).
+//
 // A request that passes is forwarded unchanged (less hop-by-hop headers)
 // and its answer returned unchanged.  One that fails is answered 403
 // InvalidSignatureException, as AWS would, is never forwarded, and is
@@ -51,6 +59,7 @@ const args = common.parseArgs(NAME, {
   stats: { type: 'string' },
   keys: { type: 'string' },
   sts: { type: 'boolean' },
+  sso: { type: 'string' },
   'parent-pid': { type: 'string' },
 })
 const fs = require('fs')
@@ -76,6 +85,8 @@ const stats = {
   actions: {},       // accepted requests by X-Amz-Target action
   keys: {},          // accepted requests by access key id
   assumed: [],       // AssumeRole calls answered (--sts)
+  sso: [],           // GetRoleCredentials answered (--sso)
+  sso_refused: 0,    // ... refused: no token or an unknown one
   reasons: [],       // the first mismatches, why
 }
 
@@ -262,7 +273,40 @@ function assumeRole(res, form, sourceKeyId) {
     `  <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>\n</AssumeRoleResponse>\n`)
 }
 
+// The portal's GetRoleCredentials (--sso).
+function ssoRoleCredentials(req, res) {
+  const u = new URL(req.url, 'http://x')
+  const account = u.searchParams.get('account_id')
+  const role = u.searchParams.get('role_name')
+  const tok = req.headers['x-amz-sso_bearer_token']
+  const tokens = JSON.parse(fs.readFileSync(args.sso, 'utf8'))
+  if (!tok || !tokens[tok]) {
+    stats.sso_refused++
+    saveStats()
+    return common.replyJson(res, 401, { message: 'Session token not found or invalid' },
+      { 'x-amzn-ErrorType': 'UnauthorizedException' })
+  }
+  if (!/^\d{12}$/.test(account || '') || !role) {
+    return common.replyJson(res, 400, { message: 'bad account_id or role_name' },
+      { 'x-amzn-ErrorType': 'InvalidRequestException' })
+  }
+  const id = 'ASIA' + crypto.createHash('sha256').update(`sso|${account}|${role}`)
+    .digest('hex').slice(0, 16).toUpperCase()
+  const key = { secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
+    token: 'token-' + id }
+  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
+  table[id] = key
+  common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
+  stats.sso.push({ account, role })
+  saveStats()
+  common.replyJson(res, 200, { roleCredentials: { accessKeyId: id, secretAccessKey: key.secret,
+    sessionToken: key.token, expiration: Date.now() + 3600e3 } })
+}
+
 async function handle(req, res) {
+  if (args.sso && req.method === 'GET' && req.url.startsWith('/federation/credentials')) {
+    return ssoRoleCredentials(req, res)
+  }
   let body
   try {
     body = await common.readBody(req)

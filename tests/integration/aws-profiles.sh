@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119
-# aws-assume-role.sh - profiles that assume a role (docs/credentials.md,
-# "Assumed roles"): the SigV4 proxy in front of kinesalite is also STS
-# (tests/aws/sigv4-proxy.js --sts): it checks the signature of every
+# aws-profiles.sh - profiles that assume a role or use IAM Identity Center
+# (docs/credentials.md, "Assumed roles", "SSO"): the SigV4 proxy in front
+# of kinesalite is also STS and the SSO portal (tests/aws/sigv4-proxy.js
+# --sts --sso): it checks the signature of every
 # AssumeRole and of every Kinesis call against its table of keys, answers
 # AssumeRole with credentials derived from the role, the signing key and
 # the external id, and counts the calls of each key.  For each profile
@@ -16,7 +17,11 @@
 #     as well as AWS_ENDPOINT_URL_STS;
 #   - refused at mount with a clear line: mfa_serial without the aws
 #     CLI's cached credentials (then used once cached), both
-#     source_profile and credential_source, a cycle of source profiles.
+#     source_profile and credential_source, a cycle of source profiles;
+#   - SSO: sso_session and the legacy sso_start_url form, with the token
+#     cached where `aws sso login` caches it, and a role assumed from an
+#     SSO profile; an expired token, one the portal refuses and none
+#     cached are refused at mount with a line saying to run aws sso login.
 KFS_BACKEND=aws
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -27,8 +32,9 @@ cat >"$tmp/keys.json" <<EOF
  "AKIDSELF00000001": {"secret": "self-secret-0001", "token": null},
  "AKIDENV000000001": {"secret": "env-secret-00001", "token": null}}
 EOF
+echo '{"tok-corp-0001": true, "tok-legacy-001": true, "tok-old-00001": true}' >"$tmp/tokens.json"
 kfs_helper_start sts sigv4-proxy.js --upstream "$kinesalite_url" --keys "$tmp/keys.json" \
-    --sts --region "$kfs_region" --service kinesis --stats "$tmp/sts.stats"
+    --sts --sso "$tmp/tokens.json" --region "$kfs_region" --service kinesis --stats "$tmp/sts.stats"
 kfs_endpoint=http://127.0.0.1:$helper_port
 sts_url=$kfs_endpoint
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
@@ -94,6 +100,54 @@ source_profile = c2
 [profile c2]
 role_arn = $acct:role/c2
 source_profile = c1
+
+[profile dev]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Developer
+region = $kfs_region
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = $kfs_region
+sso_registration_scopes = sso:account:access
+
+[profile legacy]
+sso_start_url = https://legacy.awsapps.com/start
+sso_region = $kfs_region
+sso_account_id = 111122223333
+sso_role_name = ReadOnly
+
+[profile ops]
+role_arn = $acct:role/ops
+source_profile = dev
+
+[profile stale]
+sso_session = old
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[sso-session old]
+sso_start_url = https://old.awsapps.com/start
+sso_region = $kfs_region
+
+[profile revoked]
+sso_session = revoked
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[sso-session revoked]
+sso_start_url = https://revoked.awsapps.com/start
+sso_region = $kfs_region
+
+[profile nocache]
+sso_session = nocache
+sso_account_id = 111122223333
+sso_role_name = Developer
+
+[sso-session nocache]
+sso_start_url = https://nocache.awsapps.com/start
+sso_region = $kfs_region
 EOF
 
 # key ROLE SOURCE [EXTERNAL_ID]: the access key id STS gives for that role
@@ -138,7 +192,7 @@ uses svc "$(key svc AKIDBASE00000001)"
 export AWS_ENDPOINT_URL_STS=$sts_url
 
 # Refused, each with its line: the mount fails and says why.
-expect_log "^kinesisfs: (error: AWS credentials from assume-role|cannot open the aws backend)"
+expect_log "^kinesisfs: (error: AWS credentials from (assume-role|sso)|cannot open the aws backend)"
 expect_log "needs an MFA code|has both source_profile and credential_source|makes a cycle"
 kfs_mount_fails profile=mfa 1 "needs an MFA code \(mfa_serial\).*aws sts get-caller-identity --profile mfa"
 kfs_mount_fails profile=both 1 "has both source_profile and credential_source"
@@ -163,4 +217,42 @@ const t = JSON.parse(fs.readFileSync(keys))
 t.ASIACACHEDMFA001 = {secret: "cached-secret-01", token: "cached-token"}
 fs.writeFileSync(keys, JSON.stringify(t))' "$tmp/keys.json" "$HOME/.aws/cli/cache" "$acct:role/mfa" "$acct:mfa/operator"
 uses mfa ASIACACHEDMFA001
+
+# ---- SSO ------------------------------------------------------------------
+# token NAME TOKEN SECONDS: a token cached as `aws sso login` caches it, in
+# ~/.aws/sso/cache/<SHA-1 of the session name or start URL>.json, valid for
+# SECONDS (negative: expired).
+token()
+{
+    node -e '
+const fs = require("fs"), c = require("crypto")
+const [dir, name, tok, secs] = process.argv.slice(1)
+const at = new Date(Date.now() + Number(secs) * 1000).toISOString().replace(/\.\d+Z$/, "Z")
+fs.writeFileSync(`${dir}/${c.createHash("sha1").update(name).digest("hex")}.json`,
+  JSON.stringify({startUrl: "https://x.awsapps.com/start", region: "us-east-1", accessToken: tok,
+    expiresAt: at, clientId: "cid", clientSecret: "csecret", refreshToken: "rt"}))' \
+        "$HOME/.aws/sso/cache" "$1" "$2" "$3"
+}
+mkdir -p "$HOME/.aws/sso/cache"
+export AWS_ENDPOINT_URL_SSO=$sts_url
+token corp tok-corp-0001 3600
+token https://legacy.awsapps.com/start tok-legacy-001 3600
+token old tok-old-00001 -60
+token revoked tok-revoked-01 3600
+# sso_key ACCOUNT ROLE: the access key id the portal gives for that role.
+sso_key()
+{
+    node -e 'const c = require("crypto");
+             console.log("ASIA" + c.createHash("sha256").update(process.argv[1])
+                 .digest("hex").slice(0, 16).toUpperCase())' "sso|$1|$2"
+}
+dev=$(sso_key 111122223333 Developer)
+uses dev "$dev"
+uses legacy "$(sso_key 111122223333 ReadOnly)"
+uses ops "$(key ops "$dev")"
+expect_log "SSO token expired|SSO portal refused the token|no SSO token cached"
+kfs_mount_fails profile=stale 1 "the SSO token expired: run .aws sso login --sso-session old."
+kfs_mount_fails profile=revoked 1 "the SSO portal refused the token \(HTTP 401\): run .aws sso login --sso-session revoked."
+kfs_mount_fails profile=nocache 1 "no SSO token cached .*: run .aws sso login --sso-session nocache."
+msg "SSO: sso_session, legacy and a role from SSO signed with their keys; expired, refused and missing tokens refused with their lines"
 msg "all profile forms signed with the role's key; refusals said why"
