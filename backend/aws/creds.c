@@ -67,6 +67,34 @@ int kfs_aws_creds_copy(struct kfs_aws_creds *dst, const struct kfs_aws_creds *sr
 
 /* ---- helpers of the sources ------------------------------------------- */
 
+static void profile_source_destroy(struct kfs_creds_provider *p)
+{
+	struct kfs_creds_psource *ps = (struct kfs_creds_psource *)p;
+
+	free(ps->profile);
+	free(ps);
+}
+
+struct kfs_creds_provider *kfs_creds_profile_source_new(
+	const char *name, const char *profile, struct kfs_clock *clock,
+	int (*fetch)(struct kfs_creds_provider *p, struct kfs_aws_creds *out))
+{
+	struct kfs_creds_psource *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return NULL;
+	ps->profile = strdup(profile);
+	if (!ps->profile) {
+		free(ps);
+		return NULL;
+	}
+	ps->clock = clock;
+	ps->base.name = name;
+	ps->base.fetch = fetch;
+	ps->base.destroy = profile_source_destroy;
+	return &ps->base;
+}
+
 int kfs_creds_parse_time(const char *s, int64_t *ms)
 {
 	return s && kfs_parse_iso8601(s, 1, ms) == 0 ? 0 : -EINVAL;

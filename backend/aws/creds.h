@@ -50,6 +50,20 @@ struct kfs_creds_provider {
 	void (*destroy)(struct kfs_creds_provider *p);
 };
 
+/* A source read from a profile, with a clock (web identity, assumed
+ * roles, SSO). */
+struct kfs_creds_psource {
+	struct kfs_creds_provider base;
+	char *profile;           /* the profile's name; fixed */
+	struct kfs_clock *clock; /* session names, expiries (borrowed); fixed */
+};
+
+/* Makes one, with that name and fetch (its destroy frees it); NULL on
+ * -ENOMEM. */
+struct kfs_creds_provider *kfs_creds_profile_source_new(
+	const char *name, const char *profile, struct kfs_clock *clock,
+	int (*fetch)(struct kfs_creds_provider *p, struct kfs_aws_creds *out));
+
 /*
  * The sources.  Each reads its environment variables and files at every
  * fetch; `profile` is the profile name to use (copied).  NULL on -ENOMEM.

@@ -37,12 +37,6 @@
 #define CHAIN_MAX 8             /* profiles in a chain of source_profile */
 #define CACHE_MAX (64u << 10)   /* largest CLI cache file read */
 
-struct ar_provider {
-	struct kfs_creds_provider base;
-	char *profile;          /* profile name; fixed */
-	struct kfs_clock *clock;/* of session names and cache expiry (borrowed) */
-};
-
 /* A profile setting (caller frees), or NULL; *rc the lookup's error. */
 static char *get(const char *profile, const char *key, int *rc)
 {
@@ -138,7 +132,7 @@ static char *cache_path(const char *role, const char *external_id,
 
 /* Credentials the aws CLI cached for this role, when still valid for a
  * minute: 0, -ENOENT none. */
-static int from_cli_cache(struct ar_provider *ap, const char *role,
+static int from_cli_cache(struct kfs_creds_psource *ap, const char *role,
 			  const char *external_id, const char *mfa,
 			  const char *duration, struct kfs_aws_creds *out)
 {
@@ -176,12 +170,12 @@ static int from_cli_cache(struct ar_provider *ap, const char *role,
 
 /* ---- the chain of profiles --------------------------------------------- */
 
-static int assume(struct ar_provider *ap, const char *profile, int depth,
+static int assume(struct kfs_creds_psource *ap, const char *profile, int depth,
 		  const char *const *seen, struct kfs_aws_creds *out);
 
 /* The credentials of source profile `src` (seen[depth], the source of
  * seen[depth - 1]). */
-static int source_profile_creds(struct ar_provider *ap, const char *src,
+static int source_profile_creds(struct kfs_creds_psource *ap, const char *src,
 				int depth, const char *const *seen,
 				struct kfs_aws_creds *out)
 {
@@ -214,8 +208,9 @@ out:
 }
 
 /* The credentials that sign profile's AssumeRole. */
-static int source_creds(struct ar_provider *ap, const char *profile, int depth,
-			const char *const *seen, struct kfs_aws_creds *out)
+static int source_creds(struct kfs_creds_psource *ap, const char *profile,
+			int depth, const char *const *seen,
+			struct kfs_aws_creds *out)
 {
 	int rc = 0;
 	char *src = get(profile, "source_profile", &rc);
@@ -306,7 +301,7 @@ static int form_build(char **form, size_t *len, const char *role,
 }
 
 /* Assumes the role of `profile` (seen[depth] is profile). */
-static int assume(struct ar_provider *ap, const char *profile, int depth,
+static int assume(struct kfs_creds_psource *ap, const char *profile, int depth,
 		  const char *const *seen, struct kfs_aws_creds *out)
 {
 	int rc = 0;
@@ -379,7 +374,7 @@ out:
 
 static int ar_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 {
-	struct ar_provider *ap = (struct ar_provider *)p;
+	struct kfs_creds_psource *ap = (struct kfs_creds_psource *)p;
 	const char *seen[1] = { ap->profile };
 	int rc = 0;
 	char *wif = get(ap->profile, "web_identity_token_file", &rc);
@@ -393,29 +388,9 @@ static int ar_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 	return assume(ap, ap->profile, 0, seen, out);
 }
 
-static void ar_destroy(struct kfs_creds_provider *p)
-{
-	struct ar_provider *ap = (struct ar_provider *)p;
-
-	free(ap->profile);
-	free(ap);
-}
-
 struct kfs_creds_provider *kfs_creds_assume_new(const char *profile,
 						struct kfs_clock *clock)
 {
-	struct ar_provider *ap = calloc(1, sizeof(*ap));
-
-	if (!ap)
-		return NULL;
-	ap->profile = strdup(profile);
-	if (!ap->profile) {
-		free(ap);
-		return NULL;
-	}
-	ap->clock = clock;
-	ap->base.name = "assume-role";
-	ap->base.fetch = ar_fetch;
-	ap->base.destroy = ar_destroy;
-	return &ap->base;
+	return kfs_creds_profile_source_new("assume-role", profile, clock,
+					    ar_fetch);
 }

@@ -39,12 +39,6 @@
 #define SSO_CONNECT_TIMEOUT_MS 5000
 #define SSO_TIMEOUT_MS 20000
 
-struct sso_provider {
-	struct kfs_creds_provider base;
-	char *profile;          /* profile name; fixed */
-	struct kfs_clock *clock;/* token expiry is judged on it (borrowed) */
-};
-
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -98,7 +92,7 @@ static int parse_expires(const char *s, int64_t *ms)
 
 /* The cached access token: 0 and *token, -EACCES (logged) when there is
  * none or it expired. */
-static int cached_token(struct sso_provider *sp, const char *key,
+static int cached_token(struct kfs_creds_psource *sp, const char *key,
 			const char *login, char **token)
 {
 	char *path = cache_file(key), *text = NULL;
@@ -224,7 +218,7 @@ static int parse_role_credentials(const char *body, struct kfs_aws_creds *out)
 
 static int sso_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 {
-	struct sso_provider *sp = (struct sso_provider *)p;
+	struct kfs_creds_psource *sp = (struct kfs_creds_psource *)p;
 	int rc = 0;
 	char *account = get(sp->profile, "sso_account_id", &rc);
 	char *role = get(sp->profile, "sso_role_name", &rc);
@@ -339,29 +333,9 @@ out:
 	return rc;
 }
 
-static void sso_destroy(struct kfs_creds_provider *p)
-{
-	struct sso_provider *sp = (struct sso_provider *)p;
-
-	free(sp->profile);
-	free(sp);
-}
-
 struct kfs_creds_provider *kfs_creds_sso_new(const char *profile,
 					     struct kfs_clock *clock)
 {
-	struct sso_provider *sp = calloc(1, sizeof(*sp));
-
-	if (!sp)
-		return NULL;
-	sp->profile = strdup(profile);
-	if (!sp->profile) {
-		free(sp);
-		return NULL;
-	}
-	sp->clock = clock;
-	sp->base.name = "sso";
-	sp->base.fetch = sso_fetch;
-	sp->base.destroy = sso_destroy;
-	return &sp->base;
+	return kfs_creds_profile_source_new("sso", profile, clock,
+					    sso_fetch);
 }

@@ -26,12 +26,6 @@
 
 #define TOKEN_MAX (64u << 10)        /* longest web identity token */
 
-struct wi_provider {
-	struct kfs_creds_provider base;
-	char *profile;          /* profile name; fixed */
-	struct kfs_clock *clock;/* of made-up session names (borrowed); fixed */
-};
-
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -41,7 +35,7 @@ static const char *env(const char *name)
 
 static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 {
-	struct wi_provider *wp = (struct wi_provider *)p;
+	struct kfs_creds_psource *wp = (struct kfs_creds_psource *)p;
 	char *role = NULL, *file = NULL, *session = NULL, *token = NULL;
 	char *form = NULL;
 	const char *from, *e_role, *e_file;
@@ -129,29 +123,9 @@ out:
 	return rc;
 }
 
-static void wi_destroy(struct kfs_creds_provider *p)
-{
-	struct wi_provider *wp = (struct wi_provider *)p;
-
-	free(wp->profile);
-	free(wp);
-}
-
 struct kfs_creds_provider *kfs_creds_web_identity_new(const char *profile,
 						      struct kfs_clock *clock)
 {
-	struct wi_provider *wp = calloc(1, sizeof(*wp));
-
-	if (!wp)
-		return NULL;
-	wp->profile = strdup(profile);
-	if (!wp->profile) {
-		free(wp);
-		return NULL;
-	}
-	wp->clock = clock;
-	wp->base.name = "web-identity";
-	wp->base.fetch = wi_fetch;
-	wp->base.destroy = wi_destroy;
-	return &wp->base;
+	return kfs_creds_profile_source_new("web-identity", profile, clock,
+					    wi_fetch);
 }

@@ -232,6 +232,18 @@ function check(req, body, wantService) {
   return { keyId, withToken: sentToken !== null }
 }
 
+// issueKey(seed): a temporary key derived from seed (the same seed, the
+// same key), added to the key table.
+function issueKey(seed) {
+  const id = 'ASIA' + crypto.createHash('sha256').update(seed).digest('hex').slice(0, 16).toUpperCase()
+  const key = { id, secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
+    token: 'token-' + id }
+  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
+  table[id] = { secret: key.secret, token: key.token }
+  common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
+  return key
+}
+
 const xmlEscape = (v) => String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 // STS AssumeRole, answered here (--sts).
@@ -252,13 +264,8 @@ function assumeRole(res, form, sourceKeyId) {
   if (form.get('SerialNumber') && !/^\d{6}$/.test(form.get('TokenCode') || '')) {
     return stsError('AccessDenied', 'MultiFactorAuthentication failed: no TokenCode')
   }
-  const id = 'ASIA' + crypto.createHash('sha256').update(`${role}|${sourceKeyId}|${external || ''}`)
-    .digest('hex').slice(0, 16).toUpperCase()
-  const key = { secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
-    token: 'token-' + id }
-  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
-  table[id] = key
-  common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
+  const key = issueKey(`${role}|${sourceKeyId}|${external || ''}`)
+  const id = key.id
   stats.assumed.push({ role, source: sourceKeyId, external_id: external || null, session,
     duration: form.get('DurationSeconds') ? duration : null, mfa: form.get('SerialNumber') || null })
   saveStats()
@@ -290,16 +297,10 @@ function ssoRoleCredentials(req, res) {
     return common.replyJson(res, 400, { message: 'bad account_id or role_name' },
       { 'x-amzn-ErrorType': 'InvalidRequestException' })
   }
-  const id = 'ASIA' + crypto.createHash('sha256').update(`sso|${account}|${role}`)
-    .digest('hex').slice(0, 16).toUpperCase()
-  const key = { secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
-    token: 'token-' + id }
-  const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
-  table[id] = key
-  common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
+  const key = issueKey(`sso|${account}|${role}`)
   stats.sso.push({ account, role })
   saveStats()
-  common.replyJson(res, 200, { roleCredentials: { accessKeyId: id, secretAccessKey: key.secret,
+  common.replyJson(res, 200, { roleCredentials: { accessKeyId: key.id, secretAccessKey: key.secret,
     sessionToken: key.token, expiration: Date.now() + 3600e3 } })
 }
 
