@@ -22,15 +22,16 @@ function writeAtomic(file, text) {
   fs.renameSync(tmp, file)
 }
 
-// listen(server, portFile, name, then): binds 127.0.0.1 on a port the
-// kernel picks, runs then(port) (a readiness check may go there), and
-// only then writes the port to portFile: the test waits for that file.
-function listen(server, portFile, name, then) {
+// listen(server, portFile, name, then, port): binds 127.0.0.1 on `port`,
+// else on a port the kernel picks, runs then(port) (a readiness check may
+// go there), and only then writes the port to portFile: the test waits for
+// that file.
+function listen(server, portFile, name, then, port) {
   server.on('error', (err) => {
     log(name, 'listen failed:', err.message)
     process.exit(2)
   })
-  server.listen(0, '127.0.0.1', async () => {
+  server.listen(port || 0, '127.0.0.1', async () => {
     const port = server.address().port
     try {
       if (then) await then(port)

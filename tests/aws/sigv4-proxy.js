@@ -84,6 +84,7 @@ const stats = {
   forward_errors: 0, // accepted requests the upstream did not answer
   actions: {},       // accepted requests by X-Amz-Target action
   keys: {},          // accepted requests by access key id
+  kinesis_keys: {},  // ... of them, the Kinesis calls (forwarded)
   assumed: [],       // AssumeRole calls answered (--sts)
   sso: [],           // GetRoleCredentials answered (--sso)
   sso_refused: 0,    // ... refused: no token or an unknown one
@@ -340,6 +341,7 @@ async function handle(req, res) {
     }
     return assumeRole(res, form, keyId)
   }
+  stats.kinesis_keys[keyId] = (stats.kinesis_keys[keyId] || 0) + 1
   if (withToken) stats.with_token++
   stats.max_body = Math.max(stats.max_body, body.length)
   const action = String(req.headers['x-amz-target'] || '').split('.')[1] || '?'

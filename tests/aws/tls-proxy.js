@@ -6,7 +6,10 @@
 // against a real service.
 //
 //   node tls-proxy.js --upstream-port N --cert FILE --key FILE --port-file FILE
-//                     [--parent-pid PID]
+//                     [--port P] [--parent-pid PID]
+//
+// With --port, it listens on 127.0.0.1:P (443, in a network namespace of the
+// test's own, for clients that cannot be given another port).
 //
 // It counts the TLS handshakes that completed and failed on stderr.
 
@@ -21,6 +24,7 @@ const args = common.parseArgs(NAME, {
   cert: { type: 'string' },
   key: { type: 'string' },
   'port-file': { type: 'string' },
+  port: { type: 'string' },
   'parent-pid': { type: 'string' },
 })
 if (!args['upstream-port'] || !args.cert || !args.key || !args['port-file']) {
@@ -46,5 +50,5 @@ server.on('tlsClientError', (err) => common.log(NAME, `handshake failed: ${err.m
 server.on('secureConnection', () => common.log(NAME, 'handshake done'))
 
 process.on('SIGTERM', () => process.exit(0))
-common.listen(server, args['port-file'], NAME)
+common.listen(server, args['port-file'], NAME, undefined, Number(args.port || 0))
 common.watchParent(Number(args['parent-pid'] || 0), NAME)

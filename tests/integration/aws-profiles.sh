@@ -27,11 +27,7 @@ KFS_BACKEND=aws
 . "$(dirname "$0")/functions.sh"
 
 kfs_setup
-cat >"$tmp/keys.json" <<EOF
-{"AKIDBASE00000001": {"secret": "base-secret-0001", "token": null},
- "AKIDSELF00000001": {"secret": "self-secret-0001", "token": null},
- "AKIDENV000000001": {"secret": "env-secret-00001", "token": null}}
-EOF
+kfs_profiles
 echo '{"tok-corp-0001": true, "tok-legacy-001": true, "tok-old-00001": true}' >"$tmp/tokens.json"
 kfs_helper_start sts sigv4-proxy.js --upstream "$kinesalite_url" --keys "$tmp/keys.json" \
     --sts --sso "$tmp/tokens.json" --region "$kfs_region" --service kinesis --stats "$tmp/sts.stats"
@@ -39,34 +35,7 @@ kfs_endpoint=http://127.0.0.1:$helper_port
 sts_url=$kfs_endpoint
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
-acct=arn:aws:iam::123456789012
-cat >"$AWS_SHARED_CREDENTIALS_FILE" <<EOF
-[base]
-aws_access_key_id = AKIDBASE00000001
-aws_secret_access_key = base-secret-0001
-EOF
-cat >"$AWS_CONFIG_FILE" <<EOF
-[profile base]
-region = $kfs_region
-
-[profile r1]
-role_arn = $acct:role/r1
-source_profile = base
-
-[profile r2]
-role_arn = $acct:role/r2
-source_profile = r1
-
-[profile self]
-role_arn = $acct:role/self
-source_profile = self
-aws_access_key_id = AKIDSELF00000001
-aws_secret_access_key = self-secret-0001
-
-[profile envsrc]
-role_arn = $acct:role/env
-credential_source = Environment
-
+cat >>"$AWS_CONFIG_FILE" <<EOF
 [profile ext]
 role_arn = $acct:role/ext
 source_profile = base
@@ -83,11 +52,6 @@ services = local-sts
 sts =
   endpoint_url = $sts_url
 
-[profile mfa]
-role_arn = $acct:role/mfa
-source_profile = base
-mfa_serial = $acct:mfa/operator
-
 [profile both]
 role_arn = $acct:role/both
 source_profile = base
@@ -100,23 +64,6 @@ source_profile = c2
 [profile c2]
 role_arn = $acct:role/c2
 source_profile = c1
-
-[profile dev]
-sso_session = corp
-sso_account_id = 111122223333
-sso_role_name = Developer
-region = $kfs_region
-
-[sso-session corp]
-sso_start_url = https://corp.awsapps.com/start
-sso_region = $kfs_region
-sso_registration_scopes = sso:account:access
-
-[profile legacy]
-sso_start_url = https://legacy.awsapps.com/start
-sso_region = $kfs_region
-sso_account_id = 111122223333
-sso_role_name = ReadOnly
 
 [profile ops]
 role_arn = $acct:role/ops

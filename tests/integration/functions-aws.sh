@@ -262,3 +262,76 @@ aws_read_stream()
         rm -f "$out.$shard"
     done
 }
+
+# kfs_profiles: writes the credentials and config files with the profile
+# forms the tests of credentials share (aws-profiles.sh,
+# aws-cli-profiles.sh), and the proxy's key table ($tmp/keys.json): roles
+# of account 123456789012 ($acct): base (keys AKIDBASE00000001), r1 (a role
+# from base), r2 (a role from r1), self (its own source), envsrc
+# (credential_source Environment), mfa (mfa_serial), dev (SSO, sso_session
+# corp), legacy (SSO, the legacy form).  Tests append their own.
+kfs_profiles()
+{
+    acct=arn:aws:iam::123456789012
+    cat >"$AWS_SHARED_CREDENTIALS_FILE" <<EOF
+[base]
+aws_access_key_id = AKIDBASE00000001
+aws_secret_access_key = base-secret-0001
+EOF
+    cat >"$AWS_CONFIG_FILE" <<EOF
+[profile base]
+region = $kfs_region
+
+[profile r1]
+role_arn = $acct:role/r1
+source_profile = base
+region = $kfs_region
+
+[profile r2]
+role_arn = $acct:role/r2
+source_profile = r1
+region = $kfs_region
+
+[profile self]
+role_arn = $acct:role/self
+source_profile = self
+aws_access_key_id = AKIDSELF00000001
+aws_secret_access_key = self-secret-0001
+region = $kfs_region
+
+[profile envsrc]
+role_arn = $acct:role/env
+credential_source = Environment
+region = $kfs_region
+
+[profile mfa]
+role_arn = $acct:role/mfa
+source_profile = base
+mfa_serial = $acct:mfa/operator
+region = $kfs_region
+
+[profile dev]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Developer
+region = $kfs_region
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = $kfs_region
+sso_registration_scopes = sso:account:access
+
+[profile legacy]
+sso_start_url = https://legacy.awsapps.com/start
+sso_region = $kfs_region
+sso_account_id = 111122223333
+sso_role_name = ReadOnly
+region = $kfs_region
+
+EOF
+    cat >"$tmp/keys.json" <<EOF
+{"AKIDBASE00000001": {"secret": "base-secret-0001", "token": null},
+ "AKIDSELF00000001": {"secret": "self-secret-0001", "token": null},
+ "AKIDENV000000001": {"secret": "env-secret-00001", "token": null}}
+EOF
+}
