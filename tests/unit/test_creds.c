@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "backend/aws/creds.h"
+#include "backend/aws/sts.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "tap.h"
@@ -339,6 +340,7 @@ static const char *aws_vars[] = {
 	"AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED",
 	"AWS_CA_BUNDLE", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
 	"all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
+	"AWS_STS_REGIONAL_ENDPOINTS", "AWS_ENDPOINT_URL_SSO",
 };
 
 /* A clean slate: no AWS variable, files in the test directory (absent). */
@@ -665,6 +667,76 @@ TEST(web_identity_source)
 }
 
 /* ---- the container endpoint ------------------------------------------ */
+
+/* Where STS is (sts.h), as the aws CLI v2 finds it. */
+TEST(sts_endpoint)
+{
+	static const struct {
+		const char *region, *mode, *ep_sts, *ep_all, *ignore, *config;
+		const char *url, *sign_region;
+	} cases[] = {
+		{ NULL, NULL, NULL, NULL, NULL, NULL,
+		  "https://sts.amazonaws.com/", "us-east-1" },
+		{ "eu-west-1", NULL, NULL, NULL, NULL, NULL,
+		  "https://sts.eu-west-1.amazonaws.com/", "eu-west-1" },
+		{ "eu-west-1", "legacy", NULL, NULL, NULL, NULL,
+		  "https://sts.amazonaws.com/", "us-east-1" },
+		{ "ap-east-1", "legacy", NULL, NULL, NULL, NULL,
+		  "https://sts.ap-east-1.amazonaws.com/", "ap-east-1" },
+		{ "cn-north-1", NULL, NULL, NULL, NULL, NULL,
+		  "https://sts.cn-north-1.amazonaws.com.cn/", "cn-north-1" },
+		{ "eu-west-1", NULL, "http://127.0.0.1:1", "http://127.0.0.1:2",
+		  NULL, NULL, "http://127.0.0.1:1", "eu-west-1" },
+		{ NULL, NULL, NULL, "http://127.0.0.1:2", NULL, NULL,
+		  "http://127.0.0.1:2", "us-east-1" },
+		{ "eu-west-1", NULL, NULL, NULL, NULL,
+		  "[default]\nservices = mine\nendpoint_url = http://127.0.0.1:4\n"
+		  "[services mine]\nkinesis =\n  endpoint_url = http://127.0.0.1:5\n"
+		  "sts =\n  endpoint_url = http://127.0.0.1:3\n",
+		  "http://127.0.0.1:3", "eu-west-1" },
+		{ "eu-west-1", NULL, NULL, NULL, NULL,
+		  "[default]\nendpoint_url = http://127.0.0.1:4\n",
+		  "http://127.0.0.1:4", "eu-west-1" },
+		{ "eu-west-1", NULL, NULL, "http://127.0.0.1:2", "true",
+		  "[default]\nendpoint_url = http://127.0.0.1:4\n",
+		  "https://sts.eu-west-1.amazonaws.com/", "eu-west-1" },
+		{ NULL, NULL, NULL, NULL, NULL,
+		  "[default]\nregion = sa-east-1\nsts_regional_endpoints = legacy\n",
+		  "https://sts.amazonaws.com/", "us-east-1" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *url = NULL, *region = NULL;
+		int rc;
+
+		clean_env();
+#define SETOPT(var, v) do { if (v) setenv(var, v, 1); } while (0)
+		SETOPT("AWS_REGION", cases[i].region);
+		SETOPT("AWS_STS_REGIONAL_ENDPOINTS", cases[i].mode);
+		SETOPT("AWS_ENDPOINT_URL_STS", cases[i].ep_sts);
+		SETOPT("AWS_ENDPOINT_URL", cases[i].ep_all);
+		SETOPT("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", cases[i].ignore);
+#undef SETOPT
+		if (cases[i].config)
+			put("config", cases[i].config);
+		rc = kfs_sts_endpoint("default", &url, &region);
+		CHECK_EQ_INT(rc, 0);
+		if (rc == 0) {
+			CHECK_EQ_STR(url, cases[i].url);
+			CHECK_EQ_STR(region, cases[i].sign_region);
+		}
+		free(url);
+		free(region);
+	}
+	clean_env();
+	setenv("AWS_REGION", "eu west", 1);
+	{
+		char *url = NULL, *region = NULL;
+		CHECK_EQ_INT(kfs_sts_endpoint("default", &url, &region), -EINVAL);
+		CHECK(url == NULL && region == NULL);
+	}
+	clean_env();
+}
 
 TEST(container_source)
 {
@@ -1184,6 +1256,7 @@ int main(void)
 	RUN(profile_source);
 	RUN(process_source);
 	RUN(web_identity_source);
+	RUN(sts_endpoint);
 	RUN(container_source);
 	RUN(container_full_uri_hosts);
 	RUN(imds_source);
