@@ -3,6 +3,11 @@
  * files (backend/aws/profile.h) and the credential expiry times
  * (backend/aws/creds.h: kfs_creds_parse_time).
  *
+ * The input is also read as an STS answer (backend/aws/sts.h:
+ * kfs_sts_credentials of AssumeRole and AssumeRoleWithWebIdentity; a
+ * result has every field and an expiry), and nested settings are looked
+ * up in its sections (kfs_aws_profile_service, kfs_aws_config_section).
+ *
  * The input is written as both the config file and the credentials file,
  * which AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name (in a scratch
  * directory, HOME pointing there too: nothing of the user's ~/.aws is
@@ -34,6 +39,7 @@
 
 #include "backend/aws/creds.h"
 #include "backend/aws/profile.h"
+#include "backend/aws/sts.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -204,6 +210,51 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				name++;
 			lookup(name, key);
 		}
+	}
+
+	/* Sections that are no profile, and nested settings. */
+	{
+		static const char *const names[][3] = {
+			{ "sts", "endpoint_url", NULL },
+			{ "sso-session", "corp", "sso_region" },
+		};
+		char *v = NULL;
+		int rc = kfs_aws_profile_service("default", names[0][0],
+						 names[0][1], &v);
+
+		if (rc == -ENOMEM)
+			die("out of memory");
+		if ((rc < 0 && v) || (v && strchr(v, '\n')))
+			die("kfs_aws_profile_service: a value with an error, or "
+			    "of two lines");
+		free(v);
+		v = NULL;
+		rc = kfs_aws_config_section(names[1][0], names[1][1],
+					    names[1][2], &v);
+		if ((rc < 0 && v) || (v && strchr(v, '\n')))
+			die("kfs_aws_config_section: a value with an error, or "
+			    "of two lines");
+		free(v);
+	}
+	/* The input as an STS answer. */
+	for (int a = 0; a < 2; a++) {
+		struct kfs_aws_creds c;
+		char code[64];
+		int rc = kfs_sts_credentials(s, size, a ? "AssumeRole"
+						       : "AssumeRoleWithWebIdentity",
+					     &c);
+
+		if (rc == -ENOMEM)
+			die("out of memory");
+		if (rc == 0 && (!c.access_key_id || !c.secret_access_key ||
+				!c.session_token || !c.expiry_ms))
+			die("kfs_sts_credentials: a result without every field");
+		if (rc != 0 && rc != -EINVAL)
+			die("kfs_sts_credentials: an unexpected error");
+		kfs_aws_creds_clear(&c);
+		kfs_sts_error_code(s, size, code, sizeof(code));
+		if (strlen(code) >= sizeof(code))
+			die("kfs_sts_error_code: too long");
 	}
 
 	if (kfs_creds_parse_time(s, &ms) == 0 &&

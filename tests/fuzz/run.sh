@@ -64,7 +64,8 @@ sources_of() {
 		backend/aws/creds_http.c backend/aws/creds_env.c \
 		backend/aws/creds_profile.c backend/aws/creds_process.c \
 		backend/aws/creds_web_identity.c backend/aws/creds_container.c \
-		backend/aws/creds_imds.c backend/aws/http.c \
+		backend/aws/creds_imds.c backend/aws/creds_assume.c \
+		backend/aws/creds_sso.c backend/aws/sts.c backend/aws/http.c \
 		backend/aws/http_curl.c lib/cancel.c lib/clock.c lib/log.c lib/util.c ;;
 	agg) echo backend/kpl/agg.c backend/kpl/expand.c @backend/kpl/kpl.pb-c.c \
 		backend/backend.c lib/log.c lib/util.c ;;
