@@ -29,6 +29,8 @@
 // by two clients gets the same access key id), which are added to FILE;
 // the stats list each AssumeRole ("assumed": [{role, source, external_id,
 // session, duration}]).  AssumeRole with a SerialNumber needs a TokenCode.
+// With --sts-life SECONDS, the credentials it gives expire that soon,
+// whatever DurationSeconds asked (to see a client refresh them).
 //
 // With --sso TOKENS as well, it is also the IAM Identity Center portal:
 // GET /federation/credentials?account_id=ID&role_name=NAME with the header
@@ -60,6 +62,7 @@ const args = common.parseArgs(NAME, {
   keys: { type: 'string' },
   sts: { type: 'boolean' },
   sso: { type: 'string' },
+  'sts-life': { type: 'string' },
   'parent-pid': { type: 'string' },
 })
 const fs = require('fs')
@@ -100,6 +103,7 @@ function keyOf(keyId) {
   const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
   const k = table[keyId]
   if (!k) throw new Error(`unknown access key id ${keyId}`)
+  if (k.expires && Date.now() > k.expires) throw new Error(`access key id ${keyId} expired`)
   return { secret: k.secret, token: k.token || '' }
 }
 
@@ -235,12 +239,13 @@ function check(req, body, wantService) {
 
 // issueKey(seed): a temporary key derived from seed (the same seed, the
 // same key), added to the key table.
-function issueKey(seed) {
+function issueKey(seed, lifeSeconds) {
   const id = 'ASIA' + crypto.createHash('sha256').update(seed).digest('hex').slice(0, 16).toUpperCase()
   const key = { id, secret: crypto.createHash('sha256').update('secret ' + id).digest('hex').slice(0, 40),
     token: 'token-' + id }
   const table = JSON.parse(fs.readFileSync(args.keys, 'utf8'))
-  table[id] = { secret: key.secret, token: key.token }
+  table[id] = { secret: key.secret, token: key.token,
+    expires: lifeSeconds ? Date.now() + lifeSeconds * 1000 : null }
   common.writeAtomic(args.keys, JSON.stringify(table, null, 1) + '\n')
   return key
 }
@@ -265,12 +270,13 @@ function assumeRole(res, form, sourceKeyId) {
   if (form.get('SerialNumber') && !/^\d{6}$/.test(form.get('TokenCode') || '')) {
     return stsError('AccessDenied', 'MultiFactorAuthentication failed: no TokenCode')
   }
-  const key = issueKey(`${role}|${sourceKeyId}|${external || ''}`)
+  const life = args['sts-life'] ? Number(args['sts-life']) : duration
+  const key = issueKey(`${role}|${sourceKeyId}|${external || ''}`, life)
   const id = key.id
   stats.assumed.push({ role, source: sourceKeyId, external_id: external || null, session,
     duration: form.get('DurationSeconds') ? duration : null, mfa: form.get('SerialNumber') || null })
   saveStats()
-  const expiration = new Date(Date.now() + duration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const expiration = new Date(Date.now() + life * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
   res.writeHead(200, { 'Content-Type': 'text/xml' })
   res.end(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n` +
     `  <AssumeRoleResult>\n    <AssumedRoleUser><AssumedRoleId>AROA0:${xmlEscape(session)}</AssumedRoleId>` +

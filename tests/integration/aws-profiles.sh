@@ -202,4 +202,31 @@ kfs_mount_fails profile=stale 1 "the SSO token expired: run .aws sso login --sso
 kfs_mount_fails profile=revoked 1 "the SSO portal refused the token \(HTTP 401\): run .aws sso login --sso-session revoked."
 kfs_mount_fails profile=nocache 1 "no SSO token cached .*: run .aws sso login --sso-session nocache."
 msg "SSO: sso_session, legacy and a role from SSO signed with their keys; expired, refused and missing tokens refused with their lines"
+
+# ---- refreshed before they expire ------------------------------------------
+# A second proxy gives credentials that live 6 s (and refuses them after):
+# a writer that fsyncs a line every 0.2 s for 12 s never notices, and the
+# role was assumed again in the background.
+kfs_helper_start sts2 sigv4-proxy.js --upstream "$kinesalite_url" --keys "$tmp/keys.json" \
+    --sts --sts-life 6 --region "$kfs_region" --service kinesis --stats "$tmp/sts2.stats"
+kfs_endpoint=http://127.0.0.1:$helper_port
+export AWS_ENDPOINT_URL_STS=$kfs_endpoint
+kfs_mount profile=r1
+mkdir "$mnt/refresh"
+python3 - "$mnt/refresh/k" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+for i in range(60):
+    os.write(fd, b"line %d\n" % i)
+    os.fsync(fd)
+    time.sleep(0.2)
+os.close(fd)
+PY
+settle "$mnt/refresh/k"
+assert_eq "$(grep -c '^line ' "$mnt/refresh/k")" 60 "lines written while the role's credentials were refreshed"
+kfs_umount
+assumed=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).assumed.length)' "$tmp/sts2.stats")
+[ "$assumed" -ge 3 ] || fail "the role was assumed $assumed times in 12 s of 6-s credentials"
+[ "$(json_stat "$tmp/sts2.stats" mismatches)" = 0 ] || fail "calls with expired credentials: $(cat "$tmp/sts2.stats")"
+msg "credentials living 6 s: assumed $assumed times in the background, 60 fsyncs never noticed"
 msg "all profile forms signed with the role's key; refusals said why"
