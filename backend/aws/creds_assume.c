@@ -40,16 +40,7 @@
 /* A profile setting (caller frees), or NULL; *rc the lookup's error. */
 static char *get(const char *profile, const char *key, int *rc)
 {
-	char *v = NULL;
-	int e = kfs_aws_profile_lookup(KFS_AWS_BOTH_FILES, profile, key, &v);
-
-	if (e < 0 && *rc == 0)
-		*rc = e;
-	if (v && !*v) {
-		free(v);
-		v = NULL;
-	}
-	return v;
+	return kfs_aws_profile_get(KFS_AWS_BOTH_FILES, profile, key, rc);
 }
 
 /* Fetches once from a source made for the call. */

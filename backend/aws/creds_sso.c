@@ -14,8 +14,7 @@
  * "UTC").  The call is an unsigned GET of
  * https://portal.sso.REGION.amazonaws.com/federation/credentials
  * ?account_id=ID&role_name=NAME with the header x-amz-sso_bearer_token
- * (AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL or the services section's `sso`
- * endpoint_url instead, as for STS), answered with
+ * (or the endpoint configured for `sso`: kfs_aws_configured_endpoint), answered with
  * {"roleCredentials": {accessKeyId, secretAccessKey, sessionToken,
  * expiration (ms since the epoch)}}.  A daemon cannot log in: a token
  * that expired or that the portal refuses is EACCES, the log line saying
@@ -39,25 +38,9 @@
 #define SSO_CONNECT_TIMEOUT_MS 5000
 #define SSO_TIMEOUT_MS 20000
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
 static char *get(const char *profile, const char *key, int *rc)
 {
-	char *v = NULL;
-	int e = kfs_aws_profile_lookup(KFS_AWS_CONFIG_FILE, profile, key, &v);
-
-	if (e < 0 && *rc == 0)
-		*rc = e;
-	if (v && !*v) {
-		free(v);
-		v = NULL;
-	}
-	return v;
+	return kfs_aws_profile_get(KFS_AWS_CONFIG_FILE, profile, key, rc);
 }
 
 /* The token cache file named by the SHA-1 of `what` (caller frees). */
@@ -140,22 +123,9 @@ out:
 static int portal_url(const char *profile, const char *region,
 		      const char *account, const char *role, char **url)
 {
-	char *ep = NULL, *ign = NULL, *esc_role;
-	int rc = 0, n;
+	char *ep = NULL, *esc_role;
+	int rc = kfs_aws_configured_endpoint(profile, "SSO", "sso", &ep), n;
 
-	ign = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-	      ? strdup(env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
-	      : kfs_aws_profile_value(profile, "ignore_configured_endpoint_urls");
-	if (!ign || strcasecmp(ign, "true") != 0) {
-		if (env("AWS_ENDPOINT_URL_SSO"))
-			ep = strdup(env("AWS_ENDPOINT_URL_SSO"));
-		else if (env("AWS_ENDPOINT_URL"))
-			ep = strdup(env("AWS_ENDPOINT_URL"));
-		else
-			rc = kfs_aws_profile_service(profile, "sso",
-						     "endpoint_url", &ep);
-	}
-	free(ign);
 	if (rc < 0)
 		return rc;
 	/* Role names are [\w+=,.@-]: only '+', '=', ',' and '@' need

@@ -26,13 +26,6 @@
 
 #define TOKEN_MAX (64u << 10)        /* longest web identity token */
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
 static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 {
 	struct kfs_creds_psource *wp = (struct kfs_creds_psource *)p;
@@ -61,8 +54,8 @@ static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 		free(role);
 		free(file);
 		role = file = NULL;
-		e_role = env("AWS_ROLE_ARN");
-		e_file = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+		e_role = kfs_aws_env("AWS_ROLE_ARN");
+		e_file = kfs_aws_env("AWS_WEB_IDENTITY_TOKEN_FILE");
 		if (!e_role || !e_file) {
 			rc = -ENOENT;
 			goto out;
@@ -70,9 +63,9 @@ static int wi_fetch(struct kfs_creds_provider *p, struct kfs_aws_creds *out)
 		from = "AWS_WEB_IDENTITY_TOKEN_FILE";
 		role = strdup(e_role);
 		file = strdup(e_file);
-		if (env("AWS_ROLE_SESSION_NAME"))
-			session = strdup(env("AWS_ROLE_SESSION_NAME"));
-		if (!role || !file || (env("AWS_ROLE_SESSION_NAME") && !session)) {
+		if (kfs_aws_env("AWS_ROLE_SESSION_NAME"))
+			session = strdup(kfs_aws_env("AWS_ROLE_SESSION_NAME"));
+		if (!role || !file || (kfs_aws_env("AWS_ROLE_SESSION_NAME") && !session)) {
 			rc = -ENOMEM;
 			goto out;
 		}

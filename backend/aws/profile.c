@@ -372,3 +372,57 @@ int kfs_aws_config_section(const char *kind, const char *name,
 	free(path);
 	return rc;
 }
+
+/* ---- helpers of the sources -------------------------------------------- */
+
+const char *kfs_aws_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+char *kfs_aws_profile_get(enum kfs_aws_profile_file which, const char *profile,
+			  const char *key, int *rc)
+{
+	char *v = NULL;
+	int e = kfs_aws_profile_lookup(which, profile, key, &v);
+
+	if (e < 0 && *rc == 0)
+		*rc = e;
+	if (v && !*v) {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+int kfs_aws_configured_endpoint(const char *profile, const char *env_name,
+				const char *service, char **out)
+{
+	char var[64], *ign = NULL;
+	const char *e;
+	int rc = 0;
+
+	*out = NULL;
+	e = kfs_aws_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	ign = e ? strdup(e)
+		: kfs_aws_profile_value(profile, "ignore_configured_endpoint_urls");
+	if (ign && strcasecmp(ign, "true") == 0) {
+		free(ign);
+		return 0;
+	}
+	free(ign);
+	snprintf(var, sizeof(var), "AWS_ENDPOINT_URL_%s", env_name);
+	if ((e = kfs_aws_env(var)) || (e = kfs_aws_env("AWS_ENDPOINT_URL")))
+		*out = strdup(e);
+	else if ((rc = kfs_aws_profile_service(profile, service, "endpoint_url",
+					       out)) == 0 && !*out)
+		rc = kfs_aws_profile_lookup(KFS_AWS_CONFIG_FILE, profile,
+					    "endpoint_url", out);
+	if (rc == 0 && *out && !**out) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc < 0 ? rc : (e && !*out) ? -ENOMEM : 0;
+}

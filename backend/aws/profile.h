@@ -52,6 +52,26 @@ char *kfs_aws_profile_path(enum kfs_aws_profile_file which);
  * NULL on -ENOMEM or when there is no home). */
 char *kfs_aws_expand_home(const char *path);
 
+/* getenv(name), or NULL when unset or empty. */
+const char *kfs_aws_env(const char *name);
+
+/* kfs_aws_profile_lookup(which, ...) for a source reading several keys:
+ * the value (caller frees), NULL when unset or empty; a lookup error goes
+ * to *rc unless *rc holds one already. */
+char *kfs_aws_profile_get(enum kfs_aws_profile_file which, const char *profile,
+			  const char *key, int *rc);
+
+/*
+ * The endpoint configured for a service, as the aws CLI v2 finds it:
+ * AWS_ENDPOINT_URL_<ENV_NAME>, else AWS_ENDPOINT_URL, else the profile's
+ * services section's `service` endpoint_url, else the profile's
+ * endpoint_url; none when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or
+ * ignore_configured_endpoint_urls is true.  0 with *out (caller frees) or
+ * NULL; -errno as kfs_aws_profile_lookup.
+ */
+int kfs_aws_configured_endpoint(const char *profile, const char *env_name,
+				const char *service, char **out);
+
 /* The nested setting `key` of `service` in the services section the
  * profile names ("services = NAME" and "[services NAME]" with "sts =" and
  * an indented "endpoint_url = URL"): 0 with *out (caller frees) or NULL;

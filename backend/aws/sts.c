@@ -27,13 +27,6 @@
 #define STS_CONNECT_TIMEOUT_MS 5000
 #define STS_TIMEOUT_MS 20000
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
 /* ---- the XML answer --------------------------------------------------- */
 
 /* The content of the one element `tag` in s[0..len): 0, -ENOENT when
@@ -216,28 +209,21 @@ static const char *const legacy_regions[] = {
 	"us-east-2", "us-west-1", "us-west-2", NULL,
 };
 
-static int is_true(const char *v)
-{
-	return v && strcasecmp(v, "true") == 0;
-}
-
 /* A setting from the environment, else from the profile (caller frees). */
 static char *setting(const char *profile, const char *var, const char *key)
 {
-	const char *e = env(var);
+	const char *e = kfs_aws_env(var);
 
 	return e ? strdup(e) : kfs_aws_profile_value(profile, key);
 }
 
 int kfs_sts_endpoint(const char *profile, char **url, char **region)
 {
-	char *reg = NULL, *ep = NULL, *mode = NULL, *ign;
+	char *reg = NULL, *ep = NULL, *mode = NULL;
 	int global = 0, n, rc = 0;
 
 	*url = *region = NULL;
-	ign = setting(profile, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-		      "ignore_configured_endpoint_urls");
-	reg = env("AWS_REGION") ? strdup(env("AWS_REGION"))
+	reg = kfs_aws_env("AWS_REGION") ? strdup(kfs_aws_env("AWS_REGION"))
 	      : setting(profile, "AWS_DEFAULT_REGION", "region");
 	if (reg && !*reg) {
 		free(reg);
@@ -250,21 +236,10 @@ int kfs_sts_endpoint(const char *profile, char **url, char **region)
 			rc = -EINVAL;
 			goto out;
 		}
-	/* Configured endpoints: the environment's (STS's, then every
-	 * service's), then the profile's (its services section's sts
-	 * endpoint_url, then its endpoint_url). */
-	if (!is_true(ign)) {
-		if (env("AWS_ENDPOINT_URL_STS"))
-			ep = strdup(env("AWS_ENDPOINT_URL_STS"));
-		else if (env("AWS_ENDPOINT_URL"))
-			ep = strdup(env("AWS_ENDPOINT_URL"));
-		else if ((rc = kfs_aws_profile_service(profile, "sts",
-						       "endpoint_url", &ep)) < 0)
-			goto out;
-		else if (!ep)
-			ep = kfs_aws_profile_value(profile, "endpoint_url");
-	}
-	if (ep && *ep) {
+	rc = kfs_aws_configured_endpoint(profile, "STS", "sts", &ep);
+	if (rc < 0)
+		goto out;
+	if (ep) {
 		*url = ep;
 		ep = NULL;
 		*region = strdup(reg ? reg : "us-east-1");
@@ -300,7 +275,6 @@ out:
 	free(reg);
 	free(ep);
 	free(mode);
-	free(ign);
 	return rc;
 }
 
