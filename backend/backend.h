@@ -159,6 +159,12 @@ struct kfs_get_result {
 #define KFS_GET_LAST_SEQ 0x1    /* only the last record's seq is needed: the
 				 * others may be left "" (a reader resuming
 				 * from it; views need them all) */
+#define KFS_GET_STALE_OK 0x2    /* the caller looks again anyway (a follower,
+				 * a file read to its end before, a size
+				 * probe): at the tip, the backend's last look
+				 * at it will do.  Without it, an empty answer
+				 * means that nothing was there after the call
+				 * began (where EOF is decided) */
 
 /* Backend capabilities. */
 #define KFS_CAP_CHEAP_PUT 0x1   /* a put costs little: no point lingering to batch */

@@ -4,6 +4,7 @@
  */
 #define FUSE_USE_VERSION 312
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -122,8 +123,27 @@ static void log_drained(struct kfs_producer *prod,
 			 PRIu64 ")", put);
 }
 
+/* The stream consumer's name of -o fanout: given, else kinesisfs-HOST
+ * (what the service takes of the host name: A-Z a-z 0-9 _ . -). */
+static void fanout_name(const struct kfs_options *o, char *out, size_t size)
+{
+	char host[64] = "";
+	size_t n;
+
+	if (o->fanout_name) {
+		snprintf(out, size, "%s", o->fanout_name);
+		return;
+	}
+	gethostname(host, sizeof(host) - 1);
+	n = (size_t)snprintf(out, size, "kinesisfs-%s", host);
+	for (size_t i = strlen("kinesisfs-"); i < n && i < size; i++)
+		if (!isalnum((unsigned char)out[i]) && out[i] != '_' &&
+		    out[i] != '.' && out[i] != '-')
+			out[i] = '-';
+}
+
 static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
-			struct kfs_backend **be)
+			struct kfs_fs *fs, struct kfs_backend **be)
 {
 	if (strcmp(o->backend, "local") == 0) {
 		struct kfs_local_config cfg = {
@@ -135,6 +155,7 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 		return kfs_local_open(&cfg, be);
 	}
 	if (strcmp(o->backend, "aws") == 0) {
+		char consumer[160];
 		struct kfs_aws_config cfg = {
 			.region = o->region,
 			.endpoint = o->endpoint,
@@ -150,7 +171,19 @@ static int open_backend(const struct kfs_options *o, struct kfs_metrics *m,
 			 * show on use (EACCES, EIO, SPEC section 5). */
 			.probe = !o->no_endpoint_check,
 			.metrics = m,
+			/* One poller per shard feeds its readers at the tip,
+			 * and wakes them as its records come. */
+			.poll_ms = o->poll_ms,
+			.read_buffer = o->read_buffer,
+			.on_records = kfs_fs_on_stored,
+			.on_records_arg = fs,
+			.fanout_deregister = o->fanout_deregister,
 		};
+
+		if (o->fanout || o->fanout_name) {
+			fanout_name(o, consumer, sizeof(consumer));
+			cfg.fanout = consumer;
+		}
 		return kfs_aws_open(&cfg, be);
 	}
 	kfs_err("-o backend=%s is not available in this version", o->backend);
@@ -237,7 +270,7 @@ int main(int argc, char *argv[])
 	metrics = kfs_metrics_new();
 	if (!metrics)
 		kfs_warn("out of memory: %s is left empty", KFS_METRICS_NAME);
-	err = open_backend(&opt, metrics, &be);
+	err = open_backend(&opt, metrics, &fs, &be);
 	if (err) {
 		fprintf(stderr, "kinesisfs: cannot open the %s backend: %s\n",
 			opt.backend, strerror(-err));
@@ -363,6 +396,9 @@ out:
 		fflush(NULL);
 		_exit(ret);
 	}
+	/* The shards' pollers wake readers too (on_records): they end
+	 * before what they use. */
+	kfs_aws_stop_pollers(be);
 	/* The producer's last deliveries still wake readers (on_stored):
 	 * what they use goes after it. */
 	kfs_producer_free(prod, 0);

@@ -31,6 +31,10 @@ static const struct fuse_opt kfs_opt_spec[] = {
 	KFS_OPT("aggregate_linger_ms=%s", agg_linger_s),
 	KFS_OPT("max_record_size=%s", max_record_s),
 	KFS_OPT("poll_ms=%s", poll_s),
+	KFS_OPT("read_buffer=%s", read_buffer_s),
+	KFS_OPT("fanout", fanout),
+	KFS_OPT("fanout=%s", fanout_name),
+	KFS_OPT("fanout_deregister", fanout_deregister),
 	KFS_OPT("log_format=%s", log_format_s),
 	KFS_OPT("segment_bytes=%s", segment_bytes_s),
 	KFS_OPT("ca_bundle=%s", ca_bundle),
@@ -379,6 +383,14 @@ int kfs_options_check(struct kfs_options *o)
 		else
 			bad = 1;
 	}
+	o->read_buffer = KFS_READ_BUFFER_DEFAULT;
+	if (o->read_buffer_s) {
+		if (parse_long("read_buffer", o->read_buffer_s,
+			       KFS_READ_BUFFER_MIN, 1L << 32, &v) == 0)
+			o->read_buffer = (size_t)v;
+		else
+			bad = 1;
+	}
 	if (o->allow_other && o->allow_root) {
 		fprintf(stderr, "kinesisfs: -o allow_other and -o allow_root "
 			"exclude each other\n");
@@ -469,6 +481,14 @@ void kfs_options_usage(const char *prog)
 "                           frees disk by whole segments (default: 67108864)\n"
 "    -o poll_ms=N           how often a reader waiting at the tip looks for\n"
 "                           records on AWS (default: 1000, at least 200)\n"
+"    -o read_buffer=N       AWS: bytes the shards' pollers keep for readers\n"
+"                           a little behind, all shards together (default:\n"
+"                           33554432, at least 1048576)\n"
+"    -o fanout[=NAME]       AWS: enhanced fan-out: readers at the tip get\n"
+"                           records pushed by SubscribeToShard, through the\n"
+"                           stream consumer NAME (default: kinesisfs-HOST),\n"
+"                           registered when missing and kept\n"
+"    -o fanout_deregister   AWS: deregister the consumers used at unmount\n"
 "    -o ca_bundle=FILE      CA certificates (PEM) that TLS trusts for the\n"
 "                           service (default: AWS_CA_BUNDLE, else the\n"
 "                           system's); certificates are always verified\n"
@@ -560,6 +580,8 @@ void kfs_options_free(struct kfs_options *o)
 	free(o->max_record_s);
 	free(o->log_format_s);
 	free(o->segment_bytes_s);
+	free(o->read_buffer_s);
+	free(o->fanout_name);
 	free(o->poll_s);
 	free(o->agg_max_bytes_s);
 	free(o->agg_linger_s);

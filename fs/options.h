@@ -10,6 +10,8 @@
 
 #define KFS_POLL_MS_DEFAULT 1000
 #define KFS_STOP_TIMEOUT_DEFAULT 30 /* s: -o stop_timeout */
+#define KFS_READ_BUFFER_DEFAULT (32u << 20) /* -o read_buffer */
+#define KFS_READ_BUFFER_MIN (1u << 20)
 #define KFS_POLL_MS_MIN 200      /* the service's 5 reads a second a shard */
 /* -o segment_bytes: small segments are for tests and small devices (a
  * retention pass frees disk by whole segments); below 64 KiB a segment
@@ -38,6 +40,10 @@ struct kfs_options {
 	char *agg_linger_s;      /* aggregate_linger_ms, as given */
 	char *max_record_s;      /* max_record_size, as given */
 	char *poll_s;            /* poll_ms, as given */
+	char *read_buffer_s;     /* read_buffer, as given */
+	int fanout;              /* -o fanout: enhanced fan-out */
+	char *fanout_name;       /* -o fanout=NAME: its consumer's name */
+	int fanout_deregister;   /* -o fanout_deregister */
 	char *log_format_s;      /* log_format, as given */
 	char *segment_bytes_s;   /* segment_bytes, as given */
 	char *ca_bundle;         /* CA certificates for TLS, PEM file */
@@ -67,6 +73,7 @@ struct kfs_options {
 	int agg_linger_ms;       /* >= 0 */
 	size_t max_record_size;  /* data + key, up to 10 MiB */
 	int poll_ms;             /* a follower at the tip looks this often */
+	size_t read_buffer;      /* AWS: what the shards' pollers keep */
 	int log_format;          /* local segment files started: 1, 2; 0 default */
 	uint64_t segment_bytes;  /* local segment rotation size; 0 default */
 	int timeout_ms;          /* one request's answer on AWS; 0: defaults */

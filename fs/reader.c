@@ -680,8 +680,10 @@ static int fetch_lane(struct kfs_reader *r, struct lane *l)
 	 * last one. */
 	if (!ahead_take(r, l->iter, &res))
 		err = r->be->ops->get_records(r->be->impl, l->iter, READ_BATCH,
-					      r->pos.json || r->named
-					      ? 0 : KFS_GET_LAST_SEQ,
+					      (r->pos.json || r->named
+					       ? 0 : KFS_GET_LAST_SEQ) |
+					      (kfs_reader_follows(r) || r->tipped
+					       ? KFS_GET_STALE_OK : 0),
 					      &res);
 	/* Aggregated records as their user records: for JSON lines, the
 	 * key filter and learned sizes, now; for text of every record,
@@ -812,6 +814,7 @@ static int fetch(struct kfs_reader *r)
 		if (active == 0 && pending == 0 &&
 		    (r->kind == KFS_NODE_SHARD || r->batch))
 			r->ended = 1;   /* a closed shard read to its end */
+		r->tipped = 1;
 		return 0;           /* plain files: EOF at the tip, for now */
 	}
 	return 0;

@@ -88,6 +88,8 @@ struct kfs_reader {
 	/* A named reader (reader_named.c), or NULL. */
 	struct kfs_named *named;
 	int batch;                     /* @BATCH=: ends at the tip */
+	int tipped;                    /* reached the tip once: later reads at
+				        * it look again anyway (tail -f) */
 	int64_t batch_ms;              /* when it was opened: its tip */
 	/* Where each record rendered ends in the file, in order, from
 	 * marks[mark_head]: those that end at or before bufpos were handed

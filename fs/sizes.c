@@ -153,7 +153,7 @@ static int learn(struct kfs_sizes *s, const char *stream, const char *shard,
 		struct kfs_get_result r = { 0 };
 
 		err = ops->get_records(s->be->impl, lk->iter, PAGE_RECORDS,
-				       KFS_GET_LAST_SEQ, &r);
+				       KFS_GET_LAST_SEQ | KFS_GET_STALE_OK, &r);
 		if (err)
 			break;
 		for (size_t i = 0; i < r.n; i++)

@@ -33,7 +33,9 @@
  * Rates.  The service allows 5 GetRecords per second per shard, for all
  * readers together; every handle of this mount reading a shard takes a
  * slot of one limiter per shard (200 ms apart; rate.c), and a throttled
- * answer pushes the shard's next slot further out for everyone.
+ * answer pushes the shard's next slot further out for everyone.  Readers
+ * at a shard's tip make no calls of their own: one poller per shard reads
+ * for them all (feed.h).
  *
  * Retries.  Control-plane calls are retried here on throttling and on
  * server or network failures (client.c).  PutRecords is never retried
@@ -52,6 +54,8 @@
 #include "resolve.h"
 #include "creds.h"
 #include "errors.h"
+#include "fanout.h"
+#include "feed.h"
 #include "keys.h"
 #include "rate.h"
 #include "profile.h"
@@ -140,6 +144,8 @@ struct kfs_aws {
 	size_t n_cache;                   /* protected by cache_lock */
 
 	struct kfs_aws_rate rate;         /* the GetRecords limiter (rate.h) */
+	struct kfs_aws_feeds *feeds;      /* owned: the shards' pollers, or NULL */
+	struct kfs_aws_fanout *fanout;    /* owned: enhanced fan-out, or NULL */
 
 	pthread_mutex_t tail_lock;        /* the tails; never held across a request */
 	struct tail *tails;               /* protected by tail_lock */
@@ -777,6 +783,15 @@ static int aws_put_records(void *impl, const char *stream,
 		rc = kfs_wire_put_records_parse(resp, entries, idx, m);
 		cJSON_Delete(resp);
 		kfs_aws_keys_put(a->keys, &tk, stream, entries, rc == 0 ? n : 0);
+		if (rc == 0 && a->feeds)
+			/* The shards' pollers read them now: followers wake
+			 * within a read, not a poll interval. */
+			for (size_t k = 0; k < m; k++)
+				if (!entries[idx[k]].err &&
+				    (k == 0 || strcmp(entries[idx[k]].shard_id,
+						      entries[idx[k - 1]].shard_id)))
+					kfs_aws_feed_poke(a->feeds, stream,
+							  entries[idx[k]].shard_id);
 		if (rc < 0) {
 			/* Stored or not, nobody can tell: resending may
 			 * store some twice (at least once, docs/aws.md). */
@@ -879,6 +894,46 @@ static void children_from_list(struct kfs_aws *a, const char *stream,
 static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
 		      const struct kfs_get_result *r);
 
+/* read_records modes. */
+#define RR_NOWAIT 0x1   /* a poll for the tail: no wait for a slot */
+#define RR_POLLER 0x2   /* a shard's poller: never served by one */
+
+/* When a reader handed nothing yet starts, for kfs_aws_feed_offer: its
+ * time (LATEST, AT_TIMESTAMP), 0 for TRIM_HORIZON, never for a sequence
+ * number it is to start at (that record is its first). */
+static int64_t start_ms(const struct kfs_wire_iter *it)
+{
+	switch (it->type) {
+	case KFS_ITER_TRIM_HORIZON:
+		return 0;
+	case KFS_ITER_LATEST:
+	case KFS_ITER_AT_TIMESTAMP:
+		return it->time_ms;
+	default:
+		return INT64_MAX;
+	}
+}
+
+/* A reader served by its shard's poller: 1 (out filled, its next
+ * iterator set), 0 when the poller does not cover it, -errno. */
+static int read_fed(struct kfs_aws *a, struct kfs_wire_iter *it, int limit,
+		    unsigned flags, struct kfs_get_result *out)
+{
+	int ended, rc = kfs_aws_feed_read(a->feeds, it, limit, flags, out,
+					  &ended);
+
+	if (rc <= 0)
+		return rc;
+	if (!ended)
+		rc = kfs_wire_iter_format(it, KFS_WIRE_NO_SERVICE,
+					  &out->next_iterator);
+	if (rc < 0) {
+		kfs_get_result_clear(out);
+		return rc;
+	}
+	return 1;
+}
+
 /*
  * GetRecords on a composite iterator, following empty pages, replacing an
  * expired service iterator, backing off when throttled, asking for half
@@ -887,12 +942,15 @@ static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
  * free now, and gives -EAGAIN at once when throttled.
  */
 static int read_records(struct kfs_aws *a, const char *iterator, int limit,
-			int nowait, struct kfs_get_result *out)
+			unsigned mode, unsigned flags, struct kfs_get_result *out)
 {
 	struct kfs_wire_iter it;
+	struct kfs_aws_feed_snap before = { 0 };
 	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
 	char *svc = NULL, *next = NULL;
 	int rc = 0, throttled = 0, failed = 0, refreshed = 0, empty = 0;
+	int nowait = (mode & RR_NOWAIT) != 0;
+	int fed = a->feeds && !(mode & (RR_NOWAIT | RR_POLLER));
 
 	memset(out, 0, sizeof(*out));
 	if (kfs_wire_iter_parse(iterator, &it) < 0 || limit < 1)
@@ -900,9 +958,30 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	if (limit > KFS_GET_LIMIT_MAX)
 		limit = KFS_GET_LIMIT_MAX;
 	snprintf(what, sizeof(what), "%s/%s", it.stream, it.shard);
-	svc = strdup(it.service);
-	if (!svc)
-		return -ENOMEM;
+	if (fed) {
+		rc = read_fed(a, &it, limit, flags, out);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		/* Read on its own; the poller's tip before, to join it. */
+		kfs_aws_feed_tip(a->feeds, it.stream, it.shard, &before);
+	}
+	it.feed = 0;
+	if (fed && !it.last_seq[0] && it.type == KFS_ITER_AFTER_SEQUENCE_NUMBER)
+		/* The same position, which a poller can serve. */
+		memcpy(it.last_seq, it.seq, sizeof(it.last_seq));
+	if (!strcmp(it.service, KFS_WIRE_NO_SERVICE)) {
+		struct kfs_iter_spec spec;
+
+		/* Fed by a poller until now: an iterator of its own. */
+		kfs_wire_iter_resume_spec(&it, &spec);
+		rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
+		if (rc < 0)
+			return rc;
+	} else {
+		svc = strdup(it.service);
+		if (!svc)
+			return -ENOMEM;
+	}
 	for (;;) {
 		cJSON *req, *resp;
 		struct kfs_aws_error e;
@@ -1000,6 +1079,15 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	}
 	if (rc == 0 && svc) {
 		rc = kfs_wire_iter_format(&it, svc, &out->next_iterator);
+		/* At the tip: the shard's poller reads for it from now on. */
+		if (rc == 0 && fed && out->millis_behind == 0 &&
+		    kfs_aws_feed_offer(a->feeds, &it, out->next_iterator,
+				       &before, start_ms(&it))) {
+			free(out->next_iterator);
+			out->next_iterator = NULL;
+			rc = kfs_wire_iter_format(&it, KFS_WIRE_NO_SERVICE,
+						  &out->next_iterator);
+		}
 	} else if (rc == 0 && !nowait) {
 		/* The end of a closed shard: its children take over. */
 		if (!out->children.n)
@@ -1016,7 +1104,8 @@ static int read_records(struct kfs_aws *a, const char *iterator, int limit,
 	return rc;
 }
 
-/* flags: sequence numbers come with the records anyway. */
+/* flags: sequence numbers come with the records anyway; KFS_GET_STALE_OK
+ * lets a reader fed by a poller take its last page (feed.h). */
 static int aws_get_records(void *impl, const char *iterator, int limit,
 			   unsigned flags, struct kfs_get_result *out)
 {
@@ -1025,7 +1114,39 @@ static int aws_get_records(void *impl, const char *iterator, int limit,
 	if (kfs_aws_keys_is_iterator(iterator))
 		return kfs_aws_keys_get_records(a->keys, iterator, limit, flags,
 						out);
-	return read_records(impl, iterator, limit, 0, out);
+	return read_records(impl, iterator, limit, 0, flags, out);
+}
+
+/* A poller's subscription (feed.h, fanout.h). */
+static int poller_subscribe(void *ctx, const char *stream, const char *shard,
+			    const char *after, kfs_aws_fanout_fn fn, void *arg)
+{
+	struct kfs_aws *a = ctx;
+	struct kfs_stream_desc desc;
+	struct kfs_aws_error e;
+	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
+	int rc = aws_describe_stream(a, stream, &desc);
+
+	if (rc < 0)
+		return rc;
+	rc = kfs_aws_fanout_subscribe(a->fanout, stream, desc.arn, shard, after,
+				      fn, arg, &e);
+	if (rc == 0 || rc == -ECANCELED || rc == -EINTR)
+		return rc;
+	snprintf(what, sizeof(what), "%s/%s", stream, shard);
+	log_fail("SubscribeToShard", what, &e);
+	/* A broken or damaged stream, an exception the service may not
+	 * raise again, one subscription too soon: subscribe again. */
+	if (e.retry == KFS_AWS_TRANSIENT || e.retry == KFS_AWS_THROTTLED ||
+	    rc == -EBUSY || rc == -EBADMSG || rc == -EPROTO)
+		return -EAGAIN;
+	return rc;
+}
+
+/* The poller's page (feed.h): read_records that is never fed itself. */
+static int poller_read(void *ctx, const char *iter, struct kfs_get_result *out)
+{
+	return read_records(ctx, iter, KFS_GET_LIMIT_MAX, RR_POLLER, 0, out);
 }
 
 static struct kfs_names *aws_names(void *impl)
@@ -1135,7 +1256,9 @@ static int64_t tail_newest(struct kfs_aws *a, const char *stream,
 	}
 	newest = t->newest_ms;
 	if (t->busy || t->done || (t->polled_ms &&
-	    mono(a) - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0))) {
+	    mono(a) - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0)) ||
+	    (a->feeds && kfs_aws_feed_running(a->feeds, stream, shard))) {
+		/* (A shard's poller reports every arrival it reads.) */
 		pthread_mutex_unlock(&a->tail_lock);
 		return newest;
 	}
@@ -1148,7 +1271,7 @@ static int64_t tail_newest(struct kfs_aws *a, const char *stream,
 		struct kfs_iter_spec spec = { .type = KFS_ITER_LATEST };
 		rc = aws_get_iterator(a, stream, shard, &spec, &iter);
 	} else {
-		rc = read_records(a, iter, 1000, 1, &r);
+		rc = read_records(a, iter, 1000, RR_NOWAIT, 0, &r);
 		if (rc == 0) {
 			free(iter);
 			iter = r.next_iterator;
@@ -1243,6 +1366,8 @@ static void aws_destroy(void *impl)
 
 	if (!a)
 		return;
+	kfs_aws_feeds_free(a->feeds);   /* its threads read through a */
+	kfs_aws_fanout_free(a->fanout);
 	kfs_aws_keys_free(a->keys);
 	while (a->cache) {
 		struct centry *e = a->cache;
@@ -1263,6 +1388,19 @@ static void aws_destroy(void *impl)
 	if (a->chain)
 		kfs_creds_chain_free(a->chain);
 	free(a);
+}
+
+static const struct kfs_backend_ops aws_ops;
+
+void kfs_aws_stop_pollers(struct kfs_backend *be)
+{
+	struct kfs_aws *a;
+
+	if (!be || be->ops != &aws_ops)
+		return;
+	a = be->impl;
+	if (a->feeds)
+		kfs_aws_feeds_stop(a->feeds);
 }
 
 static const struct kfs_backend_ops aws_ops = {
@@ -1334,6 +1472,31 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 		return -ENOMEM;
 	}
 	be->impl = a;
+	if (cfg->fanout) {
+		int rc = kfs_aws_fanout_new(&a->client, cfg->fanout,
+					    cfg->fanout_deregister, &a->fanout);
+
+		if (rc < 0) {
+			if (rc == -EINVAL)
+				kfs_err("-o fanout=%s: a consumer name is 1 to 128 "
+					"of A-Z a-z 0-9 _ . -", cfg->fanout);
+			kfs_backend_free(be);
+			return rc;
+		}
+	}
+	if (cfg->poll_ms > 0 &&
+	    kfs_aws_feeds_new(&(struct kfs_aws_feed_env){
+		.read = poller_read, .ctx = a,
+		.on_records = cfg->on_records,
+		.on_records_arg = cfg->on_records_arg,
+		.poll_ms = cfg->poll_ms, .clock = cfg->clock,
+		.subscribe = a->fanout ? poller_subscribe : NULL,
+		.buffer_bytes = cfg->read_buffer ? cfg->read_buffer
+						 : (size_t)32 << 20 },
+		&a->feeds) < 0) {
+		kfs_backend_free(be);
+		return -ENOMEM;
+	}
 	*out = be;
 	return 0;
 nomem:

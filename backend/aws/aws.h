@@ -35,6 +35,20 @@ struct kfs_aws_config {
 				      * unreachable endpoint fail the mount */
 	struct kfs_metrics *metrics; /* counts requests retried and throttled
 				      * (borrowed, outlives the backend), or NULL */
+	int poll_ms;                 /* > 0: readers at a shard's tip are fed by
+				      * one poller per shard reading this often
+				      * (feed.h); 0: each reads on its own */
+	size_t read_buffer;          /* what the pollers keep, all together;
+				      * 0: 32 MiB */
+	void (*on_records)(void *arg, const char *stream); /* a poller read
+				      * records of stream (wakes followers),
+				      * or NULL */
+	void *on_records_arg;
+	const char *fanout;          /* enhanced fan-out: the stream consumer's
+				      * name (pollers read by SubscribeToShard),
+				      * or NULL */
+	int fanout_deregister;       /* 1: deregister the consumers used at the
+				      * end */
 	struct kfs_clock *clock;     /* the time of everything the backend and
 				      * its credentials chain do (lib/clock.h;
 				      * borrowed, outlives the backend), NULL
@@ -49,5 +63,10 @@ struct kfs_aws_config {
  * freed with kfs_backend_free().  Returns 0 or -errno.
  */
 int kfs_aws_open(const struct kfs_aws_config *cfg, struct kfs_backend **out);
+
+/* Ends the shards' pollers (waiting for them) and starts no more: nothing
+ * calls on_records after it returns.  A no-op on NULL and on a backend
+ * that is not this one. */
+void kfs_aws_stop_pollers(struct kfs_backend *be);
 
 #endif

@@ -75,6 +75,19 @@ int kfs_aws_call_body(struct kfs_aws_client *c, const char *action,
 		      const char *body, size_t body_len, unsigned flags,
 		      cJSON **resp, struct kfs_aws_error *e);
 
+/*
+ * Sends action `action` whose answer streams (SubscribeToShard): the body
+ * of its 200 answer is handed to on_data as it comes (see http.h), until
+ * the service ends it (0), it breaks or on_data stops it (-errno, e says
+ * why), or idle_ms pass without a byte.  An error answer comes back as
+ * kfs_aws_call's do, in e.  Not retried (refused credentials excepted):
+ * the caller resubscribes from where the stream got to.
+ */
+int kfs_aws_call_stream(struct kfs_aws_client *c, const char *action,
+			const cJSON *req,
+			int (*on_data)(void *arg, const void *p, size_t n),
+			void *arg, int idle_ms, struct kfs_aws_error *e);
+
 /* Sleeps on c's clock for backoff number `n` (0 for the first):
  * min(cap, base * 2^n), with jitter in its upper half. */
 void kfs_aws_backoff(const struct kfs_aws_client *c, int n);

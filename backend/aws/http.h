@@ -41,6 +41,18 @@ struct kfs_http_request {
 	const struct kfs_http_sigv4 *sign; /* NULL: sent unsigned */
 	int timeout_ms;                 /* whole exchange; 0: KFS_HTTP_TIMEOUT_MS */
 	int connect_timeout_ms;         /* 0: KFS_HTTP_CONNECT_TIMEOUT_MS */
+	/*
+	 * An answer that streams (SubscribeToShard): when on_data is set,
+	 * the body of a 200 answer is handed to it as it comes instead of
+	 * being kept (any other status's body is kept in resp->body, to say
+	 * why); HTTP/2 is asked for (over TLS by ALPN, over http:// with
+	 * prior knowledge); the exchange has no bound but a silence of
+	 * idle_ms.  A non-zero return from on_data ends the transfer and
+	 * send returns it.
+	 */
+	int (*on_data)(void *arg, const void *p, size_t n);
+	void *on_data_arg;
+	int idle_ms;                    /* streaming: longest silence */
 };
 
 /* One answer; what it holds is owned and freed by kfs_http_response_clear. */

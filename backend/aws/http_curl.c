@@ -43,6 +43,9 @@ struct curl_pool {
 /* What the write and header callbacks fill during one request. */
 struct sink {
 	struct kfs_http_response *resp; /* where headers go */
+	const struct kfs_http_request *req; /* its on_data, when it streams */
+	CURL *h;                        /* the transfer (its status) */
+	int stopped;                    /* on_data's non-zero answer */
 	char *buf;                      /* body so far */
 	size_t len, cap;                /* its length and allocation */
 	int too_big;                    /* the body passed KFS_HTTP_BODY_MAX */
@@ -62,6 +65,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct sink *s = arg;
 	size_t n = size * nmemb;
 
+	if (s->req->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+		if (status == 200) {
+			s->stopped = s->req->on_data(s->req->on_data_arg, data, n);
+			return s->stopped ? 0 : n;
+		}
+	}
 	if (s->len + n > KFS_HTTP_BODY_MAX) {
 		s->too_big = 1;
 		return 0;
@@ -190,7 +202,7 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 		     struct kfs_http_response *resp)
 {
 	struct curl_pool *p = impl;
-	struct sink sink = { .resp = resp };
+	struct sink sink = { .resp = resp, .req = req };
 	struct curl_slist *hl = NULL, *t;
 	char errbuf[CURL_ERROR_SIZE] = "", sigv4[160], *token_hdr = NULL;
 	const char *body = req->body ? req->body : "";
@@ -227,9 +239,12 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 			goto nomem;
 		hl = t;
 	}
-	h = pool_get(p);
+	/* A stream has a connection of its own: one kept for HTTP/1.1
+	 * requests to the same endpoint must not carry it. */
+	h = req->on_data ? curl_easy_init() : pool_get(p);
 	if (!h)
 		goto nomem;
+	sink.h = h;
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val); } while (0)
 	SET(CURLOPT_URL, req->url);
@@ -239,7 +254,12 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	if (!req->on_data)
+		SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	else if (strncmp(req->url, "https:", 6) == 0)
+		SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	else
+		SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -247,8 +267,17 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 		SET(CURLOPT_CAINFO, p->ca_bundle);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout_ms > 0
 		? req->connect_timeout_ms : KFS_HTTP_CONNECT_TIMEOUT_MS));
-	SET(CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms
-		: KFS_HTTP_TIMEOUT_MS));
+	if (req->on_data) {
+		/* A stream lasts minutes: only a silence ends it. */
+		SET(CURLOPT_TIMEOUT_MS, 0L);
+		SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+		SET(CURLOPT_LOW_SPEED_TIME, (long)((req->idle_ms > 0
+			? req->idle_ms : KFS_HTTP_TIMEOUT_MS) + 999) / 1000);
+	} else {
+		SET(CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0
+			? req->timeout_ms : KFS_HTTP_TIMEOUT_MS));
+		SET(CURLOPT_LOW_SPEED_TIME, 0L);
+	}
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "kinesisfs/" PACKAGE_VERSION);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
@@ -284,9 +313,16 @@ static int curl_send(void *impl, const struct kfs_http_request *req,
 		rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent_bytes);
-	pool_put(p, h);
+	if (req->on_data)
+		curl_easy_cleanup(h);
+	else
+		pool_put(p, h);
 
-	if (sink.nomem) {
+	if (sink.stopped) {
+		err = sink.stopped;
+		snprintf(resp->error, sizeof(resp->error), "stopped by the "
+			 "reader of the stream (%s)", strerror(err < 0 ? -err : err));
+	} else if (sink.nomem) {
 		err = -ENOMEM;
 		snprintf(resp->error, sizeof(resp->error), "out of memory");
 	} else if (sink.too_big) {

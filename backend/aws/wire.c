@@ -760,6 +760,7 @@ fail:
 /* ---- the composite iterator ------------------------------------------ */
 
 #define ITER_MAGIC "kfs1|"
+#define ITER_MAGIC2 "kfs2|"
 
 int kfs_wire_iter_format(const struct kfs_wire_iter *it, const char *service,
 			 char **out)
@@ -768,9 +769,13 @@ int kfs_wire_iter_format(const struct kfs_wire_iter *it, const char *service,
 	if (strchr(it->stream, '|') || strchr(it->shard, '|') ||
 	    strchr(it->seq, '|') || strchr(it->last_seq, '|'))
 		return -EINVAL;
-	if (asprintf(out, ITER_MAGIC "%s|%s|%d|%s|%" PRId64 "|%s|%s", it->stream,
-		     it->shard, (int)it->type, it->seq, it->time_ms, it->last_seq,
-		     service) < 0) {
+	if (it->feed ? asprintf(out, ITER_MAGIC2 "%s|%s|%d|%s|%" PRId64 "|%s|%"
+				PRIu64 "|%s", it->stream, it->shard,
+				(int)it->type, it->seq, it->time_ms,
+				it->last_seq, it->feed, service) < 0
+		     : asprintf(out, ITER_MAGIC "%s|%s|%d|%s|%" PRId64 "|%s|%s",
+				it->stream, it->shard, (int)it->type, it->seq,
+				it->time_ms, it->last_seq, service) < 0) {
 		*out = NULL;
 		return -ENOMEM;
 	}
@@ -798,11 +803,15 @@ static int field(const char **p, char *buf, size_t size)
 int kfs_wire_iter_parse(const char *s, struct kfs_wire_iter *it)
 {
 	const char *p = s;
-	char type[8], t[24], *end;
+	char type[8], t[24], feed[24], *end;
 	long ty;
+	int v2;
 
 	memset(it, 0, sizeof(*it));
-	if (!s || strncmp(s, ITER_MAGIC, strlen(ITER_MAGIC)) != 0)
+	if (!s)
+		return -EINVAL;
+	v2 = strncmp(s, ITER_MAGIC2, strlen(ITER_MAGIC2)) == 0;
+	if (!v2 && strncmp(s, ITER_MAGIC, strlen(ITER_MAGIC)) != 0)
 		return -EINVAL;
 	p += strlen(ITER_MAGIC);
 	if (field(&p, it->stream, sizeof(it->stream)) ||
@@ -810,8 +819,15 @@ int kfs_wire_iter_parse(const char *s, struct kfs_wire_iter *it)
 	    field(&p, type, sizeof(type)) ||
 	    field(&p, it->seq, sizeof(it->seq)) ||
 	    field(&p, t, sizeof(t)) ||
-	    field(&p, it->last_seq, sizeof(it->last_seq)))
+	    field(&p, it->last_seq, sizeof(it->last_seq)) ||
+	    (v2 && field(&p, feed, sizeof(feed))))
 		goto bad;
+	if (v2) {
+		errno = 0;
+		it->feed = strtoull(feed, &end, 10);
+		if (errno || *end || end == feed || !it->feed)
+			goto bad;
+	}
 	errno = 0;
 	ty = strtol(type, &end, 10);
 	if (errno || *end || end == type || ty < KFS_ITER_TRIM_HORIZON ||

@@ -107,12 +107,19 @@ int kfs_wire_get_records_parse(const cJSON *resp, struct kfs_get_result *out,
  * service iterator when the one held has expired (5 minutes unused).
  *
  *   kfs1|STREAM|SHARD|TYPE|SEQ|TIME_MS|LAST_SEQ|SERVICE_ITERATOR
+ *   kfs2|STREAM|SHARD|TYPE|SEQ|TIME_MS|LAST_SEQ|FEED|SERVICE_ITERATOR
  *
  * TYPE is the kfs_iter_type reading started with, SEQ its sequence number
  * (the two sequence types) and TIME_MS its time (AT_TIMESTAMP; for LATEST
  * when the iterator was taken); LAST_SEQ is the last record delivered ("":
- * none yet).  No field but the last can hold '|'.
+ * none yet).  FEED (kfs2, written when not 0) is the run of a shard's
+ * poller whose records from its start a reader handed nothing yet is to
+ * get (feed.h).  SERVICE_ITERATOR is KFS_WIRE_NO_SERVICE for a reader fed
+ * by a poller: it asks for one when it reads on its own again.  No field
+ * but the last can hold '|'.
  */
+#define KFS_WIRE_NO_SERVICE "-"
+
 struct kfs_wire_iter {
 	char stream[KFS_STREAM_NAME_MAX + 1];  /* stream name */
 	char shard[KFS_SHARD_ID_LEN + 1];      /* shard id */
@@ -120,6 +127,7 @@ struct kfs_wire_iter {
 	char seq[KFS_SEQ_MAX];                 /* its sequence number, or "" */
 	int64_t time_ms;                       /* its time, or 0 */
 	char last_seq[KFS_SEQ_MAX];            /* last record delivered, or "" */
+	uint64_t feed;                         /* a poller's run, or 0 */
 	const char *service;                   /* the service's iterator; borrowed
 						* from the parsed text */
 };

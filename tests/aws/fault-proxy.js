@@ -110,6 +110,7 @@ function random() {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
+const getTimes = []      // arrivals of the GetRecords of the last second
 const stats = {
   mode: 'none',          // the control line in force
   seed,
@@ -117,6 +118,8 @@ const stats = {
   forwarded: 0,          // requests forwarded (whole or in part)
   entries_forwarded: 0,  // PutRecords/PutRecord entries forwarded
   actions: {},           // requests received by action
+  get_records_max_1s: 0, // most GetRecords received within one second
+  get_records_min_gap_ms: null, // shortest time between two GetRecords
   faults: {              // faults injected
     reset: 0, http500: 0, http503: 0, throttle: 0,
     partial_requests: 0, partial_entries: 0, limited_requests: 0, limited_entries: 0,
@@ -508,6 +511,16 @@ async function handle(req, res) {
   stats.requests++
   const action = String(req.headers['x-amz-target'] || '').split('.')[1] || '?'
   stats.actions[action] = (stats.actions[action] || 0) + 1
+  if (action === 'GetRecords') {
+    const now = Date.now()
+    if (getTimes.length) {
+      const gap = now - getTimes[getTimes.length - 1]
+      if (stats.get_records_min_gap_ms === null || gap < stats.get_records_min_gap_ms) stats.get_records_min_gap_ms = gap
+    }
+    getTimes.push(now)
+    while (getTimes[0] <= now - 1000) getTimes.shift()
+    if (getTimes.length > stats.get_records_max_1s) stats.get_records_max_1s = getTimes.length
+  }
   let parsed = null
   try {
     parsed = JSON.parse(body.toString())

@@ -9,7 +9,9 @@
  * goes to kfs_wire_iter_parse (the composite iterator), kfs_wire_b64_decode
  * and the two validators, and is the data and the partition key of a
  * PutRecords body (kfs_wire_put_records_body), which must parse back to
- * them.
+ * them.  The raw bytes are also an event stream (eventstream.h): fed
+ * whole and in pieces of every size from 1 to 7, both decoders see the
+ * same messages and the same damage.
  *
  * Checked beyond "no crash, no leak": what wire.h promises.  A parser that
  * fails leaves nothing of the answer in its outputs (the list as it was,
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/aws/eventstream.h"
 #include "backend/aws/wire.h"
 #include "backend/backend.h"
 #include "lib/log.h"
@@ -287,6 +290,42 @@ static void put_body(const char *s, size_t n)
 	kfs_wire_body_free(body, len);
 }
 
+/* What the messages of an event stream were: a running hash. */
+static int es_hash(void *arg, const struct kfs_es_message *m)
+{
+	uint64_t *h = arg;
+
+	if (!TERMINATED(m->message_type) || !TERMINATED(m->event_type) ||
+	    !TERMINATED(m->content_type))
+		die("eventstream: a header value not terminated");
+	*h = *h * 1099511628211ull + m->payload_len + 1;
+	for (size_t i = 0; i < m->payload_len; i++)
+		*h = (*h ^ m->payload[i]) * 1099511628211ull;
+	*h ^= (uint64_t)strlen(m->message_type) << 32 ^ strlen(m->event_type);
+	return 0;
+}
+
+static void event_stream(const uint8_t *data, size_t size)
+{
+	struct kfs_es_decoder whole, parts;
+	uint64_t h1 = 14695981039346656037ull, h2 = h1;
+	int r1, r2 = 0;
+	size_t step = size % 7 + 1;
+
+	kfs_es_init(&whole);
+	kfs_es_init(&parts);
+	r1 = kfs_es_feed(&whole, data, size, es_hash, &h1);
+	for (size_t i = 0; i < size && r2 == 0; i += step)
+		r2 = kfs_es_feed(&parts, data + i, size - i < step ? size - i : step,
+				 es_hash, &h2);
+	if (r1 != r2 || h1 != h2)
+		die("eventstream: fed in pieces, other messages than fed whole");
+	if (r1 != 0 && r1 != -EBADMSG && r1 != -ENOMEM)
+		die("eventstream: an error eventstream.h does not name");
+	kfs_es_clear(&whole);
+	kfs_es_clear(&parts);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
@@ -316,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put_body(s, size);
 	kfs_wire_valid_utf8(s);
 	kfs_wire_valid_seq(s);
+	event_stream(data, size);
 	free(s);
 	return 0;
 }

@@ -57,7 +57,7 @@ sources_of() {
 		backend/backend.c backend/kpl/agg.c backend/kpl/expand.c \
 		@backend/kpl/kpl.pb-c.c lib/log.c lib/util.c ;;
 	wire) echo backend/aws/wire.c backend/aws/errors.c backend/backend.c \
-		lib/log.c lib/util.c ;;
+		backend/aws/eventstream.c lib/log.c lib/util.c ;;
 	path) echo fs/path.c backend/backend.c lib/util.c ;;
 	# kfs_creds_parse_time lives in creds.c, which links every source.
 	profile) echo backend/aws/profile.c backend/aws/creds.c \
@@ -75,7 +75,7 @@ pkgs_of() {
 	case $1 in
 	path) echo "" ;;
 	seglog) echo "libprotobuf-c libcrypto" ;;
-	wire) echo "libcjson libcrypto" ;;
+	wire) echo "libcjson libcrypto zlib" ;;
 	profile) echo "libcjson libcrypto libcurl" ;;
 	agg) echo "libprotobuf-c libcrypto" ;;
 	esac

@@ -335,3 +335,42 @@ EOF
  "AKIDENV000000001": {"secret": "env-secret-00001", "token": null}}
 EOF
 }
+
+# follower NAME CMD...: runs CMD in the background, its lines each with the
+# time they came (ms since the epoch) in $tmp/NAME, its stderr in
+# $tmp/NAME.err; kill_followers ends them all (give it to cleanup_fn).
+bg_pids=()
+follower()
+{
+    local name=$1
+    shift
+    : >"$tmp/$name"
+    # (Killed at the end: not a failure of the test.)
+    (trap - ERR; set +e
+        "$@" 2>"$tmp/$name.err" |
+        while IFS= read -r l; do printf '%s %s\n' "$(date +%s%3N)" "$l"; done \
+            >"$tmp/$name") &
+    bg_pids+=($!)
+}
+kill_followers()
+{
+    local p
+    for p in "${bg_pids[@]}"; do
+        pkill -P "$p" 2>/dev/null || true
+        kill "$p" 2>/dev/null || true
+    done
+    bg_pids=()
+    return 0
+}
+
+# ext_lines FILE: the I of each "ext I MS" line of a follower's FILE
+# (put-every.js's records), one a line.
+ext_lines() { grep -o 'ext [0-9]* [0-9]*' "$1" | awk '{ print $2 }'; }
+
+# ext_latency FILE: the longest time from a put-every.js record's put to
+# its line in a follower's FILE, in ms.
+ext_latency()
+{
+    grep -o '^[0-9]* .*ext [0-9]* [0-9]*' "$1" |
+        awk '{ d = $1 - $NF; if (d > m) m = d } END { print m + 0 }'
+}

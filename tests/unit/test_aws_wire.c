@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/aws/errors.h"
+#include "backend/aws/eventstream.h"
 #include "backend/aws/wire.h"
 #include "backend/backend.h"
 #include "tap.h"
@@ -577,6 +578,75 @@ TEST(get_records)
 
 /* ---- the composite iterator -------------------------------------------- */
 
+/* What the event stream decoder handed over. */
+struct es_seen {
+	int n;
+	char types[4][128];
+	char payloads[4][64];
+};
+
+static int es_take(void *arg, const struct kfs_es_message *m)
+{
+	struct es_seen *s = arg;
+
+	if (s->n < 4) {
+		snprintf(s->types[s->n], sizeof(s->types[0]), "%s/%s",
+			 m->message_type, m->event_type);
+		snprintf(s->payloads[s->n], sizeof(s->payloads[0]), "%.*s",
+			 (int)m->payload_len, (const char *)m->payload);
+	}
+	s->n++;
+	return 0;
+}
+
+TEST(event_stream)
+{
+	const char *n1[] = { ":message-type", ":event-type", ":content-type" };
+	const char *v1[] = { "event", "SubscribeToShardEvent", "application/json" };
+	const char *n2[] = { ":message-type", ":exception-type" };
+	const char *v2[] = { "exception", "ResourceInUseException" };
+	unsigned char *a, *b, both[512];
+	size_t la, lb;
+	struct kfs_es_decoder d;
+	struct es_seen seen = { 0 };
+
+	CHECK_EQ_INT(kfs_es_encode(n1, v1, 3, "{\"Records\":[]}", 14, &a, &la), 0);
+	CHECK_EQ_INT(kfs_es_encode(n2, v2, 2, "{}", 2, &b, &lb), 0);
+	CHECK(la + lb <= sizeof(both));
+	memcpy(both, a, la);
+	memcpy(both + la, b, lb);
+	/* Byte by byte: the same two messages as whole. */
+	kfs_es_init(&d);
+	for (size_t i = 0; i < la + lb; i++)
+		CHECK_EQ_INT(kfs_es_feed(&d, both + i, 1, es_take, &seen), 0);
+	CHECK_EQ_INT(seen.n, 2);
+	CHECK_EQ_STR(seen.types[0], "event/SubscribeToShardEvent");
+	CHECK_EQ_STR(seen.payloads[0], "{\"Records\":[]}");
+	CHECK_EQ_STR(seen.types[1], "exception/ResourceInUseException");
+	CHECK_EQ_STR(seen.payloads[1], "{}");
+	kfs_es_clear(&d);
+
+	/* A flipped payload byte: the message CRC, and nothing after. */
+	memset(&seen, 0, sizeof(seen));
+	both[la - 6] ^= 0x20;
+	kfs_es_init(&d);
+	CHECK_EQ_INT(kfs_es_feed(&d, both, la + lb, es_take, &seen), -EBADMSG);
+	CHECK_EQ_INT(seen.n, 0);
+	CHECK(strstr(d.why, "message CRC") != NULL);
+	CHECK_EQ_INT(kfs_es_feed(&d, b, lb, es_take, &seen), -EBADMSG);
+	kfs_es_clear(&d);
+	both[la - 6] ^= 0x20;
+
+	/* A flipped length: the prelude CRC, before waiting for the bytes. */
+	both[1] ^= 0x01;
+	kfs_es_init(&d);
+	CHECK_EQ_INT(kfs_es_feed(&d, both, 12, es_take, &seen), -EBADMSG);
+	CHECK(strstr(d.why, "prelude CRC") != NULL);
+	kfs_es_clear(&d);
+	free(a);
+	free(b);
+}
+
 TEST(composite_iterator)
 {
 	struct kfs_wire_iter it = { 0 }, back;
@@ -626,6 +696,22 @@ TEST(composite_iterator)
 	CHECK_EQ_INT(kfs_wire_iter_parse("kfs1|S|shardId-000000000000|0||0|12a|X", &back), -EINVAL);
 	CHECK_EQ_INT(kfs_wire_iter_parse("kfs1|S|shardId-000000000000|0||0||", &back), -EINVAL);
 	CHECK_EQ_INT(kfs_wire_iter_parse("kfs1|bad name|shardId-000000000000|0||0||X", &back), -EINVAL);
+
+	/* A reader fed by a shard's poller: its run, no service iterator. */
+	it.type = KFS_ITER_LATEST;
+	it.seq[0] = '\0';
+	snprintf(it.last_seq, sizeof(it.last_seq), "4968");
+	it.feed = 7;
+	CHECK_EQ_INT(kfs_wire_iter_format(&it, KFS_WIRE_NO_SERVICE, &s), 0);
+	CHECK_EQ_STR(s, "kfs2|AWSCookbook701|shardId-000000000000|1||1700000000123|4968|7|-");
+	CHECK_EQ_INT(kfs_wire_iter_parse(s, &back), 0);
+	CHECK_EQ_INT((int)back.feed, 7);
+	CHECK_EQ_STR(back.last_seq, "4968");
+	CHECK_EQ_STR(back.service, KFS_WIRE_NO_SERVICE);
+	free(s);
+	CHECK_EQ_INT(kfs_wire_iter_parse("kfs2|S|shardId-000000000000|0||0||0|-", &back), -EINVAL);
+	CHECK_EQ_INT(kfs_wire_iter_parse("kfs2|S|shardId-000000000000|0||0||x|-", &back), -EINVAL);
+	CHECK_EQ_INT(kfs_wire_iter_parse("kfs2|S|shardId-000000000000|0||0||-", &back), -EINVAL);
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -775,6 +861,7 @@ int main(void)
 	RUN(shard_iterator);
 	RUN(get_records);
 	RUN(composite_iterator);
+	RUN(event_stream);
 	RUN(error_table);
 	RUN(error_answers);
 	return tap_done();
