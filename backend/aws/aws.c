@@ -17,10 +17,8 @@
  * existed a moment ago still does, so stat, open and a stream view's
  * listing ride out an outage instead of failing with EIO.
  *
- * Iterators.  What get_iterator hands out is a composite (wire.h): the
- * service's iterator plus where reading started and the last record
- * delivered, so that an expired service iterator is replaced by one
- * AFTER_SEQUENCE_NUMBER of that record without the reader noticing.
+ * Reading (iterators, GetRecords, the shards' pollers, mtimes) is in
+ * read.c.
  *
  * Times.  A shard file's mtime is the arrival of its newest record, which
  * no call tells.  The first describe of a shard takes an iterator at its
@@ -30,19 +28,13 @@
  * newest arrival stays unknown (-1) and the FUSE layer shows the stream's
  * creation time.  Sizes stay unknown: only reading a whole shard tells them.
  *
- * Rates.  The service allows 5 GetRecords per second per shard, for all
- * readers together; every handle of this mount reading a shard takes a
- * slot of one limiter per shard (200 ms apart; rate.c), and a throttled
- * answer pushes the shard's next slot further out for everyone.  Readers
- * at a shard's tip make no calls of their own: one poller per shard reads
- * for them all (feed.h).
- *
  * Retries.  Control-plane calls are retried here on throttling and on
  * server or network failures (client.c).  PutRecords is never retried
  * here: the producer resends only the failed entries, which carry a
  * retryable errno.
  */
 #include "internal.h"
+#include "aws_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,10 +58,6 @@
 
 #define CACHE_PRUNE_AT 256       /* entries before old ones are dropped */
 #define PAGES_MAX 10000          /* bound on pages of one listing */
-#define EMPTY_ROUNDS_MAX 100     /* empty GetRecords pages followed while
-				  * behind the tip */
-#define GET_THROTTLE_TRIES 6     /* GetRecords throttled this often: EAGAIN */
-#define ITER_REFRESH_MAX 3       /* expired iterators replaced per call */
 #define POLL_MAX_MS 2000         /* longest wait between status polls */
 #define EVENTUAL_MS 10000        /* a new stream may be unknown this long */
 #define STALE_MAX_MS 300000      /* a cached answer stands in for one the
@@ -106,73 +94,10 @@ struct centry {
 	struct cval val;                  /* protected by cache_lock */
 };
 
-/*
- * What this mount knows of the newest record of a shard, for its mtime: a
- * composite iterator kept at the tip (taken LATEST when the shard is first
- * described, then moved on by a poll at most every cache_ms), and the
- * newest arrival seen by those polls and by every read of the shard.
- */
-struct tail {
-	char stream[KFS_STREAM_NAME_MAX + 1]; /* protected by tail_lock */
-	char shard[KFS_SHARD_ID_LEN + 1];     /* protected by tail_lock */
-	char *iter;                           /* composite iterator at the tip, or
-					       * NULL; protected by tail_lock */
-	int64_t newest_ms;                    /* newest arrival seen, -1: none;
-					       * protected by tail_lock */
-	int64_t polled_ms;                    /* monotonic time of the last poll;
-					       * protected by tail_lock */
-	int64_t used_ms;                      /* monotonic time of the last use;
-					       * protected by tail_lock */
-	int busy;                             /* a thread is polling; tail_lock */
-	int done;                             /* read to the end of a closed
-					       * shard; protected by tail_lock */
-};
-
-struct kfs_aws {
-	struct kfs_aws_client client;     /* fixed after open */
-	struct kfs_aws_keys *keys;        /* owned: key files (keys.c); fixed */
-	struct kfs_creds_chain *chain;    /* owned, or NULL (tests) */
-	size_t max_record_bytes;          /* fixed: data + key limit */
-	int cache_ms;                     /* fixed: < 0 no caching */
-	int poll_first_ms;                /* fixed */
-	int64_t wait_active_ms;           /* fixed */
-	int64_t wait_gone_ms;             /* fixed */
-
-	pthread_mutex_t cache_lock;       /* the caches; never held across a request */
-	pthread_cond_t cache_cond;        /* a fetch finished */
-	struct centry *cache;             /* protected by cache_lock */
-	size_t n_cache;                   /* protected by cache_lock */
-
-	struct kfs_aws_rate rate;         /* the GetRecords limiter (rate.h) */
-	struct kfs_aws_feeds *feeds;      /* owned: the shards' pollers, or NULL */
-	struct kfs_aws_fanout *fanout;    /* owned: enhanced fan-out, or NULL */
-
-	pthread_mutex_t tail_lock;        /* the tails; never held across a request */
-	struct tail *tails;               /* protected by tail_lock */
-	size_t n_tails, cap_tails;        /* protected by tail_lock */
-};
-
-/* The backend's monotonic time (its clock: kfs_aws_config.clock). */
-static int64_t mono(const struct kfs_aws *a)
-{
-	return kfs_clock_mono(a->client.clock);
-}
-
-/* Logs at info why an action failed (the FUSE layer logs the error line
- * itself, once, with the errno). */
-static void log_fail(const char *action, const char *what,
-		     const struct kfs_aws_error *e)
-{
-	if (e->err == -ENOENT || e->err == -EINTR)
-		return;
-	kfs_info("%s %s: %s%s%s (%s)", action, what, e->type,
-		 e->type[0] && e->message[0] ? ": " : "", e->message,
-		 strerror(-e->err));
-}
-
 /* One action with a body `req` (consumed); *resp as kfs_aws_call. */
-static int call(struct kfs_aws *a, const char *action, const char *what,
-		cJSON *req, unsigned flags, cJSON **resp, struct kfs_aws_error *e)
+int kfs_aws_action(struct kfs_aws *a, const char *action, const char *what,
+		   cJSON *req, unsigned flags, cJSON **resp,
+		   struct kfs_aws_error *e)
 {
 	int rc;
 
@@ -186,7 +111,7 @@ static int call(struct kfs_aws *a, const char *action, const char *what,
 	rc = kfs_aws_call(&a->client, action, req, flags, resp, e);
 	cJSON_Delete(req);
 	if (rc < 0)
-		log_fail(action, what, e);
+		kfs_aws_log_fail(action, what, e);
 	return rc;
 }
 
@@ -204,7 +129,7 @@ static int fetch_streams(struct kfs_aws *a, struct kfs_name_list *names)
 		int more;
 		char *next;
 
-		rc = call(a, "ListStreams", "", kfs_wire_list_streams_req(
+		rc = kfs_aws_action(a, "ListStreams", "", kfs_wire_list_streams_req(
 				  token ? NULL : last, token), 0, &resp, &e);
 		if (rc < 0)
 			break;
@@ -232,7 +157,7 @@ static int fetch_desc(struct kfs_aws *a, const char *stream,
 {
 	struct kfs_aws_error e;
 	cJSON *resp;
-	int rc = call(a, "DescribeStreamSummary", stream,
+	int rc = kfs_aws_action(a, "DescribeStreamSummary", stream,
 		      kfs_wire_stream_req(stream), 0, &resp, &e);
 
 	if (rc < 0)
@@ -256,7 +181,7 @@ static int fetch_shards(struct kfs_aws *a, const char *stream,
 		cJSON *resp;
 		char *next;
 
-		rc = call(a, "ListShards", stream,
+		rc = kfs_aws_action(a, "ListShards", stream,
 			  kfs_wire_list_shards_req(stream, token), 0, &resp, &e);
 		if (rc < 0 && e.retry == KFS_AWS_EXPIRED && !restarted) {
 			/* The page token aged out: list again from the top. */
@@ -353,7 +278,7 @@ static int fetch(struct kfs_aws *a, enum cache_kind kind, const char *name,
  * cache_lock held. */
 static void cache_prune(struct kfs_aws *a)
 {
-	int64_t now = mono(a), old = 10 * (int64_t)a->cache_ms;
+	int64_t now = kfs_aws_mono(a), old = 10 * (int64_t)a->cache_ms;
 
 	for (struct centry **pp = &a->cache; *pp;) {
 		struct centry *e = *pp;
@@ -416,7 +341,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		return fetch(a, kind, name, out);
 	}
 	for (;;) {
-		if (e->valid && mono(a) - e->at_ms < a->cache_ms) {
+		if (e->valid && kfs_aws_mono(a) - e->at_ms < a->cache_ms) {
 			rc = cval_copy(out, &e->val, kind);
 			pthread_mutex_unlock(&a->cache_lock);
 			return rc < 0 ? rc : out->err;
@@ -438,7 +363,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 		cval_clear(&e->val);
 		if (cval_copy(&e->val, &tmp, kind) == 0) {
 			e->valid = 1;
-			e->at_ms = e->answered_ms = mono(a);
+			e->at_ms = e->answered_ms = kfs_aws_mono(a);
 			if (e->stale)
 				kfs_info("%s %s: the service answers again",
 					 cache_action(kind), name);
@@ -448,7 +373,7 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 			e->valid = 0;
 		}
 	} else if ((rc == -EIO || rc == -EAGAIN) && gen == e->gen && e->valid &&
-		   mono(a) - e->answered_ms < STALE_MAX_MS) {
+		   kfs_aws_mono(a) - e->answered_ms < STALE_MAX_MS) {
 		struct cval old;
 
 		memset(&old, 0, sizeof(old));
@@ -456,12 +381,12 @@ static int cache_get(struct kfs_aws *a, enum cache_kind kind, const char *name,
 			if (!e->stale)
 				kfs_warn("%s %s: no answer from the service (%s); "
 					 "using the one of %lld s ago", cache_action(kind),
-					 name, strerror(-rc), (long long)((mono(a) -
+					 name, strerror(-rc), (long long)((kfs_aws_mono(a) -
 					 e->answered_ms) / 1000));
 			e->stale = 1;
 			/* Not asked again before cache_ms: each try costs
 			 * the retries of a whole call. */
-			e->at_ms = mono(a);
+			e->at_ms = kfs_aws_mono(a);
 			cval_clear(&tmp);
 			tmp = old;
 			rc = tmp.err;
@@ -523,12 +448,12 @@ static int aws_list_streams(void *impl, struct kfs_name_list *out)
 static int wait_for(struct kfs_aws *a, const char *stream, int want_gone,
 		    int64_t bound_ms)
 {
-	int64_t t0 = mono(a), interval = a->poll_first_ms;
+	int64_t t0 = kfs_aws_mono(a), interval = a->poll_first_ms;
 
 	for (;;) {
 		struct kfs_stream_desc d;
 		int rc = fetch_desc(a, stream, &d);
-		int64_t waited = mono(a) - t0;
+		int64_t waited = kfs_aws_mono(a) - t0;
 
 		if (want_gone) {
 			if (rc == -ENOENT)
@@ -579,7 +504,7 @@ static int aws_create_stream(void *impl, const char *stream, int shard_count)
 
 	if (!kfs_valid_stream_name(stream) || shard_count < 1)
 		return -EINVAL;
-	rc = call(a, "CreateStream", stream,
+	rc = kfs_aws_action(a, "CreateStream", stream,
 		  kfs_wire_create_stream_req(stream, shard_count), 0, &resp, &e);
 	cJSON_Delete(resp);
 	if (rc == -EEXIST && e.ambiguous) {
@@ -607,7 +532,7 @@ static int aws_delete_stream(void *impl, const char *stream)
 
 	if (!kfs_valid_stream_name(stream))
 		return -EINVAL;
-	rc = call(a, "DeleteStream", stream, kfs_wire_stream_req(stream), 0,
+	rc = kfs_aws_action(a, "DeleteStream", stream, kfs_wire_stream_req(stream), 0,
 		  &resp, &e);
 	if (rc == -ENOENT && e.ambiguous) {
 		/* An attempt whose answer was lost deleted it. */
@@ -629,7 +554,7 @@ static int aws_delete_stream(void *impl, const char *stream)
 	return rc;
 }
 
-static int aws_describe_stream(void *impl, const char *stream,
+int kfs_aws_describe(void *impl, const char *stream,
 			       struct kfs_stream_desc *out)
 {
 	struct kfs_aws *a = impl;
@@ -666,8 +591,6 @@ static int aws_list_shards(void *impl, const char *stream,
 	return rc;
 }
 
-static int64_t tail_newest(struct kfs_aws *a, const char *stream,
-			   const char *shard);
 
 static int aws_describe_shard(void *impl, const char *stream,
 			      const char *shard_id, struct kfs_shard_desc *out)
@@ -691,7 +614,7 @@ static int aws_describe_shard(void *impl, const char *stream,
 	}
 	cval_clear(&v);
 	if (rc == 0)
-		out->newest_arrival_ms = tail_newest(a, stream, shard_id);
+		out->newest_arrival_ms = kfs_aws_tail_newest(a, stream, shard_id);
 	return rc;
 }
 
@@ -772,7 +695,7 @@ static int aws_put_records(void *impl, const char *stream,
 		kfs_wire_body_free(body, body_len);
 		if (rc < 0) {
 			kfs_aws_keys_put(a->keys, &tk, stream, entries, 0);
-			log_fail("PutRecords", stream, &e);
+			kfs_aws_log_fail("PutRecords", stream, &e);
 		}
 	} else {
 		memset(&e, 0, sizeof(e));
@@ -813,342 +736,6 @@ static int aws_put_records(void *impl, const char *stream,
 	return rc;
 }
 
-/* A service iterator for spec; *out malloc'd. */
-static int service_iterator(struct kfs_aws *a, const char *stream,
-			    const char *shard_id, const struct kfs_iter_spec *spec,
-			    char **out)
-{
-	struct kfs_aws_error e;
-	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
-	cJSON *req, *resp;
-	int rc;
-
-	*out = NULL;
-	rc = kfs_wire_shard_iterator_req(stream, shard_id, spec, &req);
-	if (rc < 0)
-		return rc;
-	snprintf(what, sizeof(what), "%s/%s", stream, shard_id);
-	rc = call(a, "GetShardIterator", what, req, 0, &resp, &e);
-	if (rc < 0)
-		return rc;
-	rc = kfs_wire_shard_iterator_parse(resp, out);
-	cJSON_Delete(resp);
-	return rc;
-}
-
-static int aws_get_iterator(void *impl, const char *stream, const char *shard_id,
-			    const struct kfs_iter_spec *spec, char **iter_out)
-{
-	struct kfs_aws *a = impl;
-	struct kfs_wire_iter it;
-	char *svc;
-	int rc;
-
-	*iter_out = NULL;
-	if (!kfs_valid_stream_name(stream))
-		return -EINVAL;
-	if (!kfs_is_shard_id(shard_id))
-		return -ENOENT;
-	memset(&it, 0, sizeof(it));
-	snprintf(it.stream, sizeof(it.stream), "%s", stream);
-	snprintf(it.shard, sizeof(it.shard), "%s", shard_id);
-	it.type = spec->type;
-	if (spec->type == KFS_ITER_AT_SEQUENCE_NUMBER ||
-	    spec->type == KFS_ITER_AFTER_SEQUENCE_NUMBER) {
-		if (!kfs_wire_valid_seq(spec->seq))
-			return -EINVAL;
-		snprintf(it.seq, sizeof(it.seq), "%s", spec->seq);
-	}
-	if (spec->type == KFS_ITER_AT_TIMESTAMP)
-		it.time_ms = spec->timestamp_ms;
-	else if (spec->type == KFS_ITER_LATEST)
-		it.time_ms = kfs_clock_now(a->client.clock);
-	rc = service_iterator(a, stream, shard_id, spec, &svc);
-	if (rc < 0)
-		return rc;
-	rc = kfs_wire_iter_format(&it, svc, iter_out);
-	free(svc);
-	return rc;
-}
-
-/* The children of a shard read to its end, from the shard list (for
- * services that do not send ChildShards). */
-static void children_from_list(struct kfs_aws *a, const char *stream,
-			       const char *shard, struct kfs_name_list *out)
-{
-	struct cval v;
-
-	cache_drop(a, CACHE_SHARDS, stream);
-	if (cache_get(a, CACHE_SHARDS, stream, &v) == 0) {
-		for (size_t i = 0; i < v.shards.n; i++) {
-			const struct kfs_shard_desc *d = &v.shards.v[i];
-			if ((!strcmp(d->parent, shard) ||
-			     !strcmp(d->adjacent_parent, shard)) &&
-			    kfs_name_list_add(out, d->id) < 0)
-				break;
-		}
-	}
-	cval_clear(&v);
-}
-
-static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
-		      const struct kfs_get_result *r);
-
-/* read_records modes. */
-#define RR_NOWAIT 0x1   /* a poll for the tail: no wait for a slot */
-#define RR_POLLER 0x2   /* a shard's poller: never served by one */
-
-/* When a reader handed nothing yet starts, for kfs_aws_feed_offer: its
- * time (LATEST, AT_TIMESTAMP), 0 for TRIM_HORIZON, never for a sequence
- * number it is to start at (that record is its first). */
-static int64_t start_ms(const struct kfs_wire_iter *it)
-{
-	switch (it->type) {
-	case KFS_ITER_TRIM_HORIZON:
-		return 0;
-	case KFS_ITER_LATEST:
-	case KFS_ITER_AT_TIMESTAMP:
-		return it->time_ms;
-	default:
-		return INT64_MAX;
-	}
-}
-
-/* A reader served by its shard's poller: 1 (out filled, its next
- * iterator set), 0 when the poller does not cover it, -errno. */
-static int read_fed(struct kfs_aws *a, struct kfs_wire_iter *it, int limit,
-		    unsigned flags, struct kfs_get_result *out)
-{
-	int ended, rc = kfs_aws_feed_read(a->feeds, it, limit, flags, out,
-					  &ended);
-
-	if (rc <= 0)
-		return rc;
-	if (!ended)
-		rc = kfs_wire_iter_format(it, KFS_WIRE_NO_SERVICE,
-					  &out->next_iterator);
-	if (rc < 0) {
-		kfs_get_result_clear(out);
-		return rc;
-	}
-	return 1;
-}
-
-/*
- * GetRecords on a composite iterator, following empty pages, replacing an
- * expired service iterator, backing off when throttled, asking for half
- * the records (down to one) when an answer is too large to take.  With `nowait`
- * (polls for the tail) it makes no request unless the shard's read slot is
- * free now, and gives -EAGAIN at once when throttled.
- */
-static int read_records(struct kfs_aws *a, const char *iterator, int limit,
-			unsigned mode, unsigned flags, struct kfs_get_result *out)
-{
-	struct kfs_wire_iter it;
-	struct kfs_aws_feed_snap before = { 0 };
-	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
-	char *svc = NULL, *next = NULL;
-	int rc = 0, throttled = 0, failed = 0, refreshed = 0, empty = 0;
-	int nowait = (mode & RR_NOWAIT) != 0;
-	int fed = a->feeds && !(mode & (RR_NOWAIT | RR_POLLER));
-
-	memset(out, 0, sizeof(*out));
-	if (kfs_wire_iter_parse(iterator, &it) < 0 || limit < 1)
-		return -EINVAL;
-	if (limit > KFS_GET_LIMIT_MAX)
-		limit = KFS_GET_LIMIT_MAX;
-	snprintf(what, sizeof(what), "%s/%s", it.stream, it.shard);
-	if (fed) {
-		rc = read_fed(a, &it, limit, flags, out);
-		if (rc != 0)
-			return rc < 0 ? rc : 0;
-		/* Read on its own; the poller's tip before, to join it. */
-		kfs_aws_feed_tip(a->feeds, it.stream, it.shard, &before);
-	}
-	it.feed = 0;
-	if (fed && !it.last_seq[0] && it.type == KFS_ITER_AFTER_SEQUENCE_NUMBER)
-		/* The same position, which a poller can serve. */
-		memcpy(it.last_seq, it.seq, sizeof(it.last_seq));
-	if (!strcmp(it.service, KFS_WIRE_NO_SERVICE)) {
-		struct kfs_iter_spec spec;
-
-		/* Fed by a poller until now: an iterator of its own. */
-		kfs_wire_iter_resume_spec(&it, &spec);
-		rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
-		if (rc < 0)
-			return rc;
-	} else {
-		svc = strdup(it.service);
-		if (!svc)
-			return -ENOMEM;
-	}
-	for (;;) {
-		cJSON *req, *resp;
-		struct kfs_aws_error e;
-
-		if (kfs_cancelled()) {
-			rc = -EINTR;
-			break;
-		}
-		req = kfs_wire_get_records_req(svc, limit);
-		if (!req) {
-			rc = -ENOMEM;
-			break;
-		}
-		if (!nowait) {
-			kfs_aws_rate_wait(&a->rate, it.stream, it.shard);
-		} else if (kfs_aws_rate_try(&a->rate, it.stream, it.shard) < 0) {
-			cJSON_Delete(req);
-			rc = -EAGAIN;
-			break;
-		}
-		rc = kfs_aws_call(&a->client, "GetRecords", req,
-				  KFS_CALL_ONCE | KFS_CALL_LONG, &resp, &e);
-		cJSON_Delete(req);
-		if (rc == 0) {
-			rc = kfs_wire_get_records_parse(resp, out, &next);
-			cJSON_Delete(resp);
-			if (rc < 0) {
-				kfs_info("GetRecords %s: an answer without the "
-					 "expected fields", what);
-				break;
-			}
-			if (out->n) {
-				const char *last = out->records[out->n - 1].seq;
-				snprintf(it.last_seq, sizeof(it.last_seq), "%s", last);
-			}
-			free(svc);
-			svc = next;
-			next = NULL;
-			/* An empty page while behind the tip: the records are
-			 * further on (the service pages through time). */
-			if (out->n == 0 && svc && out->millis_behind > 0 &&
-			    ++empty < EMPTY_ROUNDS_MAX)
-				continue;
-			break;
-		}
-		if (e.retry == KFS_AWS_EXPIRED && refreshed < ITER_REFRESH_MAX) {
-			struct kfs_iter_spec spec;
-
-			refreshed++;
-			kfs_wire_iter_resume_spec(&it, &spec);
-			kfs_debug("GetRecords %s: iterator expired, resuming %s",
-				  what, it.last_seq[0] ? "after the last record read"
-				  : "where reading started");
-			free(svc);
-			rc = service_iterator(a, it.stream, it.shard, &spec, &svc);
-			if (rc < 0)
-				break;
-			continue;
-		}
-		if (e.retry == KFS_AWS_TOO_LARGE && limit > 1) {
-			/* The service caps an answer at 10 MiB; kinesalite
-			 * does not, and a full shard's answer can pass what
-			 * is taken (KFS_HTTP_BODY_MAX).  The iterator did not
-			 * move: ask it for fewer records. */
-			limit /= 2;
-			kfs_debug("GetRecords %s: %s, asking for %d record(s)",
-				  what, e.message, limit);
-			continue;
-		}
-		if (e.retry == KFS_AWS_THROTTLED && nowait) {
-			kfs_aws_rate_penalize(&a->rate, it.stream, it.shard,
-					      a->rate.interval_ms);
-			break;
-		}
-		if (e.retry == KFS_AWS_THROTTLED && ++throttled < GET_THROTTLE_TRIES) {
-			int64_t ms = (int64_t)a->rate.interval_ms << throttled;
-			kfs_debug("GetRecords %s: throttled, waiting %lld ms", what,
-				  (long long)ms);
-			kfs_aws_rate_penalize(&a->rate, it.stream, it.shard, ms);
-			kfs_metrics_add_global(a->client.metrics,
-					       KFS_G_REQUESTS_RETRIED, 1);
-			continue;
-		}
-		if (e.retry == KFS_AWS_TRANSIENT && ++failed < a->client.max_attempts) {
-			kfs_metrics_add_global(a->client.metrics,
-					       KFS_G_REQUESTS_RETRIED, 1);
-			kfs_aws_backoff(&a->client, failed - 1);
-			continue;
-		}
-		if (e.retry == KFS_AWS_EXPIRED)
-			rc = -EIO;
-		if (!nowait)
-			log_fail("GetRecords", what, &e);
-		break;
-	}
-	if (rc == 0 && svc) {
-		rc = kfs_wire_iter_format(&it, svc, &out->next_iterator);
-		/* At the tip: the shard's poller reads for it from now on. */
-		if (rc == 0 && fed && out->millis_behind == 0 &&
-		    kfs_aws_feed_offer(a->feeds, &it, out->next_iterator,
-				       &before, start_ms(&it))) {
-			free(out->next_iterator);
-			out->next_iterator = NULL;
-			rc = kfs_wire_iter_format(&it, KFS_WIRE_NO_SERVICE,
-						  &out->next_iterator);
-		}
-	} else if (rc == 0 && !nowait) {
-		/* The end of a closed shard: its children take over. */
-		if (!out->children.n)
-			children_from_list(a, it.stream, it.shard, &out->children);
-	}
-	free(svc);
-	free(next);
-	if (rc < 0) {
-		kfs_get_result_clear(out);
-	} else {
-		tail_seen(a, it.stream, it.shard, out);
-		kfs_aws_keys_read(a->keys, it.stream, it.shard, out);
-	}
-	return rc;
-}
-
-/* flags: sequence numbers come with the records anyway; KFS_GET_STALE_OK
- * lets a reader fed by a poller take its last page (feed.h). */
-static int aws_get_records(void *impl, const char *iterator, int limit,
-			   unsigned flags, struct kfs_get_result *out)
-{
-	struct kfs_aws *a = impl;
-
-	if (kfs_aws_keys_is_iterator(iterator))
-		return kfs_aws_keys_get_records(a->keys, iterator, limit, flags,
-						out);
-	return read_records(impl, iterator, limit, 0, flags, out);
-}
-
-/* A poller's subscription (feed.h, fanout.h). */
-static int poller_subscribe(void *ctx, const char *stream, const char *shard,
-			    const char *after, kfs_aws_fanout_fn fn, void *arg)
-{
-	struct kfs_aws *a = ctx;
-	struct kfs_stream_desc desc;
-	struct kfs_aws_error e;
-	char what[KFS_STREAM_NAME_MAX + KFS_SHARD_ID_LEN + 2];
-	int rc = aws_describe_stream(a, stream, &desc);
-
-	if (rc < 0)
-		return rc;
-	rc = kfs_aws_fanout_subscribe(a->fanout, stream, desc.arn, shard, after,
-				      fn, arg, &e);
-	if (rc == 0 || rc == -ECANCELED || rc == -EINTR)
-		return rc;
-	snprintf(what, sizeof(what), "%s/%s", stream, shard);
-	log_fail("SubscribeToShard", what, &e);
-	/* A broken or damaged stream, an exception the service may not
-	 * raise again, one subscription too soon: subscribe again. */
-	if (e.retry == KFS_AWS_TRANSIENT || e.retry == KFS_AWS_THROTTLED ||
-	    rc == -EBUSY || rc == -EBADMSG || rc == -EPROTO)
-		return -EAGAIN;
-	return rc;
-}
-
-/* The poller's page (feed.h): read_records that is never fed itself. */
-static int poller_read(void *ctx, const char *iter, struct kfs_get_result *out)
-{
-	return read_records(ctx, iter, KFS_GET_LIMIT_MAX, RR_POLLER, 0, out);
-}
-
 static struct kfs_names *aws_names(void *impl)
 {
 	return kfs_aws_keys_names(((struct kfs_aws *)impl)->keys);
@@ -1170,135 +757,24 @@ static int aws_key_iterator(void *impl, const char *stream,
 				     end, iter_out);
 }
 
-/* ---- the newest record of a shard ------------------------------------- */
-
-/* The tail of (stream, shard), made when missing; tail_lock held.  NULL
- * when out of memory. */
-static struct tail *tail_of(struct kfs_aws *a, const char *stream,
-			    const char *shard)
+/* The children of a shard read to its end, from the shard list (for
+ * services that do not send ChildShards). */
+void kfs_aws_children_from_list(struct kfs_aws *a, const char *stream,
+				const char *shard, struct kfs_name_list *out)
 {
-	int64_t now = mono(a);
-	struct tail *t;
+	struct cval v;
 
-	for (size_t i = 0; i < a->n_tails; i++) {
-		t = &a->tails[i];
-		if (!strcmp(t->stream, stream) && !strcmp(t->shard, shard)) {
-			t->used_ms = now;
-			return t;
+	cache_drop(a, CACHE_SHARDS, stream);
+	if (cache_get(a, CACHE_SHARDS, stream, &v) == 0) {
+		for (size_t i = 0; i < v.shards.n; i++) {
+			const struct kfs_shard_desc *d = &v.shards.v[i];
+			if ((!strcmp(d->parent, shard) ||
+			     !strcmp(d->adjacent_parent, shard)) &&
+			    kfs_name_list_add(out, d->id) < 0)
+				break;
 		}
 	}
-	/* Forget shards nobody looked at for ten minutes. */
-	for (size_t i = 0; i < a->n_tails;) {
-		t = &a->tails[i];
-		if (!t->busy && now - t->used_ms > 600000) {
-			free(t->iter);
-			a->tails[i] = a->tails[--a->n_tails];
-		} else {
-			i++;
-		}
-	}
-	if (a->n_tails == a->cap_tails) {
-		size_t cap = a->cap_tails ? 2 * a->cap_tails : 16;
-		struct tail *v = realloc(a->tails, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		a->tails = v;
-		a->cap_tails = cap;
-	}
-	t = &a->tails[a->n_tails++];
-	memset(t, 0, sizeof(*t));
-	snprintf(t->stream, sizeof(t->stream), "%s", stream);
-	snprintf(t->shard, sizeof(t->shard), "%s", shard);
-	t->newest_ms = -1;
-	t->used_ms = now;
-	return t;
-}
-
-/* Records read from a shard (by anyone) tell its newest arrival. */
-static void tail_seen(struct kfs_aws *a, const char *stream, const char *shard,
-		      const struct kfs_get_result *r)
-{
-	int64_t newest = -1;
-	struct tail *t;
-
-	for (size_t i = 0; i < r->n; i++)
-		if (r->records[i].arrival_ms > newest)
-			newest = r->records[i].arrival_ms;
-	if (newest < 0)
-		return;
-	pthread_mutex_lock(&a->tail_lock);
-	t = tail_of(a, stream, shard);
-	if (t && newest > t->newest_ms)
-		t->newest_ms = newest;
-	pthread_mutex_unlock(&a->tail_lock);
-}
-
-/*
- * The newest arrival known for a shard, -1 when none.  Polls the shard's
- * tail first when the last poll is older than cache_ms and nobody else is
- * polling it; a poll never waits for the shard's read slot (readers come
- * first) and any failure just leaves what was known.
- */
-static int64_t tail_newest(struct kfs_aws *a, const char *stream,
-			   const char *shard)
-{
-	struct kfs_get_result r = { 0 };
-	struct tail *t;
-	int64_t newest;
-	char *iter;
-	int rc;
-
-	pthread_mutex_lock(&a->tail_lock);
-	t = tail_of(a, stream, shard);
-	if (!t) {
-		pthread_mutex_unlock(&a->tail_lock);
-		return -1;
-	}
-	newest = t->newest_ms;
-	if (t->busy || t->done || (t->polled_ms &&
-	    mono(a) - t->polled_ms < (a->cache_ms > 0 ? a->cache_ms : 0)) ||
-	    (a->feeds && kfs_aws_feed_running(a->feeds, stream, shard))) {
-		/* (A shard's poller reports every arrival it reads.) */
-		pthread_mutex_unlock(&a->tail_lock);
-		return newest;
-	}
-	t->busy = 1;
-	iter = t->iter;
-	t->iter = NULL;
-	pthread_mutex_unlock(&a->tail_lock);
-
-	if (!iter) {
-		struct kfs_iter_spec spec = { .type = KFS_ITER_LATEST };
-		rc = aws_get_iterator(a, stream, shard, &spec, &iter);
-	} else {
-		rc = read_records(a, iter, 1000, RR_NOWAIT, 0, &r);
-		if (rc == 0) {
-			free(iter);
-			iter = r.next_iterator;
-			r.next_iterator = NULL;
-		}
-	}
-	if (rc < 0 && rc != -EAGAIN)
-		kfs_debug("%s/%s: newest record not known: %s", stream, shard,
-			  strerror(-rc));
-	kfs_get_result_clear(&r);
-
-	pthread_mutex_lock(&a->tail_lock);
-	t = tail_of(a, stream, shard);
-	if (t) {
-		t->busy = 0;
-		if (rc != -EAGAIN)
-			t->polled_ms = mono(a);
-		if (rc == 0 && !iter)
-			t->done = 1;    /* a closed shard read to its end */
-		free(t->iter);
-		t->iter = iter;
-		iter = NULL;
-		newest = t->newest_ms;
-	}
-	pthread_mutex_unlock(&a->tail_lock);
-	free(iter);
-	return newest;
+	cval_clear(&v);
 }
 
 /* ---- resharding and retention ---------------------------------------- */
@@ -1314,7 +790,7 @@ static int aws_update_shard_count(void *impl, const char *stream, int target)
 		return -EINVAL;
 	if (target < 1)
 		return -EINVAL;
-	rc = call(a, "UpdateShardCount", stream,
+	rc = kfs_aws_action(a, "UpdateShardCount", stream,
 		  kfs_wire_update_shard_count_req(stream, target), 0, &resp, &e);
 	cJSON_Delete(resp);
 	if (rc == -EBUSY && e.ambiguous)
@@ -1347,7 +823,7 @@ static int aws_set_retention(void *impl, const char *stream, int hours)
 		return 0;
 	action = hours > d.retention_hours ? "IncreaseStreamRetentionPeriod"
 					   : "DecreaseStreamRetentionPeriod";
-	rc = call(a, action, stream, kfs_wire_retention_req(stream, hours), 0,
+	rc = kfs_aws_action(a, action, stream, kfs_wire_retention_req(stream, hours), 0,
 		  &resp, &e);
 	cJSON_Delete(resp);
 	cache_drop(a, CACHE_DESC, stream);
@@ -1376,9 +852,7 @@ static void aws_destroy(void *impl)
 		free(e);
 	}
 	kfs_aws_rate_destroy(&a->rate);
-	for (size_t i = 0; i < a->n_tails; i++)
-		free(a->tails[i].iter);
-	free(a->tails);
+	kfs_aws_tails_free(a);
 	pthread_mutex_destroy(&a->tail_lock);
 	pthread_mutex_destroy(&a->cache_lock);
 	pthread_cond_destroy(&a->cache_cond);
@@ -1411,12 +885,12 @@ static const struct kfs_backend_ops aws_ops = {
 	.list_streams = aws_list_streams,
 	.create_stream = aws_create_stream,
 	.delete_stream = aws_delete_stream,
-	.describe_stream = aws_describe_stream,
+	.describe_stream = kfs_aws_describe,
 	.list_shards = aws_list_shards,
 	.describe_shard = aws_describe_shard,
 	.put_records = aws_put_records,
-	.get_iterator = aws_get_iterator,
-	.get_records = aws_get_records,
+	.get_iterator = kfs_aws_get_iterator,
+	.get_records = kfs_aws_get_records,
 	.update_shard_count = aws_update_shard_count,
 	.set_retention = aws_set_retention,
 	.seek_bytes = NULL,
@@ -1466,8 +940,8 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 	be->ops = &aws_ops;
 	if (kfs_aws_keys_new(&(struct kfs_aws_keys_env){
 		.impl = a, .clock = cfg->clock, .list_shards = aws_list_shards,
-		.get_iterator = aws_get_iterator,
-		.get_records = aws_get_records }, &a->keys) < 0) {
+		.get_iterator = kfs_aws_get_iterator,
+		.get_records = kfs_aws_get_records }, &a->keys) < 0) {
 		kfs_backend_free(be);
 		return -ENOMEM;
 	}
@@ -1484,18 +958,21 @@ int kfs_aws_new(const struct kfs_aws_config *cfg, const char *region,
 			return rc;
 		}
 	}
-	if (cfg->poll_ms > 0 &&
-	    kfs_aws_feeds_new(&(struct kfs_aws_feed_env){
-		.read = poller_read, .ctx = a,
-		.on_records = cfg->on_records,
-		.on_records_arg = cfg->on_records_arg,
-		.poll_ms = cfg->poll_ms, .clock = cfg->clock,
-		.subscribe = a->fanout ? poller_subscribe : NULL,
-		.buffer_bytes = cfg->read_buffer ? cfg->read_buffer
-						 : (size_t)32 << 20 },
-		&a->feeds) < 0) {
-		kfs_backend_free(be);
-		return -ENOMEM;
+	if (cfg->poll_ms > 0) {
+		struct kfs_aws_feed_env env = {
+			.on_records = cfg->on_records,
+			.on_records_arg = cfg->on_records_arg,
+			.poll_ms = cfg->poll_ms,
+			.clock = cfg->clock,
+			.buffer_bytes = cfg->read_buffer ? cfg->read_buffer
+							 : (size_t)32 << 20,
+		};
+
+		kfs_aws_feed_env(a, &env);
+		if (kfs_aws_feeds_new(&env, &a->feeds) < 0) {
+			kfs_backend_free(be);
+			return -ENOMEM;
+		}
 	}
 	*out = be;
 	return 0;
