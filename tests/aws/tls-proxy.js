@@ -6,7 +6,11 @@
 // against a real service.
 //
 //   node tls-proxy.js --upstream-port N --cert FILE --key FILE --port-file FILE
-//                     [--port P] [--parent-pid PID]
+//                     [--port P] [--alpn LIST] [--parent-pid PID]
+//
+// With --alpn (e.g. h2,http/1.1), it offers those protocols in the
+// handshake, as the service's endpoints do, so that a client that asks
+// for HTTP/2 gets it (the upstream must then speak it: fanout-server.js).
 //
 // With --port, it listens on 127.0.0.1:P (443, in a network namespace of the
 // test's own, for clients that cannot be given another port).
@@ -25,6 +29,7 @@ const args = common.parseArgs(NAME, {
   key: { type: 'string' },
   'port-file': { type: 'string' },
   port: { type: 'string' },
+  alpn: { type: 'string' },
   'parent-pid': { type: 'string' },
 })
 if (!args['upstream-port'] || !args.cert || !args.key || !args['port-file']) {
@@ -36,6 +41,7 @@ if (!args['upstream-port'] || !args.cert || !args.key || !args['port-file']) {
 const server = tls.createServer({
   cert: fs.readFileSync(args.cert),
   key: fs.readFileSync(args.key),
+  ...(args.alpn ? { ALPNProtocols: args.alpn.split(',') } : {}),
 }, (clear) => {
   const up = net.connect(Number(args['upstream-port']), '127.0.0.1')
   clear.pipe(up)

@@ -8,10 +8,13 @@
 #     across subscriptions renewed when they end, one cut short
 #     (RST_STREAM) and one failed by an exception event, each renewed
 #     AFTER_SEQUENCE_NUMBER of the last ContinuationSequenceNumber;
+#   - over https:// (tests/aws/tls-proxy.js offering h2 by ALPN, as the
+#     service does) SubscribeToShard goes on HTTP/2, the rest on HTTP/1.1;
 #   - -o fanout_deregister removes the consumer at unmount.
 KFS_BACKEND=aws
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
+requires openssl
 
 kfs_setup
 : >"$tmp/fo.control"
@@ -65,18 +68,29 @@ grep -q 'registered the stream consumer kfs-test' "$kfs_log" ||
     fail "the daemon did not log that it registered its consumer"
 kill_followers
 
-# ---- a remount finds the consumer; fanout_deregister removes it -----------
+# ---- over TLS (HTTP/2 by ALPN), a remount finds the consumer, and
+# fanout_deregister removes it ----------------------------------------------
+pki=$tmp/pki
+mkdir "$pki"
+make_ca ca
+make_cert loopback ca "IP:127.0.0.1,DNS:localhost"
+fanout_port=${kfs_endpoint##*:}
+kfs_helper_start tls tls-proxy.js --upstream-port "$fanout_port" \
+    --cert "$pki/loopback.pem" --key "$pki/loopback.key" --alpn h2,http/1.1
+kfs_endpoint=https://127.0.0.1:$helper_port
 settle "$s"
 kfs_umount
-kfs_mount shards=1,fanout=kfs-test,fanout_deregister${KFS_DBG:+,debug}
+h2_before=$(fo http2_requests)
+kfs_mount "shards=1,fanout=kfs-test,fanout_deregister,ca_bundle=$pki/ca.pem${KFS_DBG:+,debug}"
 follower f4 cat "$sh0@LATEST"
 sleep 2
 node "$aws_dir/put-every.js" "$kinesalite_url" pushed k1 10 100 ||
     fail "putting records straight to kinesalite failed"
-wait_for 20 "the remounted follower shows ext 10" grep -q "ext 10 " "$tmp/f4"
+wait_for 20 "the follower over TLS shows ext 10" grep -q "ext 10 " "$tmp/f4"
 seq 1 10 >"$tmp/want4.ext"
 ext_lines "$tmp/f4" >"$tmp/f4.ext"
-assert_file_eq "$tmp/f4.ext" "$tmp/want4.ext" "after a remount: ext 1..10, each once, in order"
+assert_file_eq "$tmp/f4.ext" "$tmp/want4.ext" "over TLS, after a remount: ext 1..10, each once, in order"
+[ "$(fo http2_requests)" -gt "$h2_before" ] || fail "no HTTP/2 request came over TLS"
 [ "$(fo registered)" -eq 1 ] || fail "the remount registered a consumer again"
 kill_followers
 settle "$s"

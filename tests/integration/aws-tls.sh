@@ -41,23 +41,6 @@ kfs_setup
 requires openssl
 pki=$tmp/pki
 mkdir "$pki"
-# make_ca NAME: a self-signed CA in $pki/NAME.pem / NAME.key.
-make_ca()
-{
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kinesisfs test $1" \
-        -keyout "$pki/$1.key" -out "$pki/$1.pem" 2>>"$pki/openssl.log" ||
-        error "openssl could not make CA $1: $(cat "$pki/openssl.log")"
-}
-# make_cert NAME CA SAN: a server certificate signed by CA for SAN.
-make_cert()
-{
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" \
-        -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>>"$pki/openssl.log" &&
-        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" \
-            -CAcreateserial -days 2 -out "$pki/$1.pem" \
-            -extfile <(printf 'subjectAltName=%s\n' "$3") 2>>"$pki/openssl.log" ||
-        error "openssl could not make certificate $1: $(cat "$pki/openssl.log")"
-}
 make_ca ca
 make_ca other-ca
 make_cert loopback ca "IP:127.0.0.1,DNS:localhost"

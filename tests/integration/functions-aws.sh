@@ -374,3 +374,22 @@ ext_latency()
     grep -o '^[0-9]* .*ext [0-9]* [0-9]*' "$1" |
         awk '{ d = $1 - $NF; if (d > m) m = d } END { print m + 0 }'
 }
+
+# make_ca NAME: a self-signed CA in $pki/NAME.pem / NAME.key ($pki: a
+# directory of the test's).
+make_ca()
+{
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kinesisfs test $1" \
+        -keyout "$pki/$1.key" -out "$pki/$1.pem" 2>>"$pki/openssl.log" ||
+        error "openssl could not make CA $1: $(cat "$pki/openssl.log")"
+}
+# make_cert NAME CA SAN: a server certificate signed by CA for SAN.
+make_cert()
+{
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" \
+        -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>>"$pki/openssl.log" &&
+        openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" \
+            -CAcreateserial -days 2 -out "$pki/$1.pem" \
+            -extfile <(printf 'subjectAltName=%s\n' "$3") 2>>"$pki/openssl.log" ||
+        error "openssl could not make certificate $1: $(cat "$pki/openssl.log")"
+}
