@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential autoconf automake pkg-config \
         libfuse3-dev libcurl4-openssl-dev libcjson-dev libssl-dev \
-        libprotobuf-c-dev protobuf-c-compiler \
+        libprotobuf-c-dev protobuf-c-compiler zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -35,7 +35,7 @@ RUN autoreconf -fi \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 libprotobuf-c1 \
+        libfuse3-3 fuse3 libcurl4 libcjson1 libssl3 libprotobuf-c1 zlib1g \
         ca-certificates attr jq \
  && rm -rf /var/lib/apt/lists/*
 # The user kinesisfs runs as (docker-entrypoint.sh); user_allow_other lets

@@ -116,7 +116,8 @@ for n in $names; do
 		if ! pkg-config --exists "$p"; then
 			echo "$me: pkg-config knows no $p (libcjson: 'apt-get install" \
 				"libcjson-dev'; libcrypto: libssl-dev; libcurl:" \
-				"libcurl4-openssl-dev; libprotobuf-c: libprotobuf-c-dev)" >&2
+				"libcurl4-openssl-dev; libprotobuf-c: libprotobuf-c-dev; zlib:" \
+				"zlib1g-dev)" >&2
 			exit 99
 		fi
 	done
