@@ -490,6 +490,39 @@ static size_t page_share(struct kfs_aws_feeds *f)
 	return share < SHARE_MIN ? SHARE_MIN : share;
 }
 
+/*
+ * Takes page number `page` (its records, each owning its data) into the
+ * buffer and tells the readers waiting for it: `puts` is the count of puts
+ * it may hold, `whole` says it reached the tip (asked for at `asked_ms` or
+ * earlier), `end` that it ends a closed shard (res's children are then
+ * the poller's).  The feed lock held.
+ */
+static int page_in_locked(struct feed *d, struct kfs_get_result *res,
+			  size_t share, uint64_t page, uint64_t puts, int whole,
+			  int64_t asked_ms, int end)
+{
+	int rc = append_locked(d, res, share);
+
+	d->millis_behind = res->millis_behind;
+	d->answered = page;
+	d->puts_seen = puts;
+	pthread_cond_broadcast(&d->page);
+	if (rc < 0)
+		return rc;
+	if (whole && res->millis_behind <= 0) {
+		d->tip.epoch = d->epoch;
+		d->tip.asked_ms = asked_ms;
+		memcpy(d->tip.seq, d->n > d->head ? d->v[d->n - 1].seq : d->lo,
+		       sizeof(d->tip.seq));
+	}
+	if (end) {
+		d->ended = 1;
+		d->children = res->children;
+		memset(&res->children, 0, sizeof(res->children));
+	}
+	return 0;
+}
+
 /* One page into the buffer.  Returns 1 when more is to be read at once,
  * 0 at the tip, -errno. */
 static int poll_once(struct feed *d)
@@ -514,23 +547,8 @@ static int poll_once(struct feed *d)
 	if (got)
 		memcpy(d->cont, res.records[res.n - 1].seq, sizeof(d->cont));
 	pthread_mutex_lock(&d->lock);
-	rc = append_locked(d, &res, share);
-	d->millis_behind = res.millis_behind;
-	d->answered = page;
-	d->puts_seen = puts;
-	pthread_cond_broadcast(&d->page);
-	if (rc == 0 && !more && res.millis_behind <= 0) {
-		/* At the tip as of `asked` or later. */
-		d->tip.epoch = d->epoch;
-		d->tip.asked_ms = asked;
-		memcpy(d->tip.seq, d->n > d->head ? d->v[d->n - 1].seq : d->lo,
-		       sizeof(d->tip.seq));
-	}
-	if (rc == 0 && !res.next_iterator) {
-		d->ended = 1;
-		d->children = res.children;
-		memset(&res.children, 0, sizeof(res.children));
-	}
+	rc = page_in_locked(d, &res, share, page, puts, !more, asked,
+			    !res.next_iterator);
 	pthread_mutex_unlock(&d->lock);
 	if (rc == 0) {
 		free(d->iter);
@@ -568,24 +586,9 @@ static int sub_page(void *arg, struct kfs_get_result *res, const char *cont)
 
 	share = page_share(f);
 	pthread_mutex_lock(&d->lock);
-	d->asked++;
-	rc = append_locked(d, res, share);
-	d->millis_behind = res->millis_behind;
-	if (rc == 0 && res->children.n) {
-		d->ended = 1;
-		d->children = res->children;
-		memset(&res->children, 0, sizeof(res->children));
-	}
-	d->answered = d->asked;
 	/* The event was made after the one before came. */
-	d->puts_seen = d->event_puts;
-	if (rc == 0 && res->millis_behind <= 0) {
-		d->tip.epoch = d->epoch;
-		d->tip.asked_ms = d->event_ms;
-		memcpy(d->tip.seq, d->n > d->head ? d->v[d->n - 1].seq : d->lo,
-		       sizeof(d->tip.seq));
-	}
-	pthread_cond_broadcast(&d->page);
+	rc = page_in_locked(d, res, share, ++d->asked, d->event_puts, 1,
+			    d->event_ms, res->children.n > 0);
 	d->event_puts = d->puts;
 	idle = kfs_clock_mono(f->env.clock) - d->used_ms > f->env.idle_ms;
 	pthread_mutex_unlock(&d->lock);
